@@ -1,0 +1,39 @@
+# wirelog — the two commands a user needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/wirelog
+export CGO_ENABLED := 1
+
+.PHONY: run test build deps test-go fmt vet bench clean kafka-up kafka-down
+
+## run: build and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
+run: build
+	./$(BIN) run --http 127.0.0.1:8080 --data ./wirelog-data
+
+## test: install what the tests need (as root on Debian 12), then run every test
+test: deps vet test-go
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wirelog
+
+## deps: apt packages, Kafka jars, npm packages — each scripts/deps/*.sh is idempotent
+deps:
+	@for s in scripts/deps/*.sh; do echo "== $$s"; bash "$$s" || exit 1; done
+
+vet:
+	@test -z "$$(gofmt -l cmd internal)" || { echo "gofmt needed:"; gofmt -l cmd internal; exit 1; }
+	$(GO) vet ./...
+
+# -p 1 keeps the heavy process tests (DuckDB, Kafka, DPDK) from starving each
+# other on a 2-core CI machine; the packages themselves still run in parallel inside.
+test-go: build
+	$(GO) test -count=1 -p 1 -timeout 60m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+fmt:
+	gofmt -w cmd internal
+
+clean:
+	rm -rf bin
