@@ -1,0 +1,394 @@
+package event
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+)
+
+// Decoder turns one JSON object sent by a user into an Event. It is the hot
+// path of HTTP ingest, so it reuses its parser and buffers: the strings of an
+// Event it fills point into the Decoder and stay valid only until the next
+// call. Callers encode the event (AppendJSON) before decoding the next one.
+// A Decoder is not safe for concurrent use; pool them.
+//
+// fastjson was chosen over encoding/json on the numbers in
+// docs/BENCHMARKS.md (decode + normalise of a ~250-byte event).
+type Decoder struct {
+	p     fastjson.Parser
+	attrs []byte
+}
+
+// Field names and the aliases accepted when the canonical name is absent, so
+// events from common shippers (Vector, Fluent Bit, Logstash, pino, zap) need
+// no remapping.
+const (
+	fieldTS      = "ts"
+	fieldService = "service"
+	fieldLevel   = "level"
+	fieldMessage = "message"
+	fieldHost    = "host"
+	fieldTraceID = "trace_id"
+	fieldSpanID  = "span_id"
+	fieldTenant  = "tenant"
+)
+
+func canonical(k string) string {
+	switch k {
+	case "timestamp", "@timestamp", "time":
+		return fieldTS
+	case "msg":
+		return fieldMessage
+	case "severity", "lvl":
+		return fieldLevel
+	case "hostname":
+		return fieldHost
+	case "traceId", "trace.id":
+		return fieldTraceID
+	case "spanId", "span.id":
+		return fieldSpanID
+	case "service.name":
+		return fieldService
+	}
+	return k
+}
+
+// Decode parses line (one JSON object) into e. arrival is used when the event
+// has no timestamp. The returned error says what is wrong in words a sender
+// can act on; e is then undefined.
+func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
+	e.Reset()
+	v, err := d.p.ParseBytes(line)
+	if err != nil {
+		return fmt.Errorf("invalid JSON: %s", trimErr(err))
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return fmt.Errorf("want a JSON object, got %s", v.Type())
+	}
+	d.attrs = d.attrs[:0]
+	var seen [8]bool // canonical fields already set, so an alias never overrides the real name
+	var ferr error
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		k := b2s(key)
+		ck := canonical(k)
+		slot := -1
+		switch ck {
+		case fieldTS:
+			slot = 0
+		case fieldService:
+			slot = 1
+		case fieldLevel:
+			slot = 2
+		case fieldMessage:
+			slot = 3
+		case fieldHost:
+			slot = 4
+		case fieldTraceID:
+			slot = 5
+		case fieldSpanID:
+			slot = 6
+		case fieldTenant:
+			slot = 7
+		}
+		if slot < 0 || (seen[slot] && ck != k) {
+			d.appendAttr(key, v)
+			return
+		}
+		seen[slot] = true
+		ferr = d.setField(e, slot, k, v)
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if !seen[0] {
+		e.Time = arrival.UTC()
+	}
+	if len(d.attrs) > 0 {
+		d.attrs = append(d.attrs, '}')
+		e.Attrs = d.attrs
+	}
+	return nil
+}
+
+func (d *Decoder) appendAttr(key []byte, v *fastjson.Value) {
+	if len(d.attrs) == 0 {
+		d.attrs = append(d.attrs, '{')
+	} else {
+		d.attrs = append(d.attrs, ',')
+	}
+	d.attrs = AppendString(d.attrs, b2s(key))
+	d.attrs = append(d.attrs, ':')
+	d.attrs = appendValue(d.attrs, v)
+}
+
+// appendValue re-encodes v rather than copying the sender's bytes: fastjson
+// tolerates escapes and numbers that strict JSON readers (DuckDB, Kafka
+// consumers) reject, and attributes must stay valid JSON downstream.
+func appendValue(dst []byte, v *fastjson.Value) []byte {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		dst = append(dst, '{')
+		first := true
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = AppendString(dst, b2s(k))
+			dst = append(dst, ':')
+			dst = appendValue(dst, v)
+		})
+		return append(dst, '}')
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		dst = append(dst, '[')
+		for i, e := range a {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, e)
+		}
+		return append(dst, ']')
+	case fastjson.TypeString:
+		return AppendString(dst, b2s(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		start := len(dst)
+		dst = v.MarshalTo(dst)
+		if !validNumber(dst[start:]) {
+			// Keep the sender's text rather than guess a value.
+			n := AppendString(nil, b2s(dst[start:]))
+			dst = append(dst[:start], n...)
+		}
+		return dst
+	case fastjson.TypeTrue:
+		return append(dst, "true"...)
+	case fastjson.TypeFalse:
+		return append(dst, "false"...)
+	default:
+		return append(dst, "null"...)
+	}
+}
+
+// validNumber reports whether b follows the JSON number grammar.
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return false
+	}
+	if b[i] == '0' {
+		i++
+	} else if b[i] >= '1' && b[i] <= '9' {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	} else {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+func (d *Decoder) setField(e *Event, slot int, name string, v *fastjson.Value) error {
+	if slot == 0 { // ts
+		switch v.Type() {
+		case fastjson.TypeString:
+			t, err := ParseTime(b2s(v.GetStringBytes()))
+			if err != nil {
+				return fmt.Errorf("field %q: %v", name, err)
+			}
+			e.Time = t
+		case fastjson.TypeNumber:
+			t, err := TimeFromEpoch(v.GetFloat64())
+			if err != nil {
+				return fmt.Errorf("field %q: %v", name, err)
+			}
+			e.Time = t
+		default:
+			return fmt.Errorf("field %q: want an RFC 3339 string or an epoch number, got %s", name, v.Type())
+		}
+		return nil
+	}
+	if slot == 2 && v.Type() == fastjson.TypeNumber { // numeric level
+		l, ok := LevelFromNumber(v.GetFloat64())
+		if !ok {
+			return fmt.Errorf("field %q: unknown numeric level %s (want 10..60 as pino/bunyan)", name, v.String())
+		}
+		e.Level = l
+		return nil
+	}
+	if v.Type() != fastjson.TypeString {
+		if slot == 3 && (v.Type() == fastjson.TypeNumber || v.Type() == fastjson.TypeTrue || v.Type() == fastjson.TypeFalse) {
+			// A scalar message is still a message; keep its text.
+			e.Message = string(appendValue(nil, v))
+			return nil
+		}
+		return fmt.Errorf("field %q: want a string, got %s", name, v.Type())
+	}
+	s := b2s(v.GetStringBytes())
+	switch slot {
+	case 1:
+		e.Service = s
+	case 2:
+		l, ok := ParseLevel(s)
+		if !ok {
+			return fmt.Errorf("field %q: unknown level %q (want trace, debug, info, warn, error or fatal)", name, truncate(s, 32))
+		}
+		e.Level = l
+	case 3:
+		e.Message = s
+	case 4:
+		e.Host = s
+	case 5:
+		e.TraceID = s
+	case 6:
+		e.SpanID = s
+	case 7:
+		e.Tenant = s
+	}
+	return nil
+}
+
+// DecodeRecord decodes the log-record form written by AppendJSON into e,
+// copying every string into arena so e outlives data. Records written by
+// other producers into the topic are accepted when they follow the same
+// field names.
+func DecodeRecord(p *fastjson.Parser, data []byte, arena *Arena, e *Event) error {
+	e.Reset()
+	v, err := p.ParseBytes(data)
+	if err != nil {
+		return fmt.Errorf("record is not JSON: %s", trimErr(err))
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return fmt.Errorf("record is not a JSON object")
+	}
+	var ferr error
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		switch string(key) {
+		case "ts":
+			t, err := ParseTime(b2s(v.GetStringBytes()))
+			if err != nil {
+				ferr = fmt.Errorf("record field ts: %v", err)
+			}
+			e.Time = t
+		case "service":
+			e.Service = arena.String(v.GetStringBytes())
+		case "level":
+			e.Level, _ = ParseLevel(b2s(v.GetStringBytes()))
+		case "message":
+			e.Message = arena.String(v.GetStringBytes())
+		case "host":
+			e.Host = arena.String(v.GetStringBytes())
+		case "trace_id":
+			e.TraceID = arena.String(v.GetStringBytes())
+		case "span_id":
+			e.SpanID = arena.String(v.GetStringBytes())
+		case "tenant":
+			e.Tenant = arena.String(v.GetStringBytes())
+		case "attrs":
+			if v.Type() == fastjson.TypeObject {
+				arena.scratch = appendValue(arena.scratch[:0], v)
+				e.Attrs = arena.Bytes(arena.scratch)
+			}
+		}
+	})
+	if ferr == nil && e.Time.IsZero() {
+		ferr = fmt.Errorf("record has no ts")
+	}
+	return ferr
+}
+
+// Arena hands out strings backed by large shared chunks, so decoding a batch
+// of records costs a few allocations instead of several per record. Strings
+// stay valid as long as anything references them; Reset only starts a new
+// chunk, it never reuses memory still referenced.
+type Arena struct {
+	buf     []byte
+	scratch []byte
+}
+
+const arenaChunk = 256 << 10
+
+// Bytes copies b into the arena and returns the copy.
+func (a *Arena) Bytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > arenaChunk/4 {
+		return append([]byte(nil), b...)
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
+// String copies b into the arena and returns it as a string.
+func (a *Arena) String(b []byte) string {
+	c := a.Bytes(b)
+	if len(c) == 0 {
+		return ""
+	}
+	return unsafe.String(&c[0], len(c))
+}
+
+func b2s(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// trimErr shortens fastjson's errors, which quote the whole remaining input.
+func trimErr(err error) string {
+	s := err.Error()
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return strconv.Quote(s)[1 : len(strconv.Quote(s))-1]
+}
