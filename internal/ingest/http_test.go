@@ -1,0 +1,203 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// recorder is a transport.Producer that keeps what it was given, or fails
+// with err. The real logs are exercised in the end-to-end tests of
+// cmd/wirelog; here the subject is the HTTP contract.
+type recorder struct {
+	mu   sync.Mutex
+	vals []string
+	err  error
+}
+
+func (r *recorder) Produce(_ context.Context, recs []transport.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	for _, rec := range recs {
+		r.vals = append(r.vals, string(rec.Value))
+	}
+	return nil
+}
+func (r *recorder) Ready(context.Context) error { return nil }
+func (r *recorder) Close() error                { return nil }
+
+func post(t *testing.T, h http.Handler, ct, enc string, body []byte) (int, Response, http.Header) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/logs", bytes.NewReader(body))
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if enc != "" {
+		req.Header.Set("Content-Encoding", enc)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var resp Response
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("status %d: body is not the JSON answer: %q", w.Code, w.Body.String())
+	}
+	return w.Code, resp, w.Header()
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func zst(b []byte) []byte {
+	e, _ := zstd.NewWriter(nil)
+	return e.EncodeAll(b, nil)
+}
+
+func TestAcceptsEveryEncoding(t *testing.T) {
+	nd := []byte("{\"message\":\"a\",\"level\":\"info\"}\n\n{\"message\":\"b\"}\n")
+	arr := []byte(`[{"message":"a"},{"message":"b"}]`)
+	cases := []struct {
+		name, ct, enc string
+		body          []byte
+	}{
+		{"ndjson", "application/x-ndjson", "", nd},
+		{"ndjson-gzip", "application/x-ndjson", "gzip", gz(nd)},
+		{"ndjson-zstd", "application/x-ndjson", "zstd", zst(nd)},
+		{"json-array", "application/json", "", arr},
+		{"json-array-gzip", "application/json; charset=utf-8", "gzip", gz(arr)},
+		{"json-object", "application/json", "", []byte(`{"message":"a"} `)},
+		{"sniffed-array", "", "", arr},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recorder{}
+			code, resp, _ := post(t, NewHandler(rec, Options{}), c.ct, c.enc, c.body)
+			want := 2
+			if c.name == "json-object" {
+				want = 1
+			}
+			if code != http.StatusAccepted || resp.Accepted != want || resp.Rejected != 0 || len(rec.vals) != want {
+				t.Fatalf("code %d resp %+v produced %d", code, resp, len(rec.vals))
+			}
+			for _, v := range rec.vals {
+				if !json.Valid([]byte(v)) || !strings.Contains(v, `"message":"`) {
+					t.Fatalf("produced record %q", v)
+				}
+			}
+		})
+	}
+}
+
+func TestMixedBodyKeepsGoodLines(t *testing.T) {
+	body := "{\"message\":\"good1\"}\n{\"message\":\n[1]\n{\"service\":5}\n{\"message\":\"good2\",\"level\":\"warn\"}\n"
+	rec := &recorder{}
+	code, resp, _ := post(t, NewHandler(rec, Options{}), "application/x-ndjson", "", []byte(body))
+	if code != http.StatusAccepted || resp.Accepted != 2 || resp.Rejected != 3 {
+		t.Fatalf("code %d resp %+v", code, resp)
+	}
+	lines := []int{}
+	for _, e := range resp.Errors {
+		lines = append(lines, e.Line)
+	}
+	if fmt.Sprint(lines) != "[2 3 4]" {
+		t.Fatalf("error lines %v, want [2 3 4]: %+v", lines, resp.Errors)
+	}
+	if !strings.Contains(resp.Errors[2].Error, `"service"`) {
+		t.Fatalf("error for wrong type does not name the field: %q", resp.Errors[2].Error)
+	}
+	if len(rec.vals) != 2 || !strings.Contains(rec.vals[1], `"level":"warn"`) {
+		t.Fatalf("produced %q", rec.vals)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	huge := []byte(`{"message":"` + strings.Repeat("x", 2048) + `"}`)
+	cases := []struct {
+		name, ct, enc string
+		body          []byte
+		opts          Options
+		code          int
+		msg           string
+	}{
+		{"empty", "application/x-ndjson", "", nil, Options{}, 400, "empty body"},
+		{"whitespace", "application/x-ndjson", "", []byte(" \n\n "), Options{}, 400, "empty body"},
+		{"all-bad", "application/x-ndjson", "", []byte("nope\n{]"), Options{}, 400, "no usable event"},
+		{"wrong-type", "text/csv", "", []byte("a,b"), Options{}, 415, "application/x-ndjson"},
+		{"form", "application/x-www-form-urlencoded", "", []byte("a=b"), Options{}, 415, "Content-Type"},
+		{"bad-encoding", "application/json", "br", []byte("x"), Options{}, 415, "Content-Encoding"},
+		{"broken-gzip", "application/json", "gzip", []byte("not gzip at all"), Options{}, 400, "gzip"},
+		{"broken-zstd", "application/json", "zstd", []byte("not zstd at all"), Options{}, 400, "zstd"},
+		{"truncated-gzip", "application/x-ndjson", "gzip", gz(huge)[:20], Options{}, 400, "gzip"},
+		{"over-limit", "application/x-ndjson", "", huge, Options{MaxBodyBytes: 1024}, 413, "--max-body-bytes"},
+		{"gzip-bomb", "application/x-ndjson", "gzip", gz(bytes.Repeat(huge, 64)), Options{MaxBodyBytes: 4096}, 413, "limit"},
+		{"huge-line", "application/x-ndjson", "", huge, Options{MaxLineBytes: 100}, 400, "no usable event"},
+		{"bad-array", "application/json", "", []byte(`[{"a":1},`), Options{}, 400, "no usable event"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recorder{}
+			code, resp, _ := post(t, NewHandler(rec, c.opts), c.ct, c.enc, c.body)
+			text := resp.Message
+			for _, e := range resp.Errors {
+				text += " " + e.Error
+			}
+			if code != c.code || !strings.Contains(text, c.msg) {
+				t.Fatalf("code %d (want %d), message %q (want it to mention %q)", code, c.code, text, c.msg)
+			}
+			if len(rec.vals) != 0 {
+				t.Fatalf("refused request produced %d records", len(rec.vals))
+			}
+		})
+	}
+}
+
+func TestPushBackCarriesRetryAfter(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("disklog: backlog 2 GiB: %w", transport.ErrBackpressure), 429},
+		{fmt.Errorf("kafka: %w", transport.ErrUnavailable), 503},
+		{fmt.Errorf("fsync: input/output error"), 503},
+	} {
+		rec := &recorder{err: c.err}
+		code, resp, hdr := post(t, NewHandler(rec, Options{}), "application/x-ndjson", "", []byte(`{"message":"x"}`))
+		if code != c.code || hdr.Get("Retry-After") == "" || resp.Accepted != 0 {
+			t.Fatalf("%v: code %d Retry-After %q resp %+v", c.err, code, hdr.Get("Retry-After"), resp)
+		}
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	w := httptest.NewRecorder()
+	NewHandler(&recorder{}, Options{}).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/logs", nil))
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+		t.Fatalf("GET answered %d", w.Code)
+	}
+}
+
+func TestErrorListIsBounded(t *testing.T) {
+	body := strings.Repeat("bad\n", 500) + `{"message":"ok"}`
+	code, resp, _ := post(t, NewHandler(&recorder{}, Options{}), "application/x-ndjson", "", []byte(body))
+	if code != 202 || resp.Rejected != 500 || len(resp.Errors) != 100 || resp.Accepted != 1 {
+		t.Fatalf("code %d rejected %d errors listed %d", code, resp.Rejected, len(resp.Errors))
+	}
+}

@@ -1,0 +1,61 @@
+package process
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	stored       prometheus.Counter
+	skipped      prometheus.Counter
+	errors       *prometheus.CounterVec
+	paused       prometheus.Gauge
+	batchSeconds prometheus.Histogram
+	batchRecords prometheus.Histogram
+}
+
+func newMetrics() metrics {
+	return metrics{
+		stored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_processor_events_stored_total",
+			Help: "Events the processor stored.",
+		}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_processor_events_replayed_total",
+			Help: "Records skipped because the store already held them (replay after a crash or rebalance).",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_processor_errors_total",
+			Help: "Processor errors by stage (poll, decode, store, commit).",
+		}, []string{"stage"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wirelog_processor_paused",
+			Help: "1 while an operator has paused the processor.",
+		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wirelog_processor_batch_store_seconds",
+			Help:    "Time to store one batch (one transaction).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
+		}),
+		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wirelog_processor_batch_records",
+			Help:    "Records per stored batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}),
+	}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.stored.Describe(ch)
+	m.skipped.Describe(ch)
+	m.errors.Describe(ch)
+	m.paused.Describe(ch)
+	m.batchSeconds.Describe(ch)
+	m.batchRecords.Describe(ch)
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.stored.Collect(ch)
+	m.skipped.Collect(ch)
+	m.errors.Collect(ch)
+	m.paused.Collect(ch)
+	m.batchSeconds.Collect(ch)
+	m.batchRecords.Collect(ch)
+}

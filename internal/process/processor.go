@@ -1,0 +1,233 @@
+// Package process is wirelog's processor: it consumes log records, decodes
+// them into events, stores events and rollups, then commits offsets.
+//
+// Exactly-once: the store advances each partition's next offset in the same
+// transaction as the rows (store.Write), and the consumer resumes from those
+// offsets (store.NextOffset is its transport.OffsetSource). A replay after a
+// crash re-reads records the store already holds and skips them, so nothing is
+// lost and nothing is counted twice. The commit to the log afterwards only
+// lets the log apply retention and show lag; it is not what exactly-once rests on.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fastjson"
+
+	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// Options configure a Processor. Zero values mean the defaults.
+type Options struct {
+	// MaxBatch is the most records stored in one transaction. Larger batches
+	// amortise the transaction; smaller ones lower end-to-end latency.
+	// Default 20000.
+	MaxBatch int
+	// OnStored, when set, receives every stored batch (for live tail). It
+	// must not keep the slice.
+	OnStored func([]event.Event)
+	// RetryDelay is the pause after a failed store write before the batch is
+	// retried. Default 1s.
+	RetryDelay time.Duration
+}
+
+// Store is what the processor needs of the store.
+type Store interface {
+	Write(ctx context.Context, rows []store.Row) (int, error)
+}
+
+// Processor moves records from a Consumer into a Store.
+type Processor struct {
+	cons  transport.Consumer
+	store Store
+	opts  Options
+	m     metrics
+
+	mu     sync.Mutex
+	paused bool
+	resume chan struct{}
+}
+
+// New returns a processor reading cons and writing st.
+func New(cons transport.Consumer, st Store, opts Options) *Processor {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 20000
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = time.Second
+	}
+	return &Processor{cons: cons, store: st, opts: opts, m: newMetrics(), resume: make(chan struct{})}
+}
+
+// Collector exports the processor's metrics.
+func (p *Processor) Collector() prometheus.Collector { return &p.m }
+
+// Pause stops the processor after its current batch, as an operator does
+// during store maintenance; the log keeps accepting writes until its bound.
+func (p *Processor) Pause() {
+	p.mu.Lock()
+	p.paused = true
+	p.mu.Unlock()
+	p.m.paused.Set(1)
+}
+
+// Resume undoes Pause.
+func (p *Processor) Resume() {
+	p.mu.Lock()
+	if p.paused {
+		p.paused = false
+		close(p.resume)
+		p.resume = make(chan struct{})
+	}
+	p.mu.Unlock()
+	p.m.paused.Set(0)
+}
+
+// Paused reports whether the processor is paused.
+func (p *Processor) Paused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
+}
+
+func (p *Processor) waitIfPaused(ctx context.Context) error {
+	p.mu.Lock()
+	paused, ch := p.paused, p.resume
+	p.mu.Unlock()
+	if !paused {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run processes until ctx is done. It returns nil on cancellation after the
+// batch in hand is stored and committed, so SIGTERM loses nothing.
+func (p *Processor) Run(ctx context.Context) error {
+	var (
+		parser fastjson.Parser
+		rows   []store.Row
+		events []event.Event
+	)
+	for {
+		if err := p.waitIfPaused(ctx); err != nil {
+			return nil
+		}
+		recs, err := p.cons.Poll(ctx, p.opts.MaxBatch)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, transport.ErrClosed) {
+				return nil
+			}
+			p.m.errors.WithLabelValues("poll").Inc()
+			slog.Warn("processor: poll failed; retrying", "err", err)
+			if !sleep(ctx, p.opts.RetryDelay) {
+				return nil
+			}
+			continue
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		// A fresh arena per batch: the strings of this batch's events must
+		// stay valid while the store and tail subscribers use them.
+		var arena event.Arena
+		rows = rows[:0]
+		for i := range recs {
+			r := &recs[i]
+			row := store.Row{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Bytes: len(r.Value)}
+			if err := event.DecodeRecord(&parser, r.Value, &arena, &row.Event); err != nil {
+				// Keep the record as an event that says what was wrong, so
+				// the offset advances and nothing disappears unseen.
+				p.m.errors.WithLabelValues("decode").Inc()
+				row.Event = undecodable(r, err)
+			}
+			rows = append(rows, row)
+		}
+		// The batch is retried until stored: the records are not lost by
+		// moving on, and the consumer must not run ahead of the store.
+		start := time.Now()
+		for {
+			n, err := p.store.Write(context.WithoutCancel(ctx), rows)
+			if err == nil {
+				p.m.stored.Add(float64(n))
+				p.m.skipped.Add(float64(len(rows) - n))
+				break
+			}
+			p.m.errors.WithLabelValues("store").Inc()
+			slog.Error("processor: store write failed; retrying the batch", "records", len(rows), "err", err)
+			if !sleep(ctx, p.opts.RetryDelay) {
+				return fmt.Errorf("store write failed at shutdown, batch will be replayed on restart: %w", err)
+			}
+		}
+		p.m.batchSeconds.Observe(time.Since(start).Seconds())
+		p.m.batchRecords.Observe(float64(len(rows)))
+		next := make(map[transport.TopicPartition]int64, 1)
+		for i := range recs {
+			tp := transport.TopicPartition{Topic: recs[i].Topic, Partition: recs[i].Partition}
+			if o := recs[i].Offset + 1; o > next[tp] {
+				next[tp] = o
+			}
+		}
+		if err := p.cons.Commit(context.WithoutCancel(ctx), next); err != nil {
+			// Advisory: the store already holds the offsets.
+			p.m.errors.WithLabelValues("commit").Inc()
+			slog.Warn("processor: offset commit to the log failed (store offsets are authoritative)", "err", err)
+		}
+		if p.opts.OnStored != nil {
+			events = events[:0]
+			for i := range rows {
+				events = append(events, rows[i].Event)
+			}
+			p.opts.OnStored(events)
+		}
+		for i := range rows {
+			rows[i] = store.Row{}
+		}
+	}
+}
+
+func undecodable(r *transport.Record, err error) event.Event {
+	raw := r.Value
+	if len(raw) > 4096 {
+		raw = raw[:4096]
+	}
+	attrs := []byte(`{"decode_error":`)
+	attrs = event.AppendString(attrs, err.Error())
+	attrs = append(attrs, `,"raw":`...)
+	attrs = event.AppendString(attrs, string(raw))
+	attrs = append(attrs, '}')
+	ts := r.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	return event.Event{
+		Time:    ts.UTC(),
+		Service: "wirelog",
+		Level:   event.LevelError,
+		Message: fmt.Sprintf("undecodable record at %s/%d offset %d", r.Topic, r.Partition, r.Offset),
+		Attrs:   attrs,
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
