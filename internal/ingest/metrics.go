@@ -3,11 +3,12 @@ package ingest
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	events   *prometheus.CounterVec
-	pushback *prometheus.CounterVec
-	bytes    prometheus.Counter
-	duration prometheus.Histogram
+	requests     *prometheus.CounterVec
+	otlpRequests *prometheus.CounterVec
+	events       *prometheus.CounterVec
+	pushback     *prometheus.CounterVec
+	bytes        prometheus.Counter
+	duration     prometheus.Histogram
 }
 
 func newMetrics() metrics {
@@ -15,6 +16,10 @@ func newMetrics() metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_ingest_http_requests_total",
 			Help: "POST /api/v1/logs requests by response status code.",
+		}, []string{"code"}),
+		otlpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_ingest_otlp_requests_total",
+			Help: "POST /v1/logs (OTLP/HTTP) requests by response status code.",
 		}, []string{"code"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_ingest_events_total",
@@ -38,6 +43,7 @@ func newMetrics() metrics {
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
+	m.otlpRequests.Describe(ch)
 	m.events.Describe(ch)
 	m.pushback.Describe(ch)
 	m.bytes.Describe(ch)
@@ -46,6 +52,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.requests.Collect(ch)
+	m.otlpRequests.Collect(ch)
 	m.events.Collect(ch)
 	m.pushback.Collect(ch)
 	m.bytes.Collect(ch)

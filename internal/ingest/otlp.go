@@ -1,0 +1,314 @@
+package ingest
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// OTLP returns the handler for POST /v1/logs: OTLP/HTTP logs in protobuf
+// (application/x-protobuf) or JSON (application/json), optionally gzip or
+// zstd, answered as the OTLP specification says so SDKs and collectors
+// behave: 200 with an ExportLogsServiceResponse (partial_success when some
+// records were rejected), 400 with a google.rpc.Status for unusable
+// requests (not retried), 429/503 with Retry-After when pushing back (retried).
+// It shares limits, in-flight slots and the producer with h.
+func (h *Handler) OTLP() http.Handler { return otlpHandler{h} }
+
+type otlpHandler struct{ h *Handler }
+
+func (o otlpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := o.serve(w, r)
+	o.h.m.otlpRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+	o.h.m.duration.Observe(time.Since(start).Seconds())
+}
+
+func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
+	h := o.h
+	asJSON := false
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/json" {
+		asJSON = true
+	} else if err != nil || mt != "application/x-protobuf" {
+		return otlpStatus(w, asJSON, http.StatusUnsupportedMediaType, 3, "unsupported Content-Type: OTLP/HTTP takes application/x-protobuf or application/json")
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return otlpStatus(w, asJSON, http.StatusMethodNotAllowed, 12, "use POST")
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		return o.pushBack(w, asJSON, http.StatusTooManyRequests, "too many requests in flight")
+	}
+	req := h.pool.Get().(*request)
+	defer h.release(req)
+	if code, msg := h.readBody(req, r); code != 0 {
+		return otlpStatus(w, asJSON, code, 3, msg)
+	}
+	h.m.bytes.Add(float64(req.body.Len()))
+	ex := plogotlp.NewExportRequest()
+	var err error
+	if asJSON {
+		err = ex.UnmarshalJSON(req.body.Bytes())
+	} else {
+		err = ex.UnmarshalProto(req.body.Bytes())
+	}
+	if err != nil {
+		return otlpStatus(w, asJSON, http.StatusBadRequest, 3, "undecodable ExportLogsServiceRequest: "+shorten(err.Error()))
+	}
+	arrival := h.opts.Now()
+	req.out, req.offs = req.out[:0], req.offs[:0]
+	rejected, firstErr := 0, ""
+	rls := ex.Logs().ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sl := sls.At(j)
+			lrs := sl.LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				if err := fromOTLP(&req.ev, &req.elem, res, sl.Scope(), lrs.At(k), arrival); err != nil {
+					rejected++
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+					continue
+				}
+				start := len(req.out)
+				req.out = event.AppendJSON(req.out, &req.ev)
+				req.offs = append(req.offs, start, len(req.out))
+			}
+		}
+	}
+	h.m.events.WithLabelValues("rejected").Add(float64(rejected))
+	if len(req.offs) > 0 {
+		req.recs = req.recs[:0]
+		for i := 0; i < len(req.offs); i += 2 {
+			req.recs = append(req.recs, transport.Record{Topic: h.opts.Topic, Value: req.out[req.offs[i]:req.offs[i+1]], Timestamp: arrival})
+		}
+		if err := h.prod.Produce(r.Context(), req.recs); err != nil {
+			return o.produceFailed(w, asJSON, r.Context(), err)
+		}
+		h.m.events.WithLabelValues("accepted").Add(float64(len(req.recs)))
+	}
+	resp := plogotlp.NewExportResponse()
+	if rejected > 0 {
+		resp.PartialSuccess().SetRejectedLogRecords(int64(rejected))
+		resp.PartialSuccess().SetErrorMessage(fmt.Sprintf("%d log records rejected; first: %s", rejected, firstErr))
+	}
+	var body []byte
+	if asJSON {
+		body, err = resp.MarshalJSON()
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		body, err = resp.MarshalProto()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	if err != nil {
+		return otlpStatus(w, asJSON, http.StatusInternalServerError, 13, "encode response: "+err.Error())
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	return http.StatusOK
+}
+
+func (o otlpHandler) produceFailed(w http.ResponseWriter, asJSON bool, ctx context.Context, err error) int {
+	switch {
+	case errors.Is(err, transport.ErrBackpressure):
+		o.h.m.pushback.WithLabelValues("backlog").Inc()
+		return o.pushBack(w, asJSON, http.StatusTooManyRequests, "the log is behind its bound; retry")
+	default:
+		o.h.m.pushback.WithLabelValues("unavailable").Inc()
+		if ctx.Err() != nil {
+			return o.pushBack(w, asJSON, http.StatusServiceUnavailable, "request cancelled before the records were durable; resend")
+		}
+		return o.pushBack(w, asJSON, http.StatusServiceUnavailable, "the log cannot take writes right now: "+shorten(err.Error()))
+	}
+}
+
+func (o otlpHandler) pushBack(w http.ResponseWriter, asJSON bool, code int, msg string) int {
+	secs := int((o.h.opts.RetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return otlpStatus(w, asJSON, code, 14, msg) // 14 = UNAVAILABLE
+}
+
+// otlpStatus answers with a google.rpc.Status, as OTLP/HTTP requires for
+// errors, in the request's encoding.
+func otlpStatus(w http.ResponseWriter, asJSON bool, httpCode int, rpcCode int32, msg string) int {
+	var body []byte
+	if asJSON {
+		body, _ = json.Marshal(struct {
+			Code    int32  `json:"code"`
+			Message string `json:"message"`
+		}{rpcCode, msg})
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		body = protowire.AppendTag(body, 1, protowire.VarintType)
+		body = protowire.AppendVarint(body, uint64(rpcCode))
+		body = protowire.AppendTag(body, 2, protowire.BytesType)
+		body = protowire.AppendString(body, msg)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	w.WriteHeader(httpCode)
+	w.Write(body)
+	return httpCode
+}
+
+// fromOTLP maps one OTLP log record onto an event: service.name and
+// host.name from the resource, severity number (or text) to level, the body
+// to message (non-string bodies as JSON), trace and span ids as hex; the
+// record's attributes, the other resource attributes (prefixed "resource.")
+// and the scope name go to attrs.
+func fromOTLP(e *event.Event, buf *[]byte, res pcommon.Map, scope pcommon.InstrumentationScope, lr plog.LogRecord, arrival time.Time) error {
+	e.Reset()
+	switch {
+	case lr.Timestamp() != 0:
+		e.Time = lr.Timestamp().AsTime().UTC()
+	case lr.ObservedTimestamp() != 0:
+		e.Time = lr.ObservedTimestamp().AsTime().UTC()
+	default:
+		e.Time = arrival.UTC()
+	}
+	if v, ok := res.Get("service.name"); ok {
+		e.Service = v.AsString()
+	}
+	if v, ok := res.Get("host.name"); ok {
+		e.Host = v.AsString()
+	}
+	if n := lr.SeverityNumber(); n != plog.SeverityNumberUnspecified {
+		e.Level = levelFromSeverity(int32(n))
+	} else if t := lr.SeverityText(); t != "" {
+		e.Level, _ = event.ParseLevel(t)
+	}
+	if b := lr.Body(); b.Type() == pcommon.ValueTypeStr {
+		e.Message = b.Str()
+	} else if b.Type() != pcommon.ValueTypeEmpty {
+		e.Message = b.AsString()
+	}
+	if id := lr.TraceID(); !id.IsEmpty() {
+		e.TraceID = hex.EncodeToString(id[:])
+	}
+	if id := lr.SpanID(); !id.IsEmpty() {
+		e.SpanID = hex.EncodeToString(id[:])
+	}
+	a := (*buf)[:0]
+	add := func(k string, v pcommon.Value) {
+		if len(a) == 0 {
+			a = append(a, '{')
+		} else {
+			a = append(a, ',')
+		}
+		a = event.AppendString(a, k)
+		a = append(a, ':')
+		a = appendOTLPValue(a, v)
+	}
+	lr.Attributes().Range(func(k string, v pcommon.Value) bool { add(k, v); return true })
+	res.Range(func(k string, v pcommon.Value) bool {
+		if k != "service.name" && k != "host.name" {
+			add("resource."+k, v)
+		}
+		return true
+	})
+	if n := scope.Name(); n != "" {
+		add("otel.scope.name", pcommon.NewValueStr(n))
+	}
+	if t := lr.SeverityText(); t != "" {
+		add("severity_text", pcommon.NewValueStr(t))
+	}
+	if len(a) > 0 {
+		a = append(a, '}')
+		e.Attrs = a
+	}
+	*buf = a
+	if e.Time.Before(minOTLPTime) || e.Time.After(maxOTLPTime) {
+		return fmt.Errorf("time_unix_nano %d is outside 1970..2200", uint64(lr.Timestamp()))
+	}
+	return nil
+}
+
+var (
+	minOTLPTime = time.Unix(0, 1)
+	maxOTLPTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func appendOTLPValue(dst []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return event.AppendString(dst, v.Str())
+	case pcommon.ValueTypeInt:
+		return strconv.AppendInt(dst, v.Int(), 10)
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		if f != f || f > 1.7e308 || f < -1.7e308 { // NaN/Inf are not JSON
+			return event.AppendString(dst, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case pcommon.ValueTypeBool:
+		return strconv.AppendBool(dst, v.Bool())
+	case pcommon.ValueTypeMap:
+		dst = append(dst, '{')
+		first := true
+		v.Map().Range(func(k string, v pcommon.Value) bool {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = event.AppendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendOTLPValue(dst, v)
+			return true
+		})
+		return append(dst, '}')
+	case pcommon.ValueTypeSlice:
+		dst = append(dst, '[')
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendOTLPValue(dst, s.At(i))
+		}
+		return append(dst, ']')
+	case pcommon.ValueTypeBytes:
+		return event.AppendString(dst, v.AsString()) // base64, as OTLP JSON writes bytes
+	default:
+		return append(dst, "null"...)
+	}
+}
+
+// levelFromSeverity maps OTLP SeverityNumber ranges (1-4 TRACE … 21-24 FATAL).
+func levelFromSeverity(n int32) event.Level {
+	switch {
+	case n <= 0:
+		return event.LevelUnknown
+	case n <= 4:
+		return event.LevelTrace
+	case n <= 8:
+		return event.LevelDebug
+	case n <= 12:
+		return event.LevelInfo
+	case n <= 16:
+		return event.LevelWarn
+	case n <= 20:
+		return event.LevelError
+	default:
+		return event.LevelFatal
+	}
+}

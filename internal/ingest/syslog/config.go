@@ -1,0 +1,185 @@
+// Package syslog receives syslog over UDP and TCP and produces each message,
+// parsed into a wirelog event, to the durable log.
+//
+// UDP runs several SO_REUSEPORT sockets, one goroutine each, reading with
+// recvmmsg(2) in batches; when the log pushes back the goroutine stops
+// reading, the kernel queue fills and the kernel drops — which the exported
+// kernel counters show beside wirelog's own. TCP reads one goroutine per
+// connection with RFC 6587 framing and stops reading while the log pushes
+// back, so TCP flow control slows the sender and nothing is dropped.
+package syslog
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults, in one place.
+const (
+	// DefaultAddr is where both listeners bind unless told otherwise:
+	// loopback, so a fresh install receives nothing from the network.
+	DefaultAddr = "127.0.0.1:5514"
+	// DefaultRcvBuf is the UDP socket receive buffer asked for. The kernel
+	// default (net.core.rmem_default, 208 KiB on Debian 12) holds under a
+	// millisecond of traffic at a few hundred thousand datagrams/s; 32 MiB
+	// rides out a fsync or a GC pause. As root it is set with SO_RCVBUFFORCE,
+	// past net.core.rmem_max.
+	DefaultRcvBuf = 32 << 20
+	// DefaultMaxMessage is the largest message kept whole (64 KiB covers any
+	// UDP datagram); longer TCP messages and datagrams are cut to it and
+	// counted in wirelog_syslog_truncated_total.
+	DefaultMaxMessage = 64 << 10
+	// DefaultIdleTimeout closes TCP connections that sent nothing for this
+	// long, so dead peers do not hold a goroutine and a socket forever.
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultTopic is the log topic syslog events are produced to (disklog.DefaultTopic).
+	DefaultTopic = "wirelog.logs"
+	// DefaultBatchRecords and DefaultBatchBytes bound one Produce call: big
+	// enough to amortise a durable append, small enough to keep latency low.
+	DefaultBatchRecords = 1024
+	DefaultBatchBytes   = 1 << 20
+	// DefaultDrainTimeout bounds how long Close waits for the log to take
+	// the messages already received.
+	DefaultDrainTimeout = 30 * time.Second
+
+	// udpSlotsMax is the number of datagrams one recvmmsg call can return.
+	udpSlotsMax = 64
+	// udpSlotBytes caps the memory of one socket's receive slots.
+	udpSlotBytes = 4 << 20
+	// Backoff between Produce retries while the log pushes back.
+	retryMin = time.Millisecond
+	retryMax = 500 * time.Millisecond
+)
+
+// Config configures the listeners. The zero value is not useful; start from
+// DefaultConfig or RegisterFlags.
+type Config struct {
+	UDPAddr     string        // --syslog-udp; "" disables UDP
+	TCPAddr     string        // --syslog-tcp; "" disables TCP
+	UDPSockets  int           // --syslog-udp-sockets; SO_REUSEPORT sockets, 0 = GOMAXPROCS
+	RcvBuf      int           // --syslog-rcvbuf; bytes asked for each UDP socket
+	MaxMessage  int           // --syslog-max-message; bytes
+	IdleTimeout time.Duration // --syslog-idle-timeout; 0 = never
+
+	Topic        string         // log topic; DefaultTopic when empty
+	Location     *time.Location // zone of RFC 3164 timestamps; time.Local when nil
+	BatchRecords int            // records per Produce; DefaultBatchRecords when 0
+	BatchBytes   int            // bytes per Produce; DefaultBatchBytes when 0
+	DrainTimeout time.Duration  // Close's bound; DefaultDrainTimeout when 0
+	Logger       *slog.Logger   // slog.Default() when nil
+}
+
+// DefaultConfig returns the configuration `wirelog run` starts with.
+func DefaultConfig() Config {
+	return Config{
+		UDPAddr:     DefaultAddr,
+		TCPAddr:     DefaultAddr,
+		RcvBuf:      DefaultRcvBuf,
+		MaxMessage:  DefaultMaxMessage,
+		IdleTimeout: DefaultIdleTimeout,
+	}
+}
+
+// RegisterFlags binds the --syslog-* flags to c, with c's current values
+// (DefaultConfig's when c is zero) as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	if *c == (Config{}) {
+		*c = DefaultConfig()
+	}
+	fs.StringVar(&c.UDPAddr, "syslog-udp", c.UDPAddr,
+		"syslog UDP listen address (RFC 5424 and RFC 3164); empty disables UDP")
+	fs.StringVar(&c.TCPAddr, "syslog-tcp", c.TCPAddr,
+		"syslog TCP listen address (RFC 6587 octet-counting or LF framing, detected per connection); empty disables TCP")
+	fs.IntVar(&c.UDPSockets, "syslog-udp-sockets", c.UDPSockets,
+		"number of SO_REUSEPORT UDP sockets, one receive goroutine each (0 = GOMAXPROCS)")
+	fs.Var((*byteSize)(&c.RcvBuf), "syslog-rcvbuf",
+		"UDP socket receive buffer, e.g. 32MiB (set with SO_RCVBUFFORCE when run as root; the kernel default is net.core.rmem_default, often 208KiB)")
+	fs.Var((*byteSize)(&c.MaxMessage), "syslog-max-message",
+		"largest syslog message kept whole, e.g. 64KiB; longer ones are truncated and counted in wirelog_syslog_truncated_total")
+	fs.DurationVar(&c.IdleTimeout, "syslog-idle-timeout", c.IdleTimeout,
+		"close syslog TCP connections idle this long (0 = never)")
+}
+
+// check validates c and fills the defaults of the fields without flags.
+func (c *Config) check() error {
+	if c.UDPSockets < 0 {
+		return fmt.Errorf("--syslog-udp-sockets %d: must be 0 (GOMAXPROCS) or more", c.UDPSockets)
+	}
+	if c.UDPSockets == 0 {
+		c.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxMessage < 480 { // RFC 5424 §6.1: receivers MUST accept 480 octets
+		return fmt.Errorf("--syslog-max-message %d: must be at least 480 bytes (RFC 5424 §6.1)", c.MaxMessage)
+	}
+	if c.RcvBuf < 0 {
+		return fmt.Errorf("--syslog-rcvbuf %d: must not be negative", c.RcvBuf)
+	}
+	if c.IdleTimeout < 0 {
+		return fmt.Errorf("--syslog-idle-timeout %v: must not be negative", c.IdleTimeout)
+	}
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	if c.BatchRecords <= 0 {
+		c.BatchRecords = DefaultBatchRecords
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// byteSize is an int flag that takes "65536", "64KiB", "32MiB", "1GiB"
+// (KB/MB/GB are read as powers of 1024 too, as rsyslog and nginx do).
+type byteSize int
+
+func (b *byteSize) String() string {
+	if b == nil {
+		return "0"
+	}
+	v := int(*b)
+	for _, u := range []struct {
+		name string
+		n    int
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v >= u.n && v%u.n == 0 {
+			return strconv.Itoa(v/u.n) + u.name
+		}
+	}
+	return strconv.Itoa(v)
+}
+
+func (b *byteSize) Set(s string) error {
+	t := strings.TrimSpace(s)
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		n      int
+	}{{"GiB", 1 << 30}, {"GB", 1 << 30}, {"G", 1 << 30}, {"MiB", 1 << 20}, {"MB", 1 << 20}, {"M", 1 << 20},
+		{"KiB", 1 << 10}, {"KB", 1 << 10}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.n
+			break
+		}
+	}
+	v, err := strconv.Atoi(t)
+	if err != nil || v < 0 || v > (1<<31)/mult {
+		return fmt.Errorf("%q is not a size (bytes, or a number with KiB, MiB or GiB)", s)
+	}
+	*b = byteSize(v * mult)
+	return nil
+}

@@ -1,0 +1,152 @@
+package syslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// Server runs the syslog listeners of one Config.
+type Server struct {
+	cfg      Config
+	producer transport.Producer
+
+	udp   []*udpSocket
+	tcpLn net.Listener
+
+	udpStats stats
+	tcpStats stats
+
+	// produceCtx is cancelled when Close's drain deadline passes: the
+	// receive loops then stop retrying a log that pushes back.
+	produceCtx context.Context
+	cancel     context.CancelFunc
+	closing    atomic.Bool
+	wg         sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+
+	closeOnce sync.Once
+}
+
+// Start binds the configured listeners and starts receiving; it returns
+// once both are bound (an error names the flag to fix). The server closes
+// itself, draining, when ctx is done; Close does the same on demand.
+func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Server, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, producer: producer, conns: map[net.Conn]struct{}{}}
+	s.produceCtx, s.cancel = context.WithCancel(context.Background())
+	if cfg.UDPAddr != "" {
+		socks, err := listenUDP(ctx, &cfg)
+		if err != nil {
+			s.cancel()
+			return nil, fmt.Errorf("--syslog-udp %s: %w", cfg.UDPAddr, err)
+		}
+		s.udp = socks
+		cfg.Logger.Info("syslog: listening on UDP", "addr", socks[0].conn.LocalAddr().String(),
+			"sockets", len(socks), "rcvbuf", socks[0].rcvbuf, "rcvbuf_asked", cfg.RcvBuf)
+	}
+	if cfg.TCPAddr != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", cfg.TCPAddr)
+		if err != nil {
+			for _, u := range s.udp {
+				u.conn.Close()
+			}
+			s.cancel()
+			return nil, fmt.Errorf("--syslog-tcp %s: %w", cfg.TCPAddr, err)
+		}
+		s.tcpLn = ln
+		cfg.Logger.Info("syslog: listening on TCP", "addr", ln.Addr().String())
+	}
+	for _, u := range s.udp {
+		s.wg.Add(1)
+		go s.udpLoop(u)
+	}
+	if s.tcpLn != nil {
+		s.wg.Add(1)
+		go s.acceptLoop()
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.produceCtx.Done():
+		}
+	}()
+	return s, nil
+}
+
+// UDPAddr is the bound UDP address (nil when UDP is disabled).
+func (s *Server) UDPAddr() net.Addr {
+	if len(s.udp) == 0 {
+		return nil
+	}
+	return s.udp[0].conn.LocalAddr()
+}
+
+// TCPAddr is the bound TCP address (nil when TCP is disabled).
+func (s *Server) TCPAddr() net.Addr {
+	if s.tcpLn == nil {
+		return nil
+	}
+	return s.tcpLn.Addr()
+}
+
+// Close stops receiving and drains: datagrams already in the kernel queue
+// and bytes already read from TCP are parsed and produced, retrying while
+// the log pushes back, for at most Config.DrainTimeout; what is still not
+// durable then is counted in wirelog_syslog_rejected_total{reason="shutdown"}.
+// It returns when every receive goroutine has ended.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		now := time.Now()
+		if s.tcpLn != nil {
+			s.tcpLn.Close()
+		}
+		for _, u := range s.udp {
+			u.conn.SetReadDeadline(now) // wakes the receive loop, which drains
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			c.SetReadDeadline(now)
+		}
+		s.mu.Unlock()
+		deadline := time.AfterFunc(s.cfg.DrainTimeout, s.cancel)
+		s.wg.Wait()
+		deadline.Stop()
+		s.cancel()
+	})
+	return nil
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

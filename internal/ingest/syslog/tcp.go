@@ -1,0 +1,106 @@
+package syslog
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
+)
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := s.tcpLn.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and friends: wait rather than spin.
+			s.cfg.Logger.Warn("syslog: TCP accept failed", "err", err)
+			time.Sleep(backoff)
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		if !s.track(c) {
+			c.Close()
+			return
+		}
+		s.tcpStats.connections.Add(1)
+		s.tcpStats.open.Add(1)
+		s.wg.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+// connReader is the framer's view of a connection. Before every read that
+// may block it produces the pending batch: while the log pushes back that
+// call does not return, the connection is not read, the socket buffers
+// fill and TCP flow control stops the sender — backpressure without loss.
+type connReader struct {
+	s    *Server
+	c    net.Conn
+	r    *receiver
+	recv time.Time // when the last read returned: the messages' receive time
+}
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	if err := cr.r.flush(); err != nil {
+		return 0, err
+	}
+	if cr.s.closing.Load() {
+		return 0, errShutdown
+	}
+	if idle := cr.s.cfg.IdleTimeout; idle > 0 {
+		cr.c.SetReadDeadline(time.Now().Add(idle))
+		if cr.s.closing.Load() { // Close may have set its deadline just before ours
+			return 0, errShutdown
+		}
+	}
+	n, err := cr.c.Read(p)
+	cr.recv = time.Now()
+	return n, err
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer s.tcpStats.open.Add(-1)
+	defer s.untrack(c)
+	defer c.Close()
+	st := &s.tcpStats
+	r := s.newReceiver(st)
+	cr := &connReader{s: s, c: c, r: r}
+	fr := sysparse.NewFramer(cr, s.cfg.MaxMessage)
+	var err error
+	for {
+		var msg []byte
+		var truncated bool
+		msg, truncated, err = fr.Next()
+		if err != nil {
+			break
+		}
+		r.handle(msg, truncated, cr.recv)
+		if r.full() {
+			if err = r.flush(); err != nil {
+				break
+			}
+		}
+	}
+	st.framingErrors.Add(fr.FramingErrors())
+	if ferr := r.flush(); ferr != nil && err == nil {
+		err = ferr
+	}
+	switch {
+	case err == io.EOF, errors.Is(err, errShutdown), errors.Is(err, net.ErrClosed):
+	case isTimeout(err):
+		if !s.closing.Load() {
+			st.idleTimeouts.Add(1)
+		}
+	default:
+		st.readErrors.Add(1)
+		s.cfg.Logger.Debug("syslog: TCP connection ended", "remote", c.RemoteAddr().String(), "err", err)
+	}
+}
