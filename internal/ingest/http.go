@@ -49,6 +49,10 @@ type Options struct {
 	MaxErrors int
 	// Now returns the arrival time of a request. Default time.Now.
 	Now func() time.Time
+	// Tenants, when set, requires a bearer token on every request and
+	// applies per-tenant rate limits (--auth-tokens). Nil: no auth, and the
+	// tenant is whatever the event's "tenant" field says.
+	Tenants *Tenants
 }
 
 func (o *Options) setDefaults() {
@@ -111,18 +115,18 @@ type Response struct {
 
 // request holds the buffers one request needs, pooled across requests.
 type request struct {
-	body  bytes.Buffer
-	out   []byte
-	offs  []int
-	recs  []transport.Record
-	dec   event.Decoder
-	ev    event.Event
-	jp    fastjson.Parser
-	elem  []byte
-	zr    *zstd.Decoder
-	gz    *gzip.Reader
-	resp  Response
-	lines int
+	body   bytes.Buffer
+	out    []byte
+	offs   []int
+	recs   []transport.Record
+	dec    event.Decoder
+	ev     event.Event
+	jp     fastjson.Parser
+	elem   []byte
+	zr     *zstd.Decoder
+	gz     *gzip.Reader
+	resp   Response
+	tenant *tenant
 }
 
 // Pooled buffers beyond this size are dropped so one huge request does not
@@ -153,6 +157,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	req := h.pool.Get().(*request)
 	defer h.release(req)
+	if code, msg := h.authenticate(w, r, req); code != 0 {
+		return h.fail(w, code, msg)
+	}
 	if code, msg := h.readBody(req, r); code != 0 {
 		return h.fail(w, code, msg)
 	}
@@ -179,6 +186,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	if len(req.offs) == 0 {
 		req.resp.Message = "no usable event in the body; see errors"
 		return h.respond(w, http.StatusBadRequest, &req.resp)
+	}
+	if code, msg := h.limit(w, req, len(req.offs)/2, req.body.Len()); code != 0 {
+		return h.fail(w, code, msg)
 	}
 	req.recs = req.recs[:0]
 	for i := 0; i < len(req.offs); i += 2 {
@@ -325,6 +335,9 @@ func (h *Handler) decodeOne(req *request, l []byte, line int, arrival time.Time)
 		h.reject(req, line, err.Error())
 		return
 	}
+	if req.tenant != nil {
+		req.ev.Tenant = req.tenant.name
+	}
 	start := len(req.out)
 	req.out = event.AppendJSON(req.out, &req.ev)
 	req.offs = append(req.offs, start, len(req.out))
@@ -374,6 +387,39 @@ func (h *Handler) respond(w http.ResponseWriter, code int, resp *Response) int {
 	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
 	return code
+}
+
+// authenticate resolves the request's tenant when auth is on. It returns a
+// status and message when the request must be refused.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, req *request) (int, string) {
+	req.tenant = nil
+	if h.opts.Tenants == nil {
+		return 0, ""
+	}
+	tn, ok := h.opts.Tenants.lookup(r.Header.Get("Authorization"))
+	if !ok {
+		h.m.authFailures.Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wirelog"`)
+		return http.StatusUnauthorized, "missing or unknown bearer token (Authorization: Bearer <token> from the --auth-tokens file)"
+	}
+	req.tenant = tn
+	return 0, ""
+}
+
+// limit applies the tenant's rate limits to a decoded request.
+func (h *Handler) limit(w http.ResponseWriter, req *request, events, bytes int) (int, string) {
+	if req.tenant == nil {
+		return 0, ""
+	}
+	code, wait, msg := req.tenant.admit(time.Now(), events, bytes)
+	if code == 0 {
+		return 0, ""
+	}
+	h.m.rateLimited.WithLabelValues(req.tenant.name).Inc()
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	}
+	return code, msg
 }
 
 func (h *Handler) release(req *request) {

@@ -8,6 +8,8 @@ type metrics struct {
 	events       *prometheus.CounterVec
 	pushback     *prometheus.CounterVec
 	bytes        prometheus.Counter
+	authFailures prometheus.Counter
+	rateLimited  *prometheus.CounterVec
 	duration     prometheus.Histogram
 }
 
@@ -29,6 +31,14 @@ func newMetrics() metrics {
 			Name: "wirelog_ingest_pushback_total",
 			Help: "Requests refused with 429/503 because the log pushed back (backlog) or failed (unavailable).",
 		}, []string{"reason"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_ingest_auth_failures_total",
+			Help: "Requests refused with 401: missing or unknown bearer token.",
+		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_ingest_rate_limited_total",
+			Help: "Requests refused because the tenant was over its events/s or bytes/s limit.",
+		}, []string{"tenant"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wirelog_ingest_received_bytes_total",
 			Help: "Decompressed request body bytes received.",
@@ -47,6 +57,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.events.Describe(ch)
 	m.pushback.Describe(ch)
 	m.bytes.Describe(ch)
+	m.authFailures.Describe(ch)
+	m.rateLimited.Describe(ch)
 	m.duration.Describe(ch)
 }
 
@@ -56,5 +68,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.events.Collect(ch)
 	m.pushback.Collect(ch)
 	m.bytes.Collect(ch)
+	m.authFailures.Collect(ch)
+	m.rateLimited.Collect(ch)
 	m.duration.Collect(ch)
 }

@@ -58,6 +58,9 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	req := h.pool.Get().(*request)
 	defer h.release(req)
+	if code, msg := h.authenticate(w, r, req); code != 0 {
+		return otlpStatus(w, asJSON, code, 16, msg) // 16 = UNAUTHENTICATED
+	}
 	if code, msg := h.readBody(req, r); code != 0 {
 		return otlpStatus(w, asJSON, code, 3, msg)
 	}
@@ -91,6 +94,9 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 					}
 					continue
 				}
+				if req.tenant != nil {
+					req.ev.Tenant = req.tenant.name
+				}
 				start := len(req.out)
 				req.out = event.AppendJSON(req.out, &req.ev)
 				req.offs = append(req.offs, start, len(req.out))
@@ -99,6 +105,12 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	h.m.events.WithLabelValues("rejected").Add(float64(rejected))
 	if len(req.offs) > 0 {
+		if code, msg := h.limit(w, req, len(req.offs)/2, req.body.Len()); code != 0 {
+			if code == http.StatusTooManyRequests {
+				return otlpStatus(w, asJSON, code, 14, msg) // Retry-After already set
+			}
+			return otlpStatus(w, asJSON, code, 3, msg)
+		}
 		req.recs = req.recs[:0]
 		for i := 0; i < len(req.offs); i += 2 {
 			req.recs = append(req.recs, transport.Record{Topic: h.opts.Topic, Value: req.out[req.offs[i]:req.offs[i+1]], Timestamp: arrival})

@@ -106,7 +106,10 @@ func sendUDP(addr string, count, size, rate int, deadline time.Time) error {
 		var done int
 		rc.Write(func(fd uintptr) bool {
 			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
-			done, serr = int(r), e
+			done, serr = 0, e
+			if e == 0 {
+				done = int(r)
+			}
 			return e != unix.EAGAIN
 		})
 		if serr != 0 && serr != unix.ENOBUFS && serr != unix.ECONNREFUSED {
@@ -145,6 +148,7 @@ func startSender(b *testing.B, spec string) (wait func()) {
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), senderEnv+"="+spec)
 	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the benchmark
 	if err := cmd.Start(); err != nil {
 		cancel()
 		b.Fatal(err)
@@ -163,16 +167,16 @@ func cpuSelf() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// settle waits for the count to stop growing (1.5 s quiet: rsyslog flushes
+// settle waits for the count to stop growing and busy to be false (1.5 s quiet: rsyslog flushes
 // its async file writes every second; 15 s at most)
 // and returns it with the time it last grew.
-func settle(count func() int64) (int64, time.Time) {
+func settle(count func() int64, busy func() bool) (int64, time.Time) {
 	last, at := count(), time.Now()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 		if n := count(); n != last {
 			last, at = n, time.Now()
-		} else if time.Since(at) > 1500*time.Millisecond {
+		} else if time.Since(at) > 1500*time.Millisecond && (busy == nil || !busy()) {
 			break
 		}
 	}
@@ -205,6 +209,7 @@ type rxUnderTest struct {
 	count func() int64
 	cpu   func() time.Duration
 	drops func() int64
+	busy  func() bool // received but not yet durable
 	stop  func()
 }
 
@@ -293,6 +298,13 @@ func wirelogRx(b *testing.B, proto string, rcvbuf int, durable bool) rxUnderTest
 				l.Close()
 			}
 		}}
+	rx.busy = func() bool {
+		st := &s.udpStats
+		if proto == "tcp" {
+			st = &s.tcpStats
+		}
+		return st.messages.Load()-st.rejected[rejectEmpty].Load() > uint64(c.n.Load())
+	}
 	if proto == "udp" {
 		rx.addr = s.UDPAddr().String()
 		rx.drops = socketDrops(s.udp[0])
@@ -332,6 +344,7 @@ action(type="omfile" file=%q asyncWriting="on" ioBufferSize="256k" flushOnTXEnd=
 	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -391,7 +404,7 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 	start := time.Now()
 	wait := startSender(b, fmt.Sprintf("%s,%s,%d,%d,%d,%d", proto, rx.addr, b.N, size, conns, rate))
 	wait()
-	got, last := settle(func() int64 { return rx.count() - base })
+	got, last := settle(func() int64 { return rx.count() - base }, rx.busy)
 	b.StopTimer()
 	elapsed := last.Sub(start)
 	cpu := rx.cpu() - cpu0
