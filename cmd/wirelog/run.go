@@ -2,10 +2,38 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"time"
+
+	"github.com/wirelog/wirelog/internal/pipeline"
 )
 
-// runAll is not built yet; its owner replaces this file.
+// runAll is `wirelog run`: the whole pipeline in one process on embedded
+// defaults.
 func runAll(ctx context.Context, args []string) error {
-	return errors.New("not built yet")
+	fs := newFlagSet("run", "Run ingest, the embedded durable log, the processor, the DuckDB store, the query API\nand the dashboard in one process. Nothing else is needed.")
+	var cfg pipeline.Config
+	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "`address` for HTTP: ingest, query API, dashboard, /metrics")
+	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for the embedded log and the DuckDB store")
+	registerIngestFlags(fs, &cfg)
+	cfg.Syslog.RegisterFlags(fs)
+	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", 1<<30, "unprocessed `bytes` the log may hold before ingest answers 429 (bounds disk and catch-up time)")
+	fs.Int64Var(&cfg.Log.RetentionBytes, "log-retention-bytes", 2<<30, "`bytes` of processed records the embedded log keeps for replay")
+	fs.DurationVar(&cfg.Log.RetentionAge, "log-retention", 24*time.Hour, "how long the embedded log keeps processed records (`duration`)")
+	fs.DurationVar(&cfg.Store.Retention, "retention", 7*24*time.Hour, "how long events and rollups stay queryable (`duration`; by event time)")
+	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", "256MB", "DuckDB memory limit (`size`, e.g. 256MB, 1GB)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (`duration`)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return pipeline.Run(ctx, cfg)
+}
+
+// registerIngestFlags registers the HTTP ingest gateway's flags, shared by
+// `run` and `ingest`.
+func registerIngestFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
+	fs.Int64Var(&cfg.Ingest.MaxBodyBytes, "max-body-bytes", 16<<20, "largest request body in `bytes`, before and after decompression (413 above)")
+	fs.IntVar(&cfg.Ingest.MaxLineBytes, "max-line-bytes", 1<<20, "largest single event in `bytes`; a longer line is rejected alone")
+	fs.StringVar(&cfg.AuthTokens, "auth-tokens", "", "JSON `file` of bearer tokens, each a tenant with optional events/s and bytes/s limits; empty = no auth (see docs/OPERATIONS.md)")
+	fs.IntVar(&cfg.Ingest.MaxConcurrent, "max-inflight-requests", 256, "ingest `requests` decoded or awaiting durability at once (429 above); bounds memory")
 }

@@ -1,0 +1,429 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wirelog/wirelog/internal/event"
+)
+
+// RequestError is a bad field of a query request. It matches
+// ErrInvalidRequest with errors.Is; Field names the field the caller must fix.
+type RequestError struct {
+	Field  string
+	Reason string
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("store: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Unwrap lets errors.Is(err, ErrInvalidRequest) match.
+func (e *RequestError) Unwrap() error { return ErrInvalidRequest }
+
+func badField(field, format string, args ...any) error {
+	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ValidLevel reports whether name is a level the store can hold
+// ("trace" … "fatal", or "unknown").
+func ValidLevel(name string) bool {
+	for l := event.LevelUnknown; l <= event.LevelFatal; l++ {
+		if l.String() == name {
+			return true
+		}
+	}
+	return false
+}
+
+func checkWindow(from, to time.Time) error {
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return badField("to", "%s is before from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func checkLevel(level string) error {
+	if level != "" && !ValidLevel(level) {
+		return badField("level", "%q is not one of trace, debug, info, warn, error, fatal, unknown", level)
+	}
+	return nil
+}
+
+// where builds a parameterised WHERE clause. Only fixed column names are
+// ever written into SQL text; every value is a bind parameter.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// query runs sql on a reader connection with the query timeout and records
+// latency and DuckDB failures under kind.
+func (s *Store) query(ctx context.Context, kind, q string, args []any, scan func(*sql.Rows) error) error {
+	if s.isClosed.Load() {
+		return ErrClosed
+	}
+	start := time.Now()
+	qctx, release, err := s.acquireReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = func() error {
+		rows, err := s.db.QueryContext(qctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}()
+	s.metrics.querySeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.metrics.queryErrors.WithLabelValues(kind).Inc()
+		return fmt.Errorf("%s query in DuckDB: %w", kind, err)
+	}
+	return nil
+}
+
+// StatsRequest selects the window of Stats; a zero From or To leaves that
+// side open, so the zero request covers everything retained.
+type StatsRequest struct {
+	From, To time.Time
+}
+
+// Stats are totals of stored events. The window is resolved to whole seconds
+// (From rounded down, To rounded up), the resolution of the rollups.
+type Stats struct {
+	From      *time.Time       `json:"from,omitempty"`
+	To        *time.Time       `json:"to,omitempty"`
+	Events    int64            `json:"events"`
+	Bytes     int64            `json:"bytes"`
+	ByLevel   map[string]int64 `json:"by_level"`
+	ByService map[string]int64 `json:"by_service"`
+}
+
+func secFloor(t time.Time) int64 { return t.Truncate(time.Second).Unix() }
+
+func secCeil(t time.Time) int64 {
+	s := t.Truncate(time.Second)
+	if s.Equal(t) {
+		return s.Unix()
+	}
+	return s.Unix() + 1
+}
+
+// Stats returns event and byte totals, by level and by service.
+func (s *Store) Stats(ctx context.Context, req StatsRequest) (*Stats, error) {
+	if err := checkWindow(req.From, req.To); err != nil {
+		return nil, err
+	}
+	st := &Stats{ByLevel: make(map[string]int64), ByService: make(map[string]int64)}
+	for _, l := range event.Levels() {
+		st.ByLevel[l] = 0
+	}
+	var w where
+	if !req.From.IsZero() {
+		t := req.From.UTC()
+		st.From = &t
+		w.add("sec >= ?", secFloor(req.From))
+	}
+	if !req.To.IsZero() {
+		t := req.To.UTC()
+		st.To = &t
+		w.add("sec < ?", secCeil(req.To))
+	}
+	// One scan: per-level and per-service sums, plus the total.
+	q := `SELECT grouping(level, service) AS g, level, service,
+			sum(count)::BIGINT, sum(bytes)::BIGINT
+		FROM rollups` + w.String() + `
+		GROUP BY GROUPING SETS ((level), (service), ())`
+	err := s.query(ctx, "stats", q, w.args, func(rows *sql.Rows) error {
+		var g int
+		var level, service sql.NullString
+		var count, bytes sql.NullInt64
+		if err := rows.Scan(&g, &level, &service, &count, &bytes); err != nil {
+			return err
+		}
+		switch g {
+		case 1: // grouped by level (service not grouped)
+			st.ByLevel[level.String] += count.Int64
+		case 2: // grouped by service
+			st.ByService[service.String] += count.Int64
+		case 3:
+			st.Events, st.Bytes = count.Int64, bytes.Int64
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Rollup dimensions.
+const (
+	ByService = "service"
+	ByLevel   = "level"
+)
+
+// RollupsRequest selects a time series of counts. From and To are required;
+// Step is a whole number of seconds (at least one); buckets are aligned to
+// multiples of Step since the Unix epoch. By splits the series by service
+// and/or level; Service and Level filter.
+type RollupsRequest struct {
+	From, To time.Time
+	Step     time.Duration
+	By       []string
+	Service  string
+	Level    string
+}
+
+// Rollups is the answer of Rollups: one series per combination of the By
+// dimensions (one series in total when By is empty). Points are sorted by
+// time; a bucket without events has no point (its count is zero).
+type Rollups struct {
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	StepSeconds int64     `json:"step_seconds"`
+	By          []string  `json:"by"`
+	Series      []Series  `json:"series"`
+}
+
+// Series is the points of one (service, level) combination; a dimension that
+// is not split on is left out.
+type Series struct {
+	Service *string `json:"service,omitempty"`
+	Level   *string `json:"level,omitempty"`
+	Points  []Point `json:"points"`
+}
+
+// Point is the count and bytes of one bucket starting at Time.
+type Point struct {
+	Time  time.Time `json:"ts"`
+	Count int64     `json:"count"`
+	Bytes int64     `json:"bytes"`
+}
+
+// Rollups returns counts and bytes per Step bucket in [From, To).
+func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, error) {
+	if req.From.IsZero() {
+		return nil, badField("from", "is required")
+	}
+	if req.To.IsZero() {
+		return nil, badField("to", "is required")
+	}
+	if !req.To.After(req.From) {
+		return nil, badField("to", "%s must be after from %s", req.To.Format(time.RFC3339), req.From.Format(time.RFC3339))
+	}
+	if req.Step < time.Second || req.Step%time.Second != 0 {
+		return nil, badField("step", "%s must be a whole number of seconds, at least 1s", req.Step)
+	}
+	step := int64(req.Step / time.Second)
+	from, to := secFloor(req.From), secCeil(req.To)
+	if n := (to - from + step - 1) / step; n > MaxRollupBuckets {
+		return nil, badField("step", "%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, MaxRollupBuckets)
+	}
+	bySvc, byLvl := false, false
+	for _, d := range req.By {
+		switch d {
+		case ByService:
+			bySvc = true
+		case ByLevel:
+			byLvl = true
+		default:
+			return nil, badField("by", "%q is not a dimension; use service and/or level", d)
+		}
+	}
+	if err := checkLevel(req.Level); err != nil {
+		return nil, err
+	}
+	var w where
+	w.add("sec >= ?", from)
+	w.add("sec < ?", to)
+	if req.Service != "" {
+		w.add("service = ?", req.Service)
+	}
+	if req.Level != "" {
+		w.add("level = ?", req.Level)
+	}
+	svcCol, lvlCol := "NULL::VARCHAR", "NULL::VARCHAR"
+	if bySvc {
+		svcCol = "service"
+	}
+	if byLvl {
+		lvlCol = "level"
+	}
+	// Floor division that is also right before 1970.
+	stepArg := len(w.args) + 1
+	bucket := fmt.Sprintf("(sec - ((sec %% $%d) + $%d) %% $%d)", stepArg, stepArg, stepArg)
+	w.args = append(w.args, step)
+	q := `SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + bucket + ` AS b,
+			sum(count)::BIGINT, sum(bytes)::BIGINT
+		FROM rollups` + w.String() + `
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+
+	res := &Rollups{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step, By: []string{}, Series: []Series{}}
+	if bySvc {
+		res.By = append(res.By, ByService)
+	}
+	if byLvl {
+		res.By = append(res.By, ByLevel)
+	}
+	var cur *Series
+	var curSvc, curLvl sql.NullString
+	err := s.query(ctx, "rollups", q, w.args, func(rows *sql.Rows) error {
+		var svc, lvl sql.NullString
+		var b, count, bytes int64
+		if err := rows.Scan(&svc, &lvl, &b, &count, &bytes); err != nil {
+			return err
+		}
+		if cur == nil || svc != curSvc || lvl != curLvl {
+			res.Series = append(res.Series, Series{Points: []Point{}})
+			cur = &res.Series[len(res.Series)-1]
+			curSvc, curLvl = svc, lvl
+			if svc.Valid {
+				v := svc.String
+				cur.Service = &v
+			}
+			if lvl.Valid {
+				v := lvl.String
+				cur.Level = &v
+			}
+		}
+		cur.Points = append(cur.Points, Point{Time: time.Unix(b, 0).UTC(), Count: count, Bytes: bytes})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// SearchRequest filters stored events. Every non-zero field must match:
+// Service, Level, TraceID and Tenant exactly, Query as a case-insensitive
+// substring of the message; the window is [From, To). Limit is 1 …
+// MaxSearchLimit, 0 meaning DefaultSearchLimit.
+type SearchRequest struct {
+	Service string
+	Level   string
+	Query   string
+	TraceID string
+	Tenant  string
+	From    time.Time
+	To      time.Time
+	Limit   int
+}
+
+// StoredEvent is one event as stored, with where it came from.
+type StoredEvent struct {
+	Time      time.Time       `json:"ts"`
+	Service   string          `json:"service"`
+	Level     string          `json:"level"`
+	Message   string          `json:"message"`
+	Host      string          `json:"host"`
+	TraceID   string          `json:"trace_id"`
+	SpanID    string          `json:"span_id"`
+	Tenant    string          `json:"tenant"`
+	Attrs     json.RawMessage `json:"attrs"`
+	Bytes     int             `json:"bytes"`
+	Topic     string          `json:"topic"`
+	Partition int32           `json:"partition"`
+	Offset    int64           `json:"offset"`
+}
+
+// SearchResult holds the matching events, newest first. More is true when
+// more events matched than Limit.
+type SearchResult struct {
+	Events []StoredEvent `json:"events"`
+	Limit  int           `json:"limit"`
+	More   bool          `json:"more"`
+}
+
+// Search returns the newest events matching req.
+func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, error) {
+	limit := req.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultSearchLimit
+	case limit < 0 || limit > MaxSearchLimit:
+		return nil, badField("limit", "%d is out of range 1..%d", limit, MaxSearchLimit)
+	}
+	if err := checkWindow(req.From, req.To); err != nil {
+		return nil, err
+	}
+	if err := checkLevel(req.Level); err != nil {
+		return nil, err
+	}
+	var w where
+	if req.Service != "" {
+		w.add("service = ?", req.Service)
+	}
+	if req.Level != "" {
+		w.add("level = ?", req.Level)
+	}
+	if req.TraceID != "" {
+		w.add("trace_id = ?", req.TraceID)
+	}
+	if req.Tenant != "" {
+		w.add("tenant = ?", req.Tenant)
+	}
+	if !req.From.IsZero() {
+		w.add("ts >= ?", req.From.UTC())
+	}
+	if !req.To.IsZero() {
+		w.add("ts < ?", req.To.UTC())
+	}
+	if req.Query != "" {
+		w.add("contains(lower(message), lower(?))", req.Query)
+	}
+	w.args = append(w.args, limit+1)
+	q := `SELECT ts, service, level, message, host, trace_id, span_id, tenant, attrs::VARCHAR,
+			bytes, topic, "partition", "offset"
+		FROM events` + w.String() + `
+		ORDER BY ts DESC, "partition" DESC, "offset" DESC LIMIT $` + strconv.Itoa(len(w.args))
+	res := &SearchResult{Events: make([]StoredEvent, 0, min(limit, 256)), Limit: limit}
+	err := s.query(ctx, "search", q, w.args, func(rows *sql.Rows) error {
+		var e StoredEvent
+		var attrs sql.NullString
+		if err := rows.Scan(&e.Time, &e.Service, &e.Level, &e.Message, &e.Host, &e.TraceID, &e.SpanID,
+			&e.Tenant, &attrs, &e.Bytes, &e.Topic, &e.Partition, &e.Offset); err != nil {
+			return err
+		}
+		e.Time = e.Time.UTC()
+		if attrs.Valid {
+			e.Attrs = json.RawMessage(attrs.String)
+		}
+		res.Events = append(res.Events, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Events) > limit {
+		res.Events = res.Events[:limit]
+		res.More = true
+	}
+	return res, nil
+}

@@ -1,0 +1,332 @@
+// Package store keeps wirelog's events, per-second rollups and the consumed
+// log offsets in an embedded DuckDB database, and answers the queries of the
+// HTTP API (stats, rollups, search).
+//
+// One writer (the processor) calls Write with a batch of records; the rows,
+// the partial rollups of the batch and the next offset of every partition in
+// the batch are committed in one DuckDB transaction. The store, not the log,
+// is therefore the source of truth for where to resume: a replay after a crash
+// skips what is already stored and never double-counts.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/wirelog/wirelog/internal/event"
+)
+
+// Defaults. Every zero field of Options takes the value here.
+const (
+	// DefaultRetention is how long events and rollups are kept (by event time).
+	DefaultRetention = 7 * 24 * time.Hour
+	// DefaultRetentionInterval is how often expired events are deleted.
+	DefaultRetentionInterval = time.Minute
+	// DefaultCompactInterval is how often the partial rollup rows that each
+	// batch appends are summed into one row per (second, service, level).
+	// Queries are correct without it; it keeps the rollups table small.
+	DefaultCompactInterval = 30 * time.Second
+	// DefaultMemoryLimit caps DuckDB's buffer pool; larger sorts and
+	// aggregations spill to the temp directory beside the database file.
+	// wirelog aims for well under 300 MB RSS in total on one machine.
+	DefaultMemoryLimit = "256MB"
+	// DefaultCheckpointThreshold is DuckDB's checkpoint_threshold: how much
+	// WAL accumulates before it is folded into the database file. Every
+	// checkpoint recompresses the table's last, partly filled row group, so
+	// DuckDB's 16MB default costs 2.4x the CPU per stored event at high rates
+	// (docs/bench/store.md); a larger WAL costs a longer replay on restart.
+	DefaultCheckpointThreshold = "256MB"
+	// DefaultQueryTimeout bounds every query method (Stats, Rollups, Search).
+	DefaultQueryTimeout = 30 * time.Second
+	// DefaultMaxReaders is how many queries run at once; more wait for a slot.
+	DefaultMaxReaders = 4
+	// DefaultSearchLimit and MaxSearchLimit bound the events one Search returns.
+	DefaultSearchLimit = 100
+	MaxSearchLimit     = 10000
+	// MaxRollupBuckets bounds (to-from)/step of one Rollups request.
+	MaxRollupBuckets = 10000
+)
+
+// Sentinel errors. Callers match them with errors.Is.
+var (
+	// ErrClosed means the store was closed; nothing more can be written or read.
+	ErrClosed = errors.New("store: closed")
+	// ErrInvalidRequest means a query request has a bad field (bad window,
+	// limit out of range, unknown dimension). The message names the field.
+	// The HTTP API answers it with 400.
+	ErrInvalidRequest = errors.New("store: invalid request")
+)
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// Retention is how long events are kept, by event time. Zero means
+	// DefaultRetention; a negative value keeps everything.
+	Retention time.Duration
+	// RetentionInterval is how often retention runs (zero: default).
+	RetentionInterval time.Duration
+	// CompactInterval is how often rollups are compacted (zero: default).
+	CompactInterval time.Duration
+	// MemoryLimit is DuckDB's memory_limit ("256MB", "1GB"); "" = default.
+	MemoryLimit string
+	// CheckpointThreshold is DuckDB's checkpoint_threshold; "" = default.
+	CheckpointThreshold string
+	// Threads is DuckDB's worker thread count; 0 lets DuckDB use every core.
+	Threads int
+	// QueryTimeout bounds each query method (zero: default).
+	QueryTimeout time.Duration
+	// MaxReaders is how many queries run at once (zero: default).
+	MaxReaders int
+	// Logger receives maintenance errors; nil means slog.Default().
+	Logger *slog.Logger
+	// DisableMaintenance turns off the background retention and compaction
+	// loop; the caller then runs EnforceRetention and Compact itself.
+	DisableMaintenance bool
+}
+
+func (o *Options) setDefaults() {
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = DefaultRetentionInterval
+	}
+	if o.CompactInterval <= 0 {
+		o.CompactInterval = DefaultCompactInterval
+	}
+	if o.MemoryLimit == "" {
+		o.MemoryLimit = DefaultMemoryLimit
+	}
+	if o.CheckpointThreshold == "" {
+		o.CheckpointThreshold = DefaultCheckpointThreshold
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = DefaultQueryTimeout
+	}
+	if o.MaxReaders <= 0 {
+		o.MaxReaders = DefaultMaxReaders
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// levelEnum is the column type of levels: one byte per row, and the append
+// path skips the string copy, UTF-8 check and statistics of a VARCHAR.
+var levelEnum = func() string {
+	names := make([]string, 0, 8)
+	for l := event.LevelUnknown; l <= event.LevelFatal; l++ {
+		names = append(names, "'"+l.String()+"'")
+	}
+	return "ENUM(" + strings.Join(names, ", ") + ")"
+}()
+
+// schema is applied on every Open; each statement is idempotent.
+//
+// events keeps every field of an event plus where it came from (topic,
+// partition, offset) and its size in bytes. rollups holds per-second counts:
+// each Write appends one partial row per (second, service, level) of its
+// batch, Compact sums them, and queries always aggregate with SUM, so the
+// table is correct before and after compaction. consumer_offsets holds the
+// next offset to read per partition, written in the same transaction as the
+// rows.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS events (
+		topic VARCHAR NOT NULL,
+		"partition" INTEGER NOT NULL,
+		"offset" BIGINT NOT NULL,
+		ts TIMESTAMP NOT NULL,
+		service VARCHAR NOT NULL,
+		level ` + levelEnum + ` NOT NULL,
+		message VARCHAR NOT NULL,
+		host VARCHAR NOT NULL,
+		trace_id VARCHAR NOT NULL,
+		span_id VARCHAR NOT NULL,
+		tenant VARCHAR NOT NULL,
+		attrs JSON,
+		bytes INTEGER NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS rollups (
+		sec BIGINT NOT NULL,
+		service VARCHAR NOT NULL,
+		level ` + levelEnum + ` NOT NULL,
+		count BIGINT NOT NULL,
+		bytes BIGINT NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS consumer_offsets (
+		topic VARCHAR NOT NULL,
+		"partition" INTEGER NOT NULL,
+		next_offset BIGINT NOT NULL,
+		PRIMARY KEY (topic, "partition")
+	)`,
+}
+
+// Store is an open DuckDB database holding wirelog's events.
+// All methods are safe for concurrent use; writes are serialised.
+type Store struct {
+	opts      Options
+	connector *duckdb.Connector
+	db        *sql.DB
+	readers   chan struct{} // query slots
+	metrics   *metrics
+	isClosed  atomic.Bool // set by Close, read by queries without the write lock
+
+	writeMu sync.Mutex // serialises Write, Compact, EnforceRetention
+	wconn   *sql.Conn  // the one connection that writes
+	offsets map[offsetKey]int64
+	dirty   map[int64]struct{} // minutes (unix/60) that got partial rollup rows since the last Compact
+	closed  bool
+
+	// beforeCommit, when set (by tests), runs on the writer's connection
+	// just before COMMIT; an error aborts the transaction.
+	beforeCommit func(driver.Conn) error
+	// appendEvents writes the kept rows in the open transaction; the
+	// benchmarks swap in a multi-row INSERT to compare with the Appender.
+	appendEvents func(conn driver.Conn, rows []Row, keep []bool) error
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type offsetKey struct {
+	topic     string
+	partition int32
+}
+
+// Open opens (or creates) the database at path; "" opens an in-memory
+// database that is lost on Close. It applies the schema and, unless
+// opts.DisableMaintenance, starts the retention and compaction loop.
+func Open(path string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	where := path
+	if where == "" {
+		where = "in-memory database"
+	}
+	connector, err := duckdb.NewConnector(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open DuckDB %s: %w (is another wirelog using this data directory?)", where, err)
+	}
+	db := sql.OpenDB(connector)
+	// One connection for the writer plus MaxReaders for queries.
+	db.SetMaxOpenConns(opts.MaxReaders + 1)
+	db.SetMaxIdleConns(opts.MaxReaders + 1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+
+	s := &Store{
+		opts:         opts,
+		connector:    connector,
+		db:           db,
+		readers:      make(chan struct{}, opts.MaxReaders),
+		metrics:      newMetrics(),
+		offsets:      make(map[offsetKey]int64),
+		dirty:        make(map[int64]struct{}),
+		appendEvents: appendEvents,
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
+	}
+	fail := func(err error) (*Store, error) {
+		db.Close()
+		connector.Close()
+		return nil, err
+	}
+	ctx := context.Background()
+	settings := []string{
+		fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(opts.MemoryLimit, "'", "")),
+		fmt.Sprintf("SET checkpoint_threshold = '%s'", strings.ReplaceAll(opts.CheckpointThreshold, "'", "")),
+	}
+	if opts.Threads > 0 {
+		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
+	}
+	for _, q := range settings {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fail(fmt.Errorf("configure DuckDB %s (%s): %w", where, q, err))
+		}
+	}
+	for _, q := range schema {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fail(fmt.Errorf("create schema in %s: %w", where, err))
+		}
+	}
+	s.wconn, err = db.Conn(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("open writer connection to %s: %w", where, err))
+	}
+	if err := s.loadOffsets(ctx); err != nil {
+		s.wconn.Close()
+		return fail(err)
+	}
+	if opts.DisableMaintenance {
+		close(s.done)
+	} else {
+		go s.maintain()
+	}
+	return s, nil
+}
+
+func (s *Store) loadOffsets(ctx context.Context) error {
+	rows, err := s.wconn.QueryContext(ctx, `SELECT topic, "partition", next_offset FROM consumer_offsets`)
+	if err != nil {
+		return fmt.Errorf("read consumer offsets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k offsetKey
+		var next int64
+		if err := rows.Scan(&k.topic, &k.partition, &next); err != nil {
+			return fmt.Errorf("read consumer offsets: %w", err)
+		}
+		s.offsets[k] = next
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read consumer offsets: %w", err)
+	}
+	return nil
+}
+
+// Close stops maintenance, waits for a running Write, and closes the
+// database (DuckDB checkpoints the WAL into the file).
+func (s *Store) Close() error {
+	s.writeMu.Lock()
+	if s.closed {
+		s.writeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.isClosed.Store(true)
+	close(s.stop)
+	s.writeMu.Unlock()
+	<-s.done
+
+	var errs []error
+	if err := s.wconn.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close writer connection: %w", err))
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close DuckDB: %w", err))
+	}
+	if err := s.connector.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close DuckDB: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// acquireReader takes a query slot and applies the query timeout.
+func (s *Store) acquireReader(ctx context.Context) (context.Context, func(), error) {
+	select {
+	case s.readers <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("wait for a query slot: %w", ctx.Err())
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+	return qctx, func() { cancel(); <-s.readers }, nil
+}
