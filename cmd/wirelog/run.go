@@ -22,6 +22,7 @@ func runAll(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Log.RetentionAge, "log-retention", 24*time.Hour, "how long the embedded log keeps processed records (`duration`)")
 	fs.DurationVar(&cfg.Store.Retention, "retention", 7*24*time.Hour, "how long events and rollups stay queryable (`duration`; by event time)")
 	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", "256MB", "DuckDB memory limit (`size`, e.g. 256MB, 1GB)")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --http address (for finding what limits throughput)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (`duration`)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -42,6 +43,8 @@ type Config struct {
 
 	// ProcessorGroup names the processor's consumer group in the log.
 	ProcessorGroup string
+	// Pprof mounts net/http/pprof under /debug/pprof/ (--pprof).
+	Pprof bool
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration
 	// Ready, when set, is closed once the node serves HTTP, with the bound
@@ -133,6 +136,13 @@ func Run(ctx context.Context, cfg Config) error {
 		slog.Info("processor resumed")
 		w.WriteHeader(http.StatusNoContent)
 	})
+
+	if cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
