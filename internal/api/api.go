@@ -1,230 +1,219 @@
 // Package api serves wirelog's HTTP query API over the store: stats,
-// rollups, search, the live tail, health and readiness, and the built-in
-// status page. The ingest endpoints and /metrics are mounted by the caller on
-// the mux New returns.
+// rollups, search, the live tail (server-sent events), health and readiness,
+// and the built-in status page at /.
+//
+// New returns an *http.ServeMux with these routes; the caller adds its own
+// (POST /api/v1/logs, POST /v1/logs, GET /metrics) to the same mux. Every
+// route is documented in docs/openapi.yaml, and a test keeps the two in step.
 package api
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wirelog/wirelog/internal/store"
 )
 
-// Options configure the API.
+// Defaults.
+const (
+	// DefaultRollupWindow is the rollups window when from is not given.
+	DefaultRollupWindow = time.Hour
+	// maxAutoBuckets is how many buckets the automatic rollup step aims at.
+	maxAutoBuckets = 360
+	// readyTimeout bounds one readiness check.
+	readyTimeout = 2 * time.Second
+	// tailKeepalive is how often an idle tail stream gets a comment line, so
+	// proxies and browsers keep the connection open.
+	tailKeepalive = 15 * time.Second
+)
+
+// Querier is what the API reads from; *store.Store implements it.
+type Querier interface {
+	Stats(context.Context, store.StatsRequest) (*store.Stats, error)
+	Rollups(context.Context, store.RollupsRequest) (*store.Rollups, error)
+	Search(context.Context, store.SearchRequest) (*store.SearchResult, error)
+}
+
+// Options configures the API.
 type Options struct {
-	Store *store.Store
-	// Tail, when set, serves GET /api/v1/tail.
+	// Store answers stats, rollups and search. Required.
+	Store Querier
+	// Tail serves GET /api/v1/tail; nil makes an empty hub (nothing
+	// publishes to it, so clients only get keepalives).
 	Tail *TailHub
 	// Ready reports readiness for /readyz; nil means always ready.
 	Ready func(context.Context) error
-	// Now is the clock relative times ("-15m") are resolved against.
+	// Now is the clock relative times ("-15m") resolve against; nil = time.Now.
 	Now func() time.Time
+	// Logger receives store failures; nil = slog.Default().
+	Logger *slog.Logger
 }
 
-// New returns a mux serving the query API. Callers add their own routes.
+// route is one route New mounts; routes is the list the OpenAPI test checks.
+type route struct {
+	pattern string
+	handler func(*server) http.HandlerFunc
+}
+
+var routes = []route{
+	{"GET /api/v1/stats", func(s *server) http.HandlerFunc { return s.stats }},
+	{"GET /api/v1/rollups", func(s *server) http.HandlerFunc { return s.rollups }},
+	{"GET /api/v1/logs/search", func(s *server) http.HandlerFunc { return s.search }},
+	{"GET /api/v1/tail", func(s *server) http.HandlerFunc { return s.tail }},
+	{"GET /healthz", func(s *server) http.HandlerFunc { return s.healthz }},
+	{"GET /readyz", func(s *server) http.HandlerFunc { return s.readyz }},
+	{"GET /{$}", func(s *server) http.HandlerFunc { return statusPage }},
+}
+
+// queryParams are the query parameters each GET endpoint takes; anything
+// else is a 400. The OpenAPI test checks docs/openapi.yaml lists the same.
+var queryParams = map[string][]string{
+	"/api/v1/stats":       {"from", "to"},
+	"/api/v1/rollups":     {"from", "to", "step", "by", "service", "level"},
+	"/api/v1/logs/search": {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit"},
+	"/api/v1/tail":        {"service", "level", "q"},
+}
+
+// New returns a mux serving the query API; add the ingest routes and
+// /metrics to it.
 func New(opts Options) *http.ServeMux {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &api{opts: opts}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/stats", a.stats)
-	mux.HandleFunc("GET /api/v1/rollups", a.rollups)
-	mux.HandleFunc("GET /api/v1/logs/search", a.search)
-	if opts.Tail != nil {
-		mux.Handle("GET /api/v1/tail", opts.Tail)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.HandleFunc("GET /{$}", statusPage)
+	if opts.Tail == nil {
+		opts.Tail = NewTailHub()
+	}
+	s := &server{opts: opts}
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.HandleFunc(r.pattern, r.handler(s))
+	}
 	return mux
 }
 
-type api struct{ opts Options }
+type server struct{ opts Options }
 
-func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
-	if a.opts.Ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := a.opts.Ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready", "reason": err.Error()})
+		if err := s.opts.Ready(ctx); err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (a *api) stats(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var req store.StatsRequest
-	var err error
-	if req.From, err = parseTime(q.Get("from"), a.opts.Now()); err != nil {
-		badParam(w, "from", err)
+func (s *server) stats(w http.ResponseWriter, r *http.Request) {
+	p := newParams(r.URL.RawQuery, queryParams["/api/v1/stats"], s.opts.Now())
+	req := store.StatsRequest{From: p.time("from", time.Time{}), To: p.time("to", time.Time{})}
+	p.window(req.From, req.To)
+	if p.err != nil {
+		writeParamError(w, p.err)
 		return
 	}
-	if req.To, err = parseTime(q.Get("to"), a.opts.Now()); err != nil {
-		badParam(w, "to", err)
-		return
-	}
-	res, err := a.opts.Store.Stats(r.Context(), req)
-	if err != nil {
-		storeFailed(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	res, err := s.opts.Store.Stats(r.Context(), req)
+	s.answer(w, r, "stats", res, err)
 }
 
-func (a *api) rollups(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	now := a.opts.Now()
-	req := store.RollupsRequest{Service: q.Get("service"), Level: q.Get("level")}
-	var err error
-	if req.From, err = parseTime(q.Get("from"), now); err != nil {
-		badParam(w, "from", err)
+func (s *server) rollups(w http.ResponseWriter, r *http.Request) {
+	now := s.opts.Now()
+	p := newParams(r.URL.RawQuery, queryParams["/api/v1/rollups"], now)
+	req := store.RollupsRequest{
+		To:      p.time("to", now),
+		Step:    p.step("step"),
+		By:      p.dims("by"),
+		Service: p.str("service"),
+		Level:   p.level("level"),
+	}
+	req.From = p.time("from", req.To.Add(-DefaultRollupWindow))
+	if p.err == nil && !req.To.After(req.From) {
+		p.err = badParam("to", "%s must be after from %s", req.To.Format(time.RFC3339), req.From.Format(time.RFC3339))
+	}
+	if p.err == nil && req.Step == 0 {
+		req.Step = autoStep(req.To.Sub(req.From))
+	}
+	if p.err != nil {
+		writeParamError(w, p.err)
 		return
 	}
-	if req.To, err = parseTime(q.Get("to"), now); err != nil {
-		badParam(w, "to", err)
-		return
-	}
-	if req.From.IsZero() {
-		req.From = now.Add(-15 * time.Minute)
-	}
-	if req.To.IsZero() {
-		req.To = now
-	}
-	if s := q.Get("step"); s != "" {
-		if req.Step, err = parseStep(s); err != nil {
-			badParam(w, "step", err)
-			return
-		}
-	}
-	if b := q.Get("by"); b != "" {
-		req.By = strings.Split(b, ",")
-	}
-	res, err := a.opts.Store.Rollups(r.Context(), req)
-	if err != nil {
-		storeFailed(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	res, err := s.opts.Store.Rollups(r.Context(), req)
+	s.answer(w, r, "rollups", res, err)
 }
 
-func (a *api) search(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	now := a.opts.Now()
+func (s *server) search(w http.ResponseWriter, r *http.Request) {
+	p := newParams(r.URL.RawQuery, queryParams["/api/v1/logs/search"], s.opts.Now())
 	req := store.SearchRequest{
-		Service: q.Get("service"), Level: q.Get("level"), Query: q.Get("q"),
-		TraceID: q.Get("trace_id"), Tenant: q.Get("tenant"),
+		Service: p.str("service"),
+		Level:   p.level("level"),
+		Query:   p.str("q"),
+		TraceID: p.str("trace_id"),
+		Tenant:  p.str("tenant"),
+		From:    p.time("from", time.Time{}),
+		To:      p.time("to", time.Time{}),
+		Limit:   p.limit("limit"),
 	}
-	var err error
-	if req.From, err = parseTime(q.Get("from"), now); err != nil {
-		badParam(w, "from", err)
+	p.window(req.From, req.To)
+	if p.err != nil {
+		writeParamError(w, p.err)
 		return
 	}
-	if req.To, err = parseTime(q.Get("to"), now); err != nil {
-		badParam(w, "to", err)
-		return
-	}
-	if l := q.Get("limit"); l != "" {
-		if req.Limit, err = strconv.Atoi(l); err != nil {
-			badParam(w, "limit", errors.New("want an integer"))
-			return
-		}
-	}
-	res, err := a.opts.Store.Search(r.Context(), req)
-	if err != nil {
-		storeFailed(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	res, err := s.opts.Store.Search(r.Context(), req)
+	s.answer(w, r, "search", res, err)
 }
 
-// parseTime accepts RFC 3339, epoch seconds or milliseconds, and times
-// relative to now ("-15m", "-2h", "now"). Empty means unset.
-func parseTime(s string, now time.Time) (time.Time, error) {
-	switch {
-	case s == "":
-		return time.Time{}, nil
-	case s == "now":
-		return now, nil
-	case s[0] == '-':
-		d, err := time.ParseDuration(s[1:])
-		if err != nil {
-			return time.Time{}, fmt.Errorf("relative time %q: want e.g. -15m or -2h", s)
-		}
-		return now.Add(-d), nil
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n > 1e11 {
-			return time.UnixMilli(n).UTC(), nil
-		}
-		return time.Unix(n, 0).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not RFC 3339, epoch seconds/ms, or relative like -15m", s)
-	}
-	return t, nil
-}
-
-// parseStep accepts a Go duration ("10s", "1m") or plain seconds ("60").
-func parseStep(s string) (time.Duration, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration like 10s or 1m", s)
-	}
-	return d, nil
-}
-
+// apiError is the body of every error answer.
 type apiError struct {
 	Error string `json:"error"`
 	Param string `json:"param,omitempty"`
 }
 
-func badParam(w http.ResponseWriter, param string, err error) {
-	writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("parameter %s: %v", param, err), Param: param})
+func writeParamError(w http.ResponseWriter, err *ParamError) {
+	writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Param: err.Param})
 }
 
-// storeFailed answers a store error: 400 for a request the store refused,
-// 503 when the store timed out or is closed, 500 otherwise.
-func storeFailed(w http.ResponseWriter, err error) {
+// answer writes res, or maps a store error: 400 for a request the store
+// refused (naming the field), 503 with Retry-After when the store timed out
+// or is closed, 500 for any other DuckDB failure.
+func (s *server) answer(w http.ResponseWriter, r *http.Request, kind string, res any, err error) {
+	var re *store.RequestError
 	switch {
-	case errors.Is(err, store.ErrInvalidRequest):
-		var re *store.RequestError
-		param := ""
-		if errors.As(err, &re) {
-			param = re.Field
-		}
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Param: param})
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
+	case err == nil:
+		writeJSON(w, http.StatusOK, res)
+	case errors.As(err, &re):
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Param: re.Field})
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		w.WriteHeader(http.StatusServiceUnavailable)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "store busy or closing: " + err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: kind + " unavailable, retry later: " + err.Error()})
 	default:
-		slog.Error("api: store query failed", "err", err)
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: "store query failed: " + err.Error()})
+		s.opts.Logger.Error("api: store query failed", "kind", kind, "err", err)
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: kind + " failed in the store: " + err.Error()})
 	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
+		code, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the response as JSON"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
 }

@@ -1,190 +1,258 @@
 package api
 
 import (
-	"fmt"
-	"net/http"
+	"errors"
 	"strings"
 	"sync"
-	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wirelog/wirelog/internal/event"
 )
 
-// TailHub fans stored events out to live-tail subscribers as server-sent
-// events. Tail is a view, not an acknowledgement path: each subscriber has a
-// bounded buffer, and a subscriber too slow to keep up is told how many
-// events it missed instead of slowing the processor down.
+// Tail defaults.
+const (
+	// DefaultTailBuffer is how many events one tail client may have waiting;
+	// past it the client's events are dropped and it is told how many.
+	DefaultTailBuffer = 4096
+	// DefaultMaxTailClients bounds concurrent tail clients; more get 503.
+	DefaultMaxTailClients = 64
+)
+
+// ErrTooManyTailClients means the hub has MaxClients subscribers already.
+var ErrTooManyTailClients = errors.New("api: too many tail clients, retry later")
+
+// errHubClosed ends the tail streams when the hub is closed.
+var errHubClosed = errors.New("api: tail hub closed")
+
+// TailOptions configures a TailHub; zero fields take the defaults above.
+type TailOptions struct {
+	Buffer     int
+	MaxClients int
+}
+
+// TailHub fans stored events out to live tail clients. Tail is a view, not
+// an acknowledgement path: Publish never blocks, and a slow client loses
+// events (and is told how many) instead of slowing the processor.
 type TailHub struct {
-	mu     sync.Mutex
-	subs   map[*subscriber]struct{}
+	opts TailOptions
+
+	mu     sync.RWMutex
+	subs   map[*tailSub]struct{}
 	closed bool
 
-	subsGauge prometheus.Gauge
+	clients   prometheus.Gauge
+	published prometheus.Counter
 	dropped   prometheus.Counter
 }
 
-type subscriber struct {
-	ch      chan []byte // encoded SSE "data:" payloads
-	dropped int64       // guarded by TailHub.mu
-	service string
-	level   event.Level
-	q       string
-}
+// NewTailHub returns an empty hub with the default limits.
+func NewTailHub() *TailHub { return NewTailHubOptions(TailOptions{}) }
 
-// subscriberBuffer bounds the events queued for one client.
-const subscriberBuffer = 1024
-
-// NewTailHub returns an empty hub.
-func NewTailHub() *TailHub {
+// NewTailHubOptions returns an empty hub with the given limits.
+func NewTailHubOptions(opts TailOptions) *TailHub {
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultTailBuffer
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = DefaultMaxTailClients
+	}
 	return &TailHub{
-		subs: make(map[*subscriber]struct{}),
-		subsGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "wirelog_tail_subscribers", Help: "Live-tail clients connected.",
+		opts: opts,
+		subs: make(map[*tailSub]struct{}),
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wirelog_tail_clients", Help: "Connected live tail (server-sent events) clients.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_tail_events_sent_total", Help: "Events queued to tail clients (one per event per client).",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "wirelog_tail_dropped_events_total", Help: "Events not sent to a live-tail client that was too slow (the events are stored; only the view skipped them).",
+			Name: "wirelog_tail_events_dropped_total", Help: "Events a slow tail client missed because its buffer was full.",
 		}),
 	}
 }
 
-// Collector exports the hub's metrics.
-func (h *TailHub) Collector() prometheus.Collector { return collectors{h.subsGauge, h.dropped} }
-
-type collectors []prometheus.Collector
-
-func (c collectors) Describe(ch chan<- *prometheus.Desc) {
-	for _, x := range c {
-		x.Describe(ch)
-	}
-}
-func (c collectors) Collect(ch chan<- prometheus.Metric) {
-	for _, x := range c {
-		x.Collect(ch)
-	}
+// tailFilter selects the events one client sees; empty fields match all.
+type tailFilter struct {
+	service string
+	level   string
+	q       string // lower-cased
 }
 
-// Publish offers stored events to every subscriber whose filter matches. It
-// never blocks. The events may be reused after it returns.
-func (h *TailHub) Publish(events []event.Event) {
+func (f *tailFilter) match(e *event.Event) bool {
+	if f.service != "" && e.Service != f.service {
+		return false
+	}
+	if f.level != "" && e.Level.String() != f.level {
+		return false
+	}
+	return f.q == "" || containsFold(e.Message, f.q)
+}
+
+// containsFold reports whether lowerSub (already lower-cased) occurs in s,
+// ignoring case, without allocating for ASCII messages (the common case).
+func containsFold(s, lowerSub string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Contains(strings.ToLower(s), lowerSub)
+		}
+	}
+	n := len(lowerSub)
+	for i := 0; i+n <= len(s); i++ {
+		if asciiEqualFold(s[i:i+n], lowerSub) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type tailSub struct {
+	filter tailFilter
+	max    int
+	notify chan struct{} // capacity 1: "pending has something"
+
+	mu      sync.Mutex
+	pending [][]byte // encoded events, oldest first
+	dropped int64
+	done    bool // the hub closed
+}
+
+// take returns what is waiting and how many events were dropped since the
+// last take.
+func (s *tailSub) take(buf [][]byte) ([][]byte, int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append(buf[:0], s.pending...)
+	clear(s.pending)
+	s.pending = s.pending[:0]
+	d := s.dropped
+	s.dropped = 0
+	return out, d, s.done
+}
+
+func (h *TailHub) subscribe(f tailFilter) (*tailSub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.subs) == 0 {
+	if h.closed {
+		return nil, errHubClosed
+	}
+	if len(h.subs) >= h.opts.MaxClients {
+		return nil, ErrTooManyTailClients
+	}
+	s := &tailSub{filter: f, max: h.opts.Buffer, notify: make(chan struct{}, 1)}
+	h.subs[s] = struct{}{}
+	h.clients.Inc()
+	return s, nil
+}
+
+func (h *TailHub) unsubscribe(s *tailSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		h.clients.Dec()
+	}
+}
+
+// Publish offers events to every tail client whose filter matches. The
+// processor calls it after each stored batch; it copies what it needs (the
+// events may be reused afterwards) and never blocks on a client.
+func (h *TailHub) Publish(events []event.Event) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.subs) == 0 || len(events) == 0 {
 		return
 	}
+	// Each event is encoded at most once, into one shared buffer; clients
+	// get read-only slices of it.
 	var buf []byte
-	for i := range events {
-		e := &events[i]
-		buf = buf[:0]
-		for s := range h.subs {
-			if !s.match(e) {
+	var spans [][2]int
+	encoded := make([]bool, len(events))
+	for range events {
+		spans = append(spans, [2]int{})
+	}
+	var sent, dropped int
+	for s := range h.subs {
+		s.mu.Lock()
+		added := false
+		for i := range events {
+			e := &events[i]
+			if !s.filter.match(e) {
 				continue
 			}
-			if len(buf) == 0 {
-				buf = event.AppendJSON(buf, e)
-			}
-			select {
-			case s.ch <- append([]byte(nil), buf...):
-			default:
+			if len(s.pending) >= s.max {
 				s.dropped++
-				h.dropped.Inc()
+				dropped++
+				continue
+			}
+			if !encoded[i] {
+				start := len(buf)
+				buf = event.AppendJSON(buf, e)
+				spans[i] = [2]int{start, len(buf)}
+				encoded[i] = true
+			}
+			// Slices taken before buf grew still point at the old array,
+			// which holds the same bytes: fine to share.
+			s.pending = append(s.pending, buf[spans[i][0]:spans[i][1]:spans[i][1]])
+			sent++
+			added = true
+		}
+		s.mu.Unlock()
+		if added {
+			select {
+			case s.notify <- struct{}{}:
+			default:
 			}
 		}
 	}
+	h.published.Add(float64(sent))
+	h.dropped.Add(float64(dropped))
 }
 
-func (s *subscriber) match(e *event.Event) bool {
-	if s.service != "" && e.Service != s.service {
-		return false
-	}
-	if s.level != event.LevelUnknown && e.Level < s.level {
-		return false
-	}
-	return s.q == "" || strings.Contains(e.Message, s.q)
-}
-
-// Close ends every subscription (at shutdown).
+// Close ends every tail stream (call it before http.Server.Shutdown, which
+// does not end long-lived responses itself) and refuses new clients.
 func (h *TailHub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
 	for s := range h.subs {
-		close(s.ch)
-		delete(h.subs, s)
+		s.mu.Lock()
+		s.done = true
+		s.mu.Unlock()
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// ServeHTTP streams events as text/event-stream. Filters: service (exact),
-// level (this level and above), q (substring of message).
-func (h *TailHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	s := &subscriber{ch: make(chan []byte, subscriberBuffer), service: q.Get("service"), q: q.Get("q")}
-	if l := q.Get("level"); l != "" {
-		lv, ok := event.ParseLevel(l)
-		if !ok {
-			badParam(w, "level", fmt.Errorf("unknown level %q (want trace, debug, info, warn, error or fatal)", l))
-			return
-		}
-		s.level = lv
-	}
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: "streaming unsupported"})
-		return
-	}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "shutting down"})
-		return
-	}
-	h.subs[s] = struct{}{}
-	h.subsGauge.Inc()
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		if _, ok := h.subs[s]; ok {
-			delete(h.subs, s)
-		}
-		h.mu.Unlock()
-		h.subsGauge.Dec()
-	}()
+// Collector returns the hub's metrics (wirelog_tail_*), for the caller to register.
+func (h *TailHub) Collector() prometheus.Collector { return tailCollector{h} }
 
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": wirelog live tail\n\n")
-	fl.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	var reported int64
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-keepalive.C:
-			fmt.Fprint(w, ": keepalive\n\n")
-			fl.Flush()
-		case b, ok := <-s.ch:
-			if !ok {
-				return
-			}
-			h.mu.Lock()
-			dropped := s.dropped
-			h.mu.Unlock()
-			if dropped > reported {
-				fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", dropped-reported)
-				reported = dropped
-			}
-			w.Write([]byte("data: "))
-			w.Write(b)
-			w.Write([]byte("\n\n"))
-			// Flush once the queue is drained, not per event.
-			if len(s.ch) == 0 {
-				fl.Flush()
-			}
-		}
-	}
+type tailCollector struct{ h *TailHub }
+
+func (c tailCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.h.clients.Describe(ch)
+	c.h.published.Describe(ch)
+	c.h.dropped.Describe(ch)
+}
+
+func (c tailCollector) Collect(ch chan<- prometheus.Metric) {
+	c.h.clients.Collect(ch)
+	c.h.published.Collect(ch)
+	c.h.dropped.Collect(ch)
 }

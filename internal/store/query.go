@@ -63,6 +63,11 @@ type where struct {
 }
 
 func (w *where) add(cond string, arg any) {
+	if s, ok := arg.(string); ok {
+		// DuckDB cannot bind invalid UTF-8; stored strings were repaired
+		// the same way, so a repaired filter still finds them.
+		arg = validString(s)
+	}
 	w.args = append(w.args, arg)
 	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
 }

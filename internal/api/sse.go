@@ -1,0 +1,92 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// tail streams matching events as server-sent events: each event is a
+// "data:" line with its log-record JSON; "event: dropped" with
+// {"dropped":N} tells a slow client how many events it missed; comment lines
+// keep an idle stream open. Filters: service and level (exact), q
+// (case-insensitive substring of the message).
+func (s *server) tail(w http.ResponseWriter, r *http.Request) {
+	p := newParams(r.URL.RawQuery, queryParams["/api/v1/tail"], s.opts.Now())
+	f := tailFilter{service: p.str("service"), level: p.level("level"), q: strings.ToLower(p.str("q"))}
+	if p.err != nil {
+		writeParamError(w, p.err)
+		return
+	}
+	sub, err := s.opts.Tail.subscribe(f)
+	switch {
+	case errors.Is(err, ErrTooManyTailClients):
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+		return
+	case err != nil:
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "live tail is shutting down"})
+		return
+	}
+	defer s.opts.Tail.unsubscribe(sub)
+
+	rc := http.NewResponseController(w)
+	// A server WriteTimeout would cut the stream; tail lives until the client leaves.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte(": wirelog live tail\nretry: 2000\n\n")); err != nil {
+		return
+	}
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	keepalive := time.NewTicker(tailKeepalive)
+	defer keepalive.Stop()
+	var batch [][]byte
+	var out []byte
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepalive.C:
+			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
+				return
+			}
+		case <-sub.notify:
+			var dropped int64
+			var done bool
+			batch, dropped, done = sub.take(batch)
+			out = out[:0]
+			if dropped > 0 {
+				out = append(out, "event: dropped\ndata: {\"dropped\":"...)
+				out = strconv.AppendInt(out, dropped, 10)
+				out = append(out, "}\n\n"...)
+			}
+			for _, b := range batch {
+				out = append(out, "data: "...)
+				out = append(out, b...)
+				out = append(out, '\n', '\n')
+			}
+			clear(batch)
+			if len(out) > 0 {
+				if _, err := w.Write(out); err != nil {
+					return
+				}
+			}
+			if done {
+				rc.Flush()
+				return
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
