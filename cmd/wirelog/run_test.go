@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"database/sql"
@@ -216,11 +217,27 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestGracefulShutdown: SIGTERM exits 0 and what was acknowledged is stored
-// after a restart.
+// TestGracefulShutdown: a live-tail client sees stored events; SIGTERM exits
+// 0 promptly even with the tail stream open, and what was acknowledged is
+// stored after a restart.
 func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
-	n := startNode(t, dir)
+	n := startNode(t, dir, "--shutdown-timeout", "25s")
+	tailResp, err := http.Get(n.url + "/api/v1/tail?service=s")
+	if err != nil || tailResp.StatusCode != 200 {
+		t.Fatalf("tail: %v %v", tailResp, err)
+	}
+	defer tailResp.Body.Close()
+	sawTail := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(tailResp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") && strings.Contains(sc.Text(), "shutdown 499") {
+				sawTail <- sc.Text()
+				return
+			}
+		}
+	}()
 	var body strings.Builder
 	for i := 0; i < 500; i++ {
 		fmt.Fprintf(&body, `{"message":"shutdown %d","service":"s"}`+"\n", i)
@@ -228,7 +245,16 @@ func TestGracefulShutdown(t *testing.T) {
 	if code, _, _ := n.post("application/x-ndjson", "", []byte(body.String())); code != 202 {
 		t.Fatalf("post %d", code)
 	}
-	if err := n.term(30 * time.Second); err != nil {
+	select {
+	case line := <-sawTail:
+		if !strings.Contains(line, `"service":"s"`) {
+			t.Fatalf("tail line %q", line)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("live tail did not deliver the stored events within 30s")
+	}
+	// Well under --shutdown-timeout: an open tail stream must not hold shutdown.
+	if err := n.term(10 * time.Second); err != nil {
 		t.Fatalf("SIGTERM: %v\n%s", err, n.Logs())
 	}
 	n2 := startNode(t, dir)

@@ -196,6 +196,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Tail streams never end on their own; close them first so Shutdown
+	// only waits for ingest requests.
+	tail.Close()
 	if err := srv.Shutdown(shCtx); err != nil {
 		slog.Warn("http drain did not finish; unanswered requests were not acknowledged", "err", err)
 	}
@@ -204,7 +207,6 @@ func Run(ctx context.Context, cfg Config) error {
 			slog.Warn("syslog drain", "err", err)
 		}
 	}
-	tail.Close()
 	stopProc()
 	wg.Wait()
 	if procErr != nil {
