@@ -213,3 +213,5 @@ func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -3,9 +3,233 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wirelog/wirelog/internal/netlab"
 )
 
-// runNetlab is not built yet; its owner replaces this file.
+const netlabSummary = `Measure where the Linux kernel receive path stops scaling on this machine, and plan capacity from it.
+
+Subcommands:
+  run      build a lab of network namespaces (198.18.0.0/15 only), offer UDP load over the
+           kube-proxy, direct (SR-IOV VF stand-in), AF_XDP and DPDK paths, write report.json
+           and a self-contained report.html; everything is torn down on exit, also on Ctrl-C
+  plan     line-rate arithmetic plus measured (or built-in) cost per packet: which path
+           reaches a target rate, with how many cores
+  cleanup  remove lab namespaces (and processes in them) left by an interrupted run
+
+Run "wirelog netlab <subcommand> --help" for its flags.`
+
+// runNetlab dispatches the netlab subcommands.
 func runNetlab(ctx context.Context, args []string) error {
-	return errors.New("not built yet")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Println("Usage: wirelog netlab <run|plan|cleanup> [flags]\n\n" + netlabSummary)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: missing subcommand (run, plan or cleanup)", errUsage)
+		}
+		return nil
+	}
+	switch args[0] {
+	case "run":
+		return runNetlabRun(ctx, args[1:])
+	case "plan":
+		return runNetlabPlan(args[1:])
+	case "cleanup":
+		return runNetlabCleanup(args[1:])
+	}
+	return fmt.Errorf("%w: unknown netlab subcommand %q (run, plan or cleanup)", errUsage, args[0])
+}
+
+func runNetlabRun(ctx context.Context, args []string) error {
+	fs := newFlagSet("netlab run", "Build the lab, sweep offered rates over every path, write report.json and report.html, tear the lab down.\nNeeds root. Numbers from veth pairs; see docs/NETLAB.md for what they tell about real NICs.")
+	quick := fs.Bool("quick", false, "short run: sizes 64,1024, 1000 kube-proxy services, 3 rates, 300ms steps (under a minute)")
+	sizes := fs.String("sizes", "", "UDP payload sizes in bytes, comma-separated (default 64,256,1024; --quick 64,1024)")
+	services := fs.String("services", "", "kube-proxy service counts to measure, each a separate rule set (default 0,1000,5000; --quick 1000)")
+	rates := fs.String("rates", "", "offered rates in packets/s, e.g. 20k,50k,100k (default 20k..400k; --quick 20k,80k,200k)")
+	paths := fs.String("paths", "", "paths to run, comma-separated: kube-proxy,direct,af_xdp,dpdk (default all)")
+	flows := fs.String("flows", "", "flow patterns: long-lived,new-per-packet (default both)")
+	dur := fs.Duration("duration-per-step", 0, "how long each offered rate is held (default 2s; --quick 300ms)")
+	slo := fs.Duration("slo-p99", netlab.DefaultSLOP99, "latency objective: a step's p99 must be below it to count under the knee")
+	steer := fs.String("steer", string(netlab.SteerNAPI), "how veth receive work reaches the receive core: napi (threaded NAPI pinned + RPS; exact CPU time) or rps (RPS only; tick-sampled softirq time)")
+	receiver := fs.String("receiver", netlab.ReceiverSyslog, "receiver on the kernel paths: syslog (wirelog's syslog UDP receiver, parsing included) or bare (recvmmsg only, no parsing)")
+	prefix := fs.String("prefix", netlab.DefaultPrefix, "namespace name prefix; the lab refuses to reuse a taken name")
+	out := fs.String("out", "netlab-out", "directory for report.json and report.html (created)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg := netlab.Full()
+	if *quick {
+		cfg = netlab.Quick()
+	}
+	cfg.Prefix, cfg.SLOP99, cfg.Steer, cfg.Receiver = *prefix, *slo, netlab.Steer(*steer), *receiver
+	for _, l := range []struct {
+		flag string
+		val  string
+		dst  *[]int
+	}{{"--sizes", *sizes, &cfg.Sizes}, {"--services", *services, &cfg.Services}, {"--rates", *rates, &cfg.Rates}} {
+		if l.val == "" {
+			continue
+		}
+		v, err := netlab.ParseList(l.val)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, l.flag, err)
+		}
+		*l.dst = v
+	}
+	if *paths != "" {
+		cfg.Paths = splitList(*paths)
+	}
+	if *flows != "" {
+		cfg.Flows = splitList(*flows)
+	}
+	if *dur != 0 {
+		cfg.DurationPerStep = *dur
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if os.Geteuid() != 0 {
+		return netlab.ErrNotRoot
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", *out, err)
+	}
+	tty := isTerminal(os.Stderr)
+	cfg.Progress = func(line string) {
+		if tty {
+			fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
+		} else {
+			fmt.Fprintln(os.Stderr, line)
+		}
+	}
+	start := time.Now()
+	rep, err := netlab.Run(ctx, cfg)
+	if tty {
+		fmt.Fprintln(os.Stderr)
+	}
+	if rep != nil && len(rep.Series)+len(rep.Paths) > 0 {
+		jsonPath, htmlPath := filepath.Join(*out, "report.json"), filepath.Join(*out, "report.html")
+		werr := errors.Join(rep.WriteJSON(jsonPath), rep.WriteHTML(htmlPath))
+		if werr == nil {
+			fmt.Printf("wrote %s and %s (%s)\n", jsonPath, htmlPath, time.Since(start).Round(time.Second))
+			printKnees(rep)
+		}
+		err = errors.Join(err, werr)
+	}
+	return err
+}
+
+func printKnees(rep *netlab.Report) {
+	for _, p := range rep.Paths {
+		if !p.Available {
+			fmt.Printf("%-11s unavailable: %s\n", p.Name, p.Reason)
+		}
+	}
+	for _, s := range rep.Series {
+		fmt.Printf("%-40s knee %8d pps  (limited by %s)  %.2f µs/packet\n", s.Label(), s.Knee.OfferedPPS, s.Knee.LimitedBy, s.Knee.CPUusPerPkt)
+	}
+}
+
+func runNetlabPlan(args []string) error {
+	fs := newFlagSet("netlab plan", "Which receive path carries a target packet rate on a NIC, with how many cores, and where each path's knee lies.\nFrame sizes include the Ethernet header and FCS; preamble, SFD and inter-frame gap (20 B) are added on the wire.")
+	nic := fs.String("nic", "10G", "NIC speed: 1G, 10G, 25G, 40G, 50G, 100G, 200G or 400G")
+	sizes := fs.String("sizes", "64:0.2,256:0.5,1024:0.3", "frame size distribution, bytes:share (e.g. 64:0.2,256:0.5,1024:0.3; shares are normalised)")
+	rate := fs.String("rate", "", "target packet rate, e.g. 500k or 2M (required)")
+	slo := fs.Duration("slo-p99", netlab.DefaultSLOP99, "latency objective the plan must meet")
+	from := fs.String("from", "", "report.json of `netlab run` to take measured costs from (default: built-in conservative costs, labelled as such)")
+	flow := fs.String("flow", netlab.FlowLong, "flow pattern the costs are taken for: long-lived or new-per-packet")
+	services := fs.Int("services", -1, "kube-proxy service count (with --from: one measured; default the largest measured, or 1000 built-in)")
+	maxCores := fs.Int("max-cores", 64, "most receive cores a path may use")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	htmlOut := fs.String("html", "", "also write the plan with a plot to this HTML file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	bps, err := netlab.ParseNIC(*nic)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	dist, err := netlab.ParseDist(*sizes)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *rate == "" {
+		return fmt.Errorf("%w: --rate is required (e.g. --rate 500k)", errUsage)
+	}
+	r, err := netlab.ParseRate(*rate)
+	if err != nil {
+		return fmt.Errorf("%w: --rate: %v", errUsage, err)
+	}
+	if *flow != netlab.FlowLong && *flow != netlab.FlowNew {
+		return fmt.Errorf("%w: --flow %q: use %s or %s", errUsage, *flow, netlab.FlowLong, netlab.FlowNew)
+	}
+	if *maxCores < 1 {
+		return fmt.Errorf("%w: --max-cores must be at least 1", errUsage)
+	}
+	req := netlab.PlanRequest{NIC: strings.ToUpper(*nic), NICbps: bps, Dist: dist, Rate: r, SLOP99: *slo, MaxCores: *maxCores, Flow: *flow, Services: *services}
+	var costs []netlab.PathCost
+	var reportSLO float64
+	if *from != "" {
+		rep, err := netlab.ReadReport(*from)
+		if err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		if costs, err = netlab.CostsFromReport(rep, *flow, *services); err != nil {
+			return fmt.Errorf("--from %s: %w", *from, err)
+		}
+		reportSLO = rep.Config.SLOP99us
+	} else {
+		svc := *services
+		if svc < 0 {
+			svc = 1000
+		}
+		costs = netlab.DefaultCosts(*flow, svc)
+	}
+	plan := netlab.MakePlan(req, costs, reportSLO)
+	if *asJSON {
+		if err := plan.WriteJSON(os.Stdout); err != nil {
+			return err
+		}
+	} else {
+		plan.WriteText(os.Stdout)
+	}
+	if *htmlOut != "" {
+		return plan.WriteHTML(*htmlOut)
+	}
+	return nil
+}
+
+func runNetlabCleanup(args []string) error {
+	fs := newFlagSet("netlab cleanup", "Remove every network namespace named <prefix>-* (and end the processes inside them) that an interrupted `netlab run` left behind.")
+	prefix := fs.String("prefix", netlab.DefaultPrefix, "namespace name prefix to remove")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	removed, err := netlab.Cleanup(*prefix)
+	for _, n := range removed {
+		fmt.Println("removed namespace", n)
+	}
+	if len(removed) == 0 && err == nil {
+		fmt.Printf("nothing to clean: no namespace named %s-*\n", *prefix)
+	}
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
