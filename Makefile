@@ -37,3 +37,11 @@ fmt:
 
 clean:
 	rm -rf bin
+
+## kafka-up: local single-node Kafka (KRaft) on 127.0.0.1:9092; jars fetched from Maven Central once
+kafka-up:
+	bash scripts/kafka.sh start
+
+## kafka-down: stop it
+kafka-down:
+	bash scripts/kafka.sh stop
