@@ -72,8 +72,8 @@ var routes = []route{
 // queryParams are the query parameters each GET endpoint takes; anything
 // else is a 400. The OpenAPI test checks docs/openapi.yaml lists the same.
 var queryParams = map[string][]string{
-	"/api/v1/stats":       {"from", "to"},
-	"/api/v1/rollups":     {"from", "to", "step", "by", "service", "level"},
+	"/api/v1/stats":       {"from", "to", "tenant"},
+	"/api/v1/rollups":     {"from", "to", "step", "by", "service", "level", "tenant"},
 	"/api/v1/logs/search": {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit"},
 	"/api/v1/tail":        {"service", "level", "q"},
 }
@@ -119,7 +119,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/stats"], s.opts.Now())
-	req := store.StatsRequest{From: p.time("from", time.Time{}), To: p.time("to", time.Time{})}
+	req := store.StatsRequest{From: p.time("from", time.Time{}), To: p.time("to", time.Time{}), Tenant: p.str("tenant")}
 	p.window(req.From, req.To)
 	if p.err != nil {
 		writeParamError(w, p.err)
@@ -138,6 +138,7 @@ func (s *server) rollups(w http.ResponseWriter, r *http.Request) {
 		By:      p.dims("by"),
 		Service: p.str("service"),
 		Level:   p.level("level"),
+		Tenant:  p.str("tenant"),
 	}
 	req.From = p.time("from", req.To.Add(-DefaultRollupWindow))
 	if p.err == nil && !req.To.After(req.From) {

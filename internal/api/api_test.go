@@ -105,6 +105,46 @@ func TestStatsEndpoint(t *testing.T) {
 	}
 }
 
+// TestTenantFilters: stats and rollups answer for one tenant when asked,
+// and rollups split by tenant.
+func TestTenantFilters(t *testing.T) {
+	srv, _ := newTestAPI(t, Options{})
+	var acme store.Stats
+	if resp := get(t, srv, "/api/v1/stats?tenant=acme", &acme); resp.StatusCode != 200 {
+		t.Fatalf("stats?tenant=acme: status %d", resp.StatusCode)
+	}
+	// Tenants alternate (even i: acme); services cycle every 3, so acme has
+	// 100 of each service.
+	if acme.Events != 300 || acme.Bytes != 300*200 || acme.ByService["checkout"] != 100 || acme.ByService["payments"] != 100 {
+		t.Errorf("stats?tenant=acme = %+v, want 300 events, 100 per service", acme)
+	}
+	var none store.Stats
+	get(t, srv, "/api/v1/stats?tenant=initech&from=-5m", &none)
+	if none.Events != 0 {
+		t.Errorf("stats of a tenant with no events: %d, want 0", none.Events)
+	}
+
+	var r store.Rollups
+	if resp := get(t, srv, "/api/v1/rollups?from=-10m&to=now&step=5m&tenant=globex&by=tenant,service", &r); resp.StatusCode != 200 {
+		t.Fatalf("rollups?tenant=globex&by=tenant,service: status %d", resp.StatusCode)
+	}
+	if len(r.By) != 2 || r.By[0] != "service" || r.By[1] != "tenant" {
+		t.Errorf("by = %v, want [service tenant]", r.By)
+	}
+	total := int64(0)
+	for _, s := range r.Series {
+		if s.Tenant == nil || *s.Tenant != "globex" || s.Service == nil || s.Level != nil {
+			t.Fatalf("series %+v: want tenant globex, a service and no level", s)
+		}
+		for _, p := range s.Points {
+			total += p.Count
+		}
+	}
+	if total != 300 || len(r.Series) != 3 {
+		t.Errorf("globex by tenant,service: %d events in %d series, want 300 in 3", total, len(r.Series))
+	}
+}
+
 func TestSearchEndpoint(t *testing.T) {
 	srv, _ := newTestAPI(t, Options{})
 	var res store.SearchResult
@@ -264,7 +304,8 @@ func TestStatusPage(t *testing.T) {
 func FuzzQueryParams(f *testing.F) {
 	for _, s := range []string{"", "from=-15m", "from=1700000000&to=1700000060", "step=1m&by=service,level",
 		"limit=10&q=x", "level=warn&service=%FF", "from=now-1d", "to=9999999999999999999", "by=,", "step=99999999999s",
-		"from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z", "from=1&to=2&step=1"} {
+		"from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z", "from=1&to=2&step=1",
+		"tenant=acme&by=tenant,service", "tenant=%00%27&by=tenant"} {
 		f.Add(s)
 	}
 	st, err := store.Open("", store.Options{DisableMaintenance: true, Retention: -1})

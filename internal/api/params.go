@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -219,8 +220,8 @@ func (p *params) dims(name string) []string {
 	seen := map[string]bool{}
 	for _, d := range strings.Split(v, ",") {
 		d = strings.TrimSpace(d)
-		if d != store.ByService && d != store.ByLevel {
-			p.err = badParam(name, "%q is not a dimension; use service, level or service,level", d)
+		if !slices.Contains(store.Dimensions, d) {
+			p.err = badParam(name, "%q is not a dimension; use any of service, level, tenant, comma-separated", d)
 			return nil
 		}
 		if !seen[d] {

@@ -1,7 +1,9 @@
-// Package pipeline assembles wirelog's all-in-one node (`wirelog run`): the
-// HTTP ingest gateway, the embedded durable log, the processor, the DuckDB
-// store and the query API, in one process, with an orderly start and a
-// shutdown that loses nothing acknowledged.
+// Package pipeline assembles a wirelog node from its parts: the HTTP and
+// syslog ingest gateway, a transport (the embedded durable log, or Kafka),
+// the processor with its DuckDB store, and the query API. `wirelog run` runs
+// every role in one process; `wirelog ingest` and `wirelog process` run one
+// role each against Kafka. Start is ordered so nothing serves before what it
+// depends on is open, and shutdown loses nothing acknowledged.
 package pipeline
 
 import (
@@ -20,53 +22,116 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/ingest"
 	"github.com/wirelog/wirelog/internal/ingest/syslog"
 	"github.com/wirelog/wirelog/internal/process"
 	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/transport"
 	"github.com/wirelog/wirelog/internal/transport/disklog"
+	"github.com/wirelog/wirelog/internal/transport/kafka"
 )
 
-// Config is everything `wirelog run` needs. Zero values mean defaults.
+// Roles a node runs.
+type Roles uint8
+
+const (
+	// RoleIngest serves POST /api/v1/logs, POST /v1/logs and syslog.
+	RoleIngest Roles = 1 << iota
+	// RoleProcess runs the processor, the store and the query API.
+	RoleProcess
+	// RoleAll is `wirelog run`.
+	RoleAll = RoleIngest | RoleProcess
+)
+
+// Config is everything a node needs. Zero values mean defaults.
 type Config struct {
+	Name     string // the subcommand, for log lines ("run", "ingest", "process")
+	Roles    Roles  // default RoleAll
 	HTTPAddr string // listen address; default 127.0.0.1:8080
-	DataDir  string // default ./wirelog-data
+	DataDir  string // embedded log and store; default ./wirelog-data
 
 	Ingest ingest.Options
 	Syslog syslog.Config
 	// AuthTokens is the --auth-tokens file; "" = no auth.
 	AuthTokens string
-	Log        disklog.Options
-	Store      store.Options
 
-	// ProcessorGroup names the processor's consumer group in the log.
+	// Kafka, when it names brokers, replaces the embedded log.
+	Kafka kafka.Config
+	Log   disklog.Options
+	Store store.Options
+	// Processor tunes batching; zero values are process.Options' defaults.
+	Processor process.Options
+
+	// ProcessorGroup names the processor's consumer group in the embedded
+	// log (Kafka uses Kafka.Group).
 	ProcessorGroup string
 	// Pprof mounts net/http/pprof under /debug/pprof/ (--pprof).
 	Pprof bool
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration
-	// Ready, when set, is closed once the node serves HTTP, with the bound
-	// address stored in Addr (for tests and random ports).
-	Ready chan<- string
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "run"
+	}
+	if c.Roles == 0 {
+		c.Roles = RoleAll
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./wirelog-data"
+	}
+	if c.ProcessorGroup == "" {
+		c.ProcessorGroup = "wirelog-processor"
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+}
+
+func (c *Config) useKafka() bool { return len(c.Kafka.Brokers) > 0 }
+
+// node holds what Run opened, closed in reverse order by close.
+type node struct {
+	cfg     Config
+	reg     *prometheus.Registry
+	closers []func()
+	ready   []func(context.Context) error
+
+	prod transport.Producer
+	cons transport.Consumer
+	st   *store.Store
+	proc *process.Processor
+	tail *api.TailHub
+	sl   *syslog.Server
+}
+
+func (n *node) onClose(f func()) { n.closers = append(n.closers, f) }
+
+func (n *node) close() {
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i]()
+	}
 }
 
 // Run starts the node and blocks until ctx is cancelled, then drains: stop
-// accepting, finish in-flight requests (their events reach the fsynced log),
-// let the processor store and commit what it holds, close the log and store.
+// accepting, finish in-flight requests (their events reach the fsynced log
+// or Kafka), stop syslog after draining it, let the processor store and
+// commit its batch, close the transport and the store.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.HTTPAddr == "" {
-		cfg.HTTPAddr = "127.0.0.1:8080"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "./wirelog-data"
-	}
-	if cfg.ProcessorGroup == "" {
-		cfg.ProcessorGroup = "wirelog-processor"
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
+	cfg.setDefaults()
+	if cfg.useKafka() {
+		if err := cfg.Kafka.Validate(); err != nil {
+			return fmt.Errorf("kafka settings: %w", err)
+		}
+		cfg.Ingest.Topic = cfg.Kafka.Topic
+		cfg.Syslog.Topic = cfg.Kafka.Topic
 	}
 	if cfg.AuthTokens != "" {
 		t, err := ingest.LoadTenants(cfg.AuthTokens)
@@ -75,142 +140,310 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		cfg.Ingest.Tenants = t
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data dir %s (--data): %w", cfg.DataDir, err)
+	n := &node{cfg: cfg, reg: prometheus.NewRegistry()}
+	defer n.close()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := n.openTransport(ctx); err != nil {
+		return err
 	}
-
-	lg, err := disklog.Open(filepath.Join(cfg.DataDir, "log"), cfg.Log)
-	if err != nil {
-		return fmt.Errorf("open embedded log in %s: %w", filepath.Join(cfg.DataDir, "log"), err)
+	mux := http.NewServeMux()
+	if cfg.Roles&RoleProcess != 0 {
+		var err error
+		if mux, err = n.openProcessor(); err != nil {
+			return err
+		}
+	} else {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"status":"ok"}` + "\n"))
+		})
+		mux.HandleFunc("GET /readyz", readyHandler(n.isReady))
 	}
-	defer func() {
-		if err := lg.Close(); err != nil {
-			slog.Error("close embedded log", "err", err)
-		}
-	}()
-	st, err := store.Open(filepath.Join(cfg.DataDir, "wirelog.duckdb"), cfg.Store)
-	if err != nil {
-		return fmt.Errorf("open store %s: %w", filepath.Join(cfg.DataDir, "wirelog.duckdb"), err)
+	if cfg.Roles&RoleIngest != 0 {
+		gw := ingest.NewHandler(n.prod, cfg.Ingest)
+		n.reg.MustRegister(gw.Collector())
+		mux.Handle("POST /api/v1/logs", withTraceContext(gw))
+		mux.Handle("POST /v1/logs", withTraceContext(gw.OTLP()))
 	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			slog.Error("close store", "err", err)
-		}
-	}()
-
-	tail := api.NewTailHub()
-	cons := lg.Consumer(cfg.ProcessorGroup, st.NextOffset)
-	defer cons.Close()
-	proc := process.New(cons, st, process.Options{OnStored: tail.Publish})
-
-	prod := lg.Producer()
-	gw := ingest.NewHandler(prod, cfg.Ingest)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		gw.Collector(), lg.Collector(), st.Collector(), proc.Collector(), tail.Collector(),
-	)
-
-	ready := func(ctx context.Context) error {
-		if err := prod.Ready(ctx); err != nil {
-			return fmt.Errorf("embedded log: %w", err)
-		}
-		if proc.Paused() {
-			return errors.New("processor paused by an operator")
-		}
-		return nil
-	}
-	mux := api.New(api.Options{Store: st, Tail: tail, Ready: ready})
-	mux.Handle("POST /api/v1/logs", gw)
-	mux.Handle("POST /v1/logs", gw.OTLP())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
-	mux.HandleFunc("POST /api/v1/processor/pause", func(w http.ResponseWriter, r *http.Request) {
-		proc.Pause()
-		slog.Warn("processor paused by an operator; the log will push back once its backlog bound is reached")
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("POST /api/v1/processor/resume", func(w http.ResponseWriter, r *http.Request) {
-		proc.Resume()
-		slog.Info("processor resumed")
-		w.WriteHeader(http.StatusNoContent)
-	})
-
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: n.reg}))
 	if cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
+	return n.serve(ctx, mux)
+}
 
+// openTransport opens the embedded log or connects to Kafka, for the roles
+// the node runs.
+func (n *node) openTransport(ctx context.Context) error {
+	cfg := &n.cfg
+	if !cfg.useKafka() {
+		if cfg.Roles != RoleAll {
+			return errors.New("--kafka is required: without it the embedded log serves only `wirelog run`")
+		}
+		dir := filepath.Join(cfg.DataDir, "log")
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("create data dir %s (--data): %w", cfg.DataDir, err)
+		}
+		lg, err := disklog.Open(dir, cfg.Log)
+		if err != nil {
+			return fmt.Errorf("open embedded log in %s: %w", dir, err)
+		}
+		n.onClose(func() {
+			if err := lg.Close(); err != nil {
+				slog.Error("close embedded log", "err", err)
+			}
+		})
+		n.reg.MustRegister(lg.Collector())
+		n.prod = lg.Producer()
+		n.ready = append(n.ready, n.prod.Ready)
+		// The consumer asks the store where to resume; the store opens next.
+		n.cons = lazyConsumer{open: func(src transport.OffsetSource) transport.Consumer {
+			return lg.Consumer(cfg.ProcessorGroup, src)
+		}}
+		return nil
+	}
+	if cfg.Roles&RoleIngest != 0 {
+		prod, err := connect(ctx, cfg.Kafka.Brokers, func() (*kafka.Producer, error) { return kafka.NewProducer(ctx, cfg.Kafka) })
+		if err != nil {
+			return err
+		}
+		n.onClose(func() {
+			if err := prod.Close(); err != nil {
+				slog.Error("close kafka producer", "err", err)
+			}
+		})
+		n.reg.MustRegister(prod.Collector())
+		n.prod = prod
+		n.ready = append(n.ready, prod.Ready)
+	}
+	if cfg.Roles&RoleProcess != 0 {
+		if cfg.Kafka.Group == "" {
+			return errors.New("--group is empty: processors need a consumer group")
+		}
+		n.cons = lazyConsumer{connect: func(src transport.OffsetSource) (transport.Consumer, error) {
+			c, err := connect(ctx, cfg.Kafka.Brokers, func() (*kafka.Consumer, error) { return kafka.NewConsumer(ctx, cfg.Kafka, src) })
+			if err != nil {
+				return nil, err
+			}
+			n.reg.MustRegister(c.Collector())
+			n.ready = append(n.ready, c.Ready)
+			return c, nil
+		}}
+	}
+	return nil
+}
+
+// lazyConsumer defers creating the consumer until the store that backs its
+// OffsetSource is open.
+type lazyConsumer struct {
+	transport.Consumer
+	open    func(transport.OffsetSource) transport.Consumer
+	connect func(transport.OffsetSource) (transport.Consumer, error)
+}
+
+func (l lazyConsumer) make(src transport.OffsetSource) (transport.Consumer, error) {
+	if l.open != nil {
+		return l.open(src), nil
+	}
+	return l.connect(src)
+}
+
+// openProcessor opens the store, the consumer and the processor, and
+// returns the query API mux the other routes are added to.
+func (n *node) openProcessor() (*http.ServeMux, error) {
+	cfg := &n.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir %s (--data): %w", cfg.DataDir, err)
+	}
+	path := filepath.Join(cfg.DataDir, "wirelog.duckdb")
+	st, err := store.Open(path, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s (--data): %w", path, err)
+	}
+	n.st = st
+	n.onClose(func() {
+		if err := st.Close(); err != nil {
+			slog.Error("close store", "err", err)
+		}
+	})
+	n.reg.MustRegister(st.Collector())
+	cons, err := n.cons.(lazyConsumer).make(st.NextOffset)
+	if err != nil {
+		return nil, err
+	}
+	n.cons = cons
+	n.onClose(func() {
+		if err := cons.Close(); err != nil {
+			slog.Warn("close consumer", "err", err)
+		}
+	})
+	n.tail = api.NewTailHub()
+	n.reg.MustRegister(n.tail.Collector())
+	popts := cfg.Processor
+	popts.OnStored = n.tail.Publish
+	if dl, ok := cons.(process.DeadLetterer); ok {
+		popts.DeadLetter = dl
+	}
+	n.proc = process.New(cons, st, popts)
+	n.reg.MustRegister(n.proc.Collector())
+
+	mux := api.New(api.Options{Store: st, Tail: n.tail, Ready: n.isReady})
+	mux.HandleFunc("POST /api/v1/processor/pause", func(w http.ResponseWriter, r *http.Request) {
+		n.proc.Pause()
+		slog.Warn("processor paused by an operator; the backlog grows until it resumes")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /api/v1/processor/resume", func(w http.ResponseWriter, r *http.Request) {
+		n.proc.Resume()
+		slog.Info("processor resumed")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux, nil
+}
+
+func (n *node) isReady(ctx context.Context) error {
+	for _, r := range n.ready {
+		if err := r(ctx); err != nil {
+			return err
+		}
+	}
+	if n.proc != nil && n.proc.Paused() {
+		return errors.New("processor paused by an operator")
+	}
+	return nil
+}
+
+// serve listens, starts syslog and the processor, and runs until ctx ends.
+func (n *node) serve(ctx context.Context, mux *http.ServeMux) error {
+	cfg := &n.cfg
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (--http): %w", cfg.HTTPAddr, err)
 	}
-	var sl *syslog.Server
-	if cfg.Syslog.UDPAddr != "" || cfg.Syslog.TCPAddr != "" {
-		// Syslog drains on its own Close, before the log closes.
-		sl, err = syslog.Start(context.Background(), prod, cfg.Syslog)
+	if cfg.Roles&RoleIngest != 0 && (cfg.Syslog.UDPAddr != "" || cfg.Syslog.TCPAddr != "") {
+		// Syslog drains on its own Close, before the transport closes.
+		n.sl, err = syslog.Start(context.Background(), n.prod, cfg.Syslog)
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		reg.MustRegister(sl.Collector())
+		n.reg.MustRegister(n.sl.Collector())
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	procCtx, stopProc := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
 	var procErr error
-	go func() {
-		defer wg.Done()
-		procErr = proc.Run(procCtx)
-	}()
+	if n.proc != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procErr = n.proc.Run(procCtx)
+		}()
+	}
 	srvErr := make(chan error, 1)
 	go func() {
-		defer wg.Done()
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			srvErr <- err
 		}
 	}()
-	attrs := []any{"http", "http://" + ln.Addr().String(), "data", cfg.DataDir}
-	if sl != nil && sl.UDPAddr() != nil {
-		attrs = append(attrs, "syslog_udp", sl.UDPAddr().String())
+	attrs := []any{"http", "http://" + ln.Addr().String()}
+	if n.st != nil {
+		attrs = append(attrs, "data", cfg.DataDir)
 	}
-	if sl != nil && sl.TCPAddr() != nil {
-		attrs = append(attrs, "syslog_tcp", sl.TCPAddr().String())
+	if cfg.useKafka() {
+		attrs = append(attrs, "kafka", cfg.Kafka.Brokers, "topic", cfg.Kafka.Topic)
+		if n.proc != nil {
+			attrs = append(attrs, "group", cfg.Kafka.Group)
+		}
 	}
-	slog.Info("wirelog running", attrs...)
-	if cfg.Ready != nil {
-		cfg.Ready <- ln.Addr().String()
+	if n.sl != nil && n.sl.UDPAddr() != nil {
+		attrs = append(attrs, "syslog_udp", n.sl.UDPAddr().String())
 	}
+	if n.sl != nil && n.sl.TCPAddr() != nil {
+		attrs = append(attrs, "syslog_tcp", n.sl.TCPAddr().String())
+	}
+	slog.Info("wirelog "+cfg.Name+" running", attrs...)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-		slog.Info("shutting down: draining requests, storing what the log holds")
+		slog.Info("shutting down: draining requests, storing the batch in hand")
 	case err := <-srvErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
 	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// Tail streams never end on their own; close them first so Shutdown
-	// only waits for ingest requests.
-	tail.Close()
+	// only waits for ingest requests and queries.
+	if n.tail != nil {
+		n.tail.Close()
+	}
 	if err := srv.Shutdown(shCtx); err != nil {
 		slog.Warn("http drain did not finish; unanswered requests were not acknowledged", "err", err)
 	}
-	if sl != nil {
-		if err := sl.Close(); err != nil {
+	if n.sl != nil {
+		if err := n.sl.Close(); err != nil {
 			slog.Warn("syslog drain", "err", err)
 		}
 	}
+	// The processor returns once its batch is stored and committed.
 	stopProc()
 	wg.Wait()
 	if procErr != nil {
 		slog.Error("processor", "err", procErr)
 	}
 	return runErr
+}
+
+// connect retries a Kafka client constructor while the cluster is not
+// reachable yet (a node started before its brokers), until ctx ends.
+func connect[T any](ctx context.Context, brokers []string, mk func() (T, error)) (T, error) {
+	for wait := time.Second; ; wait = min(2*wait, 15*time.Second) {
+		c, err := mk()
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, transport.ErrUnavailable) {
+			return c, err
+		}
+		slog.Warn("kafka not reachable yet; retrying", "kafka", brokers, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return c, fmt.Errorf("gave up waiting for Kafka %v (--kafka): %w", brokers, err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// withTraceContext puts the W3C trace context of the request (traceparent,
+// tracestate) into its context, so the Kafka producer writes it into every
+// record of the request and the processor continues the same trace.
+func withTraceContext(h http.Handler) http.Handler {
+	tc := propagation.TraceContext{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("traceparent") != "" {
+			r = r.WithContext(tc.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// readyHandler answers /readyz for an ingest-only node.
+func readyHandler(ready func(context.Context) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(ctx); err != nil {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "{\"status\":\"unready\",\"reason\":%q}\n", err.Error())
+			return
+		}
+		w.Write([]byte(`{"status":"ready"}` + "\n"))
+	}
 }

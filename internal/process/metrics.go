@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	stored       prometheus.Counter
 	skipped      prometheus.Counter
+	deadLettered prometheus.Counter
 	errors       *prometheus.CounterVec
 	paused       prometheus.Gauge
 	batchSeconds prometheus.Histogram
@@ -20,6 +21,10 @@ func newMetrics() metrics {
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wirelog_processor_events_replayed_total",
 			Help: "Records skipped because the store already held them (replay after a crash or rebalance).",
+		}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_processor_dead_lettered_total",
+			Help: "Undecodable records sent to the dead-letter topic.",
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_processor_errors_total",
@@ -45,6 +50,7 @@ func newMetrics() metrics {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.stored.Describe(ch)
 	m.skipped.Describe(ch)
+	m.deadLettered.Describe(ch)
 	m.errors.Describe(ch)
 	m.paused.Describe(ch)
 	m.batchSeconds.Describe(ch)
@@ -54,6 +60,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.stored.Collect(ch)
 	m.skipped.Collect(ch)
+	m.deadLettered.Collect(ch)
 	m.errors.Collect(ch)
 	m.paused.Collect(ch)
 	m.batchSeconds.Collect(ch)

@@ -43,6 +43,17 @@ type Options struct {
 	// a fixed cost. Acknowledgements do not wait on this. Defaults 4096, 50ms.
 	MinBatch int
 	Linger   time.Duration
+	// DeadLetter, when set, receives records that cannot be decoded (Kafka's
+	// dead-letter topic). Without it, or when it fails, such a record is
+	// stored as an error event that says what was wrong, so it is never
+	// dropped unseen.
+	DeadLetter DeadLetterer
+}
+
+// DeadLetterer sends a record the processor cannot handle aside, with the
+// cause, so processing continues.
+type DeadLetterer interface {
+	SendToDLQ(ctx context.Context, rec transport.Record, cause error) error
 }
 
 // Store is what the processor needs of the store.
@@ -164,9 +175,17 @@ func (p *Processor) Run(ctx context.Context) error {
 			r := &recs[i]
 			row := store.Row{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Bytes: len(r.Value)}
 			if err := event.DecodeRecord(&parser, r.Value, &arena, &row.Event); err != nil {
+				p.m.errors.WithLabelValues("decode").Inc()
+				if p.opts.DeadLetter != nil {
+					if dlErr := p.opts.DeadLetter.SendToDLQ(context.WithoutCancel(ctx), *r, err); dlErr == nil {
+						p.m.deadLettered.Inc()
+						continue
+					} else {
+						slog.Warn("processor: dead-letter send failed; storing the record as an error event", "err", dlErr)
+					}
+				}
 				// Keep the record as an event that says what was wrong, so
 				// the offset advances and nothing disappears unseen.
-				p.m.errors.WithLabelValues("decode").Inc()
 				row.Event = undecodable(r, err)
 			}
 			rows = append(rows, row)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,15 +113,20 @@ func BenchmarkWrite(b *testing.B) {
 		name       string
 		fn         func(driver.Conn, []Row, []bool) error
 		checkpoint string
+		threads    int // Options.Threads
 	}{
-		{"query-appender", appendEvents, ""},
-		{"query-appender-ckpt16MB", appendEvents, "16MB"}, // DuckDB's default checkpoint_threshold
-		{"table-appender", tableAppendEvents, ""},
-		{"insert", insertEvents, ""},
+		// threads -1: every core, DuckDB's own default and the store's before DefaultThreads.
+		{"default", defaultAppendEvents, "", 0}, // Arrow with -tags duckdb_arrow, else the query Appender
+		{"default-allcores", defaultAppendEvents, "", -1},
+		{"query-appender", appendEvents, "", 0},
+		{"query-appender-allcores", appendEvents, "", -1},
+		{"query-appender-ckpt16MB", appendEvents, "16MB", -1}, // DuckDB's default checkpoint_threshold
+		{"table-appender", tableAppendEvents, "", -1},
+		{"insert", insertEvents, "", -1},
 	} {
-		for _, batch := range []int{1000, 10000} {
+		for _, batch := range []int{1000, 4096, 10000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", v.name, batch), func(b *testing.B) {
-				st, err := Open(tempDB(b), Options{DisableMaintenance: true, Retention: -1, CheckpointThreshold: v.checkpoint})
+				st, err := Open(tempDB(b), Options{DisableMaintenance: true, Retention: -1, CheckpointThreshold: v.checkpoint, Threads: v.threads})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -134,6 +140,7 @@ func BenchmarkWrite(b *testing.B) {
 				b.SetBytes(size)
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := processCPU(b)
 				off := int64(0)
 				for i := 0; i < b.N; i++ {
 					// New offsets each time, so every batch is new to the store.
@@ -147,9 +154,21 @@ func BenchmarkWrite(b *testing.B) {
 				}
 				b.StopTimer()
 				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+				// CPU of the whole process (DuckDB's threads included) per
+				// event: on a shared machine it is steadier than wall time.
+				b.ReportMetric(float64(processCPU(b)-cpu0)/float64(time.Microsecond)/float64(b.N*batch), "cpu-µs/event")
 			})
 		}
 	}
+}
+
+// processCPU is the user+system CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // bigStore is one store with benchRows events over one hour, shared by the

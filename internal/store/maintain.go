@@ -88,7 +88,7 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (Deleted, e
 }
 
 // Compact sums the partial rollup rows that writes appended since the last
-// compaction into one row per (second, service, level). It works on the
+// compaction into one row per (second, service, level, tenant). It works on the
 // minutes that got new rows only, so a late event costs a minute, not a scan.
 func (s *Store) Compact(ctx context.Context) error {
 	s.writeMu.Lock()
@@ -117,14 +117,16 @@ func (s *Store) Compact(ctx context.Context) error {
 	err := s.inTx(ctx, func(exec exec) error {
 		for _, sp := range spans {
 			if _, err := exec(`CREATE OR REPLACE TEMP TABLE rollups_compact AS
-				SELECT sec, service, level, sum(count)::BIGINT AS count, sum(bytes)::BIGINT AS bytes
-				FROM rollups WHERE sec >= $1 AND sec < $2 GROUP BY sec, service, level`, sp.lo, sp.hi); err != nil {
+				SELECT sec, service, level, sum(count)::BIGINT AS count, sum(bytes)::BIGINT AS bytes,
+					coalesce(tenant, '') AS tenant
+				FROM rollups WHERE sec >= $1 AND sec < $2 GROUP BY sec, service, level, coalesce(tenant, '')`, sp.lo, sp.hi); err != nil {
 				return fmt.Errorf("sum rollups: %w", err)
 			}
 			if _, err := exec(`DELETE FROM rollups WHERE sec >= $1 AND sec < $2`, sp.lo, sp.hi); err != nil {
 				return fmt.Errorf("delete partial rollups: %w", err)
 			}
-			if _, err := exec(`INSERT INTO rollups SELECT * FROM rollups_compact`); err != nil {
+			if _, err := exec(`INSERT INTO rollups (sec, service, level, count, bytes, tenant)
+				SELECT sec, service, level, count, bytes, tenant FROM rollups_compact`); err != nil {
 				return fmt.Errorf("insert summed rollups: %w", err)
 			}
 		}

@@ -113,9 +113,11 @@ func (s *Store) query(ctx context.Context, kind, q string, args []any, scan func
 }
 
 // StatsRequest selects the window of Stats; a zero From or To leaves that
-// side open, so the zero request covers everything retained.
+// side open, so the zero request covers everything retained. A non-empty
+// Tenant counts only that tenant's events.
 type StatsRequest struct {
 	From, To time.Time
+	Tenant   string
 }
 
 // Stats are totals of stored events. The window is resolved to whole seconds
@@ -159,6 +161,9 @@ func (s *Store) Stats(ctx context.Context, req StatsRequest) (*Stats, error) {
 		st.To = &t
 		w.add("sec < ?", secCeil(req.To))
 	}
+	if req.Tenant != "" {
+		w.add("tenant = ?", req.Tenant)
+	}
 	// One scan: per-level and per-service sums, plus the total.
 	q := `SELECT grouping(level, service) AS g, level, service,
 			sum(count)::BIGINT, sum(bytes)::BIGINT
@@ -191,18 +196,23 @@ func (s *Store) Stats(ctx context.Context, req StatsRequest) (*Stats, error) {
 const (
 	ByService = "service"
 	ByLevel   = "level"
+	ByTenant  = "tenant"
 )
+
+// Dimensions are the names Rollups splits by, in the order of RollupsRequest.By.
+var Dimensions = []string{ByService, ByLevel, ByTenant}
 
 // RollupsRequest selects a time series of counts. From and To are required;
 // Step is a whole number of seconds (at least one); buckets are aligned to
-// multiples of Step since the Unix epoch. By splits the series by service
-// and/or level; Service and Level filter.
+// multiples of Step since the Unix epoch. By splits the series by any of
+// service, level and tenant; Service, Level and Tenant filter.
 type RollupsRequest struct {
 	From, To time.Time
 	Step     time.Duration
 	By       []string
 	Service  string
 	Level    string
+	Tenant   string
 }
 
 // Rollups is the answer of Rollups: one series per combination of the By
@@ -216,11 +226,12 @@ type Rollups struct {
 	Series      []Series  `json:"series"`
 }
 
-// Series is the points of one (service, level) combination; a dimension that
-// is not split on is left out.
+// Series is the points of one (service, level, tenant) combination; a
+// dimension that is not split on is left out.
 type Series struct {
 	Service *string `json:"service,omitempty"`
 	Level   *string `json:"level,omitempty"`
+	Tenant  *string `json:"tenant,omitempty"`
 	Points  []Point `json:"points"`
 }
 
@@ -250,15 +261,17 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	if n := (to - from + step - 1) / step; n > MaxRollupBuckets {
 		return nil, badField("step", "%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, MaxRollupBuckets)
 	}
-	bySvc, byLvl := false, false
+	bySvc, byLvl, byTen := false, false, false
 	for _, d := range req.By {
 		switch d {
 		case ByService:
 			bySvc = true
 		case ByLevel:
 			byLvl = true
+		case ByTenant:
+			byTen = true
 		default:
-			return nil, badField("by", "%q is not a dimension; use service and/or level", d)
+			return nil, badField("by", "%q is not a dimension; use any of service, level, tenant", d)
 		}
 	}
 	if err := checkLevel(req.Level); err != nil {
@@ -273,21 +286,27 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	if req.Level != "" {
 		w.add("level = ?", req.Level)
 	}
-	svcCol, lvlCol := "NULL::VARCHAR", "NULL::VARCHAR"
+	if req.Tenant != "" {
+		w.add("tenant = ?", req.Tenant)
+	}
+	svcCol, lvlCol, tenCol := "NULL::VARCHAR", "NULL::VARCHAR", "NULL::VARCHAR"
 	if bySvc {
 		svcCol = "service"
 	}
 	if byLvl {
 		lvlCol = "level"
 	}
+	if byTen {
+		tenCol = "tenant"
+	}
 	// Floor division that is also right before 1970.
 	stepArg := len(w.args) + 1
 	bucket := fmt.Sprintf("(sec - ((sec %% $%d) + $%d) %% $%d)", stepArg, stepArg, stepArg)
 	w.args = append(w.args, step)
-	q := `SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + bucket + ` AS b,
+	q := `SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + tenCol + ` AS t, ` + bucket + ` AS b,
 			sum(count)::BIGINT, sum(bytes)::BIGINT
 		FROM rollups` + w.String() + `
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`
 
 	res := &Rollups{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step, By: []string{}, Series: []Series{}}
 	if bySvc {
@@ -296,18 +315,21 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	if byLvl {
 		res.By = append(res.By, ByLevel)
 	}
+	if byTen {
+		res.By = append(res.By, ByTenant)
+	}
 	var cur *Series
-	var curSvc, curLvl sql.NullString
+	var curSvc, curLvl, curTen sql.NullString
 	err := s.query(ctx, "rollups", q, w.args, func(rows *sql.Rows) error {
-		var svc, lvl sql.NullString
+		var svc, lvl, ten sql.NullString
 		var b, count, bytes int64
-		if err := rows.Scan(&svc, &lvl, &b, &count, &bytes); err != nil {
+		if err := rows.Scan(&svc, &lvl, &ten, &b, &count, &bytes); err != nil {
 			return err
 		}
-		if cur == nil || svc != curSvc || lvl != curLvl {
+		if cur == nil || svc != curSvc || lvl != curLvl || ten != curTen {
 			res.Series = append(res.Series, Series{Points: []Point{}})
 			cur = &res.Series[len(res.Series)-1]
-			curSvc, curLvl = svc, lvl
+			curSvc, curLvl, curTen = svc, lvl, ten
 			if svc.Valid {
 				v := svc.String
 				cur.Service = &v
@@ -315,6 +337,10 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 			if lvl.Valid {
 				v := lvl.String
 				cur.Level = &v
+			}
+			if ten.Valid {
+				v := ten.String
+				cur.Tenant = &v
 			}
 		}
 		cur.Points = append(cur.Points, Point{Time: time.Unix(b, 0).UTC(), Count: count, Bytes: bytes})

@@ -27,11 +27,14 @@ func knownStore(t *testing.T) (*Store, []Row) {
 	return st, all
 }
 
-func expectStats(rows []Row, from, to time.Time) (events, bytes int64, byLevel, byService map[string]int64) {
+func expectStats(rows []Row, from, to time.Time, tenant string) (events, bytes int64, byLevel, byService map[string]int64) {
 	byLevel, byService = map[string]int64{}, map[string]int64{}
 	for _, r := range rows {
 		ts := r.Event.Time
 		if (!from.IsZero() && ts.Before(from)) || (!to.IsZero() && !ts.Before(to)) {
+			continue
+		}
+		if tenant != "" && r.Event.Tenant != tenant {
 			continue
 		}
 		events++
@@ -47,12 +50,16 @@ func TestStatsMatchKnownData(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		from, to time.Time
+		tenant   string
 	}{
-		{"everything", time.Time{}, time.Time{}},
-		{"first minute", t0, t0.Add(time.Minute)},
-		{"open start", time.Time{}, t0.Add(90 * time.Second)},
-		{"open end", t0.Add(7 * time.Minute), time.Time{}},
-		{"empty window", t0.Add(time.Hour), t0.Add(2 * time.Hour)},
+		{"everything", time.Time{}, time.Time{}, ""},
+		{"first minute", t0, t0.Add(time.Minute), ""},
+		{"open start", time.Time{}, t0.Add(90 * time.Second), ""},
+		{"open end", t0.Add(7 * time.Minute), time.Time{}, ""},
+		{"empty window", t0.Add(time.Hour), t0.Add(2 * time.Hour), ""},
+		{"tenant acme", time.Time{}, time.Time{}, "acme"},
+		{"tenant globex, first minute", t0, t0.Add(time.Minute), "globex"},
+		{"unknown tenant", time.Time{}, time.Time{}, "initech"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, compacted := range []bool{false, true} {
@@ -61,8 +68,8 @@ func TestStatsMatchKnownData(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				got := mustStats(t, st, StatsRequest{From: c.from, To: c.to})
-				events, bytes, byLevel, byService := expectStats(rows, c.from, c.to)
+				got := mustStats(t, st, StatsRequest{From: c.from, To: c.to, Tenant: c.tenant})
+				events, bytes, byLevel, byService := expectStats(rows, c.from, c.to, c.tenant)
 				if got.Events != events || got.Bytes != bytes {
 					t.Errorf("compacted=%v: events, bytes = %d, %d; want %d, %d", compacted, got.Events, got.Bytes, events, bytes)
 				}
@@ -92,17 +99,18 @@ func TestRollupsMatchKnownData(t *testing.T) {
 	st, rows := knownStore(t)
 	ctx := context.Background()
 	type key struct {
-		svc, lvl string
-		bucket   int64
+		svc, lvl, ten string
+		bucket        int64
 	}
-	expect := func(by []string, service, level string, from, to time.Time, step int64) map[key][2]int64 {
+	expect := func(by []string, service, level, tenant string, from, to time.Time, step int64) map[key][2]int64 {
 		m := map[key][2]int64{}
 		for _, r := range rows {
 			ts := r.Event.Time
 			if ts.Before(from) || !ts.Before(to) {
 				continue
 			}
-			if (service != "" && r.Event.Service != service) || (level != "" && r.Event.Level.String() != level) {
+			if (service != "" && r.Event.Service != service) || (level != "" && r.Event.Level.String() != level) ||
+				(tenant != "" && r.Event.Tenant != tenant) {
 				continue
 			}
 			var k key
@@ -112,6 +120,9 @@ func TestRollupsMatchKnownData(t *testing.T) {
 				}
 				if d == ByLevel {
 					k.lvl = r.Event.Level.String()
+				}
+				if d == ByTenant {
+					k.ten = r.Event.Tenant
 				}
 			}
 			sec := ts.Unix()
@@ -124,17 +135,21 @@ func TestRollupsMatchKnownData(t *testing.T) {
 		return m
 	}
 	for _, c := range []struct {
-		name           string
-		by             []string
-		service, level string
-		from, to       time.Time
-		step           time.Duration
+		name                   string
+		by                     []string
+		service, level, tenant string
+		from, to               time.Time
+		step                   time.Duration
 	}{
-		{"total per minute", nil, "", "", t0, t0.Add(10 * time.Minute), time.Minute},
-		{"by service per 30s", []string{ByService}, "", "", t0, t0.Add(10 * time.Minute), 30 * time.Second},
-		{"by service and level per 7s", []string{ByService, ByLevel}, "", "", t0.Add(-time.Hour), t0.Add(time.Hour), 7 * time.Second},
-		{"level filter by service per second", []string{ByService}, "", "error", t0, t0.Add(3 * time.Minute), time.Second},
-		{"service filter by level", []string{ByLevel}, "payments", "", t0.Add(2 * time.Minute), t0.Add(8 * time.Minute), 45 * time.Second},
+		{"total per minute", nil, "", "", "", t0, t0.Add(10 * time.Minute), time.Minute},
+		{"by service per 30s", []string{ByService}, "", "", "", t0, t0.Add(10 * time.Minute), 30 * time.Second},
+		{"by service and level per 7s", []string{ByService, ByLevel}, "", "", "", t0.Add(-time.Hour), t0.Add(time.Hour), 7 * time.Second},
+		{"level filter by service per second", []string{ByService}, "", "error", "", t0, t0.Add(3 * time.Minute), time.Second},
+		{"service filter by level", []string{ByLevel}, "payments", "", "", t0.Add(2 * time.Minute), t0.Add(8 * time.Minute), 45 * time.Second},
+		{"by tenant per minute", []string{ByTenant}, "", "", "", t0, t0.Add(10 * time.Minute), time.Minute},
+		{"by service, level, tenant per 13s", []string{ByService, ByLevel, ByTenant}, "", "", "", t0, t0.Add(10 * time.Minute), 13 * time.Second},
+		{"tenant filter by level", []string{ByLevel}, "", "", "acme", t0, t0.Add(10 * time.Minute), 30 * time.Second},
+		{"tenant filter by tenant", []string{ByTenant}, "", "", "globex", t0, t0.Add(10 * time.Minute), time.Minute},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, compacted := range []bool{false, true} {
@@ -143,7 +158,7 @@ func TestRollupsMatchKnownData(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				got, err := st.Rollups(ctx, RollupsRequest{From: c.from, To: c.to, Step: c.step, By: c.by, Service: c.service, Level: c.level})
+				got, err := st.Rollups(ctx, RollupsRequest{From: c.from, To: c.to, Step: c.step, By: c.by, Service: c.service, Level: c.level, Tenant: c.tenant})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -156,6 +171,9 @@ func TestRollupsMatchKnownData(t *testing.T) {
 					if s.Level != nil {
 						k.lvl = *s.Level
 					}
+					if s.Tenant != nil {
+						k.ten = *s.Tenant
+					}
 					if !sort.SliceIsSorted(s.Points, func(i, j int) bool { return s.Points[i].Time.Before(s.Points[j].Time) }) {
 						t.Errorf("points of %+v are not sorted by time", k)
 					}
@@ -167,7 +185,7 @@ func TestRollupsMatchKnownData(t *testing.T) {
 						m[k] = [2]int64{p.Count, p.Bytes}
 					}
 				}
-				want := expect(c.by, c.service, c.level, c.from, c.to, int64(c.step/time.Second))
+				want := expect(c.by, c.service, c.level, c.tenant, c.from, c.to, int64(c.step/time.Second))
 				if !reflect.DeepEqual(m, want) {
 					t.Errorf("compacted=%v: got %d buckets, want %d; mismatch", compacted, len(m), len(want))
 					for k, v := range want {
@@ -194,14 +212,18 @@ func TestCompactShrinksRollupsKeepingSums(t *testing.T) {
 	}
 	before := rollupRows()
 	statsBefore := mustStats(t, st, StatsRequest{})
+	acmeBefore := mustStats(t, st, StatsRequest{Tenant: "acme"})
 	if err := st.Compact(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	after := rollupRows()
 	var keys int64
-	st.db.QueryRow(`SELECT count(*) FROM (SELECT DISTINCT sec, service, level FROM rollups)`).Scan(&keys)
+	st.db.QueryRow(`SELECT count(*) FROM (SELECT DISTINCT sec, service, level, tenant FROM rollups)`).Scan(&keys)
 	if after != keys || after >= before {
 		t.Errorf("rollups rows: %d before, %d after compaction, %d distinct keys; want after == keys < before", before, after, keys)
+	}
+	if got := mustStats(t, st, StatsRequest{Tenant: "acme"}); !reflect.DeepEqual(got, acmeBefore) || got.Events == 0 || got.Events == statsBefore.Events {
+		t.Errorf("acme's stats changed by compaction (tenants must stay apart): %+v -> %+v", acmeBefore, got)
 	}
 	if got := mustStats(t, st, StatsRequest{}); !reflect.DeepEqual(got, statsBefore) {
 		t.Errorf("stats changed by compaction: %+v -> %+v", statsBefore, got)

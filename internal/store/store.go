@@ -33,7 +33,8 @@ const (
 	// DefaultRetentionInterval is how often expired events are deleted.
 	DefaultRetentionInterval = time.Minute
 	// DefaultCompactInterval is how often the partial rollup rows that each
-	// batch appends are summed into one row per (second, service, level).
+	// batch appends are summed into one row per (second, service, level,
+	// tenant).
 	// Queries are correct without it; it keeps the rollups table small.
 	DefaultCompactInterval = 30 * time.Second
 	// DefaultMemoryLimit caps DuckDB's buffer pool; larger sorts and
@@ -46,6 +47,12 @@ const (
 	// DuckDB's 16MB default costs 2.4x the CPU per stored event at high rates
 	// (docs/bench/store.md); a larger WAL costs a longer replay on restart.
 	DefaultCheckpointThreshold = "256MB"
+	// DefaultThreads is DuckDB's thread count. One thread: with two, DuckDB
+	// hands every batch insert to a worker thread and waits for it, which
+	// costs 1.7x the CPU per stored event on the Arrow path (1.2x on the
+	// Appender path), and on a 2-core machine that ingest keeps busy the
+	// second thread did not make queries faster either (docs/bench/store.md).
+	DefaultThreads = 1
 	// DefaultQueryTimeout bounds every query method (Stats, Rollups, Search).
 	DefaultQueryTimeout = 30 * time.Second
 	// DefaultMaxReaders is how many queries run at once; more wait for a slot.
@@ -80,7 +87,8 @@ type Options struct {
 	MemoryLimit string
 	// CheckpointThreshold is DuckDB's checkpoint_threshold; "" = default.
 	CheckpointThreshold string
-	// Threads is DuckDB's worker thread count; 0 lets DuckDB use every core.
+	// Threads is DuckDB's thread count; 0 means DefaultThreads, a negative
+	// value lets DuckDB use every core (faster full scans on an idle machine).
 	Threads int
 	// QueryTimeout bounds each query method (zero: default).
 	QueryTimeout time.Duration
@@ -109,6 +117,9 @@ func (o *Options) setDefaults() {
 	if o.CheckpointThreshold == "" {
 		o.CheckpointThreshold = DefaultCheckpointThreshold
 	}
+	if o.Threads == 0 {
+		o.Threads = DefaultThreads
+	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = DefaultQueryTimeout
 	}
@@ -136,7 +147,8 @@ var levelEnum = func() string {
 // partition, offset) and its size in bytes. rollups holds per-second counts:
 // each Write appends one partial row per (second, service, level) of its
 // batch, Compact sums them, and queries always aggregate with SUM, so the
-// table is correct before and after compaction. consumer_offsets holds the
+// table is correct before and after compaction. Rollups are keyed by
+// (second, service, level, tenant). consumer_offsets holds the
 // next offset to read per partition, written in the same transaction as the
 // rows.
 var schema = []string{
@@ -162,6 +174,11 @@ var schema = []string{
 		count BIGINT NOT NULL,
 		bytes BIGINT NOT NULL
 	)`,
+	// Tenants came after the first release: a rollups table created before
+	// them gets the column here, its rows the tenant '' (events without a
+	// token). New tables take the same path, so the column order (which the
+	// rollups Appender follows) is the same in every database.
+	`ALTER TABLE rollups ADD COLUMN IF NOT EXISTS tenant VARCHAR DEFAULT ''`,
 	`CREATE TABLE IF NOT EXISTS consumer_offsets (
 		topic VARCHAR NOT NULL,
 		"partition" INTEGER NOT NULL,
@@ -230,7 +247,7 @@ func Open(path string, opts Options) (*Store, error) {
 		metrics:      newMetrics(),
 		offsets:      make(map[offsetKey]int64),
 		dirty:        make(map[int64]struct{}),
-		appendEvents: appendEvents,
+		appendEvents: defaultAppendEvents,
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 	}

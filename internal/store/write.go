@@ -29,6 +29,7 @@ type rollupKey struct {
 	sec     int64
 	service string
 	level   event.Level
+	tenant  string
 }
 
 type rollupAgg struct{ count, bytes int64 }
@@ -86,7 +87,7 @@ func (s *Store) Write(ctx context.Context, rows []Row) (int, error) {
 		}
 		r := &rows[i]
 		sec := r.Event.Time.Unix()
-		k := rollupKey{sec, r.Event.Service, r.Event.Level}
+		k := rollupKey{sec, r.Event.Service, r.Event.Level, r.Event.Tenant}
 		a := rollups[k]
 		a.count++
 		a.bytes += int64(r.Bytes)
@@ -241,7 +242,7 @@ func appendRollups(conn driver.Conn, rollups map[rollupKey]rollupAgg) (err error
 		}
 	}()
 	for k, a := range rollups {
-		if err := app.AppendRow(k.sec, validString(k.service), k.level.String(), a.count, a.bytes); err != nil {
+		if err := app.AppendRow(k.sec, validString(k.service), k.level.String(), a.count, a.bytes, validString(k.tenant)); err != nil {
 			return fmt.Errorf("append rollup: %w", err)
 		}
 	}
