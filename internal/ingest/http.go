@@ -187,14 +187,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		req.resp.Message = "no usable event in the body; see errors"
 		return h.respond(w, http.StatusBadRequest, &req.resp)
 	}
-	if code, msg := h.limit(w, req, len(req.offs)/2, req.body.Len()); code != 0 {
+	if code, msg := h.limit(w, req, len(req.offs)/3, req.body.Len()); code != 0 {
 		return h.fail(w, code, msg)
 	}
-	req.recs = req.recs[:0]
-	for i := 0; i < len(req.offs); i += 2 {
-		v := req.out[req.offs[i]:req.offs[i+1]]
-		req.recs = append(req.recs, transport.Record{Topic: h.opts.Topic, Value: v, Timestamp: arrival})
-	}
+	req.records(h.opts.Topic, arrival)
 	if err := h.prod.Produce(r.Context(), req.recs); err != nil {
 		return h.produceFailed(w, r.Context(), err)
 	}
@@ -338,9 +334,35 @@ func (h *Handler) decodeOne(req *request, l []byte, line int, arrival time.Time)
 	if req.tenant != nil {
 		req.ev.Tenant = req.tenant.name
 	}
+	req.appendRecord()
+}
+
+// appendRecord encodes req.ev and its partition key into req.out. The key
+// is the event's host (its service when it has no host), so one source's
+// events stay in order on one Kafka partition while many sources spread
+// over all of them.
+func (req *request) appendRecord() {
 	start := len(req.out)
 	req.out = event.AppendJSON(req.out, &req.ev)
-	req.offs = append(req.offs, start, len(req.out))
+	end := len(req.out)
+	if req.ev.Host != "" {
+		req.out = append(req.out, req.ev.Host...)
+	} else {
+		req.out = append(req.out, req.ev.Service...)
+	}
+	req.offs = append(req.offs, start, end, len(req.out))
+}
+
+// records slices req.out into the transport records of the request.
+func (req *request) records(topic string, arrival time.Time) {
+	req.recs = req.recs[:0]
+	for i := 0; i < len(req.offs); i += 3 {
+		rec := transport.Record{Topic: topic, Value: req.out[req.offs[i]:req.offs[i+1]], Timestamp: arrival}
+		if req.offs[i+2] > req.offs[i+1] {
+			rec.Key = req.out[req.offs[i+1]:req.offs[i+2]]
+		}
+		req.recs = append(req.recs, rec)
+	}
 }
 
 func (h *Handler) reject(req *request, line int, msg string) {

@@ -23,6 +23,7 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	vals []string
+	keys []string
 	err  error
 }
 
@@ -34,6 +35,7 @@ func (r *recorder) Produce(_ context.Context, recs []transport.Record) error {
 	}
 	for _, rec := range recs {
 		r.vals = append(r.vals, string(rec.Value))
+		r.keys = append(r.keys, string(rec.Key))
 	}
 	return nil
 }
@@ -199,5 +201,19 @@ func TestErrorListIsBounded(t *testing.T) {
 	code, resp, _ := post(t, NewHandler(&recorder{}, Options{}), "application/x-ndjson", "", []byte(body))
 	if code != 202 || resp.Rejected != 500 || len(resp.Errors) != 100 || resp.Accepted != 1 {
 		t.Fatalf("code %d rejected %d errors listed %d", code, resp.Rejected, len(resp.Errors))
+	}
+}
+
+// TestRecordKeyKeepsPerSourceOrder: the partition key is the host, or the
+// service when there is no host, so one source's events stay on one Kafka
+// partition in order.
+func TestRecordKeyKeepsPerSourceOrder(t *testing.T) {
+	rec := &recorder{}
+	body := "{\"host\":\"web-1\",\"service\":\"api\"}\n{\"service\":\"batch\"}\n{\"message\":\"anonymous\"}\n"
+	if code, _, _ := post(t, NewHandler(rec, Options{}), "application/x-ndjson", "", []byte(body)); code != 202 {
+		t.Fatal(code)
+	}
+	if fmt.Sprint(rec.keys) != "[web-1 batch ]" {
+		t.Fatalf("keys %q", rec.keys)
 	}
 }

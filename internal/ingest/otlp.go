@@ -97,24 +97,19 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 				if req.tenant != nil {
 					req.ev.Tenant = req.tenant.name
 				}
-				start := len(req.out)
-				req.out = event.AppendJSON(req.out, &req.ev)
-				req.offs = append(req.offs, start, len(req.out))
+				req.appendRecord()
 			}
 		}
 	}
 	h.m.events.WithLabelValues("rejected").Add(float64(rejected))
 	if len(req.offs) > 0 {
-		if code, msg := h.limit(w, req, len(req.offs)/2, req.body.Len()); code != 0 {
+		if code, msg := h.limit(w, req, len(req.offs)/3, req.body.Len()); code != 0 {
 			if code == http.StatusTooManyRequests {
 				return otlpStatus(w, asJSON, code, 14, msg) // Retry-After already set
 			}
 			return otlpStatus(w, asJSON, code, 3, msg)
 		}
-		req.recs = req.recs[:0]
-		for i := 0; i < len(req.offs); i += 2 {
-			req.recs = append(req.recs, transport.Record{Topic: h.opts.Topic, Value: req.out[req.offs[i]:req.offs[i+1]], Timestamp: arrival})
-		}
+		req.records(h.opts.Topic, arrival)
 		if err := h.prod.Produce(r.Context(), req.recs); err != nil {
 			return o.produceFailed(w, asJSON, r.Context(), err)
 		}

@@ -2,6 +2,7 @@ package syslog
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/wirelog/wirelog/internal/event"
@@ -64,18 +65,44 @@ func (b *batch) reset() {
 }
 
 // receiver is the per-socket or per-connection state of a receive loop: a
-// parser, one reusable event, the batch and the local counters.
+// parser, one reusable event, the batch being filled and the local
+// counters. Full batches go to producer goroutines, so the socket is read
+// while the previous batch is being made durable; when every producer is
+// busy, handing over the next batch blocks and the socket is not read.
 type receiver struct {
 	s      *Server
 	st     *stats
 	parser sysparse.Parser
 	ev     event.Event
-	b      batch
+	b      *batch
 	l      local
+
+	work    chan *batch // full batches; a send blocks while producers and queue are all busy
+	free    chan *batch // batches to fill; there is always one once a send completed
+	workers sync.WaitGroup
+	mu      sync.Mutex
+	fatal   error // the log cannot take these messages at all
 }
 
-func (s *Server) newReceiver(st *stats) *receiver {
-	return &receiver{s: s, st: st, parser: sysparse.Parser{Location: s.cfg.Location}}
+// newReceiver starts producers goroutines and lets queued full batches
+// wait for them. TCP uses one producer and no queue: a connection's
+// messages stay in order and flow control starts one batch behind. UDP
+// promises no order and has no flow control: several producers, whose
+// Produce calls the log group-commits, and a queue that rides out a slow
+// fsync instead of leaving the kernel to drop.
+func (s *Server) newReceiver(st *stats, producers, queued int) *receiver {
+	r := &receiver{s: s, st: st, parser: sysparse.Parser{Location: s.cfg.Location},
+		b: &batch{}, work: make(chan *batch, queued), free: make(chan *batch, producers+queued)}
+	// One batch being filled, at most producers being produced and queued
+	// waiting: a free one is always there once a hand-over completed.
+	for i := 0; i < producers+queued; i++ {
+		r.free <- &batch{}
+	}
+	for i := 0; i < producers; i++ {
+		r.workers.Add(1)
+		go r.producer()
+	}
+	return r
 }
 
 // handle parses one message into the batch. A message the parser could not
@@ -98,18 +125,55 @@ func (r *receiver) handle(msg []byte, truncated bool, recv time.Time) {
 
 func (r *receiver) full() bool { return r.b.full(r.s.cfg.BatchRecords, r.s.cfg.BatchBytes) }
 
-// flush produces the batch, holding it and retrying while the log pushes
-// back. It returns an error only when the messages cannot be produced at
-// all: the producer is closed, or Close's drain deadline passed.
+// flush hands the batch to a producer goroutine, waiting while all of them
+// are busy. It returns the error that makes further reading pointless (the
+// producer is closed, or Close's drain deadline passed).
 func (r *receiver) flush() error {
 	r.st.add(&r.l)
-	if r.b.len() == 0 {
-		return nil
+	if r.b.len() > 0 {
+		r.work <- r.b
+		r.b = <-r.free
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fatal
+}
+
+// close flushes and waits until every batch handed over is durable (or
+// given up on).
+func (r *receiver) close() error {
+	err := r.flush()
+	close(r.work)
+	r.workers.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fatal != nil {
+		return r.fatal
+	}
+	return err
+}
+
+func (r *receiver) producer() {
+	defer r.workers.Done()
+	for b := range r.work {
+		if err := r.produce(b); err != nil {
+			r.mu.Lock()
+			if r.fatal == nil {
+				r.fatal = err
+			}
+			r.mu.Unlock()
+		}
+		b.reset()
+		r.free <- b
+	}
+}
+
+// produce makes b durable, holding it and retrying while the log pushes
+// back. It fails only when the messages cannot be produced at all.
+func (r *receiver) produce(b *batch) error {
 	s := r.s
-	recs := r.b.records(s.cfg.Topic)
+	recs := b.records(s.cfg.Topic)
 	n := uint64(len(recs))
-	defer r.b.reset()
 	backoff := retryMin
 	warned := false
 	for {

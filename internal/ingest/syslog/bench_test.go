@@ -472,18 +472,84 @@ func BenchmarkUDPPaced(b *testing.B) {
 }
 
 // BenchmarkTCPReceive sends b.N 256-byte LF-framed messages over 4
-// connections as fast as TCP flow control lets them, into wirelog (durable
-// log) and rsyslog (imptcp → omfile).
+// connections as fast as TCP flow control lets them, into wirelog (into a
+// discarding producer, and into the durable log) and rsyslog (imptcp → omfile).
 func BenchmarkTCPReceive(b *testing.B) {
-	for _, name := range []string{"wirelog-disklog", "rsyslog"} {
+	for _, name := range []string{"wirelog-discard", "wirelog-disklog", "rsyslog"} {
 		b.Run(name, func(b *testing.B) {
 			var rx rxUnderTest
-			if name == "rsyslog" {
+			switch name {
+			case "rsyslog":
 				rx = rsyslogRx(b, "tcp", 32<<20)
-			} else {
+			case "wirelog-discard":
+				rx = wirelogRx(b, "tcp", 32<<20, false)
+			default:
 				rx = wirelogRx(b, "tcp", 32<<20, true)
 			}
 			measure(b, rx, "tcp", 256, 4, 0)
+		})
+	}
+}
+
+// BenchmarkRecvBatch isolates the receive call: the socket is filled with
+// 10,000 datagrams of 256 bytes while the timer is stopped, then drained by
+// golang.org/x/sys/unix recvmmsg (what the listener uses) or by
+// golang.org/x/net/ipv4 ReadBatch, 64 datagrams per call. One op is one
+// datagram.
+func BenchmarkRecvBatch(b *testing.B) {
+	for _, name := range []string{"unix-recvmmsg", "ipv4-readbatch"} {
+		b.Run(name, func(b *testing.B) {
+			cfg := testConfig()
+			cfg.UDPSockets, cfg.RcvBuf = 1, 64<<20
+			socks, err := listenUDP(context.Background(), &cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := socks[0]
+			defer s.conn.Close()
+			snd, err := net.Dial("udp", s.conn.LocalAddr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer snd.Close()
+			pc := ipv4.NewPacketConn(s.conn)
+			msgs := make([]ipv4.Message, udpSlotsMax)
+			for i := range msgs {
+				msgs[i].Buffers = [][]byte{make([]byte, s.slot)}
+			}
+			p := payload(256, 0)
+			const fill = 10000
+			drops0 := socketDrops(s)()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p)))
+			b.StopTimer()
+			for got := 0; got < b.N; {
+				for i := 0; i < fill; i++ {
+					if _, err := snd.Write(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				for n := 0; n < fill; {
+					if name == "unix-recvmmsg" {
+						if err := s.rc.Read(s.readFn); err != nil {
+							b.Fatal(err)
+						}
+						n += s.n
+					} else {
+						k, err := pc.ReadBatch(msgs, 0)
+						if err != nil {
+							b.Fatal(err)
+						}
+						n += k
+					}
+				}
+				b.StopTimer()
+				got += fill
+			}
+			if d := socketDrops(s)() - drops0; d > 0 {
+				b.Fatalf("the kernel dropped %d datagrams while filling: the figure is void", d)
+			}
 		})
 	}
 }

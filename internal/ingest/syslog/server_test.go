@@ -186,6 +186,7 @@ func TestUDPDropsShowInMetrics(t *testing.T) {
 	cfg.TCPAddr = ""
 	cfg.UDPSockets = 1
 	cfg.RcvBuf = 64 << 10
+	cfg.BatchRecords = 16 // wirelog itself holds (1 + producers + queue) batches: ~600 datagrams
 	s := start(t, rec, cfg)
 	before := metrics(t, s)
 	if _, ok := before[`wirelog_syslog_kernel_udp_rcvbuf_errors_total`]; !ok {

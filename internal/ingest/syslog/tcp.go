@@ -37,9 +37,11 @@ func (s *Server) acceptLoop() {
 }
 
 // connReader is the framer's view of a connection. Before every read that
-// may block it produces the pending batch: while the log pushes back that
-// call does not return, the connection is not read, the socket buffers
+// may block it hands the pending batch to the connection's producer
+// goroutine, waiting while that one is still busy with the previous batch:
+// while the log pushes back, the connection is not read, the socket buffers
 // fill and TCP flow control stops the sender — backpressure without loss.
+// One producer per connection keeps its messages in order.
 type connReader struct {
 	s    *Server
 	c    net.Conn
@@ -71,7 +73,7 @@ func (s *Server) serveConn(c net.Conn) {
 	defer s.untrack(c)
 	defer c.Close()
 	st := &s.tcpStats
-	r := s.newReceiver(st)
+	r := s.newReceiver(st, 1, 0)
 	cr := &connReader{s: s, c: c, r: r}
 	fr := sysparse.NewFramer(cr, s.cfg.MaxMessage)
 	var err error
@@ -90,7 +92,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 	}
 	st.framingErrors.Add(fr.FramingErrors())
-	if ferr := r.flush(); ferr != nil && err == nil {
+	if ferr := r.close(); ferr != nil && err == nil {
 		err = ferr
 	}
 	switch {

@@ -30,7 +30,6 @@ type udpSocket struct {
 	mem     []byte
 	iovs    []unix.Iovec
 	hdrs    []unix.Mmsghdr
-	pending bool // a batch waits: return instead of blocking when the queue is empty
 	n       int
 	errno   syscall.Errno
 	readFn  func(fd uintptr) bool // built once: a closure per call would allocate
@@ -133,11 +132,7 @@ func newUDPSocket(conn *net.UDPConn, index, maxMessage int) (*udpSocket, error) 
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
-				if s.pending {
-					s.n, s.errno = 0, 0
-					return true
-				}
-				return false // wait in the poller
+				return false // wait in the poller (or for the linger deadline)
 			default:
 				s.n, s.errno = 0, errno
 				return true
@@ -173,26 +168,50 @@ func (s *udpSocket) datagram(i int) ([]byte, bool) {
 }
 
 // udpLoop receives on one socket until Close, then drains the datagrams
-// already queued in the kernel.
+// already queued in the kernel. A batch is handed to the producers when it
+// is full, or udpLinger after its first message: waiting that long for
+// more datagrams when the socket runs dry keeps batches (and Produce calls)
+// large at moderate rates, where handing over every few datagrams would cost
+// more CPU than receiving them.
 func (s *Server) udpLoop(sock *udpSocket) {
 	defer s.wg.Done()
 	defer sock.conn.Close()
-	r := s.newReceiver(&s.udpStats)
+	r := s.newReceiver(&s.udpStats, udpProducers, udpQueued)
+	lingering := false // a read deadline is set for the batch being filled
+	stopLinger := func() bool {
+		lingering = false
+		sock.conn.SetReadDeadline(time.Time{})
+		return !s.closing.Load() // Close's deadline may just have been replaced
+	}
 	for {
-		sock.pending = r.b.len() > 0
+		if r.b.len() > 0 && !lingering {
+			lingering = true
+			sock.conn.SetReadDeadline(time.Now().Add(udpLinger))
+			if s.closing.Load() {
+				break
+			}
+		}
 		if err := sock.rc.Read(sock.readFn); err != nil {
-			break // Close set a past deadline (or the socket is gone)
+			if s.closing.Load() || !isTimeout(err) {
+				break // Close set a past deadline (or the socket is gone)
+			}
+			r.flush() // the linger ran out
+			if !stopLinger() {
+				break
+			}
+			continue
 		}
 		if sock.errno != 0 {
 			s.cfg.Logger.Warn("syslog: UDP receive failed", "socket", sock.label, "err", sock.errno)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if sock.n > 0 {
-			s.udpBatch(r, sock)
-		}
-		if sock.n == 0 || r.full() {
+		s.udpBatch(r, sock)
+		if r.full() {
 			r.flush() // errors are counted; UDP has no one to tell
+			if lingering && !stopLinger() {
+				break
+			}
 		}
 	}
 	// Drain what the kernel already queued, bounded by the buffer size.
@@ -205,7 +224,7 @@ func (s *Server) udpLoop(sock *udpSocket) {
 			r.flush()
 		}
 	}
-	r.flush()
+	r.close()
 }
 
 func (s *Server) udpBatch(r *receiver, sock *udpSocket) {
