@@ -139,6 +139,23 @@ func (r *receiver) flush() error {
 	return r.fatal
 }
 
+// offer hands the batch over if a producer (or queue slot) is free right
+// now, and reports whether a batch is still pending because none was.
+func (r *receiver) offer() (pending bool, err error) {
+	r.st.add(&r.l)
+	if r.b.len() > 0 {
+		select {
+		case r.work <- r.b:
+			r.b = <-r.free
+		default:
+			pending = true
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return pending, r.fatal
+}
+
 // close flushes and waits until every batch handed over is durable (or
 // given up on).
 func (r *receiver) close() error {

@@ -54,8 +54,10 @@ const (
 	// datagrams/s held across an fsync stall before the kernel queue fills.
 	udpProducers = 4
 	udpQueued    = 32
-	// udpLinger bounds how long a UDP batch waits for more datagrams.
+	// udpLinger bounds how long a UDP batch waits for more datagrams, and
+	// tcpLinger how long a TCP read may wait while a batch is pending.
 	udpLinger = 2 * time.Millisecond
+	tcpLinger = 2 * time.Millisecond
 	// udpSlotsMax is the number of datagrams one recvmmsg call can return.
 	udpSlotsMax = 64
 	// udpSlotBytes caps the memory of one socket's receive slots.

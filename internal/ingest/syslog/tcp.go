@@ -36,12 +36,15 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// connReader is the framer's view of a connection. Before every read that
-// may block it hands the pending batch to the connection's producer
-// goroutine, waiting while that one is still busy with the previous batch:
-// while the log pushes back, the connection is not read, the socket buffers
-// fill and TCP flow control stops the sender — backpressure without loss.
-// One producer per connection keeps its messages in order.
+// connReader is the framer's view of a connection. Before a read it hands
+// the pending batch to the connection's producer goroutine if that one is
+// idle; if it is busy, the read goes ahead for at most tcpLinger and the
+// batch keeps growing (larger batches when the log is the bottleneck), and
+// a batch that is full, or a read that finds nothing within tcpLinger,
+// waits for the producer. So while the log pushes back, the connection is
+// read at most one batch ahead, its socket buffers fill, the TCP window
+// closes and the sender's writes block — backpressure without loss. One
+// producer per connection keeps its messages in order.
 type connReader struct {
 	s    *Server
 	c    net.Conn
@@ -50,21 +53,34 @@ type connReader struct {
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
-	if err := cr.r.flush(); err != nil {
-		return 0, err
-	}
-	if cr.s.closing.Load() {
-		return 0, errShutdown
-	}
-	if idle := cr.s.cfg.IdleTimeout; idle > 0 {
-		cr.c.SetReadDeadline(time.Now().Add(idle))
+	for {
+		lingering, err := cr.r.offer()
+		if err != nil {
+			return 0, err
+		}
+		if cr.s.closing.Load() {
+			return 0, errShutdown
+		}
+		var deadline time.Time
+		if lingering {
+			deadline = time.Now().Add(tcpLinger)
+		} else if idle := cr.s.cfg.IdleTimeout; idle > 0 {
+			deadline = time.Now().Add(idle)
+		}
+		cr.c.SetReadDeadline(deadline)
 		if cr.s.closing.Load() { // Close may have set its deadline just before ours
 			return 0, errShutdown
 		}
+		n, err := cr.c.Read(p)
+		cr.recv = time.Now()
+		if n == 0 && lingering && isTimeout(err) {
+			if err := cr.r.flush(); err != nil { // nothing came: wait for the producer
+				return 0, err
+			}
+			continue
+		}
+		return n, err
 	}
-	n, err := cr.c.Read(p)
-	cr.recv = time.Now()
-	return n, err
 }
 
 func (s *Server) serveConn(c net.Conn) {

@@ -111,7 +111,7 @@ func (p *Parser) structuredData(b []byte, a *attrs) ([]byte, error) {
 		b = b[1:]
 		// SD-ID: up to SP or ']'; '=', '"' and ']' are not allowed in names.
 		i := 0
-		for i < len(b) && b[i] != ' ' && b[i] != ']' && b[i] != '=' && b[i] != '"' {
+		for i < len(b) && !sdNameEnd[b[i]] {
 			i++
 		}
 		if i == 0 || i == len(b) || b[i] == '=' || b[i] == '"' {
@@ -123,7 +123,7 @@ func (p *Parser) structuredData(b []byte, a *attrs) ([]byte, error) {
 			b = b[1:]
 			// PARAM-NAME "=" %d34
 			j := 0
-			for j < len(b) && b[j] != '=' && b[j] != ' ' && b[j] != ']' && b[j] != '"' {
+			for j < len(b) && !sdNameEnd[b[j]] {
 				j++
 			}
 			if j == 0 || j+1 >= len(b) || b[j] != '=' || b[j+1] != '"' {
@@ -160,6 +160,9 @@ func (p *Parser) structuredData(b []byte, a *attrs) ([]byte, error) {
 	a.shut(outer)
 	return b, nil
 }
+
+// sdNameEnd marks the bytes that end an SD-NAME (RFC 5424 §6.3.2).
+var sdNameEnd = [256]bool{' ': true, ']': true, '=': true, '"': true}
 
 // unescape resolves \" \\ \] in v into the parser's scratch buffer.
 func (p *Parser) unescape(v []byte) []byte {
