@@ -160,3 +160,22 @@ func TestArenaStringsSurviveReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestNeedsEscape8MatchesBytewise checks the word-at-a-time test against the
+// byte-by-byte rule for every byte value in every lane.
+func TestNeedsEscape8MatchesBytewise(t *testing.T) {
+	for lane := 0; lane < 8; lane++ {
+		for c := 0; c < 256; c++ {
+			b := []byte("abcdefgh")
+			b[lane] = byte(c)
+			want := c < 0x20 || c == '"' || c == '\\' || c >= 0x80
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(b[i])
+			}
+			if got := needsEscape8(x); got != want {
+				t.Fatalf("lane %d byte %#x: needsEscape8 = %v, want %v", lane, c, got, want)
+			}
+		}
+	}
+}

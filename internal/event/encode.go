@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/binary"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -49,6 +50,11 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most text needs no escaping: skip it eight bytes at a time.
+		if i+8 <= len(s) && !needsEscape8(binary.LittleEndian.Uint64([]byte(s[i:i+8]))) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -84,6 +90,22 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// needsEscape8 reports whether any of the eight bytes in x is a control
+// character, '"', '\\' or non-ASCII (which needs UTF-8 validation), with the
+// classic has-less-than and has-zero-byte bit tricks.
+func needsEscape8(x uint64) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	lt := (x - 0x20*ones) & ^x & high // a byte < 0x20
+	q := x ^ ('"' * ones)
+	hq := (q - ones) & ^q & high // a '"'
+	b := x ^ ('\\' * ones)
+	hb := (b - ones) & ^b & high // a '\\'
+	return lt|hq|hb|(x&high) != 0
 }
 
 // appendInt is strconv.AppendInt, named for the callers' readability.
