@@ -37,12 +37,6 @@ type Options struct {
 	// RetryDelay is the pause after a failed store write before the batch is
 	// retried. Default 1s.
 	RetryDelay time.Duration
-	// MinBatch and Linger trade visibility latency for throughput: when a
-	// poll returns fewer than MinBatch records, the processor keeps polling
-	// for up to Linger to fill the batch, because every store transaction has
-	// a fixed cost. Acknowledgements do not wait on this. Defaults 4096, 50ms.
-	MinBatch int
-	Linger   time.Duration
 	// DeadLetter, when set, receives records that cannot be decoded (Kafka's
 	// dead-letter topic). Without it, or when it fails, such a record is
 	// stored as an error event that says what was wrong, so it is never
@@ -81,15 +75,7 @@ func New(cons transport.Consumer, st Store, opts Options) *Processor {
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = time.Second
 	}
-	if opts.MinBatch <= 0 {
-		opts.MinBatch = 4096
-	}
-	if opts.MinBatch > opts.MaxBatch {
-		opts.MinBatch = opts.MaxBatch
-	}
-	if opts.Linger <= 0 {
-		opts.Linger = 50 * time.Millisecond
-	}
+
 	return &Processor{cons: cons, store: st, opts: opts, m: newMetrics(), resume: make(chan struct{})}
 }
 
@@ -166,7 +152,6 @@ func (p *Processor) Run(ctx context.Context) error {
 		if len(recs) == 0 {
 			continue
 		}
-		recs = p.fill(ctx, recs)
 		// A fresh arena per batch: the strings of this batch's events must
 		// stay valid while the store and tail subscribers use them.
 		var arena event.Arena
@@ -231,25 +216,6 @@ func (p *Processor) Run(ctx context.Context) error {
 			rows[i] = store.Row{}
 		}
 	}
-}
-
-// fill polls for up to Linger more while the batch is below MinBatch. The
-// consumer may reuse its buffers between polls, so records are copied out.
-func (p *Processor) fill(ctx context.Context, recs []transport.Record) []transport.Record {
-	if len(recs) >= p.opts.MinBatch {
-		return recs
-	}
-	batch := append([]transport.Record(nil), recs...)
-	lctx, cancel := context.WithTimeout(ctx, p.opts.Linger)
-	defer cancel()
-	for len(batch) < p.opts.MinBatch {
-		more, err := p.cons.Poll(lctx, p.opts.MaxBatch-len(batch))
-		if err != nil || len(more) == 0 {
-			break
-		}
-		batch = append(batch, more...)
-	}
-	return batch
 }
 
 func undecodable(r *transport.Record, err error) event.Event {

@@ -70,6 +70,10 @@ type OffsetSource func(ctx context.Context, tp TopicPartition) (next int64, ok b
 type Consumer interface {
 	// Poll blocks until records are available or ctx is done, and returns at
 	// most max records. Records of one partition come in offset order.
+	// Calling Poll again tells the consumer the previous batch is stored and
+	// committed: a Kafka consumer lets its partitions move to another group
+	// member only then, so a caller must not poll again to grow a batch it
+	// has not stored yet.
 	Poll(ctx context.Context, max int) ([]Record, error)
 	// Commit records the next offsets to read per partition in the log (for
 	// retention and for tools that show group lag). The store transaction has
