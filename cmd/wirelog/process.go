@@ -18,7 +18,7 @@ func runProcess(ctx context.Context, args []string) error {
 	cfg := pipeline.Config{Name: "process", Roles: pipeline.RoleProcess}
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8081", "`address` for HTTP: query API, dashboard, /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for this processor's DuckDB store (one per processor)")
-	registerProcessFlags(fs, &cfg)
+	registerProcessFlags(fs, &cfg, "256MB")
 	cfg.Kafka.RegisterFlags(fs)
 	group := cfg.Kafka.Group
 	if v, ok := os.LookupEnv("WIRELOG_KAFKA_GROUP"); ok {

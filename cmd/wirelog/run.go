@@ -18,7 +18,7 @@ func runAll(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "`address` for HTTP: ingest, query API, dashboard, /metrics")
 	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for the embedded log and the DuckDB store")
 	registerIngestFlags(fs, &cfg)
-	registerProcessFlags(fs, &cfg)
+	registerProcessFlags(fs, &cfg, "128MB")
 	cfg.Kafka.RegisterFlags(fs)
 	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", 1<<30, "unprocessed `bytes` the embedded log may hold before ingest answers 429 (bounds disk and catch-up time)")
 	fs.Int64Var(&cfg.Log.RetentionBytes, "log-retention-bytes", 2<<30, "`bytes` of processed records the embedded log keeps for replay")
@@ -41,10 +41,13 @@ func registerIngestFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 }
 
 // registerProcessFlags registers the processor's and the store's flags,
-// shared by `run` and `process`.
-func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
+// shared by `run` and `process`. storeMemory is the default DuckDB memory
+// limit: `run` shares its machine with ingest and keeps RSS under ~300 MB
+// with 128MB (measured: 10% slower draining than 256MB, 300 vs 443 MB
+// peak RSS); a dedicated processor takes 256MB.
+func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory string) {
 	fs.DurationVar(&cfg.Store.Retention, "retention", 7*24*time.Hour, "how long events and rollups stay queryable (`duration`; by event time)")
-	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", "256MB", "DuckDB memory limit (`size`, e.g. 256MB, 1GB)")
+	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", storeMemory, "DuckDB memory limit (`size`, e.g. 128MB, 1GB); the largest part of RSS")
 	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", 20000, "most `records` stored in one transaction")
 }
 
