@@ -72,6 +72,7 @@ const (
 type Config struct {
 	UDPAddr     string        // --syslog-udp; "" disables UDP
 	TCPAddr     string        // --syslog-tcp; "" disables TCP
+	XDP         string        // --syslog-xdp; interface whose UDPAddr port is read through AF_XDP; "" = off
 	UDPSockets  int           // --syslog-udp-sockets; SO_REUSEPORT sockets, 0 = GOMAXPROCS
 	RcvBuf      int           // --syslog-rcvbuf; bytes asked for each UDP socket
 	MaxMessage  int           // --syslog-max-message; bytes
@@ -106,6 +107,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"syslog UDP listen address (RFC 5424 and RFC 3164); empty disables UDP")
 	fs.StringVar(&c.TCPAddr, "syslog-tcp", c.TCPAddr,
 		"syslog TCP listen address (RFC 6587 octet-counting or LF framing, detected per connection); empty disables TCP")
+	fs.StringVar(&c.XDP, "syslog-xdp", c.XDP,
+		"network interface (e.g. an SR-IOV VF) on which the --syslog-udp port is received through AF_XDP, bypassing the kernel's UDP stack; "+
+			"other traffic goes to the kernel. Needs root (CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW) and a kernel with CONFIG_XDP_SOCKETS; empty = off")
 	fs.IntVar(&c.UDPSockets, "syslog-udp-sockets", c.UDPSockets,
 		"number of SO_REUSEPORT UDP sockets, one receive goroutine each (0 = GOMAXPROCS)")
 	fs.Var((*byteSize)(&c.RcvBuf), "syslog-rcvbuf",

@@ -119,6 +119,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		descSocketDrops, descSocketRcvbuf, descSocketQueue, descRcvbufErrors, descInErrors} {
 		ch <- d
 	}
+	describeXDP(ch)
 }
 
 func counter(d *prometheus.Desc, v uint64, labels ...string) prometheus.Metric {
@@ -130,7 +131,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, src := range []struct {
 		name string
 		st   *stats
-	}{{"udp", &s.udpStats}, {"tcp", &s.tcpStats}} {
+	}{{"udp", &s.udpStats}, {"tcp", &s.tcpStats}, {"xdp", &s.xdpStats}} {
 		st := src.st
 		ch <- counter(descMessages, st.messages.Load(), src.name)
 		ch <- counter(descBytes, st.bytes.Load(), src.name)
@@ -144,6 +145,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- counter(descParse, st.parseErrors[i].Load(), src.name, parseReasons[i])
 		}
 	}
+	s.collectXDP(ch)
 	t := &s.tcpStats
 	ch <- counter(descConnections, t.connections.Load())
 	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(t.open.Load()))

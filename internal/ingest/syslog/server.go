@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wirelog/wirelog/internal/transport"
+	"github.com/wirelog/wirelog/internal/xdp"
 )
 
 // Server runs the syslog listeners of one Config.
@@ -22,6 +23,11 @@ type Server struct {
 
 	udpStats stats
 	tcpStats stats
+
+	xdpProg      *xdp.Program // --syslog-xdp
+	xdpQueues    []*xdpQueue
+	xdpStats     stats
+	xdpMalformed atomic.Uint64
 
 	// produceCtx is cancelled when Close's drain deadline passes: the
 	// receive loops then stop retrying a log that pushes back.
@@ -55,6 +61,15 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 		cfg.Logger.Info("syslog: listening on UDP", "addr", socks[0].conn.LocalAddr().String(),
 			"sockets", len(socks), "rcvbuf", socks[0].rcvbuf, "rcvbuf_asked", cfg.RcvBuf)
 	}
+	if cfg.XDP != "" {
+		if err := s.startXDP(); err != nil {
+			for _, u := range s.udp {
+				u.conn.Close()
+			}
+			s.cancel()
+			return nil, fmt.Errorf("--syslog-xdp %s: %w", cfg.XDP, err)
+		}
+	}
 	if cfg.TCPAddr != "" {
 		var lc net.ListenConfig
 		ln, err := lc.Listen(ctx, "tcp", cfg.TCPAddr)
@@ -62,6 +77,7 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 			for _, u := range s.udp {
 				u.conn.Close()
 			}
+			s.closeXDP()
 			s.cancel()
 			return nil, fmt.Errorf("--syslog-tcp %s: %w", cfg.TCPAddr, err)
 		}
@@ -71,6 +87,10 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 	for _, u := range s.udp {
 		s.wg.Add(1)
 		go s.udpLoop(u)
+	}
+	for _, q := range s.xdpQueues {
+		s.wg.Add(1)
+		go s.xdpLoop(q)
 	}
 	if s.tcpLn != nil {
 		s.wg.Add(1)
@@ -110,6 +130,7 @@ func (s *Server) TCPAddr() net.Addr {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
+		s.detachXDP()
 		now := time.Now()
 		if s.tcpLn != nil {
 			s.tcpLn.Close()
@@ -126,6 +147,7 @@ func (s *Server) Close() error {
 		s.wg.Wait()
 		deadline.Stop()
 		s.cancel()
+		s.closeXDP() // the AF_XDP loops have drained their rings
 	})
 	return nil
 }
