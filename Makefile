@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build deps test-go fmt vet bench clean kafka-up kafka-down
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down
 
 ## run: build and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: build
@@ -16,6 +16,10 @@ test: deps vet test-go
 build:
 	$(GO) build -o $(BIN) ./cmd/wirelog
 
+## agent: the DaemonSet binary (dataplane, preflight only): no DuckDB, Kafka or pipeline, a fifth of the size
+agent:
+	$(GO) build -tags agent -o bin/wirelog-agent ./cmd/wirelog
+
 ## deps: apt packages, Kafka jars, npm packages — each scripts/deps/*.sh is idempotent
 deps:
 	@for s in scripts/deps/*.sh; do echo "== $$s"; bash "$$s" || exit 1; done
@@ -23,6 +27,7 @@ deps:
 vet:
 	@test -z "$$(gofmt -l cmd internal)" || { echo "gofmt needed:"; gofmt -l cmd internal; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags agent ./cmd/wirelog
 
 # -p 1 keeps the heavy process tests (DuckDB, Kafka, DPDK) from starving each
 # other on a 2-core CI machine; the packages themselves still run in parallel inside.

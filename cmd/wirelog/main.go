@@ -21,19 +21,16 @@ type command struct {
 	run     func(ctx context.Context, args []string) error
 }
 
-// commands is the subcommand table, in the order --help lists them.
-var commands = []struct {
+type namedCommand struct {
 	name string
 	command
-}{
-	{"run", command{"all-in-one: ingest, embedded log, processor, store, query API and dashboard", runAll}},
-	{"ingest", command{"ingest gateway only, producing to Kafka (--kafka)", runIngest}},
-	{"process", command{"processor only, consuming from Kafka in a consumer group", runProcess}},
-	{"loadgen", command{"load generator: post synthetic events to a wirelog and report rate and ack latency", runLoadgen}},
-	{"dataplane", command{"data-plane agent: DPDK, OVS-DPDK, SR-IOV, hugepage and CPU metrics for Prometheus", runDataplane}},
-	{"preflight", command{"node readiness report for SR-IOV and DPDK pods (reads only)", runPreflight}},
-	{"netlab", command{"network-namespace lab: where the kernel path stops scaling, and capacity plans", runNetlab}},
 }
+
+// The subcommand table, in the order --help lists them, is `commands`:
+// commands_full.go lists every subcommand; with `-tags agent`,
+// commands_agent.go lists only the node agent's (dataplane, preflight), so
+// the DaemonSet binary leaves out DuckDB, Kafka and the pipeline and stays
+// small in memory (`make agent`).
 
 // errUsage marks an error the user fixes by changing the command line; main
 // exits 2 for it, like the flag package.
