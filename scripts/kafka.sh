@@ -191,7 +191,7 @@ format() { # format DIR CLUSTER_ID [SASL]
       --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]")
   fi
   java_args "$dir"
-  "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" "${extra[@]}" \
+  "${JAVA_ARGS[@]}" kafka.tools.StorageTool format --cluster-id="$cid" -c "$dir/server.properties" "${extra[@]}" \
     >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "formatting KRaft storage in $dir failed"; }
 }
 
@@ -253,7 +253,8 @@ stop_nodes() { # stop_nodes DIR…: SIGTERM all at once (a lone KRaft node witho
 cluster_id() { # a KRaft cluster id: 16 random bytes, URL-safe base64 without padding
   local f="$KAFKA_DIR/$1.cluster-id"
   mkdir -p "$KAFKA_DIR"
-  [[ -f $f ]] || head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$f"
+  # --cluster-id=ID below, not "-t ID": a base64url id may start with "-".
+  [[ -s $f ]] || head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$f"
   cat "$f"
 }
 

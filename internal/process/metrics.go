@@ -3,13 +3,14 @@ package process
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	stored       prometheus.Counter
-	skipped      prometheus.Counter
-	deadLettered prometheus.Counter
-	errors       *prometheus.CounterVec
-	paused       prometheus.Gauge
-	batchSeconds prometheus.Histogram
-	batchRecords prometheus.Histogram
+	stored         prometheus.Counter
+	skipped        prometheus.Counter
+	deadLettered   prometheus.Counter
+	errors         *prometheus.CounterVec
+	paused         prometheus.Gauge
+	batchSeconds   prometheus.Histogram
+	batchRecords   prometheus.Histogram
+	ingestToStored prometheus.Histogram
 }
 
 func newMetrics() metrics {
@@ -39,6 +40,11 @@ func newMetrics() metrics {
 			Help:    "Time to store one batch (one transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
 		}),
+		ingestToStored: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wirelog_processor_ingest_to_stored_seconds",
+			Help:    "Time from a record's arrival at ingest (its log timestamp) to its store commit: how fresh queries are.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
 		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wirelog_processor_batch_records",
 			Help:    "Records per stored batch.",
@@ -55,6 +61,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.paused.Describe(ch)
 	m.batchSeconds.Describe(ch)
 	m.batchRecords.Describe(ch)
+	m.ingestToStored.Describe(ch)
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -65,4 +72,5 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.paused.Collect(ch)
 	m.batchSeconds.Collect(ch)
 	m.batchRecords.Collect(ch)
+	m.ingestToStored.Collect(ch)
 }

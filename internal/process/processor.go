@@ -193,6 +193,14 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		p.m.batchSeconds.Observe(time.Since(start).Seconds())
 		p.m.batchRecords.Observe(float64(len(rows)))
+		// Freshness: from the record's log timestamp (its arrival at
+		// ingest, just before its sender's acknowledgement) to stored.
+		stored := time.Now()
+		for i := range recs {
+			if ts := recs[i].Timestamp; !ts.IsZero() {
+				p.m.ingestToStored.Observe(stored.Sub(ts).Seconds())
+			}
+		}
 		next := make(map[transport.TopicPartition]int64, 1)
 		for i := range recs {
 			tp := transport.TopicPartition{Topic: recs[i].Topic, Partition: recs[i].Partition}
