@@ -31,8 +31,14 @@ vet:
 
 # -p 1 keeps the heavy process tests (DuckDB, Kafka, DPDK) from starving each
 # other on a 2-core CI machine; the packages themselves still run in parallel inside.
+# A skipped test fails the run: every test's prerequisites are installed by
+# `make deps`, so a skip means an install step is missing, not a pass.
 test-go: build
-	$(GO) test -count=1 -p 1 -timeout 60m ./...
+	@mkdir -p bin
+	@set -o pipefail; $(GO) test -count=1 -p 1 -timeout 60m -v ./... 2>&1 | tee bin/test.log \
+		| grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:)|^\s+\S+_test\.go:[0-9]+:' ; rc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "tests failed (full output: bin/test.log)"; exit 1; fi; \
+	if grep -q -e '--- SKIP' bin/test.log; then echo "tests were skipped (see --- SKIP above): a prerequisite is missing from scripts/deps"; exit 1; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
