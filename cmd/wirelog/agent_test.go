@@ -4,21 +4,24 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirelog/wirelog/internal/testproc"
 )
 
 // TestAgentBuild builds the DaemonSet binary (`-tags agent`): it offers only
 // the node agent's subcommands, serves metrics, and leaves the pipeline's
 // dependencies out (its RSS is logged; budgets are in docs/BENCHMARKS.md).
 func TestAgentBuild(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "wirelog-agent")
-	if out, err := exec.Command("go", "build", "-tags", "agent", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags agent: %v\n%s", err, out)
+	bin, dir, err := testproc.Build("agent")
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	help, _ := exec.Command(bin, "--help").Output()
 	if !strings.Contains(string(help), "dataplane") || !strings.Contains(string(help), "preflight") || strings.Contains(string(help), "  run ") {
 		t.Fatalf("agent --help lists the wrong commands:\n%s", help)

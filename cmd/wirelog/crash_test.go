@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wirelog/wirelog/internal/loadgen"
+	"github.com/wirelog/wirelog/internal/testproc"
 )
 
 // TestCrashSafety kills wirelog with SIGKILL several times while loadgen
@@ -36,7 +37,7 @@ func TestCrashSafety(t *testing.T) {
 		done := make(chan loadgen.Report, 1)
 		go func() {
 			rep, _ := loadgen.Run(ctx, loadgen.Config{
-				Target: n.url, Duration: 20 * time.Second, Count: 400_000,
+				Target: n.URL, Duration: 20 * time.Second, Count: 400_000,
 				Concurrency: 4, Batch: 200, AckLog: ack, RunID: fmt.Sprintf("crash%d", round),
 				Seed: uint64(round + 1),
 			})
@@ -44,12 +45,12 @@ func TestCrashSafety(t *testing.T) {
 		}()
 		// Kill at a random moment once load is flowing.
 		time.Sleep(time.Duration(400+rng.IntN(1600)) * time.Millisecond)
-		n.kill9()
+		n.Kill9()
 		cancel()
 		rep := <-done
 		t.Logf("round %d: killed after %d acked events (%d requests, errors %v)", round, rep.EventsAcked, rep.Requests, rep.Errors)
 	}
-	acked := readLines(t, ackPath)
+	acked := testproc.ReadLines(t, ackPath)
 	if len(acked) == 0 {
 		t.Fatal("no event was acknowledged before the kills; the test proves nothing")
 	}
@@ -100,16 +101,17 @@ func TestCrashSafety(t *testing.T) {
 		}
 		return nil
 	})
-	if err := n.term(30 * time.Second); err != nil {
+	if err := n.Term(30 * time.Second); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
-	rows, distinct, ids := countStored(t, dir)
+	st := testproc.ReadStore(t, dir)
+	rows, distinct := st.Rows, int64(len(st.IDs))
 	if rows != distinct {
 		t.Fatalf("stored %d rows but %d distinct event ids: %d duplicates", rows, distinct, rows-distinct)
 	}
 	missing := 0
 	for _, id := range acked {
-		if !ids[id] {
+		if st.IDs[id] == 0 {
 			missing++
 			if missing < 5 {
 				t.Errorf("acknowledged event %s is not in the store", id)
@@ -128,7 +130,7 @@ func TestCrashSafety(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	dir := t.TempDir()
 	n := startNode(t, dir, "--max-backlog-bytes", strconv.Itoa(8<<20))
-	if resp, err := http.Post(n.url+"/api/v1/processor/pause", "", nil); err != nil || resp.StatusCode != 204 {
+	if resp, err := http.Post(n.URL+"/api/v1/processor/pause", "", nil); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("pause: %v %v", resp, err)
 	}
 	if code := n.getJSON("/readyz", nil); code == 200 {
@@ -155,12 +157,12 @@ func TestBackpressure(t *testing.T) {
 	if pushed == 0 || retryAfter == "" {
 		t.Fatalf("no 429/503 with Retry-After after %d accepted events over an 8 MiB bound", accepted)
 	}
-	rss := rssKB(t, n.cmd.Process.Pid)
+	rss := rssKB(t, n.Pid())
 	t.Logf("pushed back after %d accepted events; Retry-After %s; RSS %d KiB", accepted, retryAfter, rss)
 	if rss > 300*1024 {
 		t.Errorf("RSS %d KiB while pushing back, over 300 MiB", rss)
 	}
-	if resp, err := http.Post(n.url+"/api/v1/processor/resume", "", nil); err != nil || resp.StatusCode != 204 {
+	if resp, err := http.Post(n.URL+"/api/v1/processor/resume", "", nil); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("resume: %v %v", resp, err)
 	}
 	eventually(t, 60*time.Second, func() error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 // reports acknowledged are what the store holds.
 func TestLoadgenAgainstRun(t *testing.T) {
 	n := startNode(t, t.TempDir())
-	out, err := exec.Command(wirelogBin, "loadgen", "--target", n.url, "--count", "20000", "--duration", "60s",
+	out, err := exec.Command(wirelogBin, "loadgen", "--target", n.URL, "--count", "20000", "--duration", "60s",
 		"--concurrency", "4", "--batch", "250", "--json", "--quiet").Output()
 	if err != nil {
 		t.Fatalf("loadgen: %v\n%s", err, out)
@@ -40,7 +41,7 @@ func TestLoadgenAgainstRun(t *testing.T) {
 	}
 	eventually(t, time.Minute, func() error {
 		if got := statsEvents(n); got != 20000 {
-			return errorf("stored %v of 20000 acknowledged events", got)
+			return fmt.Errorf("stored %v of 20000 acknowledged events", got)
 		}
 		return nil
 	})

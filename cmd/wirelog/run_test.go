@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,7 +191,7 @@ func TestBadInput(t *testing.T) {
 		return nil
 	})
 	var m strings.Builder
-	resp, err := http.Get(n.url + "/metrics")
+	resp, err := http.Get(n.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +220,7 @@ func grepLines(s, sub string) string {
 func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	n := startNode(t, dir, "--shutdown-timeout", "25s")
-	tailResp, err := http.Get(n.url + "/api/v1/tail?service=s")
+	tailResp, err := http.Get(n.URL + "/api/v1/tail?service=s")
 	if err != nil || tailResp.StatusCode != 200 {
 		t.Fatalf("tail: %v %v", tailResp, err)
 	}
@@ -254,7 +251,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("live tail did not deliver the stored events within 30s")
 	}
 	// Well under --shutdown-timeout: an open tail stream must not hold shutdown.
-	if err := n.term(10 * time.Second); err != nil {
+	if err := n.Term(10 * time.Second); err != nil {
 		t.Fatalf("SIGTERM: %v\n%s", err, n.Logs())
 	}
 	n2 := startNode(t, dir)
@@ -264,38 +261,4 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// countStored opens the store of a stopped node directly and returns the
-// number of rows and of distinct event_id attributes.
-func countStored(t *testing.T, dataDir string) (rows, distinct int64, ids map[string]bool) {
-	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(dataDir, "wirelog.duckdb")+"?access_mode=read_only")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.QueryRow(`SELECT count(*), count(DISTINCT json_extract_string(attrs, '$.event_id')) FROM events`).Scan(&rows, &distinct); err != nil {
-		t.Fatalf("count stored events: %v", err)
-	}
-	ids = make(map[string]bool, rows)
-	r, err := db.Query(`SELECT json_extract_string(attrs, '$.event_id') FROM events`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for r.Next() {
-		var id sql.NullString
-		r.Scan(&id)
-		ids[id.String] = true
-	}
-	return rows, distinct, ids
-}
-
-func readLines(t *testing.T, path string) []string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Fields(string(b))
 }

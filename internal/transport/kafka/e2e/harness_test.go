@@ -5,10 +5,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,33 +14,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // reads the processors' stores after they stop
+	"github.com/wirelog/wirelog/internal/testproc"
 )
 
 var wirelogBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wirelog-kafka-e2e-")
+	bin, dir, err := testproc.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	wirelogBin = filepath.Join(dir, "wirelog")
-	build := exec.Command("go", "build", "-o", wirelogBin, "github.com/wirelog/wirelog/cmd/wirelog")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build wirelog:", err)
-		os.Exit(1)
-	}
+	wirelogBin = bin
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -150,97 +139,25 @@ func (k *kafka) killNode(id int32) {
 
 // proc is a running wirelog subcommand.
 type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	url  string
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
-	err  error
+	*testproc.Proc
+	t *testing.T
 }
-
-var addrRE = regexp.MustCompile(`http=http://([0-9.:]+)`)
 
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(wirelogBin, args...), done: make(chan struct{})}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(p.kill9)
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	select {
-	case a := <-addr:
-		p.url = "http://" + a
-	case <-p.done:
-		t.Fatalf("%s exited before serving: %v\n%s", name, p.err, p.Logs())
-	case <-time.After(90 * time.Second):
-		t.Fatalf("%s did not start within 90s\n%s", name, p.Logs())
-	}
-	eventually(t, 60*time.Second, func() error {
-		if code := p.get("/readyz", nil); code != 200 {
-			return fmt.Errorf("%s /readyz %d", name, code)
-		}
-		return nil
-	})
-	return p
+	return &proc{Proc: testproc.Start(t, wirelogBin, name, args...), t: t}
 }
 
-func (p *proc) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-func (p *proc) kill9() {
-	select {
-	case <-p.done:
-	default:
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// term stops p with SIGTERM, as an orchestrator does.
+// term stops p with SIGTERM, as an orchestrator does, and expects exit 0.
 func (p *proc) term() {
 	p.t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if p.err != nil {
-			p.t.Errorf("%s exited with %v after SIGTERM\n%s", p.name, p.err, p.Logs())
-		}
-	case <-time.After(60 * time.Second):
-		p.kill9()
-		p.t.Fatalf("%s did not exit within 60s of SIGTERM\n%s", p.name, p.Logs())
+	if err := p.Term(60 * time.Second); err != nil {
+		p.t.Errorf("%s after SIGTERM: %v\n%s", p.Name, err, p.Logs())
 	}
 }
 
 func (p *proc) get(path string, out any) int {
-	resp, err := http.Get(p.url + path)
+	resp, err := http.Get(p.URL + path)
 	if err != nil {
 		return 0
 	}
@@ -256,14 +173,14 @@ func (p *proc) get(path string, out any) int {
 // the Retry-After header.
 func (p *proc) post(body string, hdr map[string]string) (int, string) {
 	p.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, p.url+"/api/v1/logs", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, p.URL+"/api/v1/logs", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
-		p.t.Fatalf("post to %s: %v", p.name, err)
+		p.t.Fatalf("post to %s: %v", p.Name, err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
@@ -280,62 +197,4 @@ func (p *proc) stored() int64 {
 	return int64(v)
 }
 
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("not within %v: %v", timeout, err)
-}
-
-// storeContents reads a stopped processor's store: event ids (with how often
-// each is there) and the rollups' event count.
-type storeContents struct {
-	rows        int64
-	rollupCount int64
-	ids         map[string]int
-}
-
-func readStore(t *testing.T, dataDir string) storeContents {
-	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(dataDir, "wirelog.duckdb")+"?access_mode=read_only")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var c storeContents
-	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&c.rows); err != nil {
-		t.Fatalf("count events in %s: %v", dataDir, err)
-	}
-	if err := db.QueryRow(`SELECT coalesce(sum(count), 0) FROM rollups`).Scan(&c.rollupCount); err != nil {
-		t.Fatalf("sum rollups in %s: %v", dataDir, err)
-	}
-	r, err := db.Query(`SELECT coalesce(json_extract_string(attrs, '$.event_id'), '') FROM events`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	c.ids = make(map[string]int, c.rows)
-	for r.Next() {
-		var id string
-		if err := r.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		c.ids[id]++
-	}
-	return c
-}
-
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Fields(string(b))
-}
+var eventually = testproc.Eventually

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wirelog/wirelog/internal/loadgen"
+	"github.com/wirelog/wirelog/internal/testproc"
 )
 
 // load posts synthetic events to the ingest gateway in the background at a
@@ -65,12 +66,12 @@ func checkStores(t *testing.T, acked []string, dirs ...string) {
 	all := map[string]int{}
 	var rows int64
 	for _, d := range dirs {
-		c := readStore(t, d)
-		if c.rollupCount != c.rows {
-			t.Errorf("store %s: rollups count %d events, the events table holds %d", d, c.rollupCount, c.rows)
+		c := testproc.ReadStore(t, d)
+		if c.RollupCount != c.Rows {
+			t.Errorf("store %s: rollups count %d events, the events table holds %d", d, c.RollupCount, c.Rows)
 		}
-		rows += c.rows
-		for id, n := range c.ids {
+		rows += c.Rows
+		for id, n := range c.IDs {
 			all[id] += n
 		}
 	}
@@ -156,15 +157,15 @@ func TestKafkaPipeline(t *testing.T) {
 	}
 
 	// Processor crash: SIGKILL mid-stream, restart on the same store.
-	rep := load(t, ing.url, ack, "crash", 8*time.Second)
+	rep := load(t, ing.URL, ack, "crash", 8*time.Second)
 	time.Sleep(3 * time.Second)
-	p1.kill9()
+	p1.Kill9()
 	p1 = startProc(t, "process-1", procArgs(d1)...)
 	r := <-rep
 	t.Logf("crash round: %d acked, errors %v", r.EventsAcked, r.Errors)
 
 	// Rebalance: a second processor joins under load, then leaves.
-	rep = load(t, ing.url, ack, "rebalance", 10*time.Second)
+	rep = load(t, ing.URL, ack, "rebalance", 10*time.Second)
 	time.Sleep(2 * time.Second)
 	p2 := startProc(t, "process-2", procArgs(d2)...)
 	eventually(t, 30*time.Second, func() error {
@@ -176,8 +177,8 @@ func TestKafkaPipeline(t *testing.T) {
 	p2.term()
 	r = <-rep
 	t.Logf("rebalance round: %d acked, errors %v", r.EventsAcked, r.Errors)
-	p2Rows := readStore(t, d2).rows
-	acked := readLines(t, ackPath)
+	p2Rows := testproc.ReadStore(t, d2).Rows
+	acked := testproc.ReadLines(t, ackPath)
 	settle(t, int64(len(acked))-p2Rows, p1.stored)
 
 	// Broker gone: 503 with Retry-After, unready; back: everything resumes.
@@ -211,7 +212,7 @@ func TestKafkaPipeline(t *testing.T) {
 		}
 		return nil
 	})
-	acked = readLines(t, ackPath)
+	acked = testproc.ReadLines(t, ackPath)
 	settle(t, int64(len(acked))-p2Rows, p1.stored)
 	p1.term()
 	ing.term()
@@ -237,7 +238,7 @@ func TestKafkaClusterLeaderKill(t *testing.T) {
 	}
 	defer ack.Close()
 
-	rep := load(t, ing.url, ack, "leader", 16*time.Second)
+	rep := load(t, ing.URL, ack, "leader", 16*time.Second)
 	time.Sleep(4 * time.Second)
 	leader := partitionLeader(t, k.brokers(), "wirelog.logs", 0)
 	k.killNode(leader)
@@ -257,7 +258,7 @@ func TestKafkaClusterLeaderKill(t *testing.T) {
 		return nil
 	})
 	fmt.Fprintln(ack, "failover-1")
-	acked := readLines(t, ackPath)
+	acked := testproc.ReadLines(t, ackPath)
 	settle(t, int64(len(acked)), p1.stored)
 	p1.term()
 	ing.term()

@@ -1,0 +1,215 @@
+// Package testproc runs the real wirelog binary in tests: it builds it once,
+// starts subcommands on random loopback ports, learns their address from the
+// startup log line, and stops them by PID. Only tests import it.
+package testproc
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // ReadStore opens a stopped node's store
+)
+
+// Build builds cmd/wirelog (with the given build tags) into a new temporary
+// directory, for a TestMain; remove the directory when the tests are done.
+func Build(tags ...string) (bin, dir string, err error) {
+	dir, err = os.MkdirTemp("", "wirelog-bin-")
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "wirelog")
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	build := exec.Command("go", append(args, "github.com/wirelog/wirelog/cmd/wirelog")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("build wirelog: %w", err)
+	}
+	return bin, dir, nil
+}
+
+// Proc is a running wirelog subcommand.
+type Proc struct {
+	Name string
+	URL  string // http://host:port from the "wirelog … running http=…" log line
+
+	t    testing.TB
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+var addrRE = regexp.MustCompile(`http=http://([0-9.:]+)`)
+
+// Start runs bin with args, waits until it logs its HTTP address and
+// answers /readyz with 200, and kills it when the test ends.
+func Start(t testing.TB, bin, name string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Name: name, t: t, cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(p.Kill9)
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			if m := addrRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	select {
+	case a := <-addr:
+		p.URL = "http://" + a
+	case <-p.done:
+		t.Fatalf("%s exited before serving: %v\n%s", name, p.err, p.Logs())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s did not start within 90s\n%s", name, p.Logs())
+	}
+	Eventually(t, 60*time.Second, func() error {
+		resp, err := http.Get(p.URL + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s /readyz %d", name, resp.StatusCode)
+		}
+		return nil
+	})
+	return p
+}
+
+// Logs is everything the process wrote to stderr so far.
+func (p *Proc) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Kill9 kills the process without warning, as a crash or an OOM kill would,
+// and waits for it; it does nothing once the process has exited.
+func (p *Proc) Kill9() {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Term sends SIGTERM, as an orchestrator does, and returns the exit error
+// (nil for exit 0); after timeout it kills the process and says so.
+func (p *Proc) Term(timeout time.Duration) error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.Kill9()
+		return fmt.Errorf("%s did not exit within %v of SIGTERM", p.Name, timeout)
+	}
+}
+
+// Eventually retries f every 100ms until it returns nil, failing the test
+// with f's last error after timeout.
+func Eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within %v: %v", timeout, err)
+}
+
+// Store is what a stopped node's DuckDB store holds.
+type Store struct {
+	Rows        int64
+	RollupCount int64          // events counted by the rollups
+	IDs         map[string]int // event_id attribute → rows carrying it ("" for none)
+}
+
+// ReadStore opens the store under dataDir read-only (the node must be
+// stopped) and counts its events by event_id.
+func ReadStore(t testing.TB, dataDir string) Store {
+	t.Helper()
+	db, err := sql.Open("duckdb", filepath.Join(dataDir, "wirelog.duckdb")+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var s Store
+	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&s.Rows); err != nil {
+		t.Fatalf("count events in %s: %v", dataDir, err)
+	}
+	if err := db.QueryRow(`SELECT coalesce(sum(count), 0) FROM rollups`).Scan(&s.RollupCount); err != nil {
+		t.Fatalf("sum rollups in %s: %v", dataDir, err)
+	}
+	r, err := db.Query(`SELECT coalesce(json_extract_string(attrs, '$.event_id'), '') FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s.IDs = make(map[string]int, s.Rows)
+	for r.Next() {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		s.IDs[id]++
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// ReadLines returns the whitespace-separated words of a file (an ack log).
+func ReadLines(t testing.TB, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
