@@ -97,7 +97,7 @@ func NewHandler(prod transport.Producer, opts Options) *Handler {
 }
 
 // Collector exports the gateway's metrics.
-func (h *Handler) Collector() prometheus.Collector { return &h.m }
+func (h *Handler) Collector() prometheus.Collector { return h.m.set() }
 
 // LineError is one rejected line of a body.
 type LineError struct {

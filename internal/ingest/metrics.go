@@ -1,6 +1,10 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirelog/wirelog/internal/promset"
+)
 
 type metrics struct {
 	requests     *prometheus.CounterVec
@@ -51,24 +55,7 @@ func newMetrics() metrics {
 	}
 }
 
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.requests.Describe(ch)
-	m.otlpRequests.Describe(ch)
-	m.events.Describe(ch)
-	m.pushback.Describe(ch)
-	m.bytes.Describe(ch)
-	m.authFailures.Describe(ch)
-	m.rateLimited.Describe(ch)
-	m.duration.Describe(ch)
-}
-
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	m.requests.Collect(ch)
-	m.otlpRequests.Collect(ch)
-	m.events.Collect(ch)
-	m.pushback.Collect(ch)
-	m.bytes.Collect(ch)
-	m.authFailures.Collect(ch)
-	m.rateLimited.Collect(ch)
-	m.duration.Collect(ch)
+// set lists every metric once, for Handler.Collector.
+func (m *metrics) set() promset.Set {
+	return promset.Set{m.requests, m.otlpRequests, m.events, m.pushback, m.bytes, m.authFailures, m.rateLimited, m.duration}
 }

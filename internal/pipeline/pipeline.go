@@ -105,11 +105,13 @@ type node struct {
 	ready   []func(context.Context) error
 
 	prod transport.Producer
-	cons transport.Consumer
-	st   *store.Store
-	proc *process.Processor
-	tail *api.TailHub
-	sl   *syslog.Server
+	// newConsumer opens the processor's consumer once the store that backs
+	// its OffsetSource is open.
+	newConsumer func(transport.OffsetSource) (transport.Consumer, error)
+	st          *store.Store
+	proc        *process.Processor
+	tail        *api.TailHub
+	sl          *syslog.Server
 }
 
 func (n *node) onClose(f func()) { n.closers = append(n.closers, f) }
@@ -199,10 +201,9 @@ func (n *node) openTransport(ctx context.Context) error {
 		n.reg.MustRegister(lg.Collector())
 		n.prod = lg.Producer()
 		n.ready = append(n.ready, n.prod.Ready)
-		// The consumer asks the store where to resume; the store opens next.
-		n.cons = lazyConsumer{open: func(src transport.OffsetSource) transport.Consumer {
-			return lg.Consumer(cfg.ProcessorGroup, src)
-		}}
+		n.newConsumer = func(src transport.OffsetSource) (transport.Consumer, error) {
+			return lg.Consumer(cfg.ProcessorGroup, src), nil
+		}
 		return nil
 	}
 	if cfg.Roles&RoleIngest != 0 {
@@ -223,7 +224,7 @@ func (n *node) openTransport(ctx context.Context) error {
 		if cfg.Kafka.Group == "" {
 			return errors.New("--group is empty: processors need a consumer group")
 		}
-		n.cons = lazyConsumer{connect: func(src transport.OffsetSource) (transport.Consumer, error) {
+		n.newConsumer = func(src transport.OffsetSource) (transport.Consumer, error) {
 			c, err := connect(ctx, cfg.Kafka.Brokers, func() (*kafka.Consumer, error) { return kafka.NewConsumer(ctx, cfg.Kafka, src) })
 			if err != nil {
 				return nil, err
@@ -231,24 +232,9 @@ func (n *node) openTransport(ctx context.Context) error {
 			n.reg.MustRegister(c.Collector())
 			n.ready = append(n.ready, c.Ready)
 			return c, nil
-		}}
+		}
 	}
 	return nil
-}
-
-// lazyConsumer defers creating the consumer until the store that backs its
-// OffsetSource is open.
-type lazyConsumer struct {
-	transport.Consumer
-	open    func(transport.OffsetSource) transport.Consumer
-	connect func(transport.OffsetSource) (transport.Consumer, error)
-}
-
-func (l lazyConsumer) make(src transport.OffsetSource) (transport.Consumer, error) {
-	if l.open != nil {
-		return l.open(src), nil
-	}
-	return l.connect(src)
 }
 
 // openProcessor opens the store, the consumer and the processor, and
@@ -270,11 +256,10 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 		}
 	})
 	n.reg.MustRegister(st.Collector())
-	cons, err := n.cons.(lazyConsumer).make(st.NextOffset)
+	cons, err := n.newConsumer(st.NextOffset)
 	if err != nil {
 		return nil, err
 	}
-	n.cons = cons
 	n.onClose(func() {
 		if err := cons.Close(); err != nil {
 			slog.Warn("close consumer", "err", err)

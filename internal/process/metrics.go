@@ -1,6 +1,10 @@
 package process
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirelog/wirelog/internal/promset"
+)
 
 type metrics struct {
 	stored         prometheus.Counter
@@ -53,24 +57,7 @@ func newMetrics() metrics {
 	}
 }
 
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.stored.Describe(ch)
-	m.skipped.Describe(ch)
-	m.deadLettered.Describe(ch)
-	m.errors.Describe(ch)
-	m.paused.Describe(ch)
-	m.batchSeconds.Describe(ch)
-	m.batchRecords.Describe(ch)
-	m.ingestToStored.Describe(ch)
-}
-
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	m.stored.Collect(ch)
-	m.skipped.Collect(ch)
-	m.deadLettered.Collect(ch)
-	m.errors.Collect(ch)
-	m.paused.Collect(ch)
-	m.batchSeconds.Collect(ch)
-	m.batchRecords.Collect(ch)
-	m.ingestToStored.Collect(ch)
+// set lists every metric once, for Processor.Collector.
+func (m *metrics) set() promset.Set {
+	return promset.Set{m.stored, m.skipped, m.deadLettered, m.errors, m.paused, m.batchSeconds, m.batchRecords, m.ingestToStored}
 }

@@ -80,7 +80,7 @@ func New(cons transport.Consumer, st Store, opts Options) *Processor {
 }
 
 // Collector exports the processor's metrics.
-func (p *Processor) Collector() prometheus.Collector { return &p.m }
+func (p *Processor) Collector() prometheus.Collector { return p.m.set() }
 
 // Pause stops the processor after its current batch, as an operator does
 // during store maintenance; the log keeps accepting writes until its bound.

@@ -1,6 +1,10 @@
 package store
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirelog/wirelog/internal/promset"
+)
 
 type metrics struct {
 	rowsWritten      prometheus.Counter
@@ -68,26 +72,11 @@ func newMetrics() *metrics {
 	}
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.rowsWritten, m.rowsSkipped, m.writeErrors, m.writeSeconds,
+// Collector returns the store's Prometheus metrics (wirelog_store_*), for the
+// caller to register.
+func (s *Store) Collector() prometheus.Collector {
+	m := s.metrics
+	return promset.Set{m.rowsWritten, m.rowsSkipped, m.writeErrors, m.writeSeconds,
 		m.batchRows, m.retentionDeleted, m.retentionErrors, m.compactions, m.compactErrors,
 		m.querySeconds, m.queryErrors}
 }
-
-// Describe implements prometheus.Collector.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
-}
-
-// Collector returns the store's Prometheus metrics (wirelog_store_*), for the
-// caller to register.
-func (s *Store) Collector() prometheus.Collector { return s.metrics }
