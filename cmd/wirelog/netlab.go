@@ -55,9 +55,12 @@ func runNetlabRun(ctx context.Context, args []string) error {
 	paths := fs.String("paths", "", "paths to run, comma-separated: kube-proxy,direct,af_xdp,dpdk (default all)")
 	flows := fs.String("flows", "", "flow patterns: long-lived,new-per-packet (default both)")
 	dur := fs.Duration("duration-per-step", 0, "how long each offered rate is held (default 2s; --quick 300ms)")
-	slo := fs.Duration("slo-p99", netlab.DefaultSLOP99, "latency objective: a step's p99 must be below it to count under the knee")
+	slo := fs.Duration("slo-p99", netlab.DefaultSLOP99, "path view's latency objective: p99 of send → a bare receiver's read must be below it to count under the knee")
+	ingestSLO := fs.Duration("ingest-slo-p99", netlab.DefaultIngestSLOP99, "wirelog view's latency objective: p99 of send → handed to the log, batching included (wirelog's UDP receiver lingers up to 2ms for a batch)")
+	lossObj := fs.Float64("loss-objective", netlab.DefaultLossObjective, "largest fraction of sent packets a step may lose and count under the knee")
+	cpuObj := fs.Float64("cpu-objective", netlab.DefaultCPUObjective, "largest share of the receive core a path may use and count under the knee (0 to 1)")
 	steer := fs.String("steer", string(netlab.SteerNAPI), "how veth receive work reaches the receive core: napi (threaded NAPI pinned + RPS; exact CPU time) or rps (RPS only; tick-sampled softirq time)")
-	receiver := fs.String("receiver", netlab.ReceiverSyslog, "receiver on the kernel paths: syslog (wirelog's syslog UDP receiver, parsing included) or bare (recvmmsg only, no parsing)")
+	views := fs.String("views", "", "what receives on each path, comma-separated: path (bare receivers: the path's own cost, like for like) and wirelog (wirelog's syslog ingest on the kernel socket and on AF_XDP) (default both)")
 	prefix := fs.String("prefix", netlab.DefaultPrefix, "namespace name prefix; the lab refuses to reuse a taken name")
 	out := fs.String("out", "netlab-out", "directory for report.json and report.html (created)")
 	if err := parseFlags(fs, args); err != nil {
@@ -67,7 +70,11 @@ func runNetlabRun(ctx context.Context, args []string) error {
 	if *quick {
 		cfg = netlab.Quick()
 	}
-	cfg.Prefix, cfg.SLOP99, cfg.Steer, cfg.Receiver = *prefix, *slo, netlab.Steer(*steer), *receiver
+	cfg.Prefix, cfg.SLOP99, cfg.IngestSLOP99, cfg.Steer = *prefix, *slo, *ingestSLO, netlab.Steer(*steer)
+	cfg.LossObjective, cfg.CPUObjective = *lossObj, *cpuObj
+	if *views != "" {
+		cfg.Views = splitList(*views)
+	}
 	for _, l := range []struct {
 		flag string
 		val  string
@@ -132,7 +139,7 @@ func printKnees(rep *netlab.Report) {
 		}
 	}
 	for _, s := range rep.Series {
-		fmt.Printf("%-40s knee %8d pps  (limited by %s)  %.2f µs/packet\n", s.Label(), s.Knee.OfferedPPS, s.Knee.LimitedBy, s.Knee.CPUusPerPkt)
+		fmt.Printf("%-50s %.2f µs/packet  knee %s\n", s.Label(), s.CostUs(), s.Knee)
 	}
 }
 

@@ -8,17 +8,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/wirelog/wirelog/internal/event"
-	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
 	"github.com/wirelog/wirelog/internal/xdp"
 )
 
 // xskReceiver is a receiver reading an AF_XDP socket (copy mode) on the
 // pod's VF stand-in, fed by internal/xdp's redirect program.
 type xskReceiver struct {
-	prog  *xdp.Program
-	sock  *xdp.Socket
-	parse bool // parse and encode each message as the syslog receiver does
+	prog *xdp.Program
+	sock *xdp.Socket
 
 	tid   int
 	cur   atomic.Pointer[stepStats]
@@ -31,8 +28,8 @@ type xskReceiver struct {
 // opens and binds the AF_XDP socket to its queue 0 and starts receiving on
 // a thread pinned to cpu. Any failure is ErrUnavailable with the kernel's
 // reason, after undoing what was done.
-func startXSKReceiver(pod *namespace, port, cpu int, parse bool) (rx *xskReceiver, err error) {
-	x := &xskReceiver{parse: parse, done: make(chan struct{})}
+func startXSKReceiver(pod *namespace, port, cpu int) (rx *xskReceiver, err error) {
+	x := &xskReceiver{done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			x.release()
@@ -76,9 +73,6 @@ func startXSKReceiver(pod *namespace, port, cpu int, parse bool) (rx *xskReceive
 // loop consumes the RX ring, handles each datagram and returns its frame
 // to the kernel; it sleeps in poll(2) when the ring is empty.
 func (x *xskReceiver) loop() {
-	var parser sysparse.Parser
-	var ev event.Event
-	var enc []byte
 	var now uint64
 	var st *stepStats
 	var got, stale uint64
@@ -88,19 +82,8 @@ func (x *xskReceiver) loop() {
 			stale++
 			return
 		}
-		var seq, sent uint64
-		if x.parse {
-			// What the syslog receiver does per message: parse
-			// RFC 5424 into an event and encode it for the log.
-			parser.Parse(payload, time.Now(), &ev)
-			enc = event.AppendJSON(enc[:0], &ev)
-			seq, sent, ok = findMarker(enc)
-		} else {
-			var err error
-			seq, sent, err = ParsePayload(payload)
-			ok = err == nil
-		}
-		if !ok || st == nil || uint16(seq>>stepShift) != st.step {
+		seq, sent, err := ParsePayload(payload)
+		if err != nil || st == nil || uint16(seq>>stepShift) != st.step {
 			stale++
 			return
 		}
@@ -145,12 +128,14 @@ func (x *xskReceiver) cpu(time.Duration) (time.Duration, error) {
 }
 
 func (x *xskReceiver) describe() string {
-	what := "bare payload check"
-	if x.parse {
-		what = "RFC 5424 parse + event encode per message, as the syslog receiver"
-	}
-	return "AF_XDP socket (copy mode) fed by an XDP redirect program (cilium/ebpf), " + what + ", thread pinned to the receive core"
+	return "AF_XDP socket (copy mode) fed by an XDP redirect program (cilium/ebpf), bare payload check, thread pinned to the receive core"
 }
+
+// xskStopWait bounds how long Stop waits for the receive loop to notice:
+// it checks every recvPoll, but a thread on a busy core may wait its turn
+// for longer, and a socket left bound keeps the queue busy (EBUSY) for the
+// next receiver on it.
+const xskStopWait = 5 * time.Second
 
 // Stop ends the receive loop, detaches the program and frees the socket.
 func (x *xskReceiver) Stop() {
@@ -158,7 +143,7 @@ func (x *xskReceiver) Stop() {
 	select {
 	case <-x.done:
 		x.release()
-	case <-time.After(5 * recvPoll):
+	case <-time.After(xskStopWait):
 		// The loop still reads the rings: unmapping them now would
 		// crash it. Detach the program; the namespace's deletion and
 		// the process's exit free the rest.

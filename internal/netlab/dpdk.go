@@ -211,7 +211,7 @@ func (r *runner) dpdkPath(ctx context.Context) error {
 			return err
 		}
 		// Flow patterns change nothing without netfilter; one is enough.
-		s := Series{Path: PathDPDK, Size: size, FrameBytes: frameBytes(size), Flow: FlowLong}
+		s := Series{Path: PathDPDK, View: ViewPath, Size: size, FrameBytes: frameBytes(size), Flow: FlowLong}
 		for _, rate := range r.cfg.Rates {
 			if err := ctx.Err(); err != nil {
 				snd.close()
@@ -227,7 +227,7 @@ func (r *runner) dpdkPath(ctx context.Context) error {
 			s.Steps = append(s.Steps, st)
 			r.done++
 		}
-		s.computeKnee(r.cfg.SLOP99, r.cfg.LossObjective)
+		s.computeKnee(Objectives{Loss: r.cfg.LossObjective, P99: r.cfg.SLOP99, CPU: r.cfg.CPUObjective})
 		r.rep.Series = append(r.rep.Series, s)
 		snd.close()
 	}

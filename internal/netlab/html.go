@@ -155,16 +155,29 @@ func (r *Report) WriteHTML(path string) error {
 			status = "<span class=bad>unavailable: " + html.EscapeString(p.Reason) + "</span>"
 		}
 		fmt.Fprintf(&b, "<tr><td class=l>%s</td><td class=l>%s</td><td class=l>%s</td><td class=l>%s</td></tr>\n",
-			html.EscapeString(p.Name), status, html.EscapeString(p.Receiver), html.EscapeString(p.Description))
+			html.EscapeString(p.Name), status, html.EscapeString(p.receivers()), html.EscapeString(p.Description))
 	}
 	b.WriteString("</table>\n<h2>Generator ceiling</h2><p class=note>The generator alone, unpaced into a black hole (a veth whose peer is down) on its own core. A step whose generator fell short of the offered rate is marked sender-limited and never counts against a path.</p><table><tr><th>payload B</th><th class=l>flow</th><th>packets/s</th></tr>\n")
 	for _, c := range r.Generator {
 		fmt.Fprintf(&b, "<tr><td>%d</td><td class=l>%s</td><td>%s</td></tr>\n", c.Size, c.Flow, short(c.PPS))
 	}
-	b.WriteString("</table>\n<h2>Knees</h2><table><tr><th class=l>series</th><th>knee (offered pps)</th><th class=l>limited by</th><th>CPU µs/packet at knee</th><th>p99 µs at knee</th></tr>\n")
+	fmt.Fprintf(&b, "</table>\n<h2>Knees</h2><p class=note>A knee is the highest offered rate up to which every step met every objective: loss &lt; %.2f%%, CPU &lt; %.0f%% of the receive core, and p99 latency below the view's objective — %s µs at the socket or ring for the <b>path</b> view (bare receivers), %s µs to the log for the <b>wirelog</b> view (its UDP batching included). <i>bound by</i> names the objective the first failing step missed; ≥ means no offered rate failed.</p>",
+		r.Config.LossObjective*100, r.Config.CPUObjective*100, short(r.Config.SLOP99us), short(r.Config.IngestSLOP99us))
+	b.WriteString("<table><tr><th class=l>series</th><th class=l>knee</th><th class=l>bound by</th><th class=l>per objective</th><th>CPU µs/packet at knee</th><th>p99 µs at knee</th></tr>\n")
 	for _, s := range r.Series {
-		fmt.Fprintf(&b, "<tr><td class=l>%s</td><td>%s</td><td class=l>%s</td><td>%.2f</td><td>%.0f</td></tr>\n",
-			html.EscapeString(s.Label()), short(float64(s.Knee.OfferedPPS)), s.Knee.LimitedBy, s.Knee.CPUusPerPkt, s.Knee.P99us)
+		var per []string
+		for _, o := range s.Knee.PerObjective {
+			v := short(float64(o.OfferedPPS))
+			switch {
+			case o.BelowFirst:
+				v = "&lt; first step"
+			case !o.Reached:
+				v = "≥ " + v
+			}
+			per = append(per, o.Objective+" "+v)
+		}
+		fmt.Fprintf(&b, "<tr><td class=l>%s</td><td class=l>%s</td><td class=l><b>%s</b></td><td class=l>%s</td><td>%.2f</td><td>%.0f</td></tr>\n",
+			html.EscapeString(s.Label()), html.EscapeString(s.Knee.String()), html.EscapeString(s.Knee.BoundBy), strings.Join(per, ", "), s.Knee.CPUusPerPkt, s.Knee.P99us)
 	}
 	b.WriteString("</table>\n")
 
@@ -194,7 +207,7 @@ func (r *Report) WriteHTML(path string) error {
 				}
 			}
 			name := strings.TrimSuffix(s.Label(), fmt.Sprintf(" %dB %s", s.Size, s.Flow)) + " " + s.Flow
-			dash := s.Path == PathDPDK
+			dash := s.Path == PathDPDK || s.View == ViewWirelog
 			deliv = append(deliv, plotLine{Name: name, Pts: d, Mark: mark, Dash: dash})
 			cpu = append(cpu, plotLine{Name: name, Pts: c, Mark: cmark, Dash: dash})
 		}
@@ -203,7 +216,7 @@ func (r *Report) WriteHTML(path string) error {
 		b.WriteString(svgChart(fmt.Sprintf("Receive-core CPU per packet, %d B", size), "offered packets/s", "µs per packet", cpu, false))
 	}
 
-	b.WriteString("<h2>Every step</h2><table><tr><th class=l>series</th><th>offered</th><th>sent</th><th>delivered</th><th>loss %</th><th>p50 µs</th><th>p99 µs</th><th>CPU µs/pkt</th><th>receiver</th><th>kernel rx</th><th>core busy</th><th>rcvbuf err</th><th>backlog drop</th><th>link drop</th><th class=l>verdict</th></tr>\n")
+	b.WriteString("<h2>Every step</h2><table><tr><th class=l>series</th><th>offered</th><th>sent</th><th>delivered</th><th>loss %</th><th>p50 µs</th><th>p99 µs</th><th>of which: receive p99</th><th>batching p99</th><th>CPU µs/pkt</th><th>receiver</th><th>kernel rx</th><th>core busy</th><th>rcvbuf err</th><th>backlog drop</th><th>link drop</th><th class=l>verdict</th></tr>\n")
 	for _, s := range r.Series {
 		for _, st := range s.Steps {
 			verdict := "pass"
@@ -211,11 +224,15 @@ func (r *Report) WriteHTML(path string) error {
 			case st.SenderLimited:
 				verdict = "sender-limited"
 			case !st.Pass:
-				verdict = "<span class=bad>fail</span>"
+				var why []string
+				for _, f := range st.Failed {
+					why = append(why, f.Objective+": "+f.String())
+				}
+				verdict = "<span class=bad>fail</span> " + html.EscapeString(strings.Join(why, "; "))
 			}
-			fmt.Fprintf(&b, "<tr><td class=l>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.3f</td><td>%s</td><td>%s</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.0f%%</td><td>%d</td><td>%d</td><td>%d</td><td class=l>%s</td></tr>\n",
+			fmt.Fprintf(&b, "<tr><td class=l>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.3f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.0f%%</td><td>%d</td><td>%d</td><td>%d</td><td class=l>%s</td></tr>\n",
 				html.EscapeString(s.Label()), short(float64(st.OfferedPPS)), short(st.SentPPS), short(st.DeliveredPPS), st.Loss*100,
-				optUs(st.P50us), optUs(st.P99us), st.CPUusPerPkt, st.ReceiverusPerPk, st.KernelRxusPerPkt, st.ReceiveCoreBusy*100,
+				optUs(st.P50us), optUs(st.P99us), optUs(st.ReceiveP99us), optUs(st.BatchingP99us), st.CPUusPerPkt, st.ReceiverusPerPk, st.KernelRxusPerPkt, st.ReceiveCoreBusy*100,
 				st.Kernel.UDPRcvbufErrors, st.Kernel.SoftnetDropped, st.Kernel.LinkDropped, verdict)
 		}
 	}
@@ -231,4 +248,16 @@ func optUs(v *float64) string {
 		return "–"
 	}
 	return short(*v)
+}
+
+// receivers names what received on the path in each view that ran.
+func (p PathInfo) receivers() string {
+	var r []string
+	if p.Receiver != "" {
+		r = append(r, "path view: "+p.Receiver)
+	}
+	if p.WirelogReceiver != "" {
+		r = append(r, "wirelog view: "+p.WirelogReceiver)
+	}
+	return strings.Join(r, "; ")
 }

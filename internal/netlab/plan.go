@@ -147,6 +147,10 @@ type CostPoint struct {
 	CPUusPerPkt float64 `json:"cpu_us_per_packet"`
 	KneePerCore float64 `json:"knee_pps_per_core"`
 	P99us       float64 `json:"p99_us_at_knee,omitempty"`
+	// IngestUsPerPkt is what wirelog's syslog ingest costs per packet on
+	// top of the path (the wirelog view's CPU less the path view's at the
+	// same size), when the report measured it.
+	IngestUsPerPkt float64 `json:"ingest_us_per_packet,omitempty"`
 }
 
 // DefaultCosts are built-in, conservative costs for a plan without a
@@ -192,26 +196,37 @@ func CostsFromReport(r *Report, flow string, services int) ([]PathCost, error) {
 			continue
 		}
 		pc := PathCost{Path: p.Name, Source: fmt.Sprintf("measured: report of %s on %s (%s)", r.Started.Format("2006-01-02 15:04"), r.Host.CPUModel, p.Receiver)}
-		for _, s := range r.Series {
+		match := func(s *Series) bool {
 			if s.Path != p.Name || (s.Flow != flow && s.Path != PathDPDK) {
-				continue
+				return false
 			}
-			if s.Path == PathKubeProxy && (s.Services == nil || *s.Services != services) {
+			return s.Path != PathKubeProxy || (s.Services != nil && *s.Services == services)
+		}
+		for i := range r.Series {
+			s := &r.Series[i]
+			// The plan sizes the path with its own cost (the path view);
+			// the wirelog view gives the receiver's overhead on top.
+			if !match(s) || !s.isPathView() {
 				continue
 			}
 			cp := CostPoint{Frame: s.FrameBytes, CPUusPerPkt: s.Knee.CPUusPerPkt, KneePerCore: float64(s.Knee.OfferedPPS), P99us: s.Knee.P99us}
 			if cp.CPUusPerPkt == 0 { // no rate passed: take the cost at the lowest rate
-				for _, st := range s.Steps {
-					if st.CPUusPerPkt > 0 {
-						cp.CPUusPerPkt = st.CPUusPerPkt
-						break
-					}
-				}
+				cp.CPUusPerPkt = s.firstCPU()
 			}
 			// A knee the generator or the rate list capped is a lower
 			// bound: extrapolate from CPU per packet instead, if higher.
-			if s.Knee.LimitedBy != "receiver" && cp.CPUusPerPkt > 0 {
+			if !s.Knee.Reached && !s.Knee.BelowFirst && cp.CPUusPerPkt > 0 {
 				cp.KneePerCore = math.Max(cp.KneePerCore, planHeadroom*1e6/cp.CPUusPerPkt)
+			}
+			for j := range r.Series {
+				w := &r.Series[j]
+				if w.View == ViewWirelog && match(w) && w.Size == s.Size {
+					wc := w.Knee.CPUusPerPkt
+					if wc == 0 {
+						wc = w.firstCPU()
+					}
+					cp.IngestUsPerPkt = math.Max(0, wc-cp.CPUusPerPkt)
+				}
 			}
 			pc.Points = append(pc.Points, cp)
 		}
@@ -230,6 +245,25 @@ func CostsFromReport(r *Report, flow string, services int) ([]PathCost, error) {
 	return out, nil
 }
 
+// CostUs is the CPU per packet at the knee or, when no rate passed, at the
+// lowest step that received anything.
+func (s *Series) CostUs() float64 {
+	if s.Knee.CPUusPerPkt > 0 {
+		return s.Knee.CPUusPerPkt
+	}
+	return s.firstCPU()
+}
+
+// firstCPU is the CPU per packet of the lowest step that received anything.
+func (s *Series) firstCPU() float64 {
+	for _, st := range s.Steps {
+		if st.CPUusPerPkt > 0 {
+			return st.CPUusPerPkt
+		}
+	}
+	return 0
+}
+
 // at interpolates the cost model linearly in frame size (clamped at the
 // measured ends).
 func (pc *PathCost) at(frame int) CostPoint {
@@ -245,9 +279,10 @@ func (pc *PathCost) at(frame int) CostPoint {
 			a, b := pts[i-1], pts[i]
 			t := float64(frame-a.Frame) / float64(b.Frame-a.Frame)
 			return CostPoint{Frame: frame,
-				CPUusPerPkt: a.CPUusPerPkt + t*(b.CPUusPerPkt-a.CPUusPerPkt),
-				KneePerCore: a.KneePerCore + t*(b.KneePerCore-a.KneePerCore),
-				P99us:       a.P99us + t*(b.P99us-a.P99us)}
+				CPUusPerPkt:    a.CPUusPerPkt + t*(b.CPUusPerPkt-a.CPUusPerPkt),
+				KneePerCore:    a.KneePerCore + t*(b.KneePerCore-a.KneePerCore),
+				P99us:          a.P99us + t*(b.P99us-a.P99us),
+				IngestUsPerPkt: a.IngestUsPerPkt + t*(b.IngestUsPerPkt-a.IngestUsPerPkt)}
 		}
 	}
 	return pts[len(pts)-1]
@@ -292,7 +327,12 @@ type PathPlan struct {
 	CoresLine   int     `json:"cores_for_line_rate"`
 	Reaches     bool    `json:"reaches_target"`
 	P99us       float64 `json:"p99_us_at_knee,omitempty"`
-	Note        string  `json:"note,omitempty"`
+	// IngestUsPerPkt is wirelog's syslog ingest on top of the path, and
+	// IngestCores the receive cores the target needs with it included
+	// (when the report measured the wirelog view on this path).
+	IngestUsPerPkt float64 `json:"ingest_us_per_packet,omitempty"`
+	IngestCores    int     `json:"cores_for_target_with_ingest,omitempty"`
+	Note           string  `json:"note,omitempty"`
 }
 
 // MakePlan answers: which path carries the target, with how many cores,
@@ -316,10 +356,11 @@ func MakePlan(req PlanRequest, costs []PathCost, reportSLO float64) Plan {
 	var best *PathPlan
 	for _, pc := range costs {
 		pp := PathPlan{Path: pc.Path, Source: pc.Source}
-		var cost, invKnee, p99 float64
+		var cost, invKnee, p99, ingest float64
 		for _, s := range req.Dist {
 			cp := pc.at(s.Frame)
 			cost += s.Share * cp.CPUusPerPkt
+			ingest += s.Share * cp.IngestUsPerPkt
 			p99 = math.Max(p99, cp.P99us)
 			if cp.KneePerCore > 0 {
 				invKnee += s.Share / cp.KneePerCore
@@ -327,12 +368,18 @@ func MakePlan(req PlanRequest, costs []PathCost, reportSLO float64) Plan {
 				invKnee = math.Inf(1)
 			}
 		}
-		pp.CPUusPerPkt, pp.P99us = cost, p99
+		pp.CPUusPerPkt, pp.P99us, pp.IngestUsPerPkt = cost, p99, ingest
+
 		if invKnee > 0 && !math.IsInf(invKnee, 1) {
 			pp.KneePerCore = 1 / invKnee
 			pp.CoresTarget = int(math.Ceil(req.Rate / pp.KneePerCore))
 			pp.CoresLine = int(math.Ceil(line / pp.KneePerCore))
 			pp.Reaches = req.Rate <= line && pp.CoresTarget <= req.MaxCores
+			if ingest > 0 && cost > 0 {
+				// A core that also runs wirelog's ingest carries the
+				// path's knee scaled by the share of its time the path gets.
+				pp.IngestCores = int(math.Ceil(req.Rate / (pp.KneePerCore * cost / (cost + ingest))))
+			}
 			if pp.CoresTarget > req.MaxCores {
 				pp.Note = fmt.Sprintf("needs %d cores, more than --max-cores %d", pp.CoresTarget, req.MaxCores)
 			}
@@ -391,6 +438,9 @@ func (p *Plan) WriteText(w io.Writer) {
 		if pp.Note != "" {
 			fmt.Fprintf(w, "%-11s %s\n", "", pp.Note)
 		}
+		if pp.IngestUsPerPkt > 0 {
+			fmt.Fprintf(w, "%-11s wirelog's syslog ingest adds %.2f µs/packet on top: %d core(s) at the target with it\n", "", pp.IngestUsPerPkt, pp.IngestCores)
+		}
 	}
 	fmt.Fprintf(w, "\n→ %s\n", p.Recommendation)
 	for _, warn := range p.Warnings {
@@ -443,10 +493,10 @@ func (p *Plan) WriteHTML(path string) error {
 	for _, w := range p.Warnings {
 		fmt.Fprintf(&b, "<p class=bad>%s</p>\n", html.EscapeString(w))
 	}
-	b.WriteString("<table><tr><th class=l>path</th><th>µs/packet</th><th>knee per core (pps)</th><th>cores at target</th><th>cores at line rate</th><th class=l>reaches</th><th class=l>source</th></tr>\n")
+	b.WriteString("<table><tr><th class=l>path</th><th>µs/packet</th><th>knee per core (pps)</th><th>cores at target</th><th>cores at line rate</th><th>+ wirelog ingest µs/packet</th><th>cores at target with ingest</th><th class=l>reaches</th><th class=l>source</th></tr>\n")
 	for _, pp := range p.Paths {
-		fmt.Fprintf(&b, "<tr><td class=l>%s</td><td>%.2f</td><td>%s</td><td>%s</td><td>%s</td><td class=l>%v</td><td class=l>%s</td></tr>\n",
-			pp.Path, pp.CPUusPerPkt, short(pp.KneePerCore), intOrDash(pp.CoresTarget), intOrDash(pp.CoresLine), pp.Reaches, html.EscapeString(pp.Source))
+		fmt.Fprintf(&b, "<tr><td class=l>%s</td><td>%.2f</td><td>%s</td><td>%s</td><td>%s</td><td>%.2f</td><td>%s</td><td class=l>%v</td><td class=l>%s</td></tr>\n",
+			pp.Path, pp.CPUusPerPkt, short(pp.KneePerCore), intOrDash(pp.CoresTarget), intOrDash(pp.CoresLine), pp.IngestUsPerPkt, intOrDash(pp.IngestCores), pp.Reaches, html.EscapeString(pp.Source))
 	}
 	b.WriteString("</table>\n")
 	b.WriteString(svgChart("Receive cores needed as the rate rises to line rate", "packets/s", "cores", lines, false))

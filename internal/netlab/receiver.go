@@ -32,7 +32,10 @@ type stepStats struct {
 	step     uint16
 	received atomic.Uint64
 	bytes    atomic.Uint64
-	hist     histogram
+	hist     histogram // send → the receiver (bare) or the log (wirelog view)
+	// The wirelog view splits hist: send → wirelog's receiver read the
+	// datagram (recvHist), and that read → handed to the log (batchHist).
+	recvHist, batchHist histogram
 }
 
 // receiver is a bare recvmmsg(2) UDP receiver on a thread pinned to the

@@ -91,14 +91,25 @@ func (c *Config) Validate() error {
 	if c.Steer != SteerNAPI && c.Steer != SteerRPS {
 		return fmt.Errorf("--steer %q: use %s or %s", c.Steer, SteerNAPI, SteerRPS)
 	}
-	if c.Receiver == "" {
-		c.Receiver = ReceiverSyslog
+	if len(c.Views) == 0 {
+		c.Views = AllViews
 	}
-	if c.Receiver != ReceiverSyslog && c.Receiver != ReceiverBare {
-		return fmt.Errorf("--receiver %q: use %s or %s", c.Receiver, ReceiverSyslog, ReceiverBare)
+	for _, v := range c.Views {
+		if !slices.Contains(AllViews, v) {
+			return fmt.Errorf("--views: unknown view %q (use %v)", v, AllViews)
+		}
+	}
+	if c.IngestSLOP99 <= 0 {
+		c.IngestSLOP99 = DefaultIngestSLOP99
 	}
 	if c.LossObjective <= 0 {
 		c.LossObjective = DefaultLossObjective
+	}
+	if c.CPUObjective <= 0 {
+		c.CPUObjective = DefaultCPUObjective
+	}
+	if c.CPUObjective > 1 {
+		return fmt.Errorf("--cpu-objective %v: a share of one core, 0 to 1", c.CPUObjective)
 	}
 	return nil
 }
@@ -128,7 +139,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		Config: ReportConfig{
 			Sizes: cfg.Sizes, Services: cfg.Services, Rates: cfg.Rates, Flows: cfg.Flows,
 			DurationPerStep: cfg.DurationPerStep.Seconds(), SLOP99us: float64(cfg.SLOP99) / 1e3,
-			LossObjective: cfg.LossObjective, Steer: string(cfg.Steer), Receiver: cfg.Receiver,
+			IngestSLOP99us: float64(cfg.IngestSLOP99) / 1e3, LossObjective: cfg.LossObjective,
+			CPUObjective: cfg.CPUObjective, Steer: string(cfg.Steer), Views: cfg.Views,
 		},
 	}
 	defer func() { rep.Seconds = time.Since(rep.Started).Seconds() }()
@@ -142,6 +154,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 	}()
 	rep.Host = hostInfo(lab)
+	if cfg.shapeRate != "" {
+		if err := lab.Client.exec(ctx, "", "tc", "qdisc", "replace", "dev", ifClientDirect, "root",
+			"tbf", "rate", cfg.shapeRate, "burst", "16kb", "limit", "64kb"); err != nil {
+			return rep, fmt.Errorf("shape %s to %s: %w", ifClientDirect, cfg.shapeRate, err)
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The client's direct veth was rate-limited to %s (tc tbf): loss above that rate is forced.", cfg.shapeRate))
+	}
 	r := &runner{cfg: cfg, lab: lab, rep: rep}
 	r.total = r.countSteps()
 	rep.Notes = append(rep.Notes,
@@ -157,15 +176,16 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			return rep, err
 		}
 		var perr error
-		switch p {
-		case PathDirect:
-			perr = r.kernelPath(ctx, PathDirect)
-		case PathKubeProxy:
-			perr = r.kernelPath(ctx, PathKubeProxy)
-		case PathDPDK:
+		if p == PathDPDK {
 			perr = r.dpdkPath(ctx)
-		case PathAFXDP:
-			perr = r.kernelPath(ctx, PathAFXDP)
+		} else {
+			info := r.pathInfo(p)
+			for _, v := range cfg.Views {
+				if perr = r.kernelPath(ctx, &info, v); perr != nil {
+					break
+				}
+			}
+			r.rep.Paths = append(r.rep.Paths, info)
 		}
 		if perr != nil {
 			if ctx.Err() != nil {
@@ -181,12 +201,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 func (r *runner) countSteps() int {
 	n := 0
 	per := len(r.cfg.Sizes) * len(r.cfg.Rates)
+	views := len(r.cfg.Views)
 	for _, p := range r.cfg.Paths {
 		switch p {
 		case PathKubeProxy:
-			n += per * len(r.cfg.Flows) * len(r.cfg.Services)
+			n += per * len(r.cfg.Flows) * len(r.cfg.Services) * views
 		case PathDirect, PathAFXDP:
-			n += per * len(r.cfg.Flows)
+			n += per * len(r.cfg.Flows) * views
 		case PathDPDK:
 			n += per
 		}
@@ -234,9 +255,8 @@ func (r *runner) ceilings(ctx context.Context) error {
 	return nil
 }
 
-// kernelPath measures a path received by the kernel UDP stack and the bare
-// recvmmsg receiver: direct, or kube-proxy at each service count.
-func (r *runner) kernelPath(ctx context.Context, path string) error {
+// pathInfo describes a path the kernel receives on (or AF_XDP beside it).
+func (r *runner) pathInfo(path string) PathInfo {
 	info := PathInfo{Name: path, Available: true}
 	switch path {
 	case PathDirect:
@@ -244,43 +264,79 @@ func (r *runner) kernelPath(ctx context.Context, path string) error {
 	case PathKubeProxy:
 		info.Description = "client → veth → node (kube-proxy-shaped iptables-nft NAT, conntrack, bridge) → veth → pod"
 	case PathAFXDP:
-		info.Description = "client → veth → pod, where an XDP program redirects the syslog port to wirelog's AF_XDP socket; everything else goes to the kernel"
+		info.Description = "client → veth → pod, where an XDP program redirects the syslog port to an AF_XDP socket; everything else goes to the kernel"
+	}
+	return info
+}
+
+// kernelPath measures one view of a path: direct, kube-proxy at each
+// service count, or AF_XDP. An AF_XDP path this machine cannot run is
+// recorded as unavailable with the kernel's reason, not as a failure.
+func (r *runner) kernelPath(ctx context.Context, info *PathInfo, view string) error {
+	path := info.Name
+	skip := func(err error) error {
+		if view == ViewWirelog && info.Available {
+			info.WirelogReceiver = "unavailable: " + err.Error()
+		} else {
+			info.Available, info.Reason = false, err.Error()
+		}
+		r.done += len(r.cfg.Sizes) * len(r.cfg.Rates) * len(r.cfg.Flows)
+		return nil // unavailable is a result, not a failure of the run
+	}
+	if !info.Available {
+		return skip(errors.New(info.Reason))
 	}
 	var rcv rxMeter
 	switch {
+	case view == ViewWirelog:
+		// The syslog server's goroutines run on any thread of the
+		// process: keep them all on the receive core for this view (the
+		// generator's thread pins itself to its own core).
+		pinProcess(r.lab.ReceiverCPU)
+		defer pinProcess(-1)
+		xdpIface := ""
+		if path == PathAFXDP {
+			xdpIface = ifPodVF
+		}
+		srv, err := startSyslogReceiver(r.lab.Pod.h, DefaultPort, xdpIface)
+		// The kernel frees the path view's AF_XDP buffer pool from a
+		// workqueue after its socket closed; until then the queue is
+		// taken (EBUSY). Wait for it rather than call the path unavailable.
+		for deadline := time.Now().Add(xskStopWait); errors.Is(err, unix.EBUSY) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			srv, err = startSyslogReceiver(r.lab.Pod.h, DefaultPort, xdpIface)
+		}
+		if path == PathAFXDP && err != nil {
+			return skip(fmt.Errorf("%w: %v", ErrUnavailable, err))
+		}
+		if err != nil {
+			return err
+		}
+		rcv = srv
+		info.WirelogReceiver = srv.describe()
 	case path == PathAFXDP:
-		x, err := startXSKReceiver(r.lab.Pod, DefaultPort, r.lab.ReceiverCPU, r.cfg.Receiver == ReceiverSyslog)
+		x, err := startXSKReceiver(r.lab.Pod, DefaultPort, r.lab.ReceiverCPU)
 		if errors.Is(err, ErrUnavailable) {
-			info.Available, info.Reason = false, err.Error()
-			r.rep.Paths = append(r.rep.Paths, info)
-			r.done += len(r.cfg.Sizes) * len(r.cfg.Rates) * len(r.cfg.Flows)
-			return nil // unavailable is a result, not a failure of the run
+			return skip(err)
 		}
 		if err != nil {
 			return err
 		}
 		rcv = x
-	case r.cfg.Receiver == ReceiverSyslog:
-		// The syslog server's goroutines run on any thread of the
-		// process: keep them all on the receive core for this path (the
-		// generator's thread pins itself to its own core).
-		pinProcess(r.lab.ReceiverCPU)
-		defer pinProcess(-1)
-		srv, err := startSyslogReceiver(r.lab.Pod.h, DefaultPort)
-		if err != nil {
-			return err
-		}
-		rcv = srv
+		info.Receiver = x.describe()
 	default:
 		bare, err := startReceiver(r.lab.Pod.h, DefaultPort, r.lab.ReceiverCPU, DefaultRcvBuf)
 		if err != nil {
 			return err
 		}
 		rcv = bare
+		info.Receiver = bare.describe()
 	}
 	defer rcv.Stop()
-	info.Receiver = rcv.describe()
-	r.rep.Paths = append(r.rep.Paths, info)
+	obj := Objectives{Loss: r.cfg.LossObjective, P99: r.cfg.SLOP99, CPU: r.cfg.CPUObjective}
+	if view == ViewWirelog {
+		obj.P99 = r.cfg.IngestSLOP99
+	}
 
 	services := []int{-1}
 	if path == PathKubeProxy {
@@ -302,7 +358,7 @@ func (r *runner) kernelPath(ctx context.Context, path string) error {
 				return err
 			}
 			for _, flow := range r.cfg.Flows {
-				s := Series{Path: path, Size: size, FrameBytes: frameBytes(size), Flow: flow}
+				s := Series{Path: path, View: view, Size: size, FrameBytes: frameBytes(size), Flow: flow}
 				spec := sendSpec{Dst: directPod.IP, DstPort: DefaultPort, Src: directClient.IP, Flow: flow}
 				if path == PathKubeProxy {
 					n := svc
@@ -324,7 +380,7 @@ func (r *runner) kernelPath(ctx context.Context, path string) error {
 					s.Steps = append(s.Steps, st)
 					r.done++
 				}
-				s.computeKnee(r.cfg.SLOP99, r.cfg.LossObjective)
+				s.computeKnee(obj)
 				r.rep.Series = append(r.rep.Series, s)
 			}
 			snd.close()
@@ -432,6 +488,14 @@ func (r *runner) kernelStep(path string, rcv rxMeter, snd *sender, spec sendSpec
 	if p, ok := st.hist.quantile(0.99); ok {
 		v := p / 1e3
 		step.P99us = &v
+	}
+	if p, ok := st.recvHist.quantile(0.99); ok {
+		v := p / 1e3
+		step.ReceiveP99us = &v
+	}
+	if p, ok := st.batchHist.quantile(0.99); ok {
+		v := p / 1e3
+		step.BatchingP99us = &v
 	}
 	return step, nil
 }

@@ -15,16 +15,10 @@ import (
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
-// Receivers the kernel paths can use.
+// Receivers a version-1 report may name in Config.Receiver.
 const (
-	// ReceiverSyslog is wirelog's own syslog UDP receiver
-	// (internal/ingest/syslog): recvmmsg, RFC 5424 parsing, event
-	// encoding, batching into a log producer — here a producer that
-	// counts, so the lab measures the receive path and not a disk.
 	ReceiverSyslog = "syslog"
-	// ReceiverBare is a bare recvmmsg loop with no parsing: the kernel's
-	// cost with as little on top as possible.
-	ReceiverBare = "bare"
+	ReceiverBare   = "bare"
 )
 
 // rxMeter is what a step needs from a receiver.
@@ -62,10 +56,14 @@ func (p *countingProducer) Produce(_ context.Context, recs []transport.Record) e
 		}
 		got++
 		bytesIn += uint64(len(recs[i].Value))
-		if now > sent {
-			st.hist.add(now - sent)
-		} else {
-			st.hist.add(0)
+		st.hist.add(since(sent, now))
+		// The record's timestamp is when wirelog's receiver read the
+		// datagram (time.Now, monotonic reading included), so it splits
+		// the latency into the path's and the batching's.
+		if ts := recs[i].Timestamp; !ts.IsZero() {
+			read := uint64(max(ts.Sub(epoch), 0))
+			st.recvHist.add(since(sent, read))
+			st.batchHist.add(since(read, now))
 		}
 	}
 	if st != nil && got > 0 {
@@ -78,6 +76,14 @@ func (p *countingProducer) Produce(_ context.Context, recs []transport.Record) e
 
 func (p *countingProducer) Ready(context.Context) error { return nil }
 func (p *countingProducer) Close() error                { return nil }
+
+// since is b − a in ns, 0 when the clocks' order says otherwise.
+func since(a, b uint64) uint64 {
+	if b > a {
+		return b - a
+	}
+	return 0
+}
 
 // findMarker finds "S<16 hex>T<16 hex>" (the lab payload's sequence and
 // send time) anywhere in b: the syslog receiver re-encodes the message as
@@ -105,16 +111,20 @@ func findMarker(b []byte) (seq, sent uint64, ok bool) {
 type syslogReceiver struct {
 	srv  *syslog.Server
 	prod *countingProducer
+	xdp  string
 }
 
 // startSyslogReceiver starts the syslog server with its UDP socket bound
 // inside ns (a socket belongs to the namespace of the thread that creates
-// it, wherever its goroutines later run) and TCP off.
-func startSyslogReceiver(ns netns.NsHandle, port int) (*syslogReceiver, error) {
-	r := &syslogReceiver{prod: &countingProducer{}}
+// it, wherever its goroutines later run) and TCP off. With xdpIface set the
+// port is received through AF_XDP on that interface (--syslog-xdp), as a
+// production ingest pod on a VF would.
+func startSyslogReceiver(ns netns.NsHandle, port int, xdpIface string) (*syslogReceiver, error) {
+	r := &syslogReceiver{prod: &countingProducer{}, xdp: xdpIface}
 	cfg := syslog.DefaultConfig()
 	cfg.UDPAddr = fmt.Sprintf("0.0.0.0:%d", port)
 	cfg.TCPAddr = ""
+	cfg.XDP = xdpIface
 	cfg.UDPSockets = 1 // one receive core
 	cfg.RcvBuf = DefaultRcvBuf
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -153,5 +163,8 @@ func (r *syslogReceiver) cpu(senderCPU time.Duration) (time.Duration, error) {
 }
 
 func (r *syslogReceiver) describe() string {
-	return "wirelog syslog UDP receiver (internal/ingest/syslog: recvmmsg, RFC 5424 parse, event encode, batch) into a counting producer, 1 socket"
+	if r.xdp != "" {
+		return "wirelog syslog ingest through AF_XDP (--syslog-xdp " + r.xdp + ": RFC 5424 parse, event encode, batch) into a counting producer"
+	}
+	return "wirelog syslog UDP ingest (internal/ingest/syslog: recvmmsg, RFC 5424 parse, event encode, batch) into a counting producer, 1 socket"
 }
