@@ -51,7 +51,7 @@ func TestAgentBuild(t *testing.T) {
 		body = string(b)
 		return nil
 	})
-	if !strings.Contains(body, `wirelog_dataplane_collector_up{collector="dpdk",node="n1"} 1`) {
+	if !strings.Contains(body, `wirelog_dataplane_collector_success{collector="dpdk",node="n1"} 1`) {
 		t.Fatalf("agent metrics lack the dpdk collector:\n%s", body)
 	}
 	t.Logf("agent binary RSS after a scrape: %d KiB", rssKB(t, cmd.Process.Pid))

@@ -28,7 +28,7 @@ func runDataplane(ctx context.Context, args []string) error {
 	fs := newFlagSet("dataplane", "Data-plane agent: serves DPDK telemetry, OVS-DPDK PMD and interface, SR-IOV VF,\n"+
 		"hugepage and CPU-isolation metrics on /metrics for Prometheus (and /healthz).\n"+
 		"Each collector runs in parallel on every scrape, bounded by --scrape-timeout; a failing one\n"+
-		"shows as wirelog_dataplane_collector_up{collector=...} 0 instead of failing the scrape.")
+		"shows as wirelog_dataplane_collector_success{collector=...} 0 instead of failing the scrape.")
 	hostname, _ := os.Hostname()
 	listen := fs.String("listen", dataplaneListen, "`address` to serve /metrics and /healthz on")
 	timeout := fs.Duration("scrape-timeout", agent.DefaultTimeout, "how long each collector may take in one scrape; keep it below Prometheus's scrape_timeout")

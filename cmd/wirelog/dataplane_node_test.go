@@ -89,10 +89,10 @@ func TestDataplaneNodeCollectorsEndToEnd(t *testing.T) {
 		body = scrape()
 	}
 	for _, want := range []string{
-		`wirelog_dataplane_collector_up{collector="sriov",node="worker-3"} 1`,
-		`wirelog_dataplane_collector_up{collector="hugepages",node="worker-3"} 1`,
-		`wirelog_dataplane_collector_up{collector="cpu",node="worker-3"} 1`,
-		`wirelog_dataplane_collector_up{collector="podresources",node="worker-3"} 1`,
+		`wirelog_dataplane_collector_success{collector="sriov",node="worker-3"} 1`,
+		`wirelog_dataplane_collector_success{collector="hugepages",node="worker-3"} 1`,
+		`wirelog_dataplane_collector_success{collector="cpu",node="worker-3"} 1`,
+		`wirelog_dataplane_collector_success{collector="podresources",node="worker-3"} 1`,
 		`sriov_vf_rx_packets_total{node="worker-3",numa_node="0",pci_address="` + vf2 + `",pf="ens1f0",vf="2"} 3001`,
 		`podresources_pod_device_info{container="dpdk",device_id="` + vf2 + `",namespace="telco",node="worker-3",pci_address="` + vf2 + `",pod="cnf-0",resource_name="intel.com/sriov_dpdk"} 1`,
 		`podresources_pod_cpu_info{container="dpdk",cpu="5",namespace="telco",node="worker-3",pod="cnf-0"} 1`,

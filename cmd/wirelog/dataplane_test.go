@@ -53,7 +53,7 @@ func TestDataplaneCommandServes(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	code, body := get("/metrics")
-	if code != 200 || !strings.Contains(body, `wirelog_dataplane_collector_up{collector="dpdk",node="node-7"} 1`) {
+	if code != 200 || !strings.Contains(body, `wirelog_dataplane_collector_success{collector="dpdk",node="node-7"} 1`) {
 		t.Errorf("/metrics %d lacks the dpdk collector up with node label:\n%s", code, body)
 	}
 	if strings.Contains(body, `collector="ovs"`) {

@@ -12,7 +12,7 @@ import (
 
 // Collector gathers one source of data-plane metrics.
 type Collector interface {
-	// Name is the collector's label value in wirelog_dataplane_collector_up
+	// Name is the collector's label value in wirelog_dataplane_collector_success
 	// and the suffix of its --collector.<name> flag.
 	Name() string
 	// Describe sends the descriptors of every metric the collector may emit.

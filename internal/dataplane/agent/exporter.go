@@ -1,7 +1,7 @@
 // Package agent is the data-plane agent's exporter: on each Prometheus
 // scrape it runs every dataplane.Collector in parallel, bounds each in
 // time, and reports a collector that fails, hangs or panics as
-// wirelog_dataplane_collector_up 0 and a scrape error, instead of failing
+// wirelog_dataplane_collector_success 0 and a scrape error, instead of failing
 // the scrape.
 package agent
 
@@ -35,7 +35,7 @@ const (
 )
 
 // ErrDuplicateCollector means two collectors share a name, so their
-// collector_up series would collide.
+// collector_success series would collide.
 var ErrDuplicateCollector = errors.New("agent: two collectors with the same name")
 
 // Options configure an Exporter.
@@ -63,7 +63,7 @@ type Exporter struct {
 }
 
 var (
-	descUp = prometheus.NewDesc("wirelog_dataplane_collector_up",
+	descUp = prometheus.NewDesc("wirelog_dataplane_collector_success",
 		"1 if the collector succeeded in this scrape, 0 if it failed, timed out or panicked.",
 		[]string{"collector"}, nil)
 	descDuration = prometheus.NewDesc("wirelog_dataplane_collector_duration_seconds",
@@ -264,6 +264,6 @@ func (e *Exporter) logChange(name string, res outcome) {
 	case msg == "" && seen:
 		e.log.Info("collector recovered", "collector", name)
 	case msg != "":
-		e.log.Warn("collector failed; reported as wirelog_dataplane_collector_up 0", "collector", name, "reason", res.reason, "err", res.err)
+		e.log.Warn("collector failed; reported as wirelog_dataplane_collector_success 0", "collector", name, "reason", res.reason, "err", res.err)
 	}
 }

@@ -106,9 +106,9 @@ func TestExporterIsolatesFailingCollectors(t *testing.T) {
 	}
 
 	for name, want := range map[string]float64{"good": 1, "pods": 1, "failing": 0, "hung": 0, "panics": 0} {
-		got, ok := mfs.Value("wirelog_dataplane_collector_up", map[string]string{"collector": name, "node": "node-a"})
+		got, ok := mfs.Value("wirelog_dataplane_collector_success", map[string]string{"collector": name, "node": "node-a"})
 		if !ok || got != want {
-			t.Errorf("collector_up{%s} = %v (present %v), want %v", name, got, ok, want)
+			t.Errorf("collector_success{%s} = %v (present %v), want %v", name, got, ok, want)
 		}
 		if _, ok := mfs.Value("wirelog_dataplane_collector_duration_seconds", map[string]string{"collector": name}); !ok {
 			t.Errorf("duration of %s missing", name)
@@ -176,8 +176,8 @@ func TestHandlerServesMetricsAndHealth(t *testing.T) {
 		t.Errorf("/healthz = %d %q", resp.StatusCode, body)
 	}
 	resp, body = get("/metrics", "")
-	if resp.StatusCode != 200 || !strings.Contains(body, `wirelog_dataplane_collector_up{collector="failing"} 0`) {
-		t.Errorf("/metrics = %d, body lacks collector_up 0:\n%s", resp.StatusCode, body)
+	if resp.StatusCode != 200 || !strings.Contains(body, `wirelog_dataplane_collector_success{collector="failing"} 0`) {
+		t.Errorf("/metrics = %d, body lacks collector_success 0:\n%s", resp.StatusCode, body)
 	}
 	resp, body = get("/metrics", "application/openmetrics-text; version=1.0.0")
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/openmetrics-text") || !strings.HasSuffix(body, "# EOF\n") {

@@ -71,11 +71,11 @@ func TestAgentWithPrometheus(t *testing.T) {
 	if n := after.Count("dpdk_ethdev_rx_packets_total", map[string]string{"file_prefix": tp.FilePrefix}); n != 0 {
 		t.Errorf("%d rx series of the stopped testpmd remain", n)
 	}
-	if v, _ := after.Value("wirelog_dataplane_collector_up", map[string]string{"collector": "dpdk"}); v != 1 {
-		t.Errorf("dpdk collector_up = %v after testpmd stopped, want 1", v)
+	if v, _ := after.Value("wirelog_dataplane_collector_success", map[string]string{"collector": "dpdk"}); v != 1 {
+		t.Errorf("dpdk collector_success = %v after testpmd stopped, want 1", v)
 	}
-	if v, _ := after.Value("wirelog_dataplane_collector_up", map[string]string{"collector": "ovs"}); v != 0 {
-		t.Errorf("ovs collector_up = %v after OVS stopped, want 0", v)
+	if v, _ := after.Value("wirelog_dataplane_collector_success", map[string]string{"collector": "ovs"}); v != 0 {
+		t.Errorf("ovs collector_success = %v after OVS stopped, want 0", v)
 	}
 	resp, err := http.Get(agentSrv.URL + "/healthz")
 	if err != nil || resp.StatusCode != 200 {

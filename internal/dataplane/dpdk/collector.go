@@ -3,6 +3,7 @@ package dpdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -173,10 +174,11 @@ type result struct {
 	err  error
 }
 
-// Collect implements dataplane.Collector. A socket that cannot be read is
-// counted and reported as down but does not fail the collector: on a node,
-// a DPDK pod being killed is routine. Only an unreadable runtime directory
-// does.
+// Collect implements dataplane.Collector. A socket that cannot be reached
+// is counted and reported as down but does not fail the collector: on a
+// node, a DPDK pod being killed is routine. An unreadable runtime directory
+// and a socket that accepts but does not answer in time (a hung process)
+// do.
 func (c *Collector) Collect(ctx context.Context, ch chan<- prometheus.Metric) error {
 	socks, err := Discover(c.opts.RuntimeDirs)
 	if err != nil {
@@ -204,8 +206,12 @@ func (c *Collector) Collect(ctx context.Context, ch chan<- prometheus.Metric) er
 	}
 	wg.Wait()
 
+	var hung []error
 	for _, r := range results {
 		up := 0.0
+		if r.err != nil && errorReason(r.err) == reasonTimeout {
+			hung = append(hung, fmt.Errorf("DPDK telemetry socket %s accepted but did not answer in time (the process is hung, or its telemetry thread gets no CPU): %w", r.sock.Path, r.err))
+		}
 		if r.err == nil {
 			up = 1
 			c.emitProcess(ch, r.proc)
@@ -221,7 +227,13 @@ func (c *Collector) Collect(ctx context.Context, ch chan<- prometheus.Metric) er
 	}
 	c.forget(socks)
 	c.socketErrors.Collect(ch)
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// A process that went away is routine on a node (its socket is
+	// refused or gone) and only reads as socket_up 0; one that accepts and
+	// never answers is not, and fails the collector so the scrape says so.
+	return errors.Join(hung...)
 }
 
 func (c *Collector) emitProcess(ch chan<- prometheus.Metric, p *Process) {

@@ -98,6 +98,10 @@ var (
 // Collector exports SR-IOV PF/VF inventory and VF counters.
 type Collector struct {
 	sys string
+	// scrape serialises Collect: a scrape reads through the layout's held
+	// files, and a re-discovery closes them.
+	scrape sync.Mutex
+	layout layoutCache
 
 	mu      sync.Mutex // guards nl: a Handle's socket serves one request at a time
 	nl      *netlink.Handle
@@ -114,7 +118,7 @@ func New(o Options) *Collector {
 	if o.Sys == "" {
 		o.Sys = sysfs.DefaultSys
 	}
-	c := &Collector{sys: o.Sys, nl: o.Netlink, vfDescs: map[string]*prometheus.Desc{}, pfDescs: map[string]*prometheus.Desc{}}
+	c := &Collector{sys: o.Sys, layout: layoutCache{sys: o.Sys}, nl: o.Netlink, vfDescs: map[string]*prometheus.Desc{}, pfDescs: map[string]*prometheus.Desc{}}
 	for _, k := range vfCounters {
 		c.vfDescs[k.name] = prometheus.NewDesc("sriov_vf_"+k.name+"_total", k.help, vfLabels, nil)
 	}
@@ -141,8 +145,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Close releases the netlink handle the collector opened itself.
+// Close releases the netlink handle the collector opened itself and the
+// VF stats files it holds open.
 func (c *Collector) Close() error {
+	c.layout.close()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ownNL && c.nl != nil {
@@ -155,10 +161,13 @@ func (c *Collector) Close() error {
 // Collect implements dataplane.Collector. A PF or VF whose files are broken
 // is skipped and named in the returned error; the rest is still exported.
 func (c *Collector) Collect(ctx context.Context, ch chan<- prometheus.Metric) error {
-	pfs, err := Discover(c.sys)
+	c.scrape.Lock()
+	defer c.scrape.Unlock()
+	l := c.layout.get()
+	pfs := l.pfs
 	var errs []error
-	if err != nil {
-		errs = append(errs, err)
+	if l.err != nil {
+		errs = append(errs, l.err)
 	}
 	// PFs are read in parallel: a scrape is a few thousand small sysfs
 	// reads, each waiting on a syscall, and the PFs share nothing.
@@ -174,14 +183,15 @@ func (c *Collector) Collect(ctx context.Context, ch chan<- prometheus.Metric) er
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			pfErrs[i] = c.collectPF(ctx, &pfs[i], ch)
+			pfErrs[i] = c.collectPF(ctx, l, i, ch)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(append(errs, pfErrs...)...)
 }
 
-func (c *Collector) collectPF(ctx context.Context, pf *PF, ch chan<- prometheus.Metric) error {
+func (c *Collector) collectPF(ctx context.Context, l *layout, p int, ch chan<- prometheus.Metric) error {
+	pf := &l.pfs[p]
 	numa := strconv.Itoa(pf.NUMANode)
 	send(ctx, ch, prometheus.MustNewConstMetric(pfInfoDesc, prometheus.GaugeValue, 1, pf.Name, pf.PCIAddress, pf.Driver, numa))
 	send(ctx, ch, prometheus.MustNewConstMetric(pfSupportedDesc, prometheus.GaugeValue, float64(pf.TotalVFs), pf.Name))
@@ -207,13 +217,13 @@ func (c *Collector) collectPF(ctx context.Context, pf *PF, ch chan<- prometheus.
 			nlVFs[attrs.Vfs[i].ID] = &attrs.Vfs[i]
 		}
 	}
-	for _, vf := range pf.VFs {
+	for i, vf := range pf.VFs {
 		if ctx.Err() != nil {
 			return errors.Join(append(errs, fmt.Errorf("SR-IOV PF %s: stopped before VF %d: %w", pf.Name, vf.ID, ctx.Err()))...)
 		}
 		labels := []string{pf.Name, strconv.Itoa(vf.ID), vf.PCIAddress, strconv.Itoa(vf.NUMANode)}
 		source := SourceNone
-		stats, ok, err := ReadSysfsStats(*pf, vf.ID)
+		stats, ok, err := l.readStats(p, i)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("SR-IOV PF %s: %w", pf.Name, err))
