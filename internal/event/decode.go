@@ -1,6 +1,7 @@
 package event
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -20,6 +21,77 @@ import (
 type Decoder struct {
 	p     fastjson.Parser
 	attrs []byte
+	// MaxAttributes bounds the keys of one object, nested ones included,
+	// and MaxDepth its nesting; 0 means unbounded. Over either, Decode
+	// returns an error wrapping ErrLimit.
+	MaxAttributes, MaxDepth int
+}
+
+// ErrLimit marks a record refused for its size, attribute count or
+// nesting rather than its syntax; HTTP ingest answers such a request 413.
+var ErrLimit = errors.New("record over a limit")
+
+// LimitError is a record over one of the ingest limits; Flag names the
+// setting that bounds it.
+type LimitError struct {
+	What  string // "attributes", "nesting depth", "bytes"
+	Got   int
+	Limit int
+	Flag  string
+}
+
+func (e *LimitError) Error() string {
+	if e.Got <= 0 {
+		return fmt.Sprintf("record has more than %d %s, the limit (%s)", e.Limit, e.What, e.Flag)
+	}
+	return fmt.Sprintf("record has %d %s, over the limit of %d (%s)", e.Got, e.What, e.Limit, e.Flag)
+}
+
+func (e *LimitError) Unwrap() error { return ErrLimit }
+
+// ControlByte returns the index of the first byte that JSON never allows
+// unescaped (a control character other than tab, LF and CR, e.g. a raw
+// NUL), or -1. fastjson is lenient about them; DuckDB and other readers of
+// the stored attributes are not.
+func ControlByte(b []byte) int {
+	for i, c := range b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return -1
+}
+
+// measure checks v against the attribute and depth limits.
+func (d *Decoder) measure(v *fastjson.Value, depth int, keys *int) error {
+	if d.MaxDepth > 0 && depth > d.MaxDepth {
+		return &LimitError{What: "levels of nesting", Limit: d.MaxDepth, Flag: "--max-depth"}
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		var err error
+		o.Visit(func(_ []byte, v *fastjson.Value) {
+			if err != nil {
+				return
+			}
+			*keys++
+			if d.MaxAttributes > 0 && *keys > d.MaxAttributes {
+				err = &LimitError{What: "attributes", Limit: d.MaxAttributes, Flag: "--max-attributes"}
+				return
+			}
+			err = d.measure(v, depth+1, keys)
+		})
+		return err
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		for _, e := range a {
+			if err := d.measure(e, depth+1, keys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Field names and the aliases accepted when the canonical name is absent, so
@@ -61,6 +133,9 @@ func canonical(k string) string {
 // can act on; e is then undefined.
 func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
 	e.Reset()
+	if i := ControlByte(line); i >= 0 {
+		return fmt.Errorf("invalid JSON: raw control character 0x%02x at byte %d; escape it (\\u%04x)", line[i], i+1, line[i])
+	}
 	v, err := d.p.ParseBytes(line)
 	if err != nil {
 		return fmt.Errorf("invalid JSON: %s", trimErr(err))
@@ -68,6 +143,12 @@ func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
 	obj, err := v.Object()
 	if err != nil {
 		return fmt.Errorf("want a JSON object, got %s", v.Type())
+	}
+	if d.MaxAttributes > 0 || d.MaxDepth > 0 {
+		keys := 0
+		if err := d.measure(v, 0, &keys); err != nil {
+			return err
+		}
 	}
 	d.attrs = d.attrs[:0]
 	var seen [8]bool // canonical fields already set, so an alias never overrides the real name
@@ -94,8 +175,6 @@ func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
 			slot = 5
 		case fieldSpanID:
 			slot = 6
-		case fieldTenant:
-			slot = 7
 		}
 		if slot < 0 || (seen[slot] && ck != k) {
 			d.appendAttr(key, v)

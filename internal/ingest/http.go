@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -22,25 +23,44 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
 
+	"github.com/wirelog/wirelog/internal/authz"
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
 // Options configure the HTTP ingest handler. The zero value of each field
-// means its default.
+// means its default (the constants in limits.go).
 type Options struct {
 	// Topic the records are produced to. Default "wirelog.logs".
 	Topic string
 	// MaxBodyBytes bounds a request body, compressed and decompressed alike,
-	// so a small gzip bomb cannot grow memory. Over it: 413. Default 16 MiB.
+	// so a small gzip bomb cannot grow memory. Over it: 413.
 	MaxBodyBytes int64
-	// MaxLineBytes bounds one NDJSON line; a longer line is rejected on its
-	// own and the rest of the body is kept. Default 1 MiB.
+	// MaxLineBytes bounds one record: an NDJSON line as sent and every
+	// record's encoded form; a longer record is rejected on its own and the
+	// rest of the body is kept.
 	MaxLineBytes int
+	// MaxAttributes, MaxDepth bound one record's attributes and nesting.
+	MaxAttributes, MaxDepth int
+	// MaxRecords bounds the records of one request. Over it: 413.
+	MaxRecords int
+	// MaxEventBytes bounds the encoded events of one request. Over it: 413.
+	MaxEventBytes int64
+	// MaxDecompressionRatio bounds decompressed/compressed body size.
+	MaxDecompressionRatio int
 	// MaxConcurrent bounds requests being decoded or waiting for durability
-	// at once, which bounds memory at about MaxConcurrent × body size. Over
-	// it: 429. Default 256.
+	// at once. Over it: 429.
 	MaxConcurrent int
+	// MaxPerClient bounds requests in flight per client address and per
+	// token. Over it: 429.
+	MaxPerClient int
+	// MemoryBudget bounds the bytes all in-flight requests hold together.
+	// Over it: 503.
+	MemoryBudget int64
+	// BodyTimeout bounds reading one body; MinBodyRate (bytes/s) is the
+	// slowest upload accepted after a short grace. Over either: 408.
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// RetryAfter is the Retry-After the gateway sends with 429 and 503.
 	// Default 1s.
 	RetryAfter time.Duration
@@ -50,23 +70,48 @@ type Options struct {
 	// Now returns the arrival time of a request. Default time.Now.
 	Now func() time.Time
 	// Tenants, when set, requires a bearer token on every request and
-	// applies per-tenant rate limits (--auth-tokens). Nil: no auth, and the
-	// tenant is whatever the event's "tenant" field says.
+	// applies per-tenant rate limits (--auth-tokens). Nil: no auth, and
+	// events carry the tenant "" (a "tenant" field is kept as an attribute).
 	Tenants *Tenants
+}
+
+func (o *Options) limits() Limits {
+	return Limits{MaxBodyBytes: o.MaxBodyBytes, MaxLineBytes: o.MaxLineBytes, MaxAttributes: o.MaxAttributes, MaxDepth: o.MaxDepth,
+		MaxRecords: o.MaxRecords, MaxEventBytes: o.MaxEventBytes, MaxDecompressionRatio: o.MaxDecompressionRatio}
+}
+
+// Validate checks the options agree with each other; errors name the flags.
+func (o *Options) Validate() error {
+	l := o.limits()
+	budget := o.MemoryBudget
+	if budget <= 0 {
+		budget = DefaultMemoryBudget
+	}
+	return l.Validate(budget)
 }
 
 func (o *Options) setDefaults() {
 	if o.Topic == "" {
 		o.Topic = "wirelog.logs"
 	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 16 << 20
-	}
-	if o.MaxLineBytes <= 0 {
-		o.MaxLineBytes = 1 << 20
-	}
+	l := o.limits()
+	l.setDefaults()
+	o.MaxBodyBytes, o.MaxLineBytes, o.MaxAttributes, o.MaxDepth = l.MaxBodyBytes, l.MaxLineBytes, l.MaxAttributes, l.MaxDepth
+	o.MaxRecords, o.MaxEventBytes, o.MaxDecompressionRatio = l.MaxRecords, l.MaxEventBytes, l.MaxDecompressionRatio
 	if o.MaxConcurrent <= 0 {
-		o.MaxConcurrent = 256
+		o.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if o.MaxPerClient <= 0 {
+		o.MaxPerClient = DefaultMaxPerClient
+	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = DefaultMemoryBudget
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.MinBodyRate <= 0 {
+		o.MinBodyRate = DefaultMinBodyRate
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
@@ -81,20 +126,33 @@ func (o *Options) setDefaults() {
 
 // Handler serves POST /api/v1/logs.
 type Handler struct {
-	prod  transport.Producer
-	opts  Options
-	slots chan struct{}
-	pool  sync.Pool // *request
-	m     metrics
+	prod transport.Producer
+	opts Options
+	adm  *Admission
+	pool sync.Pool // *request
+	m    metrics
 }
 
 // NewHandler returns the ingest handler producing to prod.
 func NewHandler(prod transport.Producer, opts Options) *Handler {
 	opts.setDefaults()
-	h := &Handler{prod: prod, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), m: newMetrics()}
-	h.pool.New = func() any { return new(request) }
+	h := &Handler{prod: prod, opts: opts, m: newMetrics(),
+		adm: NewAdmission(opts.MaxConcurrent, opts.MaxPerClient, opts.MemoryBudget, opts.limits())}
+	h.pool.New = func() any {
+		req := new(request)
+		req.dec.MaxAttributes, req.dec.MaxDepth = opts.MaxAttributes, opts.MaxDepth
+		return req
+	}
+	h.m.budgetInUse = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wirelog_ingest_memory_in_use_bytes",
+		Help: "Bytes of the in-flight memory budget (--ingest-memory-budget) held by requests being read, decoded or made durable.",
+	}, func() float64 { return float64(h.adm.InUse()) })
 	return h
 }
+
+// Admission is the handler's admission control (slots and memory budget),
+// for other ingest routes that must share it.
+func (h *Handler) Admission() *Admission { return h.adm }
 
 // Collector exports the gateway's metrics.
 func (h *Handler) Collector() prometheus.Collector { return h.m.set() }
@@ -127,6 +185,8 @@ type request struct {
 	gz     *gzip.Reader
 	resp   Response
 	tenant *tenant
+	ticket *Ticket
+	limitRejects int // rejections for a limit (413 when nothing else is wrong)
 }
 
 // Pooled buffers beyond this size are dropped so one huge request does not
@@ -145,23 +205,24 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Allow", http.MethodPost)
 		return h.fail(w, http.StatusMethodNotAllowed, "use POST")
 	}
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		return h.pushBack(w, http.StatusTooManyRequests, "too many requests in flight; retry after the Retry-After delay")
+	ticket, err := h.adm.Enter(r)
+	if err != nil {
+		h.m.pushback.WithLabelValues("slots").Inc()
+		return h.pushBack(w, http.StatusTooManyRequests, err.Error())
 	}
+	defer ticket.Done()
 	ndjson, err := bodyKind(r.Header.Get("Content-Type"))
 	if err != nil {
 		return h.fail(w, http.StatusUnsupportedMediaType, err.Error())
 	}
 	req := h.pool.Get().(*request)
 	defer h.release(req)
+	req.ticket = ticket
 	if code, msg := h.authenticate(w, r, req); code != 0 {
 		return h.fail(w, code, msg)
 	}
-	if code, msg := h.readBody(req, r); code != 0 {
-		return h.fail(w, code, msg)
+	if code, msg := h.readBody(w, req, r); code != 0 {
+		return h.failBody(w, code, msg)
 	}
 	h.m.bytes.Add(float64(req.body.Len()))
 	body := bytes.TrimSpace(req.body.Bytes())
@@ -177,15 +238,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	arrival := h.opts.Now()
 	req.resp = Response{Errors: req.resp.Errors[:0]}
 	req.out, req.offs = req.out[:0], req.offs[:0]
+	req.limitRejects = 0
 	if ndjson == kindNDJSON {
-		h.decodeNDJSON(req, body, arrival)
+		err = h.decodeNDJSON(req, body, arrival)
 	} else {
-		h.decodeJSON(req, body, arrival)
+		err = h.decodeJSON(req, body, arrival)
+	}
+	if err != nil {
+		return h.failBody(w, admissionStatus(err), err.Error())
 	}
 	h.m.events.WithLabelValues("rejected").Add(float64(req.resp.Rejected))
 	if len(req.offs) == 0 {
 		req.resp.Message = "no usable event in the body; see errors"
-		return h.respond(w, http.StatusBadRequest, &req.resp)
+		code := http.StatusBadRequest
+		if req.limitRejects == req.resp.Rejected {
+			code = http.StatusRequestEntityTooLarge
+		}
+		return h.respond(w, code, &req.resp)
 	}
 	if code, msg := h.limit(w, req, len(req.offs)/3, req.body.Len()); code != 0 {
 		return h.fail(w, code, msg)
@@ -197,6 +266,29 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	req.resp.Accepted = len(req.recs)
 	h.m.events.WithLabelValues("accepted").Add(float64(req.resp.Accepted))
 	return h.respond(w, http.StatusAccepted, &req.resp)
+}
+
+// failBody answers a request refused while reading or decoding its body:
+// 503 (memory budget, passes) gets Retry-After.
+func (h *Handler) failBody(w http.ResponseWriter, code int, msg string) int {
+	switch code {
+	case http.StatusServiceUnavailable:
+		h.m.pushback.WithLabelValues("memory").Inc()
+		return h.pushBack(w, code, msg)
+	case http.StatusRequestEntityTooLarge:
+		h.m.tooLarge.Inc()
+	}
+	return h.fail(w, code, msg)
+}
+
+// admissionStatus maps an error of reading or decoding a body.
+func admissionStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrBudget):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusRequestEntityTooLarge
+	}
 }
 
 type kind int
@@ -225,55 +317,126 @@ func bodyKind(ct string) (kind, error) {
 }
 
 // readBody reads the (possibly compressed) body into req.body, bounded by
-// MaxBodyBytes before and after decompression. It returns a status and a
+// MaxBodyBytes before and after decompression, by the decompression ratio,
+// by the request's share of the memory budget, and in time: the body must
+// arrive within BodyTimeout and, after a grace, at MinBodyRate or faster,
+// so stalled uploads give their slot back. It returns a status and a
 // message when the request must be refused.
-func (h *Handler) readBody(req *request, r *http.Request) (int, string) {
+func (h *Handler) readBody(w http.ResponseWriter, req *request, r *http.Request) (int, string) {
 	limit := h.opts.MaxBodyBytes
 	if r.ContentLength > limit {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d bytes (--max-body-bytes); split it", r.ContentLength, limit)
 	}
-	raw := http.MaxBytesReader(nil, r.Body, limit)
-	var src io.Reader = raw
-	switch enc := r.Header.Get("Content-Encoding"); enc {
+	rc := http.NewResponseController(w)
+	pace := &pacedReader{r: http.MaxBytesReader(nil, r.Body, limit), rc: rc, start: time.Now(), timeout: h.opts.BodyTimeout, rate: h.opts.MinBodyRate}
+	pace.extend()
+	defer rc.SetReadDeadline(time.Time{})
+	var src io.Reader = pace
+	enc := r.Header.Get("Content-Encoding")
+	switch enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		if req.gz == nil {
 			req.gz = new(gzip.Reader)
 		}
-		if err := req.gz.Reset(raw); err != nil {
-			return bodyErr(err, limit, "gzip")
+		if err := req.gz.Reset(pace); err != nil {
+			return h.bodyErr(err, limit, "gzip")
 		}
+		req.gz.Multistream(true)
 		src = req.gz
 	case "zstd":
 		if req.zr == nil {
-			zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)*2))
+			zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)*2), zstd.WithDecoderMaxWindow(8<<20))
 			if err != nil {
 				return http.StatusServiceUnavailable, "zstd decoder: " + err.Error()
 			}
 			req.zr = zr
 		}
-		if err := req.zr.Reset(raw); err != nil {
-			return bodyErr(err, limit, "zstd")
+		if err := req.zr.Reset(pace); err != nil {
+			return h.bodyErr(err, limit, "zstd")
 		}
 		src = req.zr
 	default:
 		return http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q: use gzip, zstd or none", enc)
 	}
 	req.body.Reset()
-	n, err := req.body.ReadFrom(io.LimitReader(src, limit+1))
-	if err != nil {
-		return bodyErr(err, limit, r.Header.Get("Content-Encoding"))
+	if r.ContentLength > 0 && (enc == "" || enc == "identity") {
+		if err := req.ticket.Need(2 * r.ContentLength); err != nil {
+			return admissionStatus(err), err.Error()
+		}
+		req.body.Grow(int(r.ContentLength))
 	}
-	if n > limit {
-		return http.StatusRequestEntityTooLarge, fmt.Sprintf("decompressed body is over the limit of %d bytes (--max-body-bytes); split it", limit)
+	// Read in chunks, charging the memory budget as the body grows (twice
+	// its size: the buffer doubles) and checking the expansion ratio.
+	ratio := int64(h.opts.MaxDecompressionRatio)
+	for {
+		if err := req.ticket.Need(2 * int64(req.body.Len()+readChunk)); err != nil {
+			return admissionStatus(err), err.Error()
+		}
+		req.body.Grow(readChunk)
+		buf := req.body.AvailableBuffer()[:readChunk]
+		n, err := src.Read(buf)
+		req.body.Write(buf[:n])
+		d := int64(req.body.Len())
+		if d > limit {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("decompressed body is over the limit of %d bytes (--max-body-bytes); split it", limit)
+		}
+		if enc != "" && enc != "identity" && d > minRatioCheckBytes && d > ratio*pace.n {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("body decompresses more than %dx (%d bytes from %d); refused as a decompression bomb (--max-decompression-ratio)", ratio, d, pace.n)
+		}
+		if err == io.EOF {
+			return 0, ""
+		}
+		if err != nil {
+			return h.bodyErr(err, limit, enc)
+		}
 	}
-	return 0, ""
 }
 
-func bodyErr(err error, limit int64, enc string) (int, string) {
+// readChunk is how much of a body is read at a time.
+const readChunk = 64 << 10
+
+// pacedReader moves the connection's read deadline forward as the body
+// arrives: start + grace + received/rate, never past start + timeout.
+type pacedReader struct {
+	r        io.Reader
+	rc       *http.ResponseController
+	start    time.Time
+	timeout  time.Duration
+	rate     int64
+	n        int64 // bytes received (compressed)
+	deadline time.Time
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if n > 0 {
+		p.extend()
+	}
+	return n, err
+}
+
+func (p *pacedReader) extend() {
+	d := p.start.Add(bodyRateGrace + time.Duration(float64(p.n)/float64(p.rate)*float64(time.Second)))
+	if last := p.start.Add(p.timeout); d.After(last) {
+		d = last
+	}
+	if d.Sub(p.deadline) >= 100*time.Millisecond {
+		p.deadline = d
+		p.rc.SetReadDeadline(d) // unsupported (tests' recorders): no deadline
+	}
+}
+
+func (h *Handler) bodyErr(err error, limit int64, enc string) (int, string) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the limit of %d bytes (--max-body-bytes); split it", limit)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		h.m.pushback.WithLabelValues("slow_body").Inc()
+		return http.StatusRequestTimeout, fmt.Sprintf("body arrived slower than %d bytes/s (--min-body-rate) or took longer than %s (--body-read-timeout)", h.opts.MinBodyRate, h.opts.BodyTimeout)
 	}
 	if enc != "" && enc != "identity" {
 		return http.StatusBadRequest, fmt.Sprintf("body is not valid %s: %v", enc, err)
@@ -281,7 +444,7 @@ func bodyErr(err error, limit int64, enc string) (int, string) {
 	return http.StatusBadRequest, "reading body: " + err.Error()
 }
 
-func (h *Handler) decodeNDJSON(req *request, body []byte, arrival time.Time) {
+func (h *Handler) decodeNDJSON(req *request, body []byte, arrival time.Time) error {
 	line := 0
 	for len(body) > 0 {
 		line++
@@ -295,46 +458,89 @@ func (h *Handler) decodeNDJSON(req *request, body []byte, arrival time.Time) {
 		if len(l) == 0 {
 			continue
 		}
-		h.decodeOne(req, l, line, arrival)
+		if err := h.decodeOne(req, l, line, arrival); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (h *Handler) decodeJSON(req *request, body []byte, arrival time.Time) {
+func (h *Handler) decodeJSON(req *request, body []byte, arrival time.Time) error {
 	if body[0] != '[' {
-		h.decodeOne(req, body, 1, arrival)
-		return
+		return h.decodeOne(req, body, 1, arrival)
+	}
+	if i := event.ControlByte(body); i >= 0 {
+		h.reject(req, 1, fmt.Sprintf("invalid JSON array: raw control character 0x%02x at byte %d; escape it", body[i], i+1))
+		return nil
+	}
+	// fastjson's parse of the array costs about 64 bytes per value.
+	if err := req.ticket.Add(int64(len(body)) * 2); err != nil {
+		return err
 	}
 	v, err := req.jp.ParseBytes(body)
 	if err != nil {
 		h.reject(req, 1, "invalid JSON array: "+shorten(err.Error()))
-		return
+		return nil
 	}
 	elems, _ := v.Array()
 	if len(elems) == 0 {
 		h.reject(req, 1, "empty JSON array")
-		return
+		return nil
+	}
+	if len(elems) > h.opts.MaxRecords {
+		return fmt.Errorf("%w: %d records in one request, over the limit of %d (--max-records); split it", errTooManyRecords, len(elems), h.opts.MaxRecords)
 	}
 	// Elements are re-serialised and decoded like NDJSON lines: one decode
 	// path, one set of rules, at a small cost for the less common form.
 	for i, e := range elems {
 		req.elem = e.MarshalTo(req.elem[:0])
-		h.decodeOne(req, req.elem, i+1, arrival)
+		if err := h.decodeOne(req, req.elem, i+1, arrival); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (h *Handler) decodeOne(req *request, l []byte, line int, arrival time.Time) {
+// errTooManyRecords: a request over --max-records (413).
+var errTooManyRecords = errors.New("too many records")
+
+func (h *Handler) decodeOne(req *request, l []byte, line int, arrival time.Time) error {
+	if req.resp.Rejected+len(req.offs)/3 >= h.opts.MaxRecords {
+		return fmt.Errorf("%w: more than %d records in one request (--max-records); split it", errTooManyRecords, h.opts.MaxRecords)
+	}
 	if len(l) > h.opts.MaxLineBytes {
+		req.limitRejects++
 		h.reject(req, line, fmt.Sprintf("line of %d bytes is over the limit of %d bytes (--max-line-bytes)", len(l), h.opts.MaxLineBytes))
-		return
+		return nil
 	}
 	if err := req.dec.Decode(l, arrival, &req.ev); err != nil {
+		if errors.Is(err, event.ErrLimit) {
+			req.limitRejects++
+		}
 		h.reject(req, line, err.Error())
-		return
+		return nil
 	}
 	if req.tenant != nil {
 		req.ev.Tenant = req.tenant.name
 	}
+	return h.keep(req, line)
+}
+
+// keep appends the decoded req.ev to the request's records, unless its
+// encoded form is over --max-line-bytes, and charges the memory it takes.
+func (h *Handler) keep(req *request, line int) error {
+	start := len(req.out)
 	req.appendRecord()
+	if n := req.offs[len(req.offs)-2] - start; n > h.opts.MaxLineBytes {
+		req.out, req.offs = req.out[:start], req.offs[:len(req.offs)-3]
+		req.limitRejects++
+		h.reject(req, line, (&event.LimitError{What: "bytes once encoded", Got: n, Limit: h.opts.MaxLineBytes, Flag: "--max-line-bytes"}).Error())
+		return nil
+	}
+	if int64(len(req.out)) > h.opts.MaxEventBytes {
+		return fmt.Errorf("%w: the events of one request encode to more than %d bytes (--max-request-event-bytes); split it", errTooManyRecords, h.opts.MaxEventBytes)
+	}
+	return req.ticket.Need(int64(req.body.Cap()) + int64(cap(req.out)) + int64(len(req.offs)/3)*recordOverhead)
 }
 
 // appendRecord encodes req.ev and its partition key into req.out. The key
@@ -415,6 +621,15 @@ func (h *Handler) respond(w http.ResponseWriter, code int, resp *Response) int {
 // status and message when the request must be refused.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, req *request) (int, string) {
 	req.tenant = nil
+	if p, ok := authz.FromContext(r.Context()); ok && p.Tenant != "" {
+		// Another authenticator (mTLS) or the middleware resolved it.
+		if h.opts.Tenants != nil {
+			req.tenant = h.opts.Tenants.named(p.Tenant)
+		} else {
+			req.tenant = &tenant{name: p.Tenant}
+		}
+		return 0, ""
+	}
 	if h.opts.Tenants == nil {
 		return 0, ""
 	}
@@ -445,6 +660,7 @@ func (h *Handler) limit(w http.ResponseWriter, req *request, events, bytes int) 
 }
 
 func (h *Handler) release(req *request) {
+	req.ticket = nil
 	if req.body.Cap() > maxPooledBytes || cap(req.out) > maxPooledBytes {
 		return
 	}

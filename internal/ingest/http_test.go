@@ -150,7 +150,7 @@ func TestRefusals(t *testing.T) {
 		{"truncated-gzip", "application/x-ndjson", "gzip", gz(huge)[:20], Options{}, 400, "gzip"},
 		{"over-limit", "application/x-ndjson", "", huge, Options{MaxBodyBytes: 1024}, 413, "--max-body-bytes"},
 		{"gzip-bomb", "application/x-ndjson", "gzip", gz(bytes.Repeat(huge, 64)), Options{MaxBodyBytes: 4096}, 413, "limit"},
-		{"huge-line", "application/x-ndjson", "", huge, Options{MaxLineBytes: 100}, 400, "no usable event"},
+		{"huge-line", "application/x-ndjson", "", huge, Options{MaxLineBytes: 100}, 413, "--max-line-bytes"},
 		{"bad-array", "application/json", "", []byte(`[{"a":1},`), Options{}, 400, "no usable event"},
 	}
 	for _, c := range cases {

@@ -15,6 +15,8 @@ type metrics struct {
 	authFailures prometheus.Counter
 	rateLimited  *prometheus.CounterVec
 	duration     prometheus.Histogram
+	tooLarge     prometheus.Counter
+	budgetInUse  prometheus.GaugeFunc
 }
 
 func newMetrics() metrics {
@@ -47,6 +49,10 @@ func newMetrics() metrics {
 			Name: "wirelog_ingest_received_bytes_total",
 			Help: "Decompressed request body bytes received.",
 		}),
+		tooLarge: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_ingest_too_large_total",
+			Help: "Requests refused with 413: over a body, record-count, encoded-size or decompression-ratio limit.",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wirelog_ingest_http_request_duration_seconds",
 			Help:    "Time from request start to answer, durability wait included.",
@@ -57,5 +63,5 @@ func newMetrics() metrics {
 
 // set lists every metric once, for Handler.Collector.
 func (m *metrics) set() promset.Set {
-	return promset.Set{m.requests, m.otlpRequests, m.events, m.pushback, m.bytes, m.authFailures, m.rateLimited, m.duration}
+	return promset.Set{m.requests, m.otlpRequests, m.events, m.pushback, m.bytes, m.authFailures, m.rateLimited, m.duration, m.tooLarge, m.budgetInUse}
 }

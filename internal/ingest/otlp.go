@@ -50,34 +50,72 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Allow", http.MethodPost)
 		return otlpStatus(w, asJSON, http.StatusMethodNotAllowed, 12, "use POST")
 	}
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		return o.pushBack(w, asJSON, http.StatusTooManyRequests, "too many requests in flight")
+	ticket, err := h.adm.Enter(r)
+	if err != nil {
+		h.m.pushback.WithLabelValues("slots").Inc()
+		return o.pushBack(w, asJSON, http.StatusTooManyRequests, err.Error())
 	}
+	defer ticket.Done()
 	req := h.pool.Get().(*request)
 	defer h.release(req)
+	req.ticket = ticket
 	if code, msg := h.authenticate(w, r, req); code != 0 {
 		return otlpStatus(w, asJSON, code, 16, msg) // 16 = UNAUTHENTICATED
 	}
-	if code, msg := h.readBody(req, r); code != 0 {
-		return otlpStatus(w, asJSON, code, 3, msg)
+	if code, msg := h.readBody(w, req, r); code != 0 {
+		return o.refuse(w, asJSON, code, msg)
 	}
 	h.m.bytes.Add(float64(req.body.Len()))
-	ex := plogotlp.NewExportRequest()
-	var err error
-	if asJSON {
-		err = ex.UnmarshalJSON(req.body.Bytes())
+	body := req.body.Bytes()
+	// Measure before decoding: pdata materialises every record and
+	// attribute, so the count of records and messages decides whether the
+	// request may be decoded at all, and records over a limit are cut out
+	// of the bytes and never decoded.
+	rejected, firstErr := 0, ""
+	limitRejects := 0
+	if !asJSON {
+		sc := otlpScan{lim: h.opts.limits()}
+		if err := sc.scan(body); err != nil {
+			return otlpStatus(w, asJSON, http.StatusBadRequest, 3, "undecodable ExportLogsServiceRequest: "+shorten(err.Error()))
+		}
+		if sc.records > h.opts.MaxRecords {
+			return o.refuse(w, asJSON, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d log records in one request, over the limit of %d (--max-records); split it", sc.records, h.opts.MaxRecords))
+		}
+		if len(sc.bad) > 0 {
+			rejected, limitRejects = len(sc.bad), len(sc.bad)
+			firstErr = sc.bad[0].err.Error()
+			body = sc.without(body)
+			sc.messages = 0
+			if err := sc.scan(body); err != nil { // counts what is left to decode
+				return otlpStatus(w, asJSON, http.StatusBadRequest, 3, "undecodable ExportLogsServiceRequest: "+shorten(err.Error()))
+			}
+		}
+		if err := ticket.Add(int64(len(body)) + int64(sc.messages)*otlpMessageCost); err != nil {
+			return o.refuse(w, asJSON, admissionStatus(err), err.Error())
+		}
 	} else {
-		err = ex.UnmarshalProto(req.body.Bytes())
+		// JSON: every object becomes at least one message.
+		if err := ticket.Add(int64(len(body)) + int64(jsonObjects(body))*otlpMessageCost); err != nil {
+			return o.refuse(w, asJSON, admissionStatus(err), err.Error())
+		}
+	}
+	ex := plogotlp.NewExportRequest()
+	if asJSON {
+		err = ex.UnmarshalJSON(body)
+	} else {
+		err = ex.UnmarshalProto(body)
 	}
 	if err != nil {
 		return otlpStatus(w, asJSON, http.StatusBadRequest, 3, "undecodable ExportLogsServiceRequest: "+shorten(err.Error()))
 	}
+	if n := ex.Logs().LogRecordCount(); n > h.opts.MaxRecords {
+		return o.refuse(w, asJSON, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d log records in one request, over the limit of %d (--max-records); split it", n, h.opts.MaxRecords))
+	}
 	arrival := h.opts.Now()
 	req.out, req.offs = req.out[:0], req.offs[:0]
-	rejected, firstErr := 0, ""
+	req.resp = Response{Errors: req.resp.Errors[:0]}
+	req.limitRejects = 0
+	lim := attrLimits{maxAttrs: h.opts.MaxAttributes, maxDepth: h.opts.MaxDepth}
 	rls := ex.Logs().ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -87,21 +125,38 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 			sl := sls.At(j)
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				if err := fromOTLP(&req.ev, &req.elem, res, sl.Scope(), lrs.At(k), arrival); err != nil {
-					rejected++
-					if firstErr == "" {
-						firstErr = err.Error()
+				err := fromOTLP(&req.ev, &req.elem, res, sl.Scope(), lrs.At(k), arrival, lim)
+				if err == nil {
+					if req.tenant != nil {
+						req.ev.Tenant = req.tenant.name
 					}
-					continue
+					before := req.resp.Rejected
+					if err := h.keep(req, k+1); err != nil {
+						return o.refuse(w, asJSON, admissionStatus(err), err.Error())
+					}
+					if req.resp.Rejected == before {
+						continue
+					}
+					err = errors.New(req.resp.Errors[len(req.resp.Errors)-1].Error)
+					limitRejects++
+				} else if errors.Is(err, event.ErrLimit) {
+					limitRejects++
 				}
-				if req.tenant != nil {
-					req.ev.Tenant = req.tenant.name
+				rejected++
+				if firstErr == "" {
+					firstErr = err.Error()
 				}
-				req.appendRecord()
 			}
 		}
 	}
 	h.m.events.WithLabelValues("rejected").Add(float64(rejected))
+	if len(req.offs) == 0 && rejected > 0 {
+		code := http.StatusBadRequest
+		if limitRejects == rejected {
+			code = http.StatusRequestEntityTooLarge
+		}
+		return o.refuse(w, asJSON, code, fmt.Sprintf("all %d log records rejected; first: %s", rejected, firstErr))
+	}
 	if len(req.offs) > 0 {
 		if code, msg := h.limit(w, req, len(req.offs)/3, req.body.Len()); code != 0 {
 			if code == http.StatusTooManyRequests {
@@ -120,19 +175,19 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 		resp.PartialSuccess().SetRejectedLogRecords(int64(rejected))
 		resp.PartialSuccess().SetErrorMessage(fmt.Sprintf("%d log records rejected; first: %s", rejected, firstErr))
 	}
-	var body []byte
+	var out []byte
 	if asJSON {
-		body, err = resp.MarshalJSON()
+		out, err = resp.MarshalJSON()
 		w.Header().Set("Content-Type", "application/json")
 	} else {
-		body, err = resp.MarshalProto()
+		out, err = resp.MarshalProto()
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}
 	if err != nil {
 		return otlpStatus(w, asJSON, http.StatusInternalServerError, 13, "encode response: "+err.Error())
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	w.Write(out)
 	return http.StatusOK
 }
 
@@ -148,6 +203,38 @@ func (o otlpHandler) produceFailed(w http.ResponseWriter, asJSON bool, ctx conte
 		}
 		return o.pushBack(w, asJSON, http.StatusServiceUnavailable, "the log cannot take writes right now: "+shorten(err.Error()))
 	}
+}
+
+// refuse answers a request refused while reading or measuring its body.
+func (o otlpHandler) refuse(w http.ResponseWriter, asJSON bool, code int, msg string) int {
+	switch code {
+	case http.StatusServiceUnavailable:
+		o.h.m.pushback.WithLabelValues("memory").Inc()
+		return o.pushBack(w, asJSON, code, msg)
+	case http.StatusRequestEntityTooLarge:
+		o.h.m.tooLarge.Inc()
+		return otlpStatus(w, asJSON, code, 11, msg) // 11 = OUT_OF_RANGE
+	}
+	return otlpStatus(w, asJSON, code, 3, msg) // 3 = INVALID_ARGUMENT
+}
+
+// jsonObjects counts the '{' of a JSON body outside strings: an upper
+// bound of the messages OTLP/JSON decoding allocates.
+func jsonObjects(b []byte) int {
+	n, inStr, esc := 0, false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case !inStr && c == '{':
+			n++
+		}
+	}
+	return n
 }
 
 func (o otlpHandler) pushBack(w http.ResponseWriter, asJSON bool, code int, msg string) int {
@@ -183,8 +270,11 @@ func otlpStatus(w http.ResponseWriter, asJSON bool, httpCode int, rpcCode int32,
 // to message (non-string bodies as JSON), trace and span ids as hex; the
 // record's attributes, the other resource attributes (prefixed "resource.")
 // and the scope name go to attrs.
-func fromOTLP(e *event.Event, buf *[]byte, res pcommon.Map, scope pcommon.InstrumentationScope, lr plog.LogRecord, arrival time.Time) error {
+func fromOTLP(e *event.Event, buf *[]byte, res pcommon.Map, scope pcommon.InstrumentationScope, lr plog.LogRecord, arrival time.Time, lim attrLimits) error {
 	e.Reset()
+	if err := lim.check(res, lr); err != nil {
+		return err
+	}
 	switch {
 	case lr.Timestamp() != 0:
 		e.Time = lr.Timestamp().AsTime().UTC()
@@ -246,6 +336,44 @@ func fromOTLP(e *event.Event, buf *[]byte, res pcommon.Map, scope pcommon.Instru
 	*buf = a
 	if e.Time.Before(minOTLPTime) || e.Time.After(maxOTLPTime) {
 		return fmt.Errorf("time_unix_nano %d is outside 1970..2200", uint64(lr.Timestamp()))
+	}
+	return nil
+}
+
+// attrLimits bound a decoded OTLP record (the JSON path, which has no
+// byte-level scan): its attributes with the resource's, and their nesting.
+type attrLimits struct{ maxAttrs, maxDepth int }
+
+func (l attrLimits) check(res pcommon.Map, lr plog.LogRecord) error {
+	if l.maxAttrs <= 0 {
+		return nil
+	}
+	n, depth := 0, 0
+	var walk func(v pcommon.Value, d int)
+	walk = func(v pcommon.Value, d int) {
+		depth = max(depth, d)
+		if n > l.maxAttrs || d > l.maxDepth {
+			return
+		}
+		switch v.Type() {
+		case pcommon.ValueTypeMap:
+			v.Map().Range(func(_ string, v pcommon.Value) bool { n++; walk(v, d+1); return n <= l.maxAttrs })
+		case pcommon.ValueTypeSlice:
+			s := v.Slice()
+			for i := 0; i < s.Len() && n <= l.maxAttrs; i++ {
+				walk(s.At(i), d+1)
+			}
+		}
+	}
+	for _, m := range []pcommon.Map{res, lr.Attributes()} {
+		m.Range(func(_ string, v pcommon.Value) bool { n++; walk(v, 1); return n <= l.maxAttrs })
+	}
+	walk(lr.Body(), 1)
+	switch {
+	case n > l.maxAttrs:
+		return &event.LimitError{What: "attributes (resource attributes included)", Limit: l.maxAttrs, Flag: "--max-attributes"}
+	case depth > l.maxDepth:
+		return &event.LimitError{What: "levels of nesting", Limit: l.maxDepth, Flag: "--max-depth"}
 	}
 	return nil
 }

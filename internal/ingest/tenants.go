@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/wirelog/wirelog/internal/authz"
 )
 
 // Tenants authenticates ingest requests by bearer token and applies each
@@ -27,6 +29,7 @@ import (
 // sender cannot write into another tenant.
 type Tenants struct {
 	byHash map[[32]byte]*tenant
+	byName map[string]*tenant
 }
 
 type tenant struct {
@@ -59,8 +62,8 @@ func LoadTenants(path string) (*Tenants, error) {
 	if len(f.Tokens) == 0 {
 		return nil, fmt.Errorf("--auth-tokens file %s lists no tokens; every request would be refused", path)
 	}
-	t := &Tenants{byHash: make(map[[32]byte]*tenant)}
-	byName := make(map[string]*tenant)
+	t := &Tenants{byHash: make(map[[32]byte]*tenant), byName: make(map[string]*tenant)}
+	byName := t.byName
 	for i, e := range f.Tokens {
 		if len(e.Token) < 8 {
 			return nil, fmt.Errorf("--auth-tokens file %s: entry %d: token shorter than 8 characters", path, i+1)
@@ -94,14 +97,33 @@ func LoadTenants(path string) (*Tenants, error) {
 // lookup finds the tenant of an Authorization header. Tokens are looked up
 // by their SHA-256, so the lookup time does not reveal how much of a guessed
 // token is right.
+// The scheme is matched case-insensitively (RFC 7235).
 func (t *Tenants) lookup(header string) (*tenant, bool) {
-	tok, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || tok == "" {
+	tok, ok := authz.BearerToken(header)
+	if !ok {
 		return nil, false
 	}
-	h := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	tn, ok := t.byHash[h]
+	tn, ok := t.byHash[sha256.Sum256([]byte(tok))]
 	return tn, ok
+}
+
+// TenantOf returns the tenant of a token; it makes Tenants an
+// authz.TenantTokens.
+func (t *Tenants) TenantOf(token string) (string, bool) {
+	tn, ok := t.byHash[sha256.Sum256([]byte(token))]
+	if !ok {
+		return "", false
+	}
+	return tn.name, true
+}
+
+// named returns the tenant called name, for a principal another
+// authenticator (mTLS) resolved; unknown names get no rate limits.
+func (t *Tenants) named(name string) *tenant {
+	if tn, ok := t.byName[name]; ok {
+		return tn
+	}
+	return &tenant{name: name}
 }
 
 // admit takes events and bytes from the tenant's buckets. It returns 0 when
