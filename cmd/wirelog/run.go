@@ -7,7 +7,9 @@ import (
 	"flag"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/ingest"
 	"github.com/wirelog/wirelog/internal/pipeline"
+	"github.com/wirelog/wirelog/internal/process"
 )
 
 // runAll is `wirelog run`: the whole pipeline in one process, on the
@@ -35,10 +37,19 @@ func runAll(ctx context.Context, args []string) error {
 // registerIngestFlags registers the ingest gateway's flags, shared by `run`
 // and `ingest`.
 func registerIngestFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
-	fs.Int64Var(&cfg.Ingest.MaxBodyBytes, "max-body-bytes", 16<<20, "largest request body in `bytes`, before and after decompression (413 above)")
-	fs.IntVar(&cfg.Ingest.MaxLineBytes, "max-line-bytes", 1<<20, "largest single event in `bytes`; a longer line is rejected alone")
-	fs.StringVar(&cfg.AuthTokens, "auth-tokens", "", "JSON `file` of bearer tokens, each a tenant with optional events/s and bytes/s limits; empty = no auth (see docs/OPERATIONS.md)")
-	fs.IntVar(&cfg.Ingest.MaxConcurrent, "max-inflight-requests", 256, "ingest `requests` decoded or awaiting durability at once (429 above); bounds memory")
+	in := &cfg.Ingest
+	fs.Int64Var(&in.MaxBodyBytes, "max-body-bytes", ingest.DefaultMaxBodyBytes, "largest request body in `bytes`, before and after decompression (413 above)")
+	fs.IntVar(&in.MaxLineBytes, "max-line-bytes", ingest.DefaultMaxLineBytes, "largest single record in `bytes`, as sent (an NDJSON line) and as encoded (every path, OTLP included); a longer record is rejected alone")
+	fs.IntVar(&in.MaxAttributes, "max-attributes", ingest.DefaultMaxAttributes, "most attributes of one record (`count`; nested keys and OTLP resource attributes included); more: the record is rejected")
+	fs.IntVar(&in.MaxDepth, "max-depth", ingest.DefaultMaxDepth, "deepest nesting of one record's attributes (`levels`); deeper: the record is rejected")
+	fs.IntVar(&in.MaxRecords, "max-records", ingest.DefaultMaxRecords, "most records in one request (`count`; 413 above: split the request)")
+	fs.Int64Var(&in.MaxEventBytes, "max-request-event-bytes", ingest.DefaultMaxEventBytes, "most encoded event `bytes` of one request (413 above); under the embedded log's 64 MiB batch so a request is stored atomically")
+	fs.IntVar(&in.MaxDecompressionRatio, "max-decompression-ratio", ingest.DefaultMaxDecompressionRatio, "largest decompressed/compressed size `ratio` of a body past 1 MiB (413 above: a decompression bomb)")
+	fs.Int64Var(&in.MemoryBudget, "ingest-memory-budget", ingest.DefaultMemoryBudget, "`bytes` all in-flight ingest requests may hold together (bodies, decoded events, OTLP structures); 503 with Retry-After above")
+	fs.IntVar(&in.MaxConcurrent, "max-inflight-requests", ingest.DefaultMaxConcurrent, "ingest `requests` decoded or awaiting durability at once (429 above)")
+	fs.IntVar(&in.MaxPerClient, "max-inflight-per-client", ingest.DefaultMaxPerClient, "ingest `requests` in flight from one client address, and from one token (429 above), so one sender cannot hold every slot")
+	fs.DurationVar(&in.BodyTimeout, "body-read-timeout", ingest.DefaultBodyTimeout, "longest time to receive one request body (`duration`; 408 above)")
+	fs.Int64Var(&in.MinBodyRate, "min-body-rate", ingest.DefaultMinBodyRate, "slowest accepted body upload in `bytes/s`, after a 5s grace (408 below): stalled uploads give their slot back")
 	cfg.Syslog.RegisterFlags(fs)
 }
 
@@ -51,9 +62,12 @@ func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory st
 	fs.DurationVar(&cfg.Store.Retention, "retention", 7*24*time.Hour, "how long events and rollups stay queryable (`duration`; by event time)")
 	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", storeMemory, "DuckDB memory limit (`size`, e.g. 128MB, 1GB); the largest part of RSS")
 	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", 20000, "most `records` stored in one transaction")
+	fs.IntVar(&cfg.Processor.MaxWriteTries, "max-write-tries", process.DefaultMaxWriteTries, "store `tries` of a whole batch before it is split and the records the store refuses go to the dead_letters table")
 }
 
 func registerCommonFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
+	fs.StringVar(&cfg.AuthTokens, "auth-tokens", "", "JSON `file` of tenant bearer tokens, each with optional events/s and bytes/s limits; a token writes and reads only its tenant (see docs/OPERATIONS.md)")
+	fs.StringVar(&cfg.AdminTokens, "admin-tokens", "", "`file` of operator bearer tokens, one a line: /metrics, /debug/pprof, processor pause/resume and every tenant's data. Without this and --auth-tokens the API is open")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --http address (for finding what limits throughput)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (`duration`)")
 }

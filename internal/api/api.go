@@ -75,7 +75,7 @@ var queryParams = map[string][]string{
 	"/api/v1/stats":       {"from", "to", "tenant"},
 	"/api/v1/rollups":     {"from", "to", "step", "by", "service", "level", "tenant"},
 	"/api/v1/logs/search": {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit"},
-	"/api/v1/tail":        {"service", "level", "q"},
+	"/api/v1/tail":        {"service", "level", "q", "tenant"},
 }
 
 // New returns a mux serving the query API; add the ingest routes and

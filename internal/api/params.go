@@ -159,6 +159,12 @@ func newParams(raw string, allowed []string, now time.Time) *params {
 	return p
 }
 
+// has reports whether the parameter was given (even empty).
+func (p *params) has(name string) bool {
+	_, ok := p.q[name]
+	return p.err == nil && ok
+}
+
 func (p *params) str(name string) string {
 	if p.err != nil {
 		return ""
@@ -175,8 +181,15 @@ func (p *params) time(name string, def time.Time) time.Time {
 	if err != nil {
 		p.err = badParam(name, "%v", err)
 	}
+	// Nothing is stored before 1970, and the zero time.Time (0001-01-01)
+	// means "not given" further down: an early bound is the epoch.
+	if t.Before(epoch) {
+		t = epoch
+	}
 	return t
 }
+
+var epoch = time.Unix(0, 0).UTC()
 
 func (p *params) level(name string) string {
 	v := p.str(name)

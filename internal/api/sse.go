@@ -2,11 +2,28 @@ package api
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wirelog/wirelog/internal/authz"
 )
+
+// tailKeys are what tail slots are counted by besides the total: the client
+// address and, with auth, the principal's tenant.
+func tailKeys(r *http.Request) []string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	keys := []string{"addr:" + host}
+	if p, ok := authz.FromContext(r.Context()); ok && !p.Admin {
+		keys = append(keys, "tenant:"+p.Tenant)
+	}
+	return keys
+}
 
 // tail streams matching events as server-sent events: each event is a
 // "data:" line with its log-record JSON; "event: dropped" with
@@ -15,14 +32,15 @@ import (
 // (case-insensitive substring of the message).
 func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/tail"], s.opts.Now())
-	f := tailFilter{service: p.str("service"), level: p.level("level"), q: strings.ToLower(p.str("q"))}
+	f := tailFilter{service: p.str("service"), level: p.level("level"), q: strings.ToLower(p.str("q")),
+		tenant: p.str("tenant"), byTenant: p.has("tenant")}
 	if p.err != nil {
 		writeParamError(w, p.err)
 		return
 	}
-	sub, err := s.opts.Tail.subscribe(f)
+	sub, err := s.opts.Tail.subscribe(f, tailKeys(r)...)
 	switch {
-	case errors.Is(err, ErrTooManyTailClients):
+	case errors.Is(err, ErrTooManyTailClients), errors.Is(err, ErrTailClientBusy):
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
 		return

@@ -18,18 +18,26 @@ const (
 	DefaultTailBuffer = 4096
 	// DefaultMaxTailClients bounds concurrent tail clients; more get 503.
 	DefaultMaxTailClients = 64
+	// DefaultMaxTailPerClient bounds the tail streams of one client address,
+	// and of one tenant, so a stranger cannot hold every slot; more get 503.
+	DefaultMaxTailPerClient = 8
 )
 
 // ErrTooManyTailClients means the hub has MaxClients subscribers already.
 var ErrTooManyTailClients = errors.New("api: too many tail clients, retry later")
+
+// ErrTailClientBusy means this client (address or tenant) has
+// MaxPerClient tail streams open already.
+var ErrTailClientBusy = errors.New("api: this client has the most tail streams one client may open; close one or retry later")
 
 // errHubClosed ends the tail streams when the hub is closed.
 var errHubClosed = errors.New("api: tail hub closed")
 
 // TailOptions configures a TailHub; zero fields take the defaults above.
 type TailOptions struct {
-	Buffer     int
-	MaxClients int
+	Buffer       int
+	MaxClients   int
+	MaxPerClient int
 }
 
 // TailHub fans stored events out to live tail clients. Tail is a view, not
@@ -40,6 +48,7 @@ type TailHub struct {
 
 	mu     sync.RWMutex
 	subs   map[*tailSub]struct{}
+	per    map[string]int // open streams per client key
 	closed bool
 
 	clients   prometheus.Gauge
@@ -58,9 +67,13 @@ func NewTailHubOptions(opts TailOptions) *TailHub {
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = DefaultMaxTailClients
 	}
+	if opts.MaxPerClient <= 0 {
+		opts.MaxPerClient = DefaultMaxTailPerClient
+	}
 	return &TailHub{
 		opts: opts,
 		subs: make(map[*tailSub]struct{}),
+		per:  make(map[string]int),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wirelog_tail_clients", Help: "Connected live tail (server-sent events) clients.",
 		}),
@@ -75,12 +88,17 @@ func NewTailHubOptions(opts TailOptions) *TailHub {
 
 // tailFilter selects the events one client sees; empty fields match all.
 type tailFilter struct {
-	service string
-	level   string
-	q       string // lower-cased
+	service  string
+	level    string
+	q        string // lower-cased
+	tenant   string
+	byTenant bool // tenant was given (auth pins it for tenant tokens)
 }
 
 func (f *tailFilter) match(e *event.Event) bool {
+	if f.byTenant && e.Tenant != f.tenant {
+		return false
+	}
 	if f.service != "" && e.Service != f.service {
 		return false
 	}
@@ -122,6 +140,7 @@ func asciiEqualFold(s, lower string) bool {
 
 type tailSub struct {
 	filter tailFilter
+	keys   []string
 	max    int
 	notify chan struct{} // capacity 1: "pending has something"
 
@@ -144,7 +163,7 @@ func (s *tailSub) take(buf [][]byte) ([][]byte, int64, bool) {
 	return out, d, s.done
 }
 
-func (h *TailHub) subscribe(f tailFilter) (*tailSub, error) {
+func (h *TailHub) subscribe(f tailFilter, keys ...string) (*tailSub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -153,7 +172,15 @@ func (h *TailHub) subscribe(f tailFilter) (*tailSub, error) {
 	if len(h.subs) >= h.opts.MaxClients {
 		return nil, ErrTooManyTailClients
 	}
-	s := &tailSub{filter: f, max: h.opts.Buffer, notify: make(chan struct{}, 1)}
+	for _, k := range keys {
+		if h.per[k] >= h.opts.MaxPerClient {
+			return nil, ErrTailClientBusy
+		}
+	}
+	for _, k := range keys {
+		h.per[k]++
+	}
+	s := &tailSub{filter: f, keys: keys, max: h.opts.Buffer, notify: make(chan struct{}, 1)}
 	h.subs[s] = struct{}{}
 	h.clients.Inc()
 	return s, nil
@@ -164,6 +191,11 @@ func (h *TailHub) unsubscribe(s *tailSub) {
 	defer h.mu.Unlock()
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
+		for _, k := range s.keys {
+			if h.per[k]--; h.per[k] <= 0 {
+				delete(h.per, k)
+			}
+		}
 		h.clients.Dec()
 	}
 }

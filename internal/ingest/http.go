@@ -173,19 +173,19 @@ type Response struct {
 
 // request holds the buffers one request needs, pooled across requests.
 type request struct {
-	body   bytes.Buffer
-	out    []byte
-	offs   []int
-	recs   []transport.Record
-	dec    event.Decoder
-	ev     event.Event
-	jp     fastjson.Parser
-	elem   []byte
-	zr     *zstd.Decoder
-	gz     *gzip.Reader
-	resp   Response
-	tenant *tenant
-	ticket *Ticket
+	body         bytes.Buffer
+	out          []byte
+	offs         []int
+	recs         []transport.Record
+	dec          event.Decoder
+	ev           event.Event
+	jp           fastjson.Parser
+	elem         []byte
+	zr           *zstd.Decoder
+	gz           *gzip.Reader
+	resp         Response
+	tenant       *tenant
+	ticket       *Ticket
 	limitRejects int // rejections for a limit (413 when nothing else is wrong)
 }
 

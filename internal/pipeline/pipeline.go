@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/wirelog/wirelog/internal/api"
+	"github.com/wirelog/wirelog/internal/authz"
 	"github.com/wirelog/wirelog/internal/ingest"
 	"github.com/wirelog/wirelog/internal/ingest/syslog"
 	"github.com/wirelog/wirelog/internal/process"
@@ -55,8 +56,14 @@ type Config struct {
 
 	Ingest ingest.Options
 	Syslog syslog.Config
-	// AuthTokens is the --auth-tokens file; "" = no auth.
+	// AuthTokens is the --auth-tokens file; "" = no tenant tokens.
 	AuthTokens string
+	// AdminTokens is the --admin-tokens file of operator tokens.
+	AdminTokens string
+	// Authenticators are more ways to authenticate (mTLS/SPIFFE), asked
+	// after the bearer tokens; Routes adds route scopes (authz.go).
+	Authenticators []authz.Authenticator
+	Routes         []authz.Route
 
 	// Kafka, when it names brokers, replaces the embedded log.
 	Kafka kafka.Config
@@ -142,6 +149,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		cfg.Ingest.Tenants = t
 	}
+	if err := cfg.Ingest.Validate(); err != nil {
+		return err
+	}
 	n := &node{cfg: cfg, reg: prometheus.NewRegistry()}
 	defer n.close()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -174,7 +184,11 @@ func Run(ctx context.Context, cfg Config) error {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return n.serve(ctx, mux)
+	h, err := n.authorize(mux)
+	if err != nil {
+		return err
+	}
+	return n.serve(ctx, h)
 }
 
 // openTransport opens the embedded log or connects to Kafka, for the roles
@@ -298,11 +312,16 @@ func (n *node) isReady(ctx context.Context) error {
 	if n.proc != nil && n.proc.Paused() {
 		return errors.New("processor paused by an operator")
 	}
+	if n.proc != nil {
+		if err := n.proc.Stuck(); err != nil {
+			return fmt.Errorf("processor stuck: %w", err)
+		}
+	}
 	return nil
 }
 
 // serve listens, starts syslog and the processor, and runs until ctx ends.
-func (n *node) serve(ctx context.Context, mux *http.ServeMux) error {
+func (n *node) serve(ctx context.Context, mux http.Handler) error {
 	cfg := &n.cfg
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -10,6 +10,7 @@ type metrics struct {
 	stored         prometheus.Counter
 	skipped        prometheus.Counter
 	deadLettered   prometheus.Counter
+	poisoned       prometheus.Counter
 	errors         *prometheus.CounterVec
 	paused         prometheus.Gauge
 	batchSeconds   prometheus.Histogram
@@ -30,6 +31,10 @@ func newMetrics() metrics {
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wirelog_processor_dead_lettered_total",
 			Help: "Undecodable records sent to the dead-letter topic.",
+		}),
+		poisoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_processor_dead_letters_total",
+			Help: "Records the store refused on their own after the batch failed --max-write-tries times; kept in the dead_letters table with the reason.",
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_processor_errors_total",
@@ -59,5 +64,5 @@ func newMetrics() metrics {
 
 // set lists every metric once, for Processor.Collector.
 func (m *metrics) set() promset.Set {
-	return promset.Set{m.stored, m.skipped, m.deadLettered, m.errors, m.paused, m.batchSeconds, m.batchRecords, m.ingestToStored}
+	return promset.Set{m.stored, m.skipped, m.deadLettered, m.poisoned, m.errors, m.paused, m.batchSeconds, m.batchRecords, m.ingestToStored}
 }

@@ -37,6 +37,10 @@ type Options struct {
 	// RetryDelay is the pause after a failed store write before the batch is
 	// retried. Default 1s.
 	RetryDelay time.Duration
+	// MaxWriteTries is how many times a batch is written whole before it
+	// is split to dead-letter the records the store refuses (when the store
+	// has a dead-letter table). Default DefaultMaxWriteTries.
+	MaxWriteTries int
 	// DeadLetter, when set, receives records that cannot be decoded (Kafka's
 	// dead-letter topic). Without it, or when it fails, such a record is
 	// stored as an error event that says what was wrong, so it is never
@@ -63,6 +67,7 @@ type Processor struct {
 	m     metrics
 
 	mu     sync.Mutex
+	stuck  error // why the batch in hand cannot be stored, while it cannot
 	paused bool
 	resume chan struct{}
 }
@@ -74,6 +79,9 @@ func New(cons transport.Consumer, st Store, opts Options) *Processor {
 	}
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = time.Second
+	}
+	if opts.MaxWriteTries <= 0 {
+		opts.MaxWriteTries = DefaultMaxWriteTries
 	}
 
 	return &Processor{cons: cons, store: st, opts: opts, m: newMetrics(), resume: make(chan struct{})}
@@ -131,6 +139,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	var (
 		parser fastjson.Parser
 		rows   []store.Row
+		raws   [][]byte
 		events []event.Event
 	)
 	for {
@@ -155,7 +164,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		// A fresh arena per batch: the strings of this batch's events must
 		// stay valid while the store and tail subscribers use them.
 		var arena event.Arena
-		rows = rows[:0]
+		rows, raws = rows[:0], raws[:0]
 		for i := range recs {
 			r := &recs[i]
 			row := store.Row{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Bytes: len(r.Value)}
@@ -174,23 +183,18 @@ func (p *Processor) Run(ctx context.Context) error {
 				row.Event = undecodable(r, err)
 			}
 			rows = append(rows, row)
+			raws = append(raws, r.Value)
 		}
 		// The batch is retried until stored: the records are not lost by
-		// moving on, and the consumer must not run ahead of the store.
+		// moving on, and the consumer must not run ahead of the store. A
+		// record the store refuses for itself is dead-lettered (poison.go).
 		start := time.Now()
-		for {
-			n, err := p.store.Write(context.WithoutCancel(ctx), rows)
-			if err == nil {
-				p.m.stored.Add(float64(n))
-				p.m.skipped.Add(float64(len(rows) - n))
-				break
-			}
-			p.m.errors.WithLabelValues("store").Inc()
-			slog.Error("processor: store write failed; retrying the batch", "records", len(rows), "err", err)
-			if !sleep(ctx, p.opts.RetryDelay) {
-				return fmt.Errorf("store write failed at shutdown, batch will be replayed on restart: %w", err)
-			}
+		n, dead, err := p.storeRows(ctx, rows, raws)
+		if err != nil {
+			return err
 		}
+		p.m.stored.Add(float64(n))
+		p.m.skipped.Add(float64(len(rows) - n - countTrue(dead)))
 		p.m.batchSeconds.Observe(time.Since(start).Seconds())
 		p.m.batchRecords.Observe(float64(len(rows)))
 		// Freshness: from the record's log timestamp (its arrival at
@@ -216,7 +220,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		if p.opts.OnStored != nil {
 			events = events[:0]
 			for i := range rows {
-				events = append(events, rows[i].Event)
+				if dead == nil || !dead[i] {
+					events = append(events, rows[i].Event)
+				}
 			}
 			p.opts.OnStored(events)
 		}
@@ -224,6 +230,16 @@ func (p *Processor) Run(ctx context.Context) error {
 			rows[i] = store.Row{}
 		}
 	}
+}
+
+func countTrue(b []bool) int {
+	n := 0
+	for _, v := range b {
+		if v {
+			n++
+		}
+	}
+	return n
 }
 
 func undecodable(r *transport.Record, err error) event.Event {

@@ -258,7 +258,9 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	}
 	step := int64(req.Step / time.Second)
 	from, to := secFloor(req.From), secCeil(req.To)
-	if n := (to - from + step - 1) / step; n > MaxRollupBuckets {
+	// The window's length decides, not its alignment: 10,000 s at step=1s
+	// is 10,000 buckets even when its ends fall inside seconds.
+	if n := int64((req.To.Sub(req.From) + req.Step - 1) / req.Step); n > MaxRollupBuckets {
 		return nil, badField("step", "%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, MaxRollupBuckets)
 	}
 	bySvc, byLvl, byTen := false, false, false
