@@ -170,7 +170,7 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	safe := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions
 	if !safe && scope == Admin && simpleRequest(r) {
-		m.deny(w, scope, "cross_site", http.StatusForbidden, fmt.Sprintf(
+		m.deny(w, r, scope, "cross_site", http.StatusForbidden, fmt.Sprintf(
 			"a state-changing request must not be a simple (form-like) request: send Content-Type: application/json or the header %s: 1", CustomHeader))
 		return
 	}
@@ -180,7 +180,7 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if scope == Read && safe {
 		if code, msg := liftAccessToken(r); code != 0 {
-			m.deny(w, scope, "unauthenticated", code, msg)
+			m.deny(w, r, scope, "unauthenticated", code, msg)
 			return
 		}
 	}
@@ -191,24 +191,24 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg = err.Error()
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wirelog"`)
-		m.deny(w, scope, "unauthenticated", http.StatusUnauthorized, msg)
+		m.deny(w, r, scope, "unauthenticated", http.StatusUnauthorized, msg)
 		return
 	}
 	switch scope {
 	case Admin:
 		if !p.Admin {
-			m.deny(w, scope, "forbidden", http.StatusForbidden, "this route needs an operator token (--admin-tokens); a tenant token may only read and write its own tenant")
+			m.deny(w, r, scope, "forbidden", http.StatusForbidden, "this route needs an operator token (--admin-tokens); a tenant token may only read and write its own tenant")
 			return
 		}
 	case Ingest:
 		if p.Admin && p.Tenant == "" {
-			m.deny(w, scope, "forbidden", http.StatusForbidden, "operator tokens do not write events: send with a tenant token of --auth-tokens")
+			m.deny(w, r, scope, "forbidden", http.StatusForbidden, "operator tokens do not write events: send with a tenant token of --auth-tokens")
 			return
 		}
 	case Read:
 		if !p.Admin {
 			if code, msg := narrowTenant(r, p.Tenant); code != 0 {
-				m.deny(w, scope, "tenant", code, msg)
+				m.deny(w, r, scope, "tenant", code, msg)
 				return
 			}
 		}
@@ -229,8 +229,13 @@ func (m *Middleware) authenticate(r *http.Request) (Principal, bool, error) {
 	return Principal{}, false, nil
 }
 
-func (m *Middleware) deny(w http.ResponseWriter, scope Scope, reason string, code int, msg string) {
+func (m *Middleware) deny(w http.ResponseWriter, r *http.Request, scope Scope, reason string, code int, msg string) {
 	m.denied.WithLabelValues(scope.String(), reason).Inc()
+	if r.ContentLength != 0 {
+		// Answer now and close: the server would otherwise read the
+		// refused body (up to 256 KB) first, as slowly as it is sent.
+		w.Header().Set("Connection", "close")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)

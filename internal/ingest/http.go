@@ -208,6 +208,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	ticket, err := h.adm.Enter(r)
 	if err != nil {
 		h.m.pushback.WithLabelValues("slots").Inc()
+		w.Header().Set("Connection", "close") // do not wait for the unread body
 		return h.pushBack(w, http.StatusTooManyRequests, err.Error())
 	}
 	defer ticket.Done()
@@ -330,7 +331,20 @@ func (h *Handler) readBody(w http.ResponseWriter, req *request, r *http.Request)
 	rc := http.NewResponseController(w)
 	pace := &pacedReader{r: http.MaxBytesReader(nil, r.Body, limit), rc: rc, start: time.Now(), timeout: h.opts.BodyTimeout, rate: h.opts.MinBodyRate}
 	pace.extend()
-	defer rc.SetReadDeadline(time.Time{})
+	code, msg := h.readBodyPaced(req, r, pace)
+	if code != 0 {
+		// Keep the deadline, and close after answering: the server would
+		// otherwise wait for the rest of the body (up to 256 KB) before
+		// sending the answer, for as long as the sender stalls.
+		w.Header().Set("Connection", "close")
+		return code, msg
+	}
+	rc.SetReadDeadline(time.Time{})
+	return 0, ""
+}
+
+func (h *Handler) readBodyPaced(req *request, r *http.Request, pace *pacedReader) (int, string) {
+	limit := h.opts.MaxBodyBytes
 	var src io.Reader = pace
 	enc := r.Header.Get("Content-Encoding")
 	switch enc {

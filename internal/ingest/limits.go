@@ -108,9 +108,9 @@ func (l *Limits) setDefaults() {
 	}
 }
 
-// requestCap is the most memory one request may hold: its body, its events
-// and their records. A request that needs more is refused with 413 whatever
-// else is running, so the answer does not depend on other senders.
+// requestCap is the memory one request at the limits may need: its body
+// (twice: the buffer grows by doubling), its events (twice, likewise) and
+// their records. The budget must hold at least one such request.
 func (l *Limits) requestCap() int64 {
 	return 2*l.MaxBodyBytes + 2*l.MaxEventBytes + int64(l.MaxRecords)*recordOverhead
 }
@@ -137,9 +137,9 @@ func (l *Limits) Validate(budget int64) error {
 
 // Sentinel errors of admission.
 var (
-	// ErrRequestTooLarge: this request alone needs more memory than a
-	// request may hold (413, do not retry as is).
-	ErrRequestTooLarge = errors.New("ingest: request needs more memory than one request may hold; split it")
+	// ErrRequestTooLarge: this request alone needs more memory than the
+	// whole budget (413, do not retry as is).
+	ErrRequestTooLarge = errors.New("ingest: request needs more memory than --ingest-memory-budget; split it")
 	// ErrBudget: other requests hold the memory budget now (503, retry).
 	ErrBudget = errors.New("ingest: in-flight memory budget (--ingest-memory-budget) is in use; retry after the Retry-After delay")
 )
@@ -170,7 +170,9 @@ func NewAdmission(maxConcurrent, perClient int, budget int64, l Limits) *Admissi
 	if budget <= 0 {
 		budget = DefaultMemoryBudget
 	}
-	return &Admission{max: maxConcurrent, perClient: perClient, budget: budget, reqCap: l.requestCap(), clients: make(map[string]int)}
+	// One request may use the whole budget when alone, never more: the 413
+	// then depends on the request only, never on what else is running.
+	return &Admission{max: maxConcurrent, perClient: perClient, budget: budget, reqCap: budget, clients: make(map[string]int)}
 }
 
 // InUse is the memory the in-flight requests hold, in bytes.

@@ -53,6 +53,7 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 	ticket, err := h.adm.Enter(r)
 	if err != nil {
 		h.m.pushback.WithLabelValues("slots").Inc()
+		w.Header().Set("Connection", "close") // do not wait for the unread body
 		return o.pushBack(w, asJSON, http.StatusTooManyRequests, err.Error())
 	}
 	defer ticket.Done()
