@@ -130,7 +130,7 @@ func TestCrashSafety(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	dir := t.TempDir()
 	n := startNode(t, dir, "--max-backlog-bytes", strconv.Itoa(8<<20))
-	if resp, err := http.Post(n.URL+"/api/v1/processor/pause", "", nil); err != nil || resp.StatusCode != 204 {
+	if resp, err := http.Post(n.URL+"/api/v1/processor/pause", "application/json", nil); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("pause: %v %v", resp, err)
 	}
 	if code := n.getJSON("/readyz", nil); code == 200 {
@@ -162,7 +162,7 @@ func TestBackpressure(t *testing.T) {
 	if rss > 300*1024 {
 		t.Errorf("RSS %d KiB while pushing back, over 300 MiB", rss)
 	}
-	if resp, err := http.Post(n.URL+"/api/v1/processor/resume", "", nil); err != nil || resp.StatusCode != 204 {
+	if resp, err := http.Post(n.URL+"/api/v1/processor/resume", "application/json", nil); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("resume: %v %v", resp, err)
 	}
 	eventually(t, 60*time.Second, func() error {

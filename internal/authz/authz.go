@@ -14,6 +14,7 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -239,7 +240,10 @@ func (m *Middleware) deny(w http.ResponseWriter, r *http.Request, scope Scope, r
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	fmt.Fprintf(w, "{\"error\":%q}\n", msg)
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	w.Write(append(b, '\n'))
 }
 
 // simpleRequest reports whether a browser could send r cross-site without
