@@ -88,10 +88,10 @@ var fuzzLimits = Options{MaxRecords: 500, MaxAttributes: 50, MaxDepth: 6, MaxLin
 func FuzzOTLPStructure(f *testing.F) {
 	f.Add(uint8(1), uint16(3), uint16(2), uint8(0), uint8(2), uint16(0), false)
 	f.Add(uint8(1), uint16(1), uint16(60000), uint8(0), uint8(0), uint16(0), false) // the 1M-attributes record, scaled
-	f.Add(uint8(2), uint16(400), uint16(0), uint8(0), uint8(0), uint16(0), true)   // 800 empty records: over --max-records
-	f.Add(uint8(1), uint16(5), uint16(0), uint8(0), uint8(20), uint16(0), false)   // deep bodies
-	f.Add(uint8(1), uint16(2), uint16(0), uint8(60), uint8(0), uint16(0), false)   // a resource over the attribute limit
-	f.Add(uint8(1), uint16(3), uint16(0), uint8(0), uint8(0), uint16(4000), false) // records over --max-line-bytes
+	f.Add(uint8(2), uint16(400), uint16(0), uint8(0), uint8(0), uint16(0), true)    // 800 empty records: over --max-records
+	f.Add(uint8(1), uint16(5), uint16(0), uint8(0), uint8(20), uint16(0), false)    // deep bodies
+	f.Add(uint8(1), uint16(2), uint16(0), uint8(60), uint8(0), uint16(0), false)    // a resource over the attribute limit
+	f.Add(uint8(1), uint16(3), uint16(0), uint8(0), uint8(0), uint16(4000), false)  // records over --max-line-bytes
 	f.Add(uint8(0), uint16(0), uint16(0), uint8(0), uint8(0), uint16(0), false)
 	f.Fuzz(func(t *testing.T, resources uint8, records, attrs uint16, resAttrs, depth uint8, bodyLen uint16, empty bool) {
 		s := shape{resources: int(resources % 4), records: int(records % 1024), attrs: int(attrs), resAttrs: int(resAttrs),
