@@ -47,7 +47,7 @@ func startAuthNode(t *testing.T, extra ...string) *node {
 }
 
 // do sends one request and returns the status and body.
-func do(t *testing.T, method, url, auth string, hdr map[string]string, body []byte) (int, string) {
+func do(t testing.TB, method, url, auth string, hdr map[string]string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -421,7 +421,7 @@ func TestIssue19TinyButHugeRequests(t *testing.T) {
 }
 
 // peakRSS is VmHWM of a process, in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
+func peakRSS(t testing.TB, pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)

@@ -375,19 +375,23 @@ func (h *Handler) readBodyPaced(req *request, r *http.Request, pace *pacedReader
 	}
 	req.body.Reset()
 	if r.ContentLength > 0 && (enc == "" || enc == "identity") {
-		if err := req.ticket.Need(2 * r.ContentLength); err != nil {
+		// The size is known: one allocation of it, charged before it is made.
+		if err := req.ticket.Need(r.ContentLength + readChunk); err != nil {
 			return admissionStatus(err), err.Error()
 		}
-		req.body.Grow(int(r.ContentLength))
+		req.body.Grow(int(r.ContentLength) + 1)
 	}
-	// Read in chunks, charging the memory budget as the body grows (twice
-	// its size: the buffer doubles) and checking the expansion ratio.
+	// Read in chunks, charging the memory budget with the buffer's capacity
+	// as it grows and checking the expansion ratio.
 	ratio := int64(h.opts.MaxDecompressionRatio)
 	for {
-		if err := req.ticket.Need(2 * int64(req.body.Len()+readChunk)); err != nil {
+		if err := req.ticket.Need(int64(req.body.Len()) + 2*readChunk); err != nil {
 			return admissionStatus(err), err.Error()
 		}
 		req.body.Grow(readChunk)
+		if err := req.ticket.Need(int64(req.body.Cap())); err != nil {
+			return admissionStatus(err), err.Error()
+		}
 		buf := req.body.AvailableBuffer()[:readChunk]
 		n, err := src.Read(buf)
 		req.body.Write(buf[:n])

@@ -152,6 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Ingest.Validate(); err != nil {
 		return err
 	}
+	setGoMemoryLimit(&cfg)
 	n := &node{cfg: cfg, reg: prometheus.NewRegistry()}
 	defer n.close()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
