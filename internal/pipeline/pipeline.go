@@ -152,6 +152,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Ingest.Validate(); err != nil {
 		return err
 	}
+	if cfg.Syslog.MaxAttributes == 0 {
+		cfg.Syslog.MaxAttributes = cfg.Ingest.MaxAttributes
+		if cfg.Syslog.MaxAttributes <= 0 {
+			cfg.Syslog.MaxAttributes = ingest.DefaultMaxAttributes
+		}
+	}
 	setGoMemoryLimit(&cfg)
 	n := &node{cfg: cfg, reg: prometheus.NewRegistry()}
 	defer n.close()

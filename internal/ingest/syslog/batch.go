@@ -2,6 +2,7 @@ package syslog
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -73,6 +74,8 @@ type receiver struct {
 	s      *Server
 	st     *stats
 	parser sysparse.Parser
+	// limitAttrs replaces the attributes of a message over --max-attributes.
+	limitAttrs []byte
 	ev     event.Event
 	b      *batch
 	l      local
@@ -119,6 +122,13 @@ func (r *receiver) handle(msg []byte, truncated bool, recv time.Time) {
 			return
 		}
 		r.l.parseErrors[parseReasonIndex(err)]++
+	}
+	if max := r.s.cfg.MaxAttributes; max > 0 && r.parser.Attributes() > max {
+		// Kept, as every syslog message is (UDP has no one to answer), but
+		// without the attributes that made it too large to store well.
+		r.l.parseErrors[limitReason]++
+		r.limitAttrs = fmt.Appendf(r.limitAttrs[:0], `{"limit_error":"message has %d attributes, over the limit of %d (--max-attributes); structured data dropped"}`, r.parser.Attributes(), max)
+		r.ev.Attrs = r.limitAttrs
 	}
 	r.b.add(&r.ev, recv)
 }

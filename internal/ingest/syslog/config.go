@@ -70,13 +70,16 @@ const (
 // Config configures the listeners. The zero value is not useful; start from
 // DefaultConfig or RegisterFlags.
 type Config struct {
-	UDPAddr     string        // --syslog-udp; "" disables UDP
-	TCPAddr     string        // --syslog-tcp; "" disables TCP
-	XDP         string        // --syslog-xdp; interface whose UDPAddr port is read through AF_XDP; "" = off
-	UDPSockets  int           // --syslog-udp-sockets; SO_REUSEPORT sockets, 0 = GOMAXPROCS
-	RcvBuf      int           // --syslog-rcvbuf; bytes asked for each UDP socket
-	MaxMessage  int           // --syslog-max-message; bytes
-	IdleTimeout time.Duration // --syslog-idle-timeout; 0 = never
+	UDPAddr    string // --syslog-udp; "" disables UDP
+	TCPAddr    string // --syslog-tcp; "" disables TCP
+	XDP        string // --syslog-xdp; interface whose UDPAddr port is read through AF_XDP; "" = off
+	UDPSockets int    // --syslog-udp-sockets; SO_REUSEPORT sockets, 0 = GOMAXPROCS
+	RcvBuf     int    // --syslog-rcvbuf; bytes asked for each UDP socket
+	MaxMessage int    // --syslog-max-message; bytes
+	// MaxAttributes is the ingest limit --max-attributes; a message with
+	// more keeps its text and loses its structured data. 0 = unbounded.
+	MaxAttributes int
+	IdleTimeout   time.Duration // --syslog-idle-timeout; 0 = never
 
 	Topic        string         // log topic; DefaultTopic when empty
 	Location     *time.Location // zone of RFC 3164 timestamps; time.Local when nil

@@ -21,7 +21,10 @@ var rejectNames = [numRejects]string{"empty", "producer_closed", "shutdown"}
 
 // Parse error reasons (wirelog_syslog_parse_errors_total); each event is
 // still produced, in best-effort form.
-var parseReasons = []string{"pri", "timestamp", "header", "structured_data", "other"}
+var parseReasons = []string{"pri", "timestamp", "header", "structured_data", "other", "max_attributes"}
+
+// limitReason is the parseReasons index of a message over --max-attributes.
+const limitReason = 5
 
 func parseReasonIndex(err error) int {
 	switch err {
@@ -45,7 +48,7 @@ type stats struct {
 	truncated    atomic.Uint64
 	backpressure atomic.Uint64
 	rejected     [numRejects]atomic.Uint64
-	parseErrors  [5]atomic.Uint64
+	parseErrors  [6]atomic.Uint64
 	// TCP only
 	connections   atomic.Uint64
 	open          atomic.Int64
@@ -58,7 +61,7 @@ type stats struct {
 // local accumulates a batch's counts before one atomic add each.
 type local struct {
 	messages, bytes, truncated uint64
-	parseErrors                [5]uint64
+	parseErrors                [6]uint64
 	empty                      uint64
 }
 

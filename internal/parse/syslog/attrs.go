@@ -17,13 +17,15 @@ import (
 // Each member is present only when the message had it. Values are JSON
 // strings, escaped with event.AppendString.
 type attrs struct {
-	b []byte
-	n int // members written at the current nesting level
+	b     []byte
+	n     int // members written at the current nesting level
+	total int // members written at every level: the record's attribute count
 }
 
 func (a *attrs) reset() {
 	a.b = append(a.b[:0], '{')
 	a.n = 0
+	a.total = 0
 }
 
 // key writes the separator and "name": of the next member.
@@ -35,6 +37,7 @@ func (a *attrs) key(name string) {
 		a.b = append(a.b, ',')
 	}
 	a.n++
+	a.total++
 	a.b = appendString(a.b, name)
 	a.b = append(a.b, ':')
 }
@@ -45,6 +48,7 @@ func (a *attrs) lit(name, v string) {
 		a.b = append(a.b, ',')
 	}
 	a.n++
+	a.total++
 	a.b = append(a.b, '"')
 	a.b = append(a.b, name...)
 	a.b = append(a.b, '"', ':')
@@ -78,6 +82,7 @@ func (a *attrs) priority(pri int) {
 		a.b = append(a.b, ',')
 	}
 	a.n += 2
+	a.total += 2
 	a.b = append(a.b, priorityJSON[pri]...)
 }
 

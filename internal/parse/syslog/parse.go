@@ -89,7 +89,12 @@ type Parser struct {
 
 	scratch []byte // unescaped structured-data values
 	format  Format
+	nattrs  int
 }
+
+// Attributes is how many attributes (members at every level of e.Attrs)
+// the last message parsed had, for the ingest limit --max-attributes.
+func (p *Parser) Attributes() int { return p.nattrs }
 
 // Format reports the header form of the last message parsed.
 func (p *Parser) Format() Format { return p.format }
@@ -135,6 +140,7 @@ func SeverityName(s int) string {
 func (p *Parser) Parse(line []byte, recv time.Time, e *event.Event) error {
 	a := attrs{b: e.Attrs[:0]}
 	a.reset()
+	defer func() { p.nattrs = a.total }()
 	*e = event.Event{}
 	p.format = FormatUnknown
 	line = trimLineEnd(line)
