@@ -76,9 +76,9 @@ type receiver struct {
 	parser sysparse.Parser
 	// limitAttrs replaces the attributes of a message over --max-attributes.
 	limitAttrs []byte
-	ev     event.Event
-	b      *batch
-	l      local
+	ev         event.Event
+	b          *batch
+	l          local
 
 	work    chan *batch // full batches; a send blocks while producers and queue are all busy
 	free    chan *batch // batches to fill; there is always one once a send completed
