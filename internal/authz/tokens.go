@@ -3,6 +3,7 @@ package authz
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -64,7 +65,7 @@ func (t *Tokens) Authenticate(r *http.Request) (Principal, bool, error) {
 	if h == "" {
 		return Principal{}, false, nil
 	}
-	tok, ok := BearerToken(h)
+	tok, ok := Credential(r)
 	if !ok {
 		return Principal{}, false, fmt.Errorf("unreadable Authorization header: want \"Bearer <token>\"")
 	}
@@ -77,4 +78,41 @@ func (t *Tokens) Authenticate(r *http.Request) (Principal, bool, error) {
 		}
 	}
 	return Principal{}, false, fmt.Errorf("unknown bearer token: use a token of the --auth-tokens file (tenant) or the --admin-tokens file (operator)")
+}
+
+// Credential returns the token of a request's Authorization header:
+// "Bearer <token>", or the forms shippers that speak other APIs can send —
+// HTTP Basic with the token as the password (or as the user when the
+// password is empty: Fluent Bit's es output, rsyslog omelasticsearch) and
+// Elasticsearch's "ApiKey base64(id:token)" (Filebeat, Logstash). Schemes
+// are case-insensitive (RFC 7235).
+func Credential(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if tok, ok := BearerToken(h); ok {
+		return tok, true
+	}
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok {
+		return "", false
+	}
+	cred = strings.TrimSpace(cred)
+	switch strings.ToLower(scheme) {
+	case "basic":
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return "", false
+		}
+		if pass == "" {
+			pass = user
+		}
+		return pass, pass != ""
+	case "apikey":
+		if raw, err := base64.StdEncoding.DecodeString(cred); err == nil {
+			if _, key, ok := strings.Cut(string(raw), ":"); ok && key != "" {
+				return key, true
+			}
+		}
+		return cred, cred != ""
+	}
+	return "", false
 }
