@@ -47,7 +47,7 @@ func registerIngestFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 	fs.IntVar(&in.MaxDecompressionRatio, "max-decompression-ratio", ingest.DefaultMaxDecompressionRatio, "largest decompressed/compressed size `ratio` of a body past 1 MiB (413 above: a decompression bomb)")
 	fs.Int64Var(&in.MemoryBudget, "ingest-memory-budget", ingest.DefaultMemoryBudget, "`bytes` all in-flight ingest requests may hold together (bodies, decoded events, OTLP structures); 503 with Retry-After above")
 	fs.IntVar(&in.MaxConcurrent, "max-inflight-requests", ingest.DefaultMaxConcurrent, "ingest `requests` decoded or awaiting durability at once (429 above)")
-	fs.IntVar(&in.MaxPerClient, "max-inflight-per-client", ingest.DefaultMaxPerClient, "ingest `requests` in flight from one client address, and from one token (429 above), so one sender cannot hold every slot")
+	fs.IntVar(&in.MaxPerClient, "max-inflight-per-client", ingest.DefaultMaxPerClient, "ingest `requests` in flight from one client address (429 above), so one sender cannot hold every slot; one tenant's tokens together may hold half of --max-inflight-requests")
 	fs.DurationVar(&in.BodyTimeout, "body-read-timeout", ingest.DefaultBodyTimeout, "longest time to receive one request body (`duration`; 408 above)")
 	fs.Int64Var(&in.MinBodyRate, "min-body-rate", ingest.DefaultMinBodyRate, "slowest accepted body upload in `bytes/s`, after a 5s grace (408 below): stalled uploads give their slot back")
 	cfg.Syslog.RegisterFlags(fs)

@@ -53,8 +53,9 @@ const (
 	// DefaultMaxConcurrent bounds requests in flight at once (--max-concurrent).
 	DefaultMaxConcurrent = 256
 	// DefaultMaxPerClient bounds the requests in flight from one client
-	// address, and separately from one token, so one sender cannot hold
-	// every slot (--max-inflight-per-client). Over it: 429.
+	// address, so one sender cannot hold every slot
+	// (--max-inflight-per-client). One tenant's tokens together may hold
+	// half of --max-inflight-requests (at least this many). Over it: 429.
 	DefaultMaxPerClient = 32
 	// DefaultBodyTimeout bounds the time to read one request body
 	// (--body-read-timeout).
@@ -149,6 +150,7 @@ var (
 // takes a Ticket before reading a body and returns it when answered.
 type Admission struct {
 	max, perClient int
+	perTenant      int // for the token key: half the slots, so one tenant of many senders is not held to one sender's share
 	budget         int64
 	reqCap         int64
 	inflight       atomic.Int64 // requests
@@ -172,7 +174,8 @@ func NewAdmission(maxConcurrent, perClient int, budget int64, l Limits) *Admissi
 	}
 	// One request may use the whole budget when alone, never more: the 413
 	// then depends on the request only, never on what else is running.
-	return &Admission{max: maxConcurrent, perClient: perClient, budget: budget, reqCap: budget, clients: make(map[string]int)}
+	return &Admission{max: maxConcurrent, perClient: perClient, perTenant: max(perClient, maxConcurrent/2),
+		budget: budget, reqCap: budget, clients: make(map[string]int)}
 }
 
 // InUse is the memory the in-flight requests hold, in bytes.
@@ -202,7 +205,11 @@ func (a *Admission) Enter(r *http.Request) (*Ticket, error) {
 	}
 	a.mu.Lock()
 	for i, k := range t.keys {
-		if k != "" && a.clients[k] >= a.perClient {
+		limit := a.perClient
+		if i == 1 {
+			limit = a.perTenant
+		}
+		if k != "" && a.clients[k] >= limit {
 			for _, kk := range t.keys[:i] {
 				if kk != "" {
 					a.dec(kk)
@@ -210,7 +217,7 @@ func (a *Admission) Enter(r *http.Request) (*Ticket, error) {
 			}
 			a.mu.Unlock()
 			a.inflight.Add(-1)
-			return nil, fmt.Errorf("this client has %d requests in flight, the most one client may (--max-inflight-per-client); retry after the Retry-After delay", a.perClient)
+			return nil, fmt.Errorf("this client has %d requests in flight, the most one client address (--max-inflight-per-client) or one tenant (half of --max-inflight-requests) may; retry after the Retry-After delay", limit)
 		}
 		if k != "" {
 			a.clients[k]++
