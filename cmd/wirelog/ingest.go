@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
+	"github.com/wirelog/wirelog/internal/netattach"
 	"github.com/wirelog/wirelog/internal/pipeline"
 )
 
@@ -18,9 +20,14 @@ func runIngest(ctx context.Context, args []string) error {
 	cfg := pipeline.Config{Name: "ingest", Roles: pipeline.RoleIngest}
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "`address` for HTTP: ingest (/api/v1/logs, /v1/logs), /metrics, /healthz, /readyz")
 	registerIngestFlags(fs, &cfg)
+	var bind netattach.Binding
+	bind.RegisterFlags(fs)
 	cfg.Kafka.RegisterFlags(fs)
 	registerCommonFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := bind.Apply(ctx, slog.Default().With("component", "netattach"), &cfg.HTTPAddr, &cfg.Syslog.UDPAddr, &cfg.Syslog.TCPAddr); err != nil {
 		return err
 	}
 	if len(cfg.Kafka.Brokers) == 0 {

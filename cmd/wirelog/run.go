@@ -5,9 +5,11 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"time"
 
 	"github.com/wirelog/wirelog/internal/ingest"
+	"github.com/wirelog/wirelog/internal/netattach"
 	"github.com/wirelog/wirelog/internal/pipeline"
 	"github.com/wirelog/wirelog/internal/process"
 )
@@ -22,6 +24,8 @@ func runAll(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "`address` for HTTP: ingest, query API, dashboard, /metrics")
 	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for the embedded log and the DuckDB store")
 	registerIngestFlags(fs, &cfg)
+	var bind netattach.Binding
+	bind.RegisterFlags(fs)
 	registerProcessFlags(fs, &cfg, "128MB")
 	cfg.Kafka.RegisterFlags(fs)
 	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", 1<<30, "unprocessed `bytes` the embedded log may hold before ingest answers 429 (bounds disk and catch-up time)")
@@ -29,6 +33,9 @@ func runAll(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Log.RetentionAge, "log-retention", 24*time.Hour, "how long the embedded log keeps processed records (`duration`)")
 	registerCommonFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := bind.Apply(ctx, slog.Default().With("component", "netattach"), &cfg.HTTPAddr, &cfg.Syslog.UDPAddr, &cfg.Syslog.TCPAddr); err != nil {
 		return err
 	}
 	return pipeline.Run(ctx, cfg)
