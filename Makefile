@@ -4,14 +4,14 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs
 
 ## run: build and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: build
 	./$(BIN) run --http 127.0.0.1:8080 --data ./wirelog-data
 
 ## test: install what the tests need (as root on Debian 12), then run every test
-test: deps vet test-go
+test: deps vet test-go test-chart
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wirelog
@@ -39,6 +39,19 @@ test-go: build
 		| grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:)|^\s+\S+_test\.go:[0-9]+:' ; rc=$$?; \
 	if [ $$rc -ne 0 ]; then echo "tests failed (full output: bin/test.log)"; exit 1; fi; \
 	if grep -q -e '--- SKIP' bin/test.log; then echo "tests were skipped (see --- SKIP above): a prerequisite is missing from scripts/deps"; exit 1; fi
+
+## test-chart: the Helm chart's checks (deploy/check, its own Go module): render, lint, strict decoding, invariants, server-side dry-run on an in-process kube-apiserver
+test-chart: vet-chart
+	bash scripts/chart-check.sh
+
+# The root's `go vet ./...` does not enter the nested module deploy/check.
+vet-chart:
+	@test -z "$$(gofmt -l deploy/check)" || { echo "gofmt needed:"; gofmt -l deploy/check; exit 1; }
+	cd deploy/check && $(GO) vet .
+
+## chart-docs: regenerate the chart README's values table from the comments in values.yaml
+chart-docs:
+	cd deploy/check && $(GO) test -count=1 -run TestEveryValueDocumented . -args -update
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
