@@ -121,6 +121,14 @@ traffic.sidecar.istio.io/excludeInboundPorts: {{ include "wirelog.excludedInboun
 traffic.sidecar.istio.io/excludeInterfaces: {{ include "wirelog.multusInterfaces" . | quote }}
 {{- end }}
 {{- end }}
+{{- if and $v.istio.enabled (eq .component "ingest") $v.dpdk.enabled }}
+# Pinned pods must be Guaranteed in every container, the sidecar too: integer CPU,
+# requests equal to limits.
+sidecar.istio.io/proxyCPU: "1"
+sidecar.istio.io/proxyCPULimit: "1"
+sidecar.istio.io/proxyMemory: 256Mi
+sidecar.istio.io/proxyMemoryLimit: 256Mi
+{{- end }}
 {{- if .networks }}
 k8s.v1.cni.cncf.io/networks: {{ .networks | quote }}
 {{- end }}
