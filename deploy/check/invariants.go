@@ -65,7 +65,7 @@ func RequestsAndLimits(ws []Workload) []error {
 					continue
 				}
 				if req, ok := r.Requests[name]; !ok || req.Cmp(q) != 0 {
-					errs = append(errs, fmt.Errorf("%s container %s: %s request %v differs from its limit %v", w, c.Name, name, r.Requests[name], q))
+					errs = append(errs, fmt.Errorf("%s container %s: %s request %s differs from its limit %s", w, c.Name, name, req.String(), q.String()))
 				}
 			}
 		}

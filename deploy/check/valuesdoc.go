@@ -68,10 +68,8 @@ func ParseValuesDocs(src []byte) (docs []ValueDoc, undocumented []string, err er
 			def, _ := json.Marshal(v)
 			docs = append(docs, ValueDoc{Key: key, Type: typeName(v), Default: string(def), Description: strings.Join(pending, " ")})
 			pending = nil
-			// A documented map is documented as a whole: skip its children.
-			if mm, ok := v.(map[string]any); ok && len(mm) > 0 {
-				skip = depth
-			}
+			// A documented map or list is documented as a whole: its children are its default.
+			skip = depth
 			continue
 		}
 		if mm, ok := v.(map[string]any); !ok || len(mm) == 0 {
