@@ -212,6 +212,22 @@ func TestServerSideDryRun(t *testing.T) {
 			}
 		}
 	}
+	// The PrometheusRule and dashboard ConfigMap mechanism, with sample files (deploy/prometheus
+	// and deploy/grafana may be empty).
+	for _, o := range renderWithSampleMonitoring(t) {
+		if k := o.U.GetKind(); k != "PrometheusRule" && k != "ConfigMap" {
+			continue
+		}
+		gvk := o.U.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dyn.Resource(m.Resource).Namespace(o.U.GetNamespace()).Create(ctx, o.U, dryRun); err != nil {
+			t.Errorf("%s refused: %v", o, err)
+		}
+		applied++
+	}
 	t.Logf("%d objects accepted by server-side dry-run; kinds no module serves a CRD for (decoded into mirrors instead): %v", applied, keys(notServed))
 
 	// The failing case: the API server itself refuses a pod whose hugepages request differs

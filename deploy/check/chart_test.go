@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/v2/lint"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
@@ -209,7 +210,7 @@ func TestSchemaRefusesTypos(t *testing.T) {
 		{set(map[string]any{}, "dpdk.hugepages.pagesize", "1Gi"), "pagesize"},
 		{set(map[string]any{}, "dpdk.cpus", 3.5), "cpus"},
 		{set(map[string]any{}, "dpdk.hugepages.pageSize", "4Mi"), "pageSize"},
-		{set(map[string]any{}, "ingest.resources", map[string]any{"requests": map[string]any{"cpu": "1", "memory": "1Gi"}}), "limits"},
+		{set(map[string]any{}, "ingest.resources.limits", nil), "limits"}, // null deletes the default
 		{set(map[string]any{}, "istio.ingestClients", []any{"*"}), "ingestClients"},
 		{set(map[string]any{}, "sriov.deviceType", "vfio"), "deviceType"},
 	} {
@@ -504,6 +505,64 @@ func TestBindNetworkWiring(t *testing.T) {
 	wi := workload(t, &ri, "ingest")
 	if got := wi.Pod.Annotations["traffic.sidecar.istio.io/excludeInterfaces"]; got != "net1,net2" {
 		t.Fatalf("under Istio the VF and vhost-user interfaces must bypass the sidecar: excludeInterfaces=%q", got)
+	}
+}
+
+// sampleRules and sampleDashboard stand in for deploy/prometheus and deploy/grafana while
+// those directories hold no files, so the chart's mechanism is exercised either way.
+const (
+	sampleRules     = "groups:\n  - name: wirelog-sample\n    rules:\n      - alert: WirelogSampleDown\n        expr: up{job=\"wirelog\"} == 0\n        for: 5m\n        labels: {severity: page}\n        annotations: {summary: \"a wirelog target is down\"}\n"
+	samplePromtool  = "rule_files: [sample.rules.yml]\ntests: []\n"
+	sampleDashboard = `{"title":"wirelog sample","panels":[],"schemaVersion":39}`
+)
+
+func renderWithSampleMonitoring(t *testing.T) []Object {
+	t.Helper()
+	ch, err := LoadChart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Files = append(ch.Files,
+		&common.File{Name: "files/prometheus/sample.rules.yml", Data: []byte(sampleRules)},
+		&common.File{Name: "files/prometheus/sample_test.yml", Data: []byte(samplePromtool)},
+		&common.File{Name: "files/grafana/sample.json", Data: []byte(sampleDashboard)})
+	objs, _, err := Render(ch, scenario(t, "monitoring").Values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// TestMonitoringMechanism renders the chart with one rule file, one promtool test file and
+// one dashboard added under files/: one PrometheusRule with the file's groups (the test
+// file skipped) and one labelled ConfigMap come out and decode strictly.
+func TestMonitoringMechanism(t *testing.T) {
+	objs := renderWithSampleMonitoring(t)
+	dec, err := NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules, dashboards int
+	for _, o := range objs {
+		d, err := dec.Decode(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch x := d.Obj.(type) {
+		case *monitoringv1.PrometheusRule:
+			rules++
+			if len(x.Spec.Groups) != 1 || x.Spec.Groups[0].Name != "wirelog-sample" || x.Spec.Groups[0].Rules[0].Alert != "WirelogSampleDown" {
+				t.Errorf("PrometheusRule %s: groups %+v", x.Name, x.Spec.Groups)
+			}
+		case *corev1.ConfigMap:
+			dashboards++
+			if x.Data["sample.json"] != sampleDashboard || x.Labels["grafana_dashboard"] != "1" {
+				t.Errorf("dashboard ConfigMap %s: %v %v", x.Name, x.Labels, x.Data)
+			}
+		}
+	}
+	if rules != 1 || dashboards != 1 {
+		t.Fatalf("%d PrometheusRules and %d dashboard ConfigMaps, want 1 and 1 (the promtool test file is not a rule file)", rules, dashboards)
 	}
 }
 
