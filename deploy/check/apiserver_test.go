@@ -40,7 +40,7 @@ func moduleDir(t *testing.T, path string) string {
 }
 
 // crdFiles lists the CRD manifests the Go modules ship: Istio's (istio.io/api),
-// cert-manager's (deploy/crds), and prometheus-operator's generated from its monitoring/v1
+// cert-manager's (deploy/crds), the Gateway API's HTTPRoute (config/crd/standard), and prometheus-operator's generated from its monitoring/v1
 // Go types by controller-gen, the generator upstream uses (the monitoring module ships the
 // types but not the YAML).
 func crdFiles(t *testing.T) []string {
@@ -51,6 +51,7 @@ func crdFiles(t *testing.T) []string {
 		t.Fatalf("cert-manager CRDs not found: %v", err)
 	}
 	files = append(files, cm...)
+	files = append(files, filepath.Join(moduleDir(t, "sigs.k8s.io/gateway-api"), "config", "crd", "standard", "gateway.networking.k8s.io_httproutes.yaml"))
 	return append(files, monitoringCRDs(t)...)
 }
 

@@ -15,14 +15,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Scheme knows every upstream Go type the chart renders: Kubernetes' own, Istio's,
-// prometheus-operator's and cert-manager's.
+// prometheus-operator's, cert-manager's and the Gateway API's.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, istioscheme.AddToScheme, monitoringv1.AddToScheme, certmanagerv1.AddToScheme,
+		clientgoscheme.AddToScheme, istioscheme.AddToScheme, monitoringv1.AddToScheme, certmanagerv1.AddToScheme, gatewayv1.Install,
 	} {
 		if err := add(s); err != nil {
 			return nil, err

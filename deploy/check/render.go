@@ -136,11 +136,12 @@ func Scenarios() ([]Scenario, error) {
 			on("monitoring.prometheusRule.enabled"), on("monitoring.grafanaDashboards.enabled"))},
 		{"mtls", on("mtls.enabled")},
 		{"ingress", on("serve.ingress.enabled")},
+		{"httproute", on("serve.httpRoute.enabled")},
 		{"no-agent", set(map[string]any{}, "agent.enabled", false)},
 		{"external-store", set(set(map[string]any{}, "store.victorialogs.deploy", false), "store.victorialogs.url", "http://vlogs.logging:9428")},
 	}
 	all := func(mesh string) map[string]any {
-		v := merge(on("sriov.enabled"), on("dpdk.enabled"), on("kafka.strimzi.enabled"), on("serve.ingress.enabled"),
+		v := merge(on("sriov.enabled"), on("dpdk.enabled"), on("kafka.strimzi.enabled"), on("serve.ingress.enabled"), on("serve.httpRoute.enabled"),
 			on("monitoring.podMonitor.enabled"), on("monitoring.serviceMonitor.enabled"),
 			on("monitoring.prometheusRule.enabled"), on("monitoring.grafanaDashboards.enabled"), on(mesh))
 		set(v, "ingest.autoscaling.enabled", false)
