@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint
 
 ## run: build and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: build
@@ -48,6 +48,11 @@ test-chart: vet-chart
 vet-chart:
 	@test -z "$$(gofmt -l deploy/check)" || { echo "gofmt needed:"; gofmt -l deploy/check; exit 1; }
 	cd deploy/check && $(GO) vet .
+
+## chart-lint: the helm CLI (helm.sh/helm/v4, a go tool of deploy/check) lints the chart strictly with each example
+chart-lint:
+	cd deploy/check && $(GO) tool helm lint --strict ../helm/wirelog && \
+	for f in ../helm/wirelog/examples/*.yaml; do $(GO) tool helm lint --strict ../helm/wirelog -f $$f || exit 1; done
 
 ## chart-docs: regenerate the chart README's values table from the comments in values.yaml
 chart-docs:
