@@ -181,7 +181,7 @@ sidecar.istio.io/inject: "true"
 
 {{/*
 wirelog.commonArgs: flags every role (ingest, process, serve) takes: the plaintext metrics
-listener and, with mtls.enabled, the workload certificate.
+listener, with mtls.enabled the workload certificate, and the token files.
 */}}
 {{- define "wirelog.commonArgs" -}}
 - --metrics-plaintext=0.0.0.0:{{ .root.Values.observability.metricsPort }}
@@ -189,6 +189,12 @@ listener and, with mtls.enabled, the workload certificate.
 - --tls-cert=/etc/wirelog/tls/tls.crt
 - --tls-key=/etc/wirelog/tls/tls.key
 - --tls-client-ca=/etc/wirelog/tls/ca.crt
+{{- end }}
+{{- if .root.Values.auth.tenantTokensSecret }}
+- --auth-tokens=/etc/wirelog/tenant-tokens/tokens.json
+{{- end }}
+{{- if .root.Values.auth.adminTokensSecret }}
+- --admin-tokens=/etc/wirelog/admin-tokens/tokens
 {{- end }}
 {{- end -}}
 
@@ -279,19 +285,40 @@ readinessProbe:
   failureThreshold: 2
 {{- end -}}
 
-{{/* wirelog.tlsVolume: the cert-manager Secret of a component (mtls.enabled). */}}
-{{- define "wirelog.tlsVolume" -}}
+{{/* wirelog.roleVolumes: Secrets every role mounts: its cert-manager certificate
+(mtls.enabled) and the tenant and operator token files (auth.*). */}}
+{{- define "wirelog.roleVolumes" -}}
 {{- if .root.Values.mtls.enabled }}
 - name: tls
   secret:
     secretName: {{ include "wirelog.component.name" . }}-tls
 {{- end }}
+{{- with .root.Values.auth.tenantTokensSecret }}
+- name: tenant-tokens
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- with .root.Values.auth.adminTokensSecret }}
+- name: admin-tokens
+  secret:
+    secretName: {{ . }}
+{{- end }}
 {{- end -}}
 
-{{- define "wirelog.tlsMount" -}}
+{{- define "wirelog.roleMounts" -}}
 {{- if .root.Values.mtls.enabled }}
 - name: tls
   mountPath: /etc/wirelog/tls
+  readOnly: true
+{{- end }}
+{{- if .root.Values.auth.tenantTokensSecret }}
+- name: tenant-tokens
+  mountPath: /etc/wirelog/tenant-tokens
+  readOnly: true
+{{- end }}
+{{- if .root.Values.auth.adminTokensSecret }}
+- name: admin-tokens
+  mountPath: /etc/wirelog/admin-tokens
   readOnly: true
 {{- end }}
 {{- end -}}
