@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -61,3 +62,36 @@ func TestParseValuesDocsFindsUndocumented(t *testing.T) {
 		t.Fatalf("docs = %+v", docs)
 	}
 }
+
+// TestSchemaListsOnlyRealValues: every key values.schema.json declares exists in
+// values.yaml (the defaults rendering under the strict schema proves the converse), so the
+// schema cannot keep accepting a value the chart no longer reads.
+func TestSchemaListsOnlyRealValues(t *testing.T) {
+	var schema map[string]any
+	b, err := os.ReadFile(filepath.Join(ChartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(prefix string, s map[string]any)
+	walk = func(prefix string, s map[string]any) {
+		props, _ := s["properties"].(map[string]any)
+		for k, v := range props {
+			key := strings.TrimPrefix(prefix+"."+k, ".")
+			if lookupDefault(key) == nil {
+				if _, isNull := nullDefaults[key]; !isNull {
+					t.Errorf("values.schema.json declares %s, which values.yaml does not have", key)
+				}
+			}
+			if sub, ok := v.(map[string]any); ok && sub["additionalProperties"] == false {
+				walk(key, sub)
+			}
+		}
+	}
+	walk("", schema)
+}
+
+// nullDefaults are schema keys whose default in values.yaml is legitimately absent.
+var nullDefaults = map[string]struct{}{}
