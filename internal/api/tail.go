@@ -18,8 +18,9 @@ const (
 	DefaultTailBuffer = 4096
 	// DefaultMaxTailClients bounds concurrent tail clients; more get 503.
 	DefaultMaxTailClients = 64
-	// DefaultMaxTailPerClient bounds the tail streams of one client address,
-	// and of one tenant, so a stranger cannot hold every slot; more get 503.
+	// DefaultMaxTailPerClient bounds the tail streams of one client address
+	// (one tenant may hold half of MaxClients), so a stranger cannot hold
+	// every slot; more get 503.
 	DefaultMaxTailPerClient = 8
 )
 
@@ -173,7 +174,12 @@ func (h *TailHub) subscribe(f tailFilter, keys ...string) (*tailSub, error) {
 		return nil, ErrTooManyTailClients
 	}
 	for _, k := range keys {
-		if h.per[k] >= h.opts.MaxPerClient {
+		limit := h.opts.MaxPerClient
+		if strings.HasPrefix(k, "tenant:") {
+			// A tenant is many people: half the streams, not one address's share.
+			limit = max(limit, h.opts.MaxClients/2)
+		}
+		if h.per[k] >= limit {
 			return nil, ErrTailClientBusy
 		}
 	}
