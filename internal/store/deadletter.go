@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ const deadLetterSchema = `CREATE TABLE IF NOT EXISTS dead_letters (
 // skips them just as it skips stored rows. Dead letters of one partition
 // must come in offset order, after every row of that partition stored
 // before them.
-func (s *Store) WriteDeadLetters(ctx context.Context, dls []DeadLetter) (err error) {
+func (s *Store) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 	if len(dls) == 0 {
 		return nil
 	}
@@ -51,48 +52,66 @@ func (s *Store) WriteDeadLetters(ctx context.Context, dls []DeadLetter) (err err
 	if s.closed {
 		return ErrClosed
 	}
-	if _, err := s.wconn.ExecContext(ctx, deadLetterSchema); err != nil {
-		return fmt.Errorf("create dead_letters table: %w", err)
-	}
-	tx, err := s.wconn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin dead-letter transaction: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
 	next := make(map[offsetKey]int64, 1)
-	now := time.Now().UTC()
 	for _, d := range dls {
-		raw := d.Raw
-		if len(raw) > DeadLetterRawBytes {
-			raw = raw[:DeadLetterRawBytes]
-		}
-		ts := d.Time
-		if ts.IsZero() {
-			ts = now
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			validString(d.Topic), d.Partition, d.Offset, ts.UTC(), now, validString(d.Reason), int64(len(d.Raw)),
-			strings.ToValidUTF8(string(raw), string(utf8.RuneError))); err != nil {
-			return fmt.Errorf("insert dead letter %s/%d@%d: %w", d.Topic, d.Partition, d.Offset, err)
-		}
 		k := offsetKey{d.Topic, d.Partition}
 		next[k] = max(next[k], d.Offset+1)
 	}
-	for k, n := range next {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO consumer_offsets VALUES ($1, $2, $3)
-			ON CONFLICT DO UPDATE SET next_offset = greatest(next_offset, excluded.next_offset)`, k.topic, k.partition, n); err != nil {
-			return fmt.Errorf("advance offset of %s/%d past dead letter to %d: %w", k.topic, k.partition, n, err)
+	// The same writer connection, and the same explicit transaction, as
+	// Write: the dead letters and the offsets past them commit together.
+	err := s.withWriter(func(conn driver.Conn) (err error) {
+		ex := conn.(driver.ExecerContext)
+		exec := func(q string, args ...any) error {
+			nv := make([]driver.NamedValue, len(args))
+			for i, a := range args {
+				nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+			}
+			_, err := ex.ExecContext(ctx, q, nv)
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit dead letters: %w", err)
+		if err := exec(deadLetterSchema); err != nil {
+			return fmt.Errorf("create dead_letters table: %w", err)
+		}
+		if err := exec("BEGIN TRANSACTION"); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				exec("ROLLBACK")
+			}
+		}()
+		now := time.Now().UTC()
+		for _, d := range dls {
+			raw := d.Raw
+			if len(raw) > DeadLetterRawBytes {
+				raw = raw[:DeadLetterRawBytes]
+			}
+			ts := d.Time
+			if ts.IsZero() {
+				ts = now
+			}
+			if err := exec(`INSERT INTO dead_letters VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				validString(d.Topic), int64(d.Partition), d.Offset, ts.UTC(), now, validString(d.Reason), int64(len(d.Raw)),
+				strings.ToValidUTF8(string(raw), string(utf8.RuneError))); err != nil {
+				return fmt.Errorf("insert dead letter %s/%d@%d: %w", d.Topic, d.Partition, d.Offset, err)
+			}
+		}
+		for k, n := range next {
+			if err := exec(`INSERT INTO consumer_offsets VALUES ($1, $2, $3)
+				ON CONFLICT DO UPDATE SET next_offset = greatest(next_offset, excluded.next_offset)`, k.topic, int64(k.partition), n); err != nil {
+				return fmt.Errorf("advance offset of %s/%d past dead letter to %d: %w", k.topic, k.partition, n, err)
+			}
+		}
+		if err := exec("COMMIT"); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store %d dead letters: %w", len(dls), err)
 	}
 	for k, n := range next {
-		if n > s.offsets[k] {
+		if cur, ok := s.offsets[k]; !ok || n > cur {
 			s.offsets[k] = n
 		}
 	}
