@@ -600,6 +600,10 @@ func (h *Handler) reject(req *request, line int, msg string) {
 // Nothing of the request is acknowledged, so the client must resend it all.
 func (h *Handler) produceFailed(w http.ResponseWriter, ctx context.Context, err error) int {
 	switch {
+	case errors.Is(err, transport.ErrTooLarge):
+		// Retrying cannot help: say so with a status clients do not retry.
+		h.m.tooLarge.Inc()
+		return h.fail(w, http.StatusRequestEntityTooLarge, "the log refused the request as too large: "+shorten(err.Error()))
 	case errors.Is(err, transport.ErrBackpressure):
 		h.m.pushback.WithLabelValues("backlog").Inc()
 		return h.pushBack(w, http.StatusTooManyRequests, "the log is behind its bound; retry after the Retry-After delay")

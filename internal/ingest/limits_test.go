@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirelog/wirelog/internal/transport"
 )
 
 func reqFrom(addr string) *http.Request {
@@ -166,4 +168,14 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 		t.Fatalf("the next request of the same client: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// TestLogTooLargeIs413: a log that refuses the records as too large (Kafka's
+// message.max.bytes) gets a status clients do not retry, not a 503.
+func TestLogTooLargeIs413(t *testing.T) {
+	rec := &recorder{err: fmt.Errorf("kafka produce: %w", transport.ErrTooLarge)}
+	code, resp := postLimits(t, NewHandler(rec, Options{}), "application/x-ndjson", []byte(`{"message":"m"}`+"\n"))
+	if code != 413 || !strings.Contains(resp.Message, "too large") {
+		t.Errorf("%d %+v, want 413", code, resp)
+	}
 }

@@ -194,6 +194,8 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 
 func (o otlpHandler) produceFailed(w http.ResponseWriter, asJSON bool, ctx context.Context, err error) int {
 	switch {
+	case errors.Is(err, transport.ErrTooLarge):
+		return o.refuse(w, asJSON, http.StatusRequestEntityTooLarge, "the log refused the request as too large: "+shorten(err.Error()))
 	case errors.Is(err, transport.ErrBackpressure):
 		o.h.m.pushback.WithLabelValues("backlog").Inc()
 		return o.pushBack(w, asJSON, http.StatusTooManyRequests, "the log is behind its bound; retry")

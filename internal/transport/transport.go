@@ -20,6 +20,11 @@ var (
 	ErrUnavailable = errors.New("transport: log unavailable")
 	// ErrClosed means the producer or consumer was closed.
 	ErrClosed = errors.New("transport: closed")
+	// ErrTooLarge means a record or the records of one call are larger than
+	// the log takes (the embedded log's 64 MiB batch, Kafka's
+	// message.max.bytes). Retrying the same call cannot succeed: HTTP maps
+	// it to 413.
+	ErrTooLarge = errors.New("transport: records larger than the log takes")
 )
 
 // Header is one record header, as in Kafka (used for traceparent).

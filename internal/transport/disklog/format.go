@@ -80,7 +80,7 @@ var ErrCorrupt = errors.New("disklog: corrupt record batch")
 
 // ErrTooLarge means the records of one Produce call for one partition encode
 // to more than 64 MiB; split the call.
-var ErrTooLarge = errors.New("disklog: records of one call exceed the 64 MiB batch limit")
+var ErrTooLarge = fmt.Errorf("disklog: records of one call exceed the 64 MiB batch limit: %w", transport.ErrTooLarge)
 
 // batchHeader is the decoded fixed part of a record batch.
 type batchHeader struct {

@@ -242,7 +242,7 @@ func (p *Producer) Produce(ctx context.Context, recs []transport.Record) error {
 	case f == failCanceled || ctx.Err() != nil:
 		return fmt.Errorf("%s: canceled by the caller: %w", what, bt.err)
 	case errors.Is(bt.err, kerr.MessageTooLarge):
-		what += " (an event is larger than the broker's message.max.bytes)"
+		return fmt.Errorf("%s (an event is larger than the broker's message.max.bytes: lower --max-line-bytes below it): %w: %v", what, transport.ErrTooLarge, bt.err)
 	}
 	return wrap(f, what, bt.err)
 }
