@@ -203,3 +203,26 @@ func TestOTLPScanHugeRepeatedField(t *testing.T) {
 		t.Errorf("scan of a 1M-attribute record allocates %v times; it must not materialise anything", allocs)
 	}
 }
+
+// TestOTLPJSONEmptyRecordsBomb: OTLP/JSON has no wire-format scan; its
+// objects are counted before decoding, so 16 MiB of `{}` records is a 413
+// without materialising millions of LogRecords.
+func TestOTLPJSONEmptyRecordsBomb(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{}`)
+	for b.Len() < 15<<20 {
+		b.WriteString(`,{}`)
+	}
+	b.WriteString(`]}]}]}`)
+	h := NewHandler(&recorder{}, Options{})
+	req := httptest.NewRequest(http.MethodPost, "/v1/logs", bytes.NewReader(b.Bytes()))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.OTLP().ServeHTTP(w, req)
+	if w.Code != 413 {
+		t.Fatalf("%d %.200s, want 413", w.Code, w.Body.String())
+	}
+	if h.adm.InUse() != 0 {
+		t.Fatalf("%d bytes still held", h.adm.InUse())
+	}
+}
