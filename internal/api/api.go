@@ -188,7 +188,7 @@ func writeParamError(w http.ResponseWriter, err *ParamError) {
 
 // answer writes res, or maps a store error: 400 for a request the store
 // refused (naming the field), 503 with Retry-After when the store timed out
-// or is closed, 500 for any other DuckDB failure.
+// or is closed or out of memory, 500 for any other DuckDB failure.
 func (s *server) answer(w http.ResponseWriter, r *http.Request, kind string, res any, err error) {
 	var re *store.RequestError
 	switch {
@@ -202,6 +202,11 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, kind string, res
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: kind + " unavailable, retry later: " + err.Error()})
+	case store.IsOutOfMemory(err):
+		// Pressure, not a fault: other queries or a large batch hold the
+		// store's memory (--store-memory) right now.
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: kind + " needs more of the store's memory (--store-memory) than is free right now; retry later or narrow the query: " + err.Error()})
 	default:
 		s.opts.Logger.Error("api: store query failed", "kind", kind, "err", err)
 		writeJSON(w, http.StatusInternalServerError, apiError{Error: kind + " failed in the store: " + err.Error()})
