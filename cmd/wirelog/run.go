@@ -12,6 +12,7 @@ import (
 	"github.com/wirelog/wirelog/internal/netattach"
 	"github.com/wirelog/wirelog/internal/pipeline"
 	"github.com/wirelog/wirelog/internal/process"
+	"github.com/wirelog/wirelog/internal/store"
 )
 
 // runAll is `wirelog run`: the whole pipeline in one process, on the
@@ -70,6 +71,10 @@ func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory st
 	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", storeMemory, "DuckDB memory limit (`size`, e.g. 128MB, 1GB); the largest part of RSS")
 	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", 20000, "most `records` stored in one transaction")
 	fs.IntVar(&cfg.Processor.MaxWriteTries, "max-write-tries", process.DefaultMaxWriteTries, "store `tries` of a whole batch before it is split and the records the store refuses go to the dead_letters table")
+	fs.Int64Var(&cfg.Store.CheckpointRows, "store-checkpoint-rows", store.DefaultCheckpointRows,
+		"stored `rows` after which the processor checkpoints DuckDB between batches (folds the WAL into the database file; writes wait meanwhile, so smaller means shorter, more frequent pauses and more CPU)")
+	fs.StringVar(&cfg.Store.CheckpointThreshold, "store-checkpoint-threshold", store.DefaultCheckpointThreshold,
+		"DuckDB's own WAL `size` limit, a backstop: a commit that pushes the WAL past it checkpoints inline and stalls that write")
 }
 
 func registerCommonFlags(fs *flag.FlagSet, cfg *pipeline.Config) {

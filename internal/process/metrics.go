@@ -38,7 +38,7 @@ func newMetrics() metrics {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_processor_errors_total",
-			Help: "Processor errors by stage (poll, decode, store, commit).",
+			Help: "Processor errors by stage (poll, decode, store, commit, checkpoint).",
 		}, []string{"stage"}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wirelog_processor_paused",

@@ -18,6 +18,10 @@ type metrics struct {
 	compactErrors    prometheus.Counter
 	querySeconds     *prometheus.HistogramVec
 	queryErrors      *prometheus.CounterVec
+
+	checkpointSeconds prometheus.Histogram
+	checkpointRows    prometheus.Counter
+	checkpointErrors  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -60,6 +64,19 @@ func newMetrics() *metrics {
 			Name: "wirelog_store_rollup_compaction_errors_total",
 			Help: "Rollup compactions that failed (see the log).",
 		}),
+		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wirelog_store_checkpoint_seconds",
+			Help:    "Time of one explicit checkpoint (WAL folded into the database file); writes wait meanwhile.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1ms .. ~8s
+		}),
+		checkpointRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_store_checkpointed_rows_total",
+			Help: "Rows folded into the database file by explicit checkpoints.",
+		}),
+		checkpointErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_store_checkpoint_errors_total",
+			Help: "Explicit checkpoints that failed (see the log); DuckDB still checkpoints by itself at checkpoint_threshold.",
+		}),
 		querySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wirelog_store_query_seconds",
 			Help:    "Query latency by kind (stats, rollups, search).",
@@ -76,7 +93,8 @@ func newMetrics() *metrics {
 // caller to register.
 func (s *Store) Collector() prometheus.Collector {
 	m := s.metrics
-	return promset.Set{m.rowsWritten, m.rowsSkipped, m.writeErrors, m.writeSeconds,
+	set := promset.Set{m.rowsWritten, m.rowsSkipped, m.writeErrors, m.writeSeconds,
 		m.batchRows, m.retentionDeleted, m.retentionErrors, m.compactions, m.compactErrors,
-		m.querySeconds, m.queryErrors}
+		m.querySeconds, m.queryErrors, m.checkpointSeconds, m.checkpointRows, m.checkpointErrors}
+	return append(set, s.fileGauges()...)
 }

@@ -42,11 +42,28 @@ const (
 	// wirelog aims for well under 300 MB RSS in total on one machine.
 	DefaultMemoryLimit = "256MB"
 	// DefaultCheckpointThreshold is DuckDB's checkpoint_threshold: how much
-	// WAL accumulates before it is folded into the database file. Every
-	// checkpoint recompresses the table's last, partly filled row group, so
-	// DuckDB's 16MB default costs 2.4x the CPU per stored event at high rates
-	// (docs/bench/store.md); a larger WAL costs a longer replay on restart.
+	// WAL accumulates before DuckDB folds it into the database file by
+	// itself, inside the COMMIT that crosses it. That inline checkpoint is
+	// what stalled the writer for 2-4 s every ~25 s at 60k events/s
+	// (docs/bench/store.md), so the store checkpoints on its own schedule
+	// (DefaultCheckpointRows) and this is only the backstop for a caller
+	// that never calls Checkpoint. Every checkpoint recompresses the
+	// table's last, partly filled row group, so DuckDB's 16MB default costs
+	// 2.4x the CPU per stored event; a larger WAL costs a longer replay on
+	// restart.
 	DefaultCheckpointThreshold = "256MB"
+	// DefaultCheckpointRows is how many stored events make a checkpoint due
+	// (CheckpointDue): one DuckDB row group (122,880 rows). Checkpointing
+	// whole row groups costs the same CPU per event as DuckDB's 256MB
+	// threshold, while every 10,000 rows costs 2.1x and every 40,000 1.5x
+	// (each checkpoint recompresses the partly filled last row group); one
+	// row group is also what bounds the pause: a checkpoint's time grows
+	// with the rows it folds in (docs/bench/store.md).
+	DefaultCheckpointRows = 122880
+	// DefaultCheckpointInterval makes a checkpoint due when anything was
+	// written and the last one is older than this, so a slow trickle of
+	// events does not leave a large WAL to replay after a crash.
+	DefaultCheckpointInterval = 5 * time.Minute
 	// DefaultThreads is DuckDB's thread count. One thread: with two, DuckDB
 	// hands every batch insert to a worker thread and waits for it, which
 	// costs 1.7x the CPU per stored event on the Arrow path (1.2x on the
@@ -87,6 +104,12 @@ type Options struct {
 	MemoryLimit string
 	// CheckpointThreshold is DuckDB's checkpoint_threshold; "" = default.
 	CheckpointThreshold string
+	// CheckpointRows is how many stored rows make a checkpoint due; zero
+	// means DefaultCheckpointRows.
+	CheckpointRows int64
+	// CheckpointInterval makes a checkpoint due when rows were stored and
+	// the last checkpoint is older (zero: default).
+	CheckpointInterval time.Duration
 	// Threads is DuckDB's thread count; 0 means DefaultThreads, a negative
 	// value lets DuckDB use every core (faster full scans on an idle machine).
 	Threads int
@@ -116,6 +139,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.CheckpointThreshold == "" {
 		o.CheckpointThreshold = DefaultCheckpointThreshold
+	}
+	if o.CheckpointRows <= 0 {
+		o.CheckpointRows = DefaultCheckpointRows
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if o.Threads == 0 {
 		o.Threads = DefaultThreads
@@ -202,6 +231,11 @@ type Store struct {
 	offsets map[offsetKey]int64
 	dirty   map[int64]struct{} // minutes (unix/60) that got partial rollup rows since the last Compact
 	closed  bool
+	// uncheckpointed counts rows stored since the last checkpoint;
+	// lastCheckpoint is when that was. Both under writeMu.
+	uncheckpointed int64
+	lastCheckpoint time.Time
+	path           string // the database file; "" in memory
 
 	// beforeCommit, when set (by tests), runs on the writer's connection
 	// just before COMMIT; an error aborts the transaction.
@@ -240,16 +274,18 @@ func Open(path string, opts Options) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 
 	s := &Store{
-		opts:         opts,
-		connector:    connector,
-		db:           db,
-		readers:      make(chan struct{}, opts.MaxReaders),
-		metrics:      newMetrics(),
-		offsets:      make(map[offsetKey]int64),
-		dirty:        make(map[int64]struct{}),
-		appendEvents: defaultAppendEvents,
-		stop:         make(chan struct{}),
-		done:         make(chan struct{}),
+		opts:           opts,
+		connector:      connector,
+		db:             db,
+		readers:        make(chan struct{}, opts.MaxReaders),
+		metrics:        newMetrics(),
+		offsets:        make(map[offsetKey]int64),
+		dirty:          make(map[int64]struct{}),
+		appendEvents:   defaultAppendEvents,
+		path:           path,
+		lastCheckpoint: time.Now(),
+		stop:           make(chan struct{}),
+		done:           make(chan struct{}),
 	}
 	fail := func(err error) (*Store, error) {
 		db.Close()

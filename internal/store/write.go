@@ -107,6 +107,7 @@ func (s *Store) Write(ctx context.Context, rows []Row) (int, error) {
 	for k := range rollups {
 		s.dirty[minuteOf(k.sec)] = struct{}{}
 	}
+	s.uncheckpointed += int64(stored)
 	s.metrics.rowsWritten.Add(float64(stored))
 	s.metrics.rowsSkipped.Add(float64(skipped))
 	s.metrics.batchRows.Observe(float64(stored))
