@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/wirelog/wirelog/internal/loadgen"
 )
@@ -43,6 +44,12 @@ func runLoadgen(ctx context.Context, args []string) error {
 		}
 	}
 
+	var soak *loadgen.Soak
+	if f.Soak {
+		if soak, err = loadgen.StartSoak(ctx, f.SoakConfig); err != nil {
+			return err
+		}
+	}
 	rep, runErr := loadgen.Run(ctx, cfg)
 	if errors.Is(runErr, loadgen.ErrInvalidConfig) {
 		return fmt.Errorf("%w: %v", errUsage, runErr)
@@ -58,11 +65,47 @@ func runLoadgen(ctx context.Context, args []string) error {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
+	if soak != nil {
+		if err := finishSoak(soak, f, cfg); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	if runErr != nil {
 		if errors.Is(runErr, loadgen.ErrNoneAcknowledged) {
 			return fmt.Errorf("no event was acknowledged by %s (see the errors in the report): is wirelog running there, and is --target right?", rep.Target)
 		}
 		return runErr
+	}
+	return nil
+}
+
+// finishSoak stops the sampler, writes the CSV and the chart, and prints
+// the summary and its verdict to stderr (stdout keeps the --json report).
+func finishSoak(soak *loadgen.Soak, f loadgen.Flags, cfg loadgen.Config) error {
+	samples := soak.Stop()
+	sum := soak.Summarize(samples)
+	write := func(path string, fn func(*os.File) error) error {
+		out, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("soak: %w (check --soak-csv / --soak-html)", err)
+		}
+		if err := fn(out); err != nil {
+			out.Close()
+			return fmt.Errorf("soak: write %s: %w", path, err)
+		}
+		return out.Close()
+	}
+	title := fmt.Sprintf("wirelog soak: %s, rate %.0f/s, %d connections, batch %d", cfg.Target, cfg.Rate, cfg.Concurrency, cfg.Batch)
+	err := errors.Join(
+		write(f.SoakCSV, func(o *os.File) error { return loadgen.WriteSoakCSV(o, samples) }),
+		write(f.SoakHTML, func(o *os.File) error { return loadgen.WriteSoakHTML(o, title, sum, samples) }),
+		sum.WriteText(os.Stderr))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "soak samples: %s, chart: %s\n", f.SoakCSV, f.SoakHTML)
+	if !sum.Pass {
+		return fmt.Errorf("soak verdict failed: %s", strings.Join(sum.Problems, "; "))
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package loadgen
 
-import "flag"
+import (
+	"flag"
+	"strings"
+)
 
 // Flags is the command line of `wirelog loadgen`: a Config plus the
 // options that only make sense for a person at a shell.
@@ -12,6 +15,14 @@ type Flags struct {
 	AckLogPath string
 	// Quiet suppresses the live progress line.
 	Quiet bool
+	// Soak samples the target's /metrics once a second during the run and
+	// ends with a verdict (stalls, backlog slope, RSS trend, freshness).
+	Soak bool
+	// SoakCSV and SoakHTML are where the samples and their chart go.
+	SoakCSV, SoakHTML string
+	// Soak bounds the verdict checks; MetricsURL defaults to Target/metrics.
+	SoakConfig   SoakConfig
+	soakMaxRSSMB float64
 
 	format     string
 	gzip, zstd bool
@@ -36,6 +47,14 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.RunID, "run-id", "", "prefix of every event_id (<run-id>-<seq>); default random, so runs never share ids")
 	fs.DurationVar(&f.RequestTimeout, "timeout", DefaultRequestTimeout, "give up on one request after this long (counted as a transport error)")
 	fs.BoolVar(&f.Quiet, "quiet", false, "no live progress line on stderr")
+	fs.BoolVar(&f.Soak, "soak", false, "sample the target's /metrics every second during the run (stored count, backlog, RSS, CPU, longest store write and checkpoint, freshness p99), "+
+		"write them to --soak-csv and --soak-html, and end with a verdict line; exits non-zero when the verdict fails. Use with --rate and a long --duration, e.g. --rate 60000 --duration 15m")
+	fs.StringVar(&f.SoakCSV, "soak-csv", "soak.csv", "`file` for the soak samples, one CSV line per second")
+	fs.StringVar(&f.SoakHTML, "soak-html", "soak.html", "`file` for the soak chart (self-contained HTML)")
+	fs.StringVar(&f.SoakConfig.MetricsURL, "metrics-url", "", "Prometheus `URL` the soak samples (default --target + /metrics)")
+	fs.DurationVar(&f.SoakConfig.Stall, "soak-stall", DefaultSoakStall, "longest store write or checkpoint the soak verdict accepts (`duration`)")
+	fs.DurationVar(&f.SoakConfig.Freshness, "soak-freshness", DefaultSoakFreshness, "ingest → stored p99 the soak verdict accepts (`duration`)")
+	fs.Float64Var(&f.soakMaxRSSMB, "soak-max-rss", DefaultSoakMaxRSS>>20, "peak RSS of the target the soak verdict accepts, in `MiB`")
 }
 
 // Resolve turns the parsed flags into a checked Config. Errors wrap
@@ -65,5 +84,9 @@ func (f *Flags) Resolve() (Config, error) {
 	case c.RequestTimeout <= 0:
 		return c, configErrorf("--timeout must be positive, got %v", c.RequestTimeout)
 	}
+	if f.SoakConfig.MetricsURL == "" {
+		f.SoakConfig.MetricsURL = strings.TrimRight(c.Target, "/") + "/metrics"
+	}
+	f.SoakConfig.MaxRSS = f.soakMaxRSSMB * (1 << 20)
 	return c.withDefaults()
 }
