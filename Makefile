@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak
 
 ## run: build and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: build
@@ -60,6 +60,10 @@ chart-docs:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+## soak: a fresh `wirelog run` at a fixed rate for 15 minutes (SOAK_RATE, SOAK_DURATION…, see scripts/soak.sh): CSV, HTML chart, verdict in bin/soak
+soak: build
+	bash scripts/soak.sh
 
 fmt:
 	gofmt -w cmd internal

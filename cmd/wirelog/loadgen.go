@@ -46,7 +46,14 @@ func runLoadgen(ctx context.Context, args []string) error {
 
 	var soak *loadgen.Soak
 	if f.Soak {
-		if soak, err = loadgen.StartSoak(ctx, f.SoakConfig); err != nil {
+		csvFile, err := os.Create(f.SoakCSV)
+		if err != nil {
+			return fmt.Errorf("soak: %w (check --soak-csv)", err)
+		}
+		defer csvFile.Close()
+		sc := f.SoakConfig
+		sc.CSV, sc.Progress = csvFile, os.Stderr
+		if soak, err = loadgen.StartSoak(ctx, sc); err != nil {
 			return err
 		}
 	}
@@ -97,7 +104,6 @@ func finishSoak(soak *loadgen.Soak, f loadgen.Flags, cfg loadgen.Config) error {
 	}
 	title := fmt.Sprintf("wirelog soak: %s, rate %.0f/s, %d connections, batch %d", cfg.Target, cfg.Rate, cfg.Concurrency, cfg.Batch)
 	err := errors.Join(
-		write(f.SoakCSV, func(o *os.File) error { return loadgen.WriteSoakCSV(o, samples) }),
 		write(f.SoakHTML, func(o *os.File) error { return loadgen.WriteSoakHTML(o, title, sum, samples) }),
 		sum.WriteText(os.Stderr))
 	if err != nil {

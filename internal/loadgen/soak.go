@@ -66,6 +66,13 @@ type SoakConfig struct {
 	Freshness time.Duration
 	// Client scrapes /metrics; nil means a client with a 5 s timeout.
 	Client *http.Client
+	// CSV, when set, receives the header and then each sample as it is
+	// taken, so a run cut short keeps what it measured.
+	CSV io.Writer
+	// Progress, when set, receives a one-line summary every ProgressEvery
+	// samples (zero: every 10).
+	Progress      io.Writer
+	ProgressEvery int
 }
 
 // SoakSample is one scrape, with the rates and maxima of the interval
@@ -122,6 +129,14 @@ func StartSoak(ctx context.Context, cfg SoakConfig) (*Soak, error) {
 		return nil, fmt.Errorf("soak: first scrape of %s: %w (is --metrics-url right and the target up?)", cfg.MetricsURL, err)
 	}
 	s.first, s.last = first, first
+	if cfg.ProgressEvery <= 0 {
+		s.cfg.ProgressEvery = 10
+	}
+	if cfg.CSV != nil {
+		if _, err := io.WriteString(cfg.CSV, csvHeader); err != nil {
+			return nil, fmt.Errorf("soak: write CSV header: %w", err)
+		}
+	}
 	ctx, s.stop = context.WithCancel(ctx)
 	go s.loop(ctx)
 	return s, nil
@@ -145,9 +160,23 @@ func (s *Soak) loop(ctx context.Context) {
 			s.mu.Unlock()
 			continue
 		}
-		s.samples = append(s.samples, sampleOf(time.Since(s.start), s.last, fams))
+		sm := sampleOf(time.Since(s.start), s.last, fams)
+		var prevElapsed time.Duration
+		if n := len(s.samples); n > 0 {
+			prevElapsed = s.samples[n-1].Elapsed
+		}
+		s.samples = append(s.samples, sm)
+		n := len(s.samples)
 		s.last = fams
 		s.mu.Unlock()
+		if s.cfg.CSV != nil {
+			io.WriteString(s.cfg.CSV, csvLine(sm, prevElapsed))
+		}
+		if s.cfg.Progress != nil && n%s.cfg.ProgressEvery == 0 {
+			fmt.Fprintf(s.cfg.Progress, "soak %s: stored %.0f/s, backlog %.1f MB, RSS %.0f MB, longest write ≤%s, checkpoint ≤%s, freshness p99 ≤%s\n",
+				sm.Elapsed.Round(time.Second), sm.StoredPerSec/(sm.Elapsed-prevElapsed).Seconds(), sm.Backlog/1e6, sm.RSS/1e6,
+				secStr(sm.WriteMax), secStr(sm.CheckpointMax), secStr(sm.FreshP99))
+		}
 	}
 }
 
@@ -467,21 +496,26 @@ func (sum SoakSummary) WriteText(w io.Writer) error {
 	return err
 }
 
-// WriteSoakCSV writes one line per sample.
+const csvHeader = "elapsed_s,acked_total,stored_total,stored_per_s,backlog,rss_mb,cpu_s,store_write_max_s,checkpoint_max_s,freshness_p99_s,wal_mb,temp_mb\n"
+
+// csvLine is one sample as CSV; prev is the previous sample's Elapsed.
+func csvLine(s SoakSample, prev time.Duration) string {
+	rate := 0.0
+	if iv := (s.Elapsed - prev).Seconds(); iv > 0 {
+		rate = s.StoredPerSec / iv
+	}
+	return fmt.Sprintf("%.1f,%.0f,%.0f,%.0f,%.0f,%.1f,%.2f,%g,%g,%g,%.1f,%.1f\n", s.Elapsed.Seconds(), s.Acked, s.Stored, rate,
+		s.Backlog, s.RSS/1e6, s.CPUSeconds, s.WriteMax, s.CheckpointMax, s.FreshP99, s.WAL/1e6, s.Temp/1e6)
+}
+
+// WriteSoakCSV writes the header and one line per sample.
 func WriteSoakCSV(w io.Writer, samples []SoakSample) error {
 	var b strings.Builder
-	b.WriteString("elapsed_s,acked_total,stored_total,stored_per_s,backlog,rss_mb,cpu_s,store_write_max_s,checkpoint_max_s,freshness_p99_s,wal_mb,temp_mb\n")
-	for i, s := range samples {
-		iv := s.Elapsed.Seconds()
-		if i > 0 {
-			iv -= samples[i-1].Elapsed.Seconds()
-		}
-		rate := 0.0
-		if iv > 0 {
-			rate = s.StoredPerSec / iv
-		}
-		fmt.Fprintf(&b, "%.1f,%.0f,%.0f,%.0f,%.0f,%.1f,%.2f,%g,%g,%g,%.1f,%.1f\n", s.Elapsed.Seconds(), s.Acked, s.Stored, rate,
-			s.Backlog, s.RSS/1e6, s.CPUSeconds, s.WriteMax, s.CheckpointMax, s.FreshP99, s.WAL/1e6, s.Temp/1e6)
+	b.WriteString(csvHeader)
+	var prev time.Duration
+	for _, s := range samples {
+		b.WriteString(csvLine(s, prev))
+		prev = s.Elapsed
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
