@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,50 +15,73 @@ import (
 // Options.CheckpointRows rows were stored since the last checkpoint, or some
 // rows were and the last one is older than Options.CheckpointInterval.
 //
-// The processor asks after each stored batch, so the checkpoint runs between
-// batches at a moment it chooses, not inside the COMMIT of a batch that
-// happens to push DuckDB's WAL over checkpoint_threshold (issue 21: that
-// COMMIT took 2-4 s every ~25 s at 60k events/s).
+// The processor asks after each stored batch, so checkpoints happen on the
+// store's schedule, not inside the COMMIT of a batch that happens to push
+// DuckDB's WAL over checkpoint_threshold (issue 21: that COMMIT took 2-4 s
+// every ~25 s at 60k events/s).
 func (s *Store) CheckpointDue() bool {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.closed || s.path == "" || s.uncheckpointed == 0 {
+	if s.closed || s.path == "" || s.uncheckpointed == 0 || s.checkpointing >= 0 {
 		return false
 	}
 	return s.uncheckpointed >= s.opts.CheckpointRows || time.Since(s.lastCheckpoint) >= s.opts.CheckpointInterval
 }
 
-// Checkpoint folds DuckDB's write-ahead log into the database file
-// (compressing the rows stored since the last one). Writes wait while it
-// runs: DuckDB's checkpoint blocks appends to the tables it writes, whichever
-// connection runs it (measured, docs/bench/store.md), so it runs under the
-// write lock instead of racing the writer. An in-memory store has nothing to
-// checkpoint.
+// Checkpoint switches writes to the other twin database and folds the WAL
+// of the one just left into its file (compressing the rows stored there
+// since its last checkpoint) in the background. It returns at once: writes
+// carry on in the other twin meanwhile, which DuckDB does not block
+// (BenchmarkCommitDuringCheckpoint). While the previous background
+// checkpoint still runs it does nothing, and writes stay where they are.
+// An in-memory store has nothing to checkpoint.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	if s.path == "" {
+	if s.path == "" || s.checkpointing >= 0 {
 		return nil
 	}
-	start := time.Now()
-	err := s.withWriter(func(conn driver.Conn) error {
-		_, err := conn.(driver.ExecerContext).ExecContext(ctx, "CHECKPOINT", nil)
-		return err
-	})
-	if err != nil {
+	old, next := s.active, 1-s.active
+	if err := s.useTwin(next); err != nil {
 		s.metrics.checkpointErrors.Inc()
-		return fmt.Errorf("checkpoint %s: %w (DuckDB checkpoints by itself once the WAL passes --store-checkpoint-threshold)", s.path, err)
+		return fmt.Errorf("checkpoint %s: %w", s.path, err)
 	}
-	d := time.Since(start)
-	s.metrics.checkpointSeconds.Observe(d.Seconds())
-	s.metrics.checkpointRows.Add(float64(s.uncheckpointed))
+	s.active = next
+	rows := s.uncheckpointed
 	s.uncheckpointed = 0
 	s.lastCheckpoint = time.Now()
+	s.checkpointing = old
+	done := make(chan struct{})
+	s.ckDone = done
+	go s.checkpointTwin(context.WithoutCancel(ctx), old, rows, done)
 	return nil
 }
+
+// checkpointTwin runs CHECKPOINT on twins[i] on the checkpoint connection.
+// A failure is logged and counted: the twin's WAL stays and is folded in at
+// its next turn (or by DuckDB at checkpoint_threshold, or on restart).
+func (s *Store) checkpointTwin(ctx context.Context, i int, rows int64, done chan struct{}) {
+	defer close(done)
+	start := time.Now()
+	_, err := s.ckconn.ExecContext(ctx, "CHECKPOINT "+twins[i])
+	d := time.Since(start)
+	s.writeMu.Lock()
+	s.checkpointing = -1
+	s.writeMu.Unlock()
+	if err != nil {
+		s.metrics.checkpointErrors.Inc()
+		s.opts.Logger.Error("store checkpoint failed; its WAL is folded in at the next one",
+			"database", s.twinFile(i), "err", err)
+		return
+	}
+	s.metrics.checkpointSeconds.Observe(d.Seconds())
+	s.metrics.checkpointRows.Add(float64(rows))
+}
+
+func (s *Store) twinFile(i int) string { return Files(s.path)[i] }
 
 // fileGauges reports the on-disk footprint that is not the database itself:
 // the WAL (what a restart replays) and DuckDB's temp directory (what large
@@ -68,18 +90,20 @@ func (s *Store) fileGauges() []prometheus.Collector {
 	if s.path == "" {
 		return nil
 	}
-	wal := s.path + ".wal"
-	tmp := s.path + ".tmp" // DuckDB's default temp_directory for a file database
+	files := Files(s.path)
+	tmp := s.path + ".tmp" // the temp_directory Open sets
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wirelog_store_wal_bytes",
-			Help: "Size of DuckDB's write-ahead log: rows stored since the last checkpoint, replayed on restart.",
+			Help: "Size of DuckDB's write-ahead logs (both twins): rows stored since their last checkpoint, replayed on restart.",
 		}, func() float64 {
-			fi, err := os.Stat(wal)
-			if err != nil {
-				return 0
+			var n int64
+			for _, f := range files {
+				if fi, err := os.Stat(f + ".wal"); err == nil {
+					n += fi.Size()
+				}
 			}
-			return float64(fi.Size())
+			return float64(n)
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wirelog_store_temp_bytes",

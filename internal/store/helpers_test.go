@@ -94,8 +94,20 @@ func (s *Store) dirtyMinutes() []int64 {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var m []int64
-	for k := range s.dirty {
-		m = append(m, k)
+	for _, d := range s.dirty {
+		for k := range d {
+			m = append(m, k)
+		}
 	}
 	return m
+}
+
+// waitCheckpoint waits for a background checkpoint to end.
+func (s *Store) waitCheckpoint() {
+	s.writeMu.Lock()
+	done := s.ckDone
+	s.writeMu.Unlock()
+	if done != nil {
+		<-done
+	}
 }

@@ -17,10 +17,20 @@ func (s *Store) maintain() {
 	defer retention.Stop()
 	compact := time.NewTicker(s.opts.CompactInterval)
 	defer compact.Stop()
+	checkpoint := time.NewTicker(checkpointPoll)
+	defer checkpoint.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-checkpoint.C:
+			// The processor checkpoints after its batches; this covers a
+			// store that has gone quiet with rows still in its WAL.
+			if s.CheckpointDue() {
+				if err := s.Checkpoint(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+					s.opts.Logger.Error("store checkpoint failed; retrying", "err", err)
+				}
+			}
 		case now := <-retention.C:
 			ctx, cancel := context.WithTimeout(context.Background(), s.opts.RetentionInterval)
 			if _, err := s.EnforceRetention(ctx, now); err != nil && !errors.Is(err, ErrClosed) {
@@ -66,19 +76,23 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (Deleted, e
 	if s.closed {
 		return d, ErrClosed
 	}
-	err := s.inTx(ctx, func(exec exec) error {
+	// Each twin in its own transaction (one transaction writes one
+	// database); a twin being checkpointed waits for the next run.
+	err := s.eachTwin(ctx, func(exec exec) error {
 		res, err := exec(`DELETE FROM events WHERE ts < $1`, cutoff)
 		if err != nil {
 			return fmt.Errorf("delete events before %s: %w", cutoff.Format(time.RFC3339), err)
 		}
-		d.Events, _ = res.RowsAffected()
+		n, _ := res.RowsAffected()
+		d.Events += n
 		res, err = exec(`DELETE FROM rollups WHERE sec < $1`, cutoff.Unix())
 		if err != nil {
 			return fmt.Errorf("delete rollups before %s: %w", cutoff.Format(time.RFC3339), err)
 		}
-		d.Rollups, _ = res.RowsAffected()
+		n, _ = res.RowsAffected()
+		d.Rollups += n
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return Deleted{}, fmt.Errorf("retention: %w", err)
 	}
@@ -96,11 +110,29 @@ func (s *Store) Compact(ctx context.Context) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if len(s.dirty) == 0 {
-		return nil
+	compacted := false
+	err := s.eachTwin(ctx, func(exec exec) error {
+		dirty := s.dirty[s.active]
+		if len(dirty) == 0 {
+			return nil
+		}
+		compacted = true
+		return compactMinutes(exec, dirty)
+	}, func() { clear(s.dirty[s.active]) })
+	if err != nil {
+		return fmt.Errorf("compact rollups: %w", err)
 	}
-	minutes := make([]int64, 0, len(s.dirty))
-	for m := range s.dirty {
+	if compacted {
+		s.metrics.compactions.Inc()
+	}
+	return nil
+}
+
+// compactMinutes sums the partial rollup rows of the dirty minutes, in the
+// open transaction.
+func compactMinutes(exec exec, dirty map[int64]struct{}) error {
+	minutes := make([]int64, 0, len(dirty))
+	for m := range dirty {
 		minutes = append(minutes, m)
 	}
 	slices.Sort(minutes)
@@ -114,31 +146,69 @@ func (s *Store) Compact(ctx context.Context) error {
 		}
 		spans = append(spans, span{m * 60, m*60 + 60})
 	}
-	err := s.inTx(ctx, func(exec exec) error {
-		for _, sp := range spans {
-			if _, err := exec(`CREATE OR REPLACE TEMP TABLE rollups_compact AS
-				SELECT sec, service, level, sum(count)::BIGINT AS count, sum(bytes)::BIGINT AS bytes,
-					coalesce(tenant, '') AS tenant
-				FROM rollups WHERE sec >= $1 AND sec < $2 GROUP BY sec, service, level, coalesce(tenant, '')`, sp.lo, sp.hi); err != nil {
-				return fmt.Errorf("sum rollups: %w", err)
-			}
-			if _, err := exec(`DELETE FROM rollups WHERE sec >= $1 AND sec < $2`, sp.lo, sp.hi); err != nil {
-				return fmt.Errorf("delete partial rollups: %w", err)
-			}
-			if _, err := exec(`INSERT INTO rollups (sec, service, level, count, bytes, tenant)
-				SELECT sec, service, level, count, bytes, tenant FROM rollups_compact`); err != nil {
-				return fmt.Errorf("insert summed rollups: %w", err)
+	for _, sp := range spans {
+		if _, err := exec(`CREATE OR REPLACE TEMP TABLE rollups_compact AS
+			SELECT sec, service, level, sum(count)::BIGINT AS count, sum(bytes)::BIGINT AS bytes,
+				coalesce(tenant, '') AS tenant
+			FROM rollups WHERE sec >= $1 AND sec < $2 GROUP BY sec, service, level, coalesce(tenant, '')`, sp.lo, sp.hi); err != nil {
+			return fmt.Errorf("sum rollups: %w", err)
+		}
+		if _, err := exec(`DELETE FROM rollups WHERE sec >= $1 AND sec < $2`, sp.lo, sp.hi); err != nil {
+			return fmt.Errorf("delete partial rollups: %w", err)
+		}
+		if _, err := exec(`INSERT INTO rollups (sec, service, level, count, bytes, tenant)
+			SELECT sec, service, level, count, bytes, tenant FROM rollups_compact`); err != nil {
+			return fmt.Errorf("insert summed rollups: %w", err)
+		}
+	}
+	_, err := exec(`DROP TABLE IF EXISTS rollups_compact`)
+	return err
+}
+
+// eachTwin runs fn in one transaction per twin, with the writer connection
+// switched to that twin (s.active names it meanwhile), skipping the twin a
+// background checkpoint is folding: a commit into it would wait for the
+// checkpoint while holding writeMu. after, when set, runs once a twin's
+// transaction committed. The caller holds writeMu.
+func (s *Store) eachTwin(ctx context.Context, fn func(exec) error, after func()) error {
+	home := s.active
+	defer func() {
+		if s.active != home {
+			s.active = home
+			if err := s.useTwin(home); err != nil {
+				s.opts.Logger.Error("store: switching the writer back to its database failed; the next write retries", "err", err)
 			}
 		}
-		_, err := exec(`DROP TABLE IF EXISTS rollups_compact`)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("compact rollups: %w", err)
+	}()
+	for i := range twins {
+		if i == s.checkpointing {
+			continue
+		}
+		if i != s.active {
+			if err := s.useTwin(i); err != nil {
+				return err
+			}
+			s.active = i
+		}
+		if err := s.inTx(ctx, fn); err != nil {
+			return fmt.Errorf("%s: %w", twins[i], err)
+		}
+		if after != nil {
+			after()
+		}
 	}
-	clear(s.dirty)
-	s.metrics.compactions.Inc()
 	return nil
+}
+
+// useTwin points the writer connection at twins[i]; the caller holds
+// writeMu and sets s.active.
+func (s *Store) useTwin(i int) error {
+	return s.withWriter(func(conn driver.Conn) error {
+		if _, err := conn.(driver.ExecerContext).ExecContext(context.Background(), "USE "+twins[i], nil); err != nil {
+			return fmt.Errorf("switch the writer to %s: %w", twins[i], err)
+		}
+		return nil
+	})
 }
 
 // exec runs one statement in the writer's open transaction.
@@ -191,6 +261,10 @@ func (s *Store) withWriter(fn func(driver.Conn) error) error {
 	c, cerr := s.db.Conn(context.Background())
 	if cerr != nil {
 		return errors.Join(err, fmt.Errorf("reopen writer connection: %w", cerr))
+	}
+	if _, err := c.ExecContext(context.Background(), "USE "+twins[s.active]); err != nil {
+		c.Close()
+		return fmt.Errorf("reopen writer connection: %w", err)
 	}
 	s.wconn.Close()
 	s.wconn = c

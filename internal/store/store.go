@@ -64,6 +64,9 @@ const (
 	// written and the last one is older than this, so a slow trickle of
 	// events does not leave a large WAL to replay after a crash.
 	DefaultCheckpointInterval = 5 * time.Minute
+	// checkpointPoll is how often the maintenance loop asks CheckpointDue,
+	// for a store that stopped receiving batches.
+	checkpointPoll = 5 * time.Second
 	// DefaultThreads is DuckDB's thread count. One thread: with two, DuckDB
 	// hands every batch insert to a worker thread and waits for it, which
 	// costs 1.7x the CPU per stored event on the Arrow path (1.2x on the
@@ -227,10 +230,16 @@ type Store struct {
 	isClosed  atomic.Bool // set by Close, read by queries without the write lock
 
 	writeMu sync.Mutex // serialises Write, Compact, EnforceRetention
-	wconn   *sql.Conn  // the one connection that writes
+	wconn   *sql.Conn  // the one connection that writes, USE'd to the active twin
+	active  int        // index in twins of the twin being written
 	offsets map[offsetKey]int64
-	dirty   map[int64]struct{} // minutes (unix/60) that got partial rollup rows since the last Compact
+	dirty   [2]map[int64]struct{} // per twin: minutes (unix/60) that got partial rollup rows since its last Compact
 	closed  bool
+	// checkpointing is the twin a background checkpoint is folding
+	// (-1: none), on ckconn; ckDone is closed when it ends. Under writeMu.
+	checkpointing int
+	ckconn        *sql.Conn
+	ckDone        chan struct{}
 	// uncheckpointed counts rows stored since the last checkpoint;
 	// lastCheckpoint is when that was. Both under writeMu.
 	uncheckpointed int64
@@ -253,23 +262,42 @@ type offsetKey struct {
 	partition int32
 }
 
-// Open opens (or creates) the database at path; "" opens an in-memory
-// database that is lost on Close. It applies the schema and, unless
-// opts.DisableMaintenance, starts the retention and compaction loop.
+// The store keeps its tables in two DuckDB databases, twins with the same
+// schema, attached to one in-memory DuckDB instance. Writes go to the active
+// twin; Checkpoint switches them to the other and checkpoints the one left
+// behind in the background. A DuckDB checkpoint blocks every commit into the
+// database it checkpoints for as long as it runs (2-4 s every ~25 s at 60k
+// events/s, issue 21) but not commits into another attached database
+// (BenchmarkCommitDuringCheckpoint), so the writer never waits for one.
+// Queries read views in the instance's own catalog that UNION ALL both twins;
+// each twin holds the offsets committed with its own rows, and where to
+// resume is the larger of the two.
+var twins = [2]string{"wl_a", "wl_b"}
+
+// Files returns the database files of a store opened at path: path itself
+// and its twin. Back them up, move them and delete them together.
+func Files(path string) []string {
+	return []string{path, strings.TrimSuffix(path, ".duckdb") + ".twin.duckdb"}
+}
+
+// Open opens (or creates) the database at path and its twin (Files); ""
+// opens in-memory databases that are lost on Close. It applies the schema
+// and, unless opts.DisableMaintenance, starts the retention and compaction
+// loop.
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	where := path
 	if where == "" {
 		where = "in-memory database"
 	}
-	connector, err := duckdb.NewConnector(path, nil)
+	connector, err := duckdb.NewConnector("", nil)
 	if err != nil {
-		return nil, fmt.Errorf("open DuckDB %s: %w (is another wirelog using this data directory?)", where, err)
+		return nil, fmt.Errorf("start DuckDB for %s: %w", where, err)
 	}
 	db := sql.OpenDB(connector)
-	// One connection for the writer plus MaxReaders for queries.
-	db.SetMaxOpenConns(opts.MaxReaders + 1)
-	db.SetMaxIdleConns(opts.MaxReaders + 1)
+	// The writer, the background checkpoint, and MaxReaders for queries.
+	db.SetMaxOpenConns(opts.MaxReaders + 2)
+	db.SetMaxIdleConns(opts.MaxReaders + 2)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 
@@ -280,10 +308,11 @@ func Open(path string, opts Options) (*Store, error) {
 		readers:        make(chan struct{}, opts.MaxReaders),
 		metrics:        newMetrics(),
 		offsets:        make(map[offsetKey]int64),
-		dirty:          make(map[int64]struct{}),
+		dirty:          [2]map[int64]struct{}{make(map[int64]struct{}), make(map[int64]struct{})},
 		appendEvents:   defaultAppendEvents,
 		path:           path,
 		lastCheckpoint: time.Now(),
+		checkpointing:  -1,
 		stop:           make(chan struct{}),
 		done:           make(chan struct{}),
 	}
@@ -297,6 +326,10 @@ func Open(path string, opts Options) (*Store, error) {
 		fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(opts.MemoryLimit, "'", "")),
 		fmt.Sprintf("SET checkpoint_threshold = '%s'", strings.ReplaceAll(opts.CheckpointThreshold, "'", "")),
 	}
+	if path != "" {
+		// Without a file as the main database DuckDB would spill to ./.tmp.
+		settings = append(settings, fmt.Sprintf("SET temp_directory = '%s'", sqlString(path+".tmp")))
+	}
 	if opts.Threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
 	}
@@ -305,17 +338,35 @@ func Open(path string, opts Options) (*Store, error) {
 			return fail(fmt.Errorf("configure DuckDB %s (%s): %w", where, q, err))
 		}
 	}
-	for _, q := range schema {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fail(fmt.Errorf("create schema in %s: %w", where, err))
+	files := Files(path)
+	for i, name := range twins {
+		file := ":memory:"
+		if path != "" {
+			file = files[i]
 		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("ATTACH '%s' AS %s", sqlString(file), name)); err != nil {
+			return fail(fmt.Errorf("open DuckDB %s: %w (is another wirelog using this data directory?)", file, err))
+		}
+	}
+	if err := applySchema(ctx, db, where); err != nil {
+		return fail(err)
 	}
 	s.wconn, err = db.Conn(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("open writer connection to %s: %w", where, err))
 	}
+	if _, err := s.wconn.ExecContext(ctx, "USE "+twins[0]); err != nil {
+		s.wconn.Close()
+		return fail(fmt.Errorf("select the writer's database in %s: %w", where, err))
+	}
+	s.ckconn, err = db.Conn(ctx)
+	if err != nil {
+		s.wconn.Close()
+		return fail(fmt.Errorf("open checkpoint connection to %s: %w", where, err))
+	}
 	if err := s.loadOffsets(ctx); err != nil {
 		s.wconn.Close()
+		s.ckconn.Close()
 		return fail(err)
 	}
 	if opts.DisableMaintenance {
@@ -326,8 +377,60 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// applySchema creates the tables in both twins and, in the instance's own
+// catalog (where queries run), one view per table over both.
+func applySchema(ctx context.Context, db *sql.DB, where string) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("create schema in %s: %w", where, err)
+	}
+	defer conn.Close()
+	defer conn.ExecContext(ctx, "USE memory") // the connection goes back to the query pool
+	for _, twin := range twins {
+		if _, err := conn.ExecContext(ctx, "USE "+twin); err != nil {
+			return fmt.Errorf("create schema in %s: %w", where, err)
+		}
+		for _, q := range schema {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("create schema in %s (%s): %w", where, twin, err)
+			}
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "USE memory"); err != nil {
+		return fmt.Errorf("create schema in %s: %w", where, err)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'`, twins[0])
+	if err != nil {
+		return fmt.Errorf("list tables in %s: %w", where, err)
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return fmt.Errorf("list tables in %s: %w", where, err)
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	for _, t := range tables {
+		q := fmt.Sprintf(`CREATE OR REPLACE VIEW memory.main.%[1]s AS SELECT * FROM %[2]s.main.%[1]s UNION ALL SELECT * FROM %[3]s.main.%[1]s`,
+			quoteIdent(t), twins[0], twins[1])
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("create view %s in %s: %w", t, where, err)
+		}
+	}
+	return nil
+}
+
+func sqlString(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
 func (s *Store) loadOffsets(ctx context.Context) error {
-	rows, err := s.wconn.QueryContext(ctx, `SELECT topic, "partition", next_offset FROM consumer_offsets`)
+	// Each twin holds the offsets committed with its rows: resume after the
+	// larger.
+	rows, err := s.wconn.QueryContext(ctx, `SELECT topic, "partition", max(next_offset) FROM memory.main.consumer_offsets GROUP BY ALL`)
 	if err != nil {
 		return fmt.Errorf("read consumer offsets: %w", err)
 	}
@@ -357,12 +460,19 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.isClosed.Store(true)
 	close(s.stop)
+	ckDone := s.ckDone
 	s.writeMu.Unlock()
 	<-s.done
+	if ckDone != nil {
+		<-ckDone // a background checkpoint finishes before the files close
+	}
 
 	var errs []error
 	if err := s.wconn.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close writer connection: %w", err))
+	}
+	if err := s.ckconn.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close checkpoint connection: %w", err))
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close DuckDB: %w", err))

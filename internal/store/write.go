@@ -105,7 +105,7 @@ func (s *Store) Write(ctx context.Context, rows []Row) (int, error) {
 		s.offsets[k] = n
 	}
 	for k := range rollups {
-		s.dirty[minuteOf(k.sec)] = struct{}{}
+		s.dirty[s.active][minuteOf(k.sec)] = struct{}{}
 	}
 	s.uncheckpointed += int64(stored)
 	s.metrics.rowsWritten.Add(float64(stored))

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // ReadStore opens a stopped node's store
+
+	"github.com/wirelog/wirelog/internal/store"
 )
 
 // Build builds cmd/wirelog (with the given build tags) into a new temporary
@@ -173,11 +175,31 @@ type Store struct {
 // stopped) and counts its events by event_id.
 func ReadStore(t testing.TB, dataDir string) Store {
 	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(dataDir, "wirelog.duckdb")+"?access_mode=read_only")
+	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	db.SetMaxOpenConns(1) // the views below live in this connection's temp catalog
+	// The store keeps its tables in two files (store.Files); read both.
+	files := store.Files(filepath.Join(dataDir, "wirelog.duckdb"))
+	var union [2][]string
+	for i, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			continue // a store from before the twins
+		}
+		name := fmt.Sprintf("f%d", i)
+		if _, err := db.Exec(fmt.Sprintf("ATTACH '%s' AS %s (READ_ONLY)", f, name)); err != nil {
+			t.Fatalf("open %s: %v", f, err)
+		}
+		union[0] = append(union[0], "SELECT * FROM "+name+".events")
+		union[1] = append(union[1], "SELECT * FROM "+name+".rollups")
+	}
+	for i, table := range []string{"events", "rollups"} {
+		if _, err := db.Exec("CREATE TEMP VIEW " + table + " AS " + strings.Join(union[i], " UNION ALL ")); err != nil {
+			t.Fatalf("read %s in %s: %v", table, dataDir, err)
+		}
+	}
 	var s Store
 	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&s.Rows); err != nil {
 		t.Fatalf("count events in %s: %v", dataDir, err)
