@@ -83,6 +83,19 @@ func (s *Store) checkpointTwin(ctx context.Context, i int, rows int64, done chan
 
 func (s *Store) twinFile(i int) string { return Files(s.path)[i] }
 
+// walSize is the size of twins[i]'s WAL file, 0 when there is none (or the
+// store is in memory).
+func (s *Store) walSize(i int) int64 {
+	if s.path == "" {
+		return 0
+	}
+	fi, err := os.Stat(s.twinFile(i) + ".wal")
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // fileGauges reports the on-disk footprint that is not the database itself:
 // the WAL (what a restart replays) and DuckDB's temp directory (what large
 // sorts and aggregations spilled beyond memory_limit).

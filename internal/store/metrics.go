@@ -22,6 +22,7 @@ type metrics struct {
 	checkpointSeconds prometheus.Histogram
 	checkpointRows    prometheus.Counter
 	checkpointErrors  prometheus.Counter
+	inlineCheckpoints prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -77,6 +78,10 @@ func newMetrics() *metrics {
 			Name: "wirelog_store_checkpoint_errors_total",
 			Help: "Explicit checkpoints that failed (see the log); DuckDB still checkpoints by itself at checkpoint_threshold.",
 		}),
+		inlineCheckpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_store_inline_checkpoints_total",
+			Help: "Writes during whose COMMIT DuckDB checkpointed by itself (its WAL passed --store-checkpoint-threshold), stalling that write; raise the threshold or lower --store-checkpoint-rows.",
+		}),
 		querySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wirelog_store_query_seconds",
 			Help:    "Query latency by kind (stats, rollups, search).",
@@ -95,6 +100,6 @@ func (s *Store) Collector() prometheus.Collector {
 	m := s.metrics
 	set := promset.Set{m.rowsWritten, m.rowsSkipped, m.writeErrors, m.writeSeconds,
 		m.batchRows, m.retentionDeleted, m.retentionErrors, m.compactions, m.compactErrors,
-		m.querySeconds, m.queryErrors, m.checkpointSeconds, m.checkpointRows, m.checkpointErrors}
+		m.querySeconds, m.queryErrors, m.checkpointSeconds, m.checkpointRows, m.checkpointErrors, m.inlineCheckpoints}
 	return append(set, s.fileGauges()...)
 }

@@ -94,9 +94,16 @@ func (s *Store) Write(ctx context.Context, rows []Row) (int, error) {
 		rollups[k] = a
 	}
 
+	walBefore := s.walSize(s.active)
 	err := s.withWriter(func(conn driver.Conn) error {
 		return s.writeTx(ctx, conn, rows, keep, rollups, next)
 	})
+	if err == nil && s.walSize(s.active) < walBefore {
+		// DuckDB checkpointed inside this COMMIT (the WAL passed
+		// checkpoint_threshold before Checkpoint was called): the stall
+		// the twins exist to avoid.
+		s.metrics.inlineCheckpoints.Inc()
+	}
 	if err != nil {
 		s.metrics.writeErrors.Inc()
 		return 0, fmt.Errorf("store batch of %d rows: %w", len(rows), err)
