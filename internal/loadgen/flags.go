@@ -52,7 +52,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.SoakCSV, "soak-csv", "soak.csv", "`file` for the soak samples, one CSV line per second")
 	fs.StringVar(&f.SoakHTML, "soak-html", "soak.html", "`file` for the soak chart (self-contained HTML)")
 	fs.StringVar(&f.SoakConfig.MetricsURL, "metrics-url", "", "Prometheus `URL` the soak samples (default --target + /metrics)")
-	fs.DurationVar(&f.SoakConfig.Stall, "soak-stall", DefaultSoakStall, "longest store write or checkpoint the soak verdict accepts (`duration`)")
+	fs.DurationVar(&f.SoakConfig.Stall, "soak-stall", DefaultSoakStall, "longest store write the soak verdict accepts (`duration`); background checkpoints are reported, not held to it")
 	fs.DurationVar(&f.SoakConfig.Freshness, "soak-freshness", DefaultSoakFreshness, "ingest → stored p99 the soak verdict accepts (`duration`)")
 	fs.Float64Var(&f.soakMaxRSSMB, "soak-max-rss", DefaultSoakMaxRSS>>20, "peak RSS of the target the soak verdict accepts, in `MiB`")
 }

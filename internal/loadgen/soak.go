@@ -21,8 +21,10 @@ import (
 const (
 	// DefaultSoakInterval is how often the soak sampler scrapes /metrics.
 	DefaultSoakInterval = time.Second
-	// DefaultSoakStall is the longest store pause (one write or one
-	// checkpoint) a soak run accepts: issue 21's bound.
+	// DefaultSoakStall is the longest store write a soak run accepts: issue
+	// 21's bound. Checkpoints are reported beside it but not held to it: the
+	// store runs them in the background, and a write that had to wait for
+	// one shows as a long write.
 	DefaultSoakStall = 250 * time.Millisecond
 	// DefaultSoakMaxRSS is the peak RSS a soak run accepts
 	// (docs/OPERATIONS.md's memory figure for `wirelog run`).
@@ -337,7 +339,7 @@ type SoakSummary struct {
 	CPUPerEvent      float64       `json:"cpu_us_per_stored_event"` // target process CPU / stored events
 	WriteMax         float64       `json:"store_write_max_s"`
 	CheckpointMax    float64       `json:"checkpoint_max_s"`
-	Pauses           int           `json:"pauses_over_stall"` // samples with a write or checkpoint over Stall
+	Pauses           int           `json:"pauses_over_stall"` // samples with a store write over Stall
 	StalledSeconds   int           `json:"stalled_seconds"`   // samples where nothing was stored while a backlog waited
 	FreshP99         float64       `json:"freshness_p99_s"`   // over the whole run
 	FreshP99WorstMin float64       `json:"freshness_p99_worst_min"`
@@ -384,7 +386,7 @@ func (s *Soak) Summarize(samples []SoakSample) SoakSummary {
 		sum.CheckpointMax = max(sum.CheckpointMax, sm.CheckpointMax)
 		sum.TempMax = max(sum.TempMax, sm.Temp)
 		sum.WALMax = max(sum.WALMax, sm.WAL)
-		if max(sm.WriteMax, sm.CheckpointMax) > s.cfg.Stall.Seconds() {
+		if sm.WriteMax > s.cfg.Stall.Seconds() {
 			sum.Pauses++
 		}
 		prevBacklog := value(first, mBacklog, "")
@@ -407,8 +409,8 @@ func (s *Soak) Summarize(samples []SoakSample) SoakSummary {
 	sum.FreshP99WorstMin = worstMinuteP99(samples)
 
 	if sum.Pauses > 0 {
-		sum.Problems = append(sum.Problems, fmt.Sprintf("%d seconds had a store write or checkpoint over %v (longest write ≤%s, checkpoint ≤%s)",
-			sum.Pauses, s.cfg.Stall, secStr(sum.WriteMax), secStr(sum.CheckpointMax)))
+		sum.Problems = append(sum.Problems, fmt.Sprintf("%d seconds had a store write over %v (longest ≤%s)",
+			sum.Pauses, s.cfg.Stall, secStr(sum.WriteMax)))
 	}
 	if sum.StalledSeconds > 0 {
 		sum.Problems = append(sum.Problems, fmt.Sprintf("nothing was stored in %d one-second samples while a backlog waited", sum.StalledSeconds))
@@ -483,7 +485,7 @@ func (sum SoakSummary) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "  stored         %.0f events (%.0f/s mean, %.0f/s median of 1 s samples)\n", sum.Stored, sum.StoredPerSec, sum.StoredPerSecP50)
 	fmt.Fprintf(&b, "  backlog        slope %+.2f MB/min, max %.1f MB\n", sum.BacklogSlope/1e6, sum.BacklogMax/1e6)
 	fmt.Fprintf(&b, "  freshness p99  %s over the run, worst minute %s\n", secStr(sum.FreshP99), secStr(sum.FreshP99WorstMin))
-	fmt.Fprintf(&b, "  store write    max ≤%s; checkpoint max ≤%s; %d seconds with a pause over the bound\n", secStr(sum.WriteMax), secStr(sum.CheckpointMax), sum.Pauses)
+	fmt.Fprintf(&b, "  store write    max ≤%s, %d seconds with a write over the bound; background checkpoint max ≤%s\n", secStr(sum.WriteMax), sum.Pauses, secStr(sum.CheckpointMax))
 	fmt.Fprintf(&b, "  RSS            peak %.0f MB, slope %+.2f MB/min\n", sum.RSSPeak/1e6, sum.RSSSlope/1e6)
 	fmt.Fprintf(&b, "  CPU            %.2f µs per stored event (the target process, all threads)\n", sum.CPUPerEvent)
 	fmt.Fprintf(&b, "  DuckDB files   WAL max %.1f MB, temp spill max %.1f MB\n", sum.WALMax/1e6, sum.TempMax/1e6)
