@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"testing"
@@ -154,5 +155,46 @@ func TestWritesDoNotWaitForCheckpoint(t *testing.T) {
 	st.db.Exec("SET debug_checkpoint_sleep_ms = 0") // Close checkpoints too
 	if n := countEvents(t, st); n != 600 {
 		t.Fatalf("%d events, want 600", n)
+	}
+}
+
+// TestOpenSingleFileStore: a data directory from before the twin files (one
+// wirelog.duckdb holding everything) opens with its events, rollups and
+// offsets; the twin is created beside it and new writes resume after the
+// stored offsets.
+func TestOpenSingleFileStore(t *testing.T) {
+	path := tempDB(t)
+	old, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range schema {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO events VALUES ('t', 0, 0, TIMESTAMP '2026-03-01 12:00:00', 'svc', 'info', 'before the twins', 'h', '', '', '', NULL, 10)`,
+		`INSERT INTO rollups (sec, service, level, count, bytes, tenant) VALUES (1772366400, 'svc', 'info', 1, 10, '')`,
+		`INSERT INTO consumer_offsets VALUES ('t', 0, 1)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+
+	st := openTest(t, path)
+	if next, ok, _ := st.NextOffset(context.Background(), genRows(1, "t", 0, 0, t0, 0)[0].tp()); !ok || next != 1 {
+		t.Fatalf("NextOffset = %d, %v; want 1 from the old file", next, ok)
+	}
+	if n := mustWrite(t, st, genRows(3, "t", 0, 0, t0, time.Millisecond)); n != 2 {
+		t.Fatalf("stored %d of offsets 0..2, want 2 (offset 0 is in the old file)", n)
+	}
+	if got := mustStats(t, st, StatsRequest{}).Events; got != 3 {
+		t.Fatalf("stats: %d events, want 3", got)
+	}
+	if _, err := os.Stat(Files(path)[1]); err != nil {
+		t.Fatalf("twin file: %v", err)
 	}
 }
