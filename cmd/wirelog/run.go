@@ -72,9 +72,10 @@ func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory st
 	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", 20000, "most `records` stored in one transaction")
 	fs.IntVar(&cfg.Processor.MaxWriteTries, "max-write-tries", process.DefaultMaxWriteTries, "store `tries` of a whole batch before it is split and the records the store refuses go to the dead_letters table")
 	fs.Int64Var(&cfg.Store.CheckpointRows, "store-checkpoint-rows", store.DefaultCheckpointRows,
-		"stored `rows` after which the processor checkpoints DuckDB between batches (folds the WAL into the database file; writes wait meanwhile, so smaller means shorter, more frequent pauses and more CPU)")
+		"stored `rows` after which writes switch to the store's twin file and the one left is checkpointed in the background (its WAL folded into the file); "+
+			"smaller means smaller WALs to replay and more CPU; -1 leaves checkpoints to DuckDB inside the COMMIT that passes --store-checkpoint-threshold (stalls writes)")
 	fs.StringVar(&cfg.Store.CheckpointThreshold, "store-checkpoint-threshold", store.DefaultCheckpointThreshold,
-		"DuckDB's own WAL `size` limit, a backstop: a commit that pushes the WAL past it checkpoints inline and stalls that write")
+		"DuckDB's own WAL `size` limit per file, a backstop: a commit that pushes a WAL past it checkpoints inline and stalls that write (wirelog_store_inline_checkpoints_total)")
 }
 
 func registerCommonFlags(fs *flag.FlagSet, cfg *pipeline.Config) {

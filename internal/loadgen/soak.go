@@ -345,6 +345,9 @@ type SoakSummary struct {
 	FreshP99WorstMin float64       `json:"freshness_p99_worst_min"`
 	TempMax          float64       `json:"temp_max_bytes"`
 	WALMax           float64       `json:"wal_max_bytes"`
+	StallBound       float64       `json:"stall_bound_s"`
+	RSSBound         float64       `json:"rss_bound_bytes"`
+	FreshnessBound   float64       `json:"freshness_bound_s"`
 	Problems         []string      `json:"problems"`
 	Pass             bool          `json:"pass"`
 }
@@ -354,7 +357,8 @@ func (s *Soak) Summarize(samples []SoakSample) SoakSummary {
 	s.mu.Lock()
 	first, last, errs := s.first, s.last, s.errs
 	s.mu.Unlock()
-	sum := SoakSummary{Samples: len(samples), ScrapeErrors: errs}
+	sum := SoakSummary{Samples: len(samples), ScrapeErrors: errs,
+		StallBound: s.cfg.Stall.Seconds(), RSSBound: s.cfg.MaxRSS, FreshnessBound: s.cfg.Freshness.Seconds()}
 	if len(samples) == 0 {
 		sum.Problems = []string{"no sample was taken"}
 		return sum

@@ -36,10 +36,10 @@ func WriteSoakHTML(w io.Writer, title string, sum SoakSummary, samples []SoakSam
 	charts := []series{
 		{"stored events/s", "/s", rate, 0},
 		{"backlog", "MB (records on Kafka)", func(i int) float64 { return samples[i].Backlog / 1e6 }, 0},
-		{"longest store write (bucket bound)", "s", func(i int) float64 { return capInf(samples[i].WriteMax) }, DefaultSoakStall.Seconds()},
+		{"longest store write (bucket bound)", "s", func(i int) float64 { return capInf(samples[i].WriteMax) }, sum.StallBound},
 		{"longest background checkpoint (bucket bound)", "s", func(i int) float64 { return capInf(samples[i].CheckpointMax) }, 0},
-		{"ingest → stored p99 (bucket bound)", "s", func(i int) float64 { return capInf(samples[i].FreshP99) }, DefaultSoakFreshness.Seconds()},
-		{"RSS", "MB", func(i int) float64 { return samples[i].RSS / 1e6 }, DefaultSoakMaxRSS / 1e6},
+		{"ingest → stored p99 (bucket bound)", "s", func(i int) float64 { return capInf(samples[i].FreshP99) }, sum.FreshnessBound},
+		{"RSS", "MB", func(i int) float64 { return samples[i].RSS / 1e6 }, sum.RSSBound / 1e6},
 		{"DuckDB WAL / temp spill", "MB", func(i int) float64 { return (samples[i].WAL + samples[i].Temp) / 1e6 }, 0},
 	}
 	var b strings.Builder

@@ -22,7 +22,7 @@ import (
 func (s *Store) CheckpointDue() bool {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.closed || s.path == "" || s.uncheckpointed == 0 || s.checkpointing >= 0 {
+	if s.closed || s.path == "" || s.opts.CheckpointRows < 0 || s.uncheckpointed == 0 || s.checkpointing >= 0 {
 		return false
 	}
 	return s.uncheckpointed >= s.opts.CheckpointRows || time.Since(s.lastCheckpoint) >= s.opts.CheckpointInterval

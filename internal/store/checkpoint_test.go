@@ -198,3 +198,18 @@ func TestOpenSingleFileStore(t *testing.T) {
 		t.Fatalf("twin file: %v", err)
 	}
 }
+
+// TestCheckpointRowsNegativeLeavesItToDuckDB: --store-checkpoint-rows -1
+// never asks for a checkpoint, whatever was stored.
+func TestCheckpointRowsNegativeLeavesItToDuckDB(t *testing.T) {
+	st, err := Open(tempDB(t), Options{DisableMaintenance: true, Retention: -1, CheckpointRows: -1, CheckpointInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mustWrite(t, st, genRows(1000, "t", 0, 0, t0, time.Millisecond))
+	time.Sleep(5 * time.Millisecond)
+	if st.CheckpointDue() {
+		t.Fatal("checkpoint due with CheckpointRows -1")
+	}
+}

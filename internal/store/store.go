@@ -108,7 +108,9 @@ type Options struct {
 	// CheckpointThreshold is DuckDB's checkpoint_threshold; "" = default.
 	CheckpointThreshold string
 	// CheckpointRows is how many stored rows make a checkpoint due; zero
-	// means DefaultCheckpointRows.
+	// means DefaultCheckpointRows, a negative value never makes one due
+	// (DuckDB then checkpoints inside the COMMIT that passes
+	// CheckpointThreshold, as before the twin files).
 	CheckpointRows int64
 	// CheckpointInterval makes a checkpoint due when rows were stored and
 	// the last checkpoint is older (zero: default).
@@ -143,7 +145,7 @@ func (o *Options) setDefaults() {
 	if o.CheckpointThreshold == "" {
 		o.CheckpointThreshold = DefaultCheckpointThreshold
 	}
-	if o.CheckpointRows <= 0 {
+	if o.CheckpointRows == 0 {
 		o.CheckpointRows = DefaultCheckpointRows
 	}
 	if o.CheckpointInterval <= 0 {
