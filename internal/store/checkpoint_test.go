@@ -213,3 +213,38 @@ func TestCheckpointRowsNegativeLeavesItToDuckDB(t *testing.T) {
 		t.Fatal("checkpoint due with CheckpointRows -1")
 	}
 }
+
+// TestDeadLettersAcrossTwins: dead letters written before and after a
+// switch of twins are all counted, before and after reopening, and their
+// offsets are where the store resumes.
+func TestDeadLettersAcrossTwins(t *testing.T) {
+	path := tempDB(t)
+	st, err := Open(path, Options{DisableMaintenance: true, Retention: -1, CheckpointRows: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := func(off int64) []DeadLetter {
+		return []DeadLetter{{Topic: "t", Partition: 0, Offset: off, Time: t0, Reason: "test", Raw: []byte("x")}}
+	}
+	if err := st.WriteDeadLetters(context.Background(), dl(0)); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, st, genRows(1, "t", 0, 1, t0, time.Millisecond))
+	if err := st.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteDeadLetters(context.Background(), dl(2)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.DeadLetterCount(context.Background()); err != nil || n != 2 {
+		t.Fatalf("DeadLetterCount = %d, %v; want 2", n, err)
+	}
+	st.Close()
+	st2 := openTest(t, path)
+	if n, err := st2.DeadLetterCount(context.Background()); err != nil || n != 2 {
+		t.Fatalf("after reopening, DeadLetterCount = %d, %v; want 2", n, err)
+	}
+	if next, ok, _ := st2.NextOffset(context.Background(), genRows(1, "t", 0, 0, t0, 0)[0].tp()); !ok || next != 3 {
+		t.Fatalf("NextOffset = %d, %v; want 3", next, ok)
+	}
+}

@@ -57,6 +57,10 @@ func (s *Store) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 		k := offsetKey{d.Topic, d.Partition}
 		next[k] = max(next[k], d.Offset+1)
 	}
+	// In both twin files, with the view queries read (store.go).
+	if err := s.ensureTable(ctx, "dead_letters", deadLetterSchema); err != nil {
+		return fmt.Errorf("create dead_letters table: %w", err)
+	}
 	// The same writer connection, and the same explicit transaction, as
 	// Write: the dead letters and the offsets past them commit together.
 	err := s.withWriter(func(conn driver.Conn) (err error) {
@@ -68,9 +72,6 @@ func (s *Store) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 			}
 			_, err := ex.ExecContext(ctx, q, nv)
 			return err
-		}
-		if err := exec(deadLetterSchema); err != nil {
-			return fmt.Errorf("create dead_letters table: %w", err)
 		}
 		if err := exec("BEGIN TRANSACTION"); err != nil {
 			return fmt.Errorf("begin: %w", err)

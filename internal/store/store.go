@@ -242,6 +242,7 @@ type Store struct {
 	checkpointing int
 	ckconn        *sql.Conn
 	ckDone        chan struct{}
+	tables        map[string]bool // tables ensureTable made in both twins
 	// uncheckpointed counts rows stored since the last checkpoint;
 	// lastCheckpoint is when that was. Both under writeMu.
 	uncheckpointed int64
@@ -401,27 +402,91 @@ func applySchema(ctx context.Context, db *sql.DB, where string) error {
 	if _, err := conn.ExecContext(ctx, "USE memory"); err != nil {
 		return fmt.Errorf("create schema in %s: %w", where, err)
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'`, twins[0])
+	// Tables created later, on demand (dead_letters), may exist in one twin
+	// only: give the other an empty copy, then one view per table.
+	rows, err := conn.QueryContext(ctx, `SELECT DISTINCT database_name, table_name FROM duckdb_tables()
+		WHERE database_name IN (?, ?) AND schema_name = 'main' ORDER BY table_name`, twins[0], twins[1])
 	if err != nil {
 		return fmt.Errorf("list tables in %s: %w", where, err)
 	}
+	in := map[string][2]bool{}
 	var tables []string
 	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
+		var db, t string
+		if err := rows.Scan(&db, &t); err != nil {
 			rows.Close()
 			return fmt.Errorf("list tables in %s: %w", where, err)
 		}
-		tables = append(tables, t)
+		has, seen := in[t]
+		if !seen {
+			tables = append(tables, t)
+		}
+		i := 1
+		if db == twins[0] {
+			i = 0
+		}
+		has[i] = true
+		in[t] = has
 	}
 	rows.Close()
 	for _, t := range tables {
-		q := fmt.Sprintf(`CREATE OR REPLACE VIEW memory.main.%[1]s AS SELECT * FROM %[2]s.main.%[1]s UNION ALL SELECT * FROM %[3]s.main.%[1]s`,
-			quoteIdent(t), twins[0], twins[1])
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create view %s in %s: %w", t, where, err)
+		for i, ok := range in[t] {
+			if !ok {
+				q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.main.%[3]s AS FROM %[2]s.main.%[3]s LIMIT 0`, twins[i], twins[1-i], quoteIdent(t))
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("create %s in %s (%s): %w", t, where, twins[i], err)
+				}
+			}
+		}
+		if err := createTwinView(ctx, conn, t); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
+	return nil
+}
+
+// createTwinView creates the view over both twins' copies of table t in
+// the instance's catalog, where queries run.
+func createTwinView(ctx context.Context, conn *sql.Conn, t string) error {
+	q := fmt.Sprintf(`CREATE OR REPLACE VIEW memory.main.%[1]s AS SELECT * FROM %[2]s.main.%[1]s UNION ALL SELECT * FROM %[3]s.main.%[1]s`,
+		quoteIdent(t), twins[0], twins[1])
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("create view %s: %w", t, err)
+	}
+	return nil
+}
+
+// ensureTable runs ddl (CREATE TABLE IF NOT EXISTS name …, unqualified) in
+// both twins and creates the view over them, once per Store: for tables
+// made on demand. The caller holds writeMu.
+func (s *Store) ensureTable(ctx context.Context, name, ddl string) error {
+	if s.tables[name] {
+		return nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	defer conn.Close()
+	defer conn.ExecContext(context.Background(), "USE memory") // back to the query pool
+	for _, twin := range twins {
+		if _, err := conn.ExecContext(ctx, "USE "+twin); err != nil {
+			return fmt.Errorf("create table %s: %w", name, err)
+		}
+		if _, err := conn.ExecContext(ctx, ddl); err != nil {
+			return fmt.Errorf("create table %s in %s: %w", name, twin, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "USE memory"); err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	if err := createTwinView(ctx, conn, name); err != nil {
+		return err
+	}
+	if s.tables == nil {
+		s.tables = map[string]bool{}
+	}
+	s.tables[name] = true
 	return nil
 }
 
