@@ -59,11 +59,13 @@ type Store interface {
 	Write(ctx context.Context, rows []store.Row) (int, error)
 }
 
-// Checkpointer is implemented by a store whose writes pause while it folds
-// its write-ahead log into its files (DuckDB). The processor checkpoints
-// between batches, when CheckpointDue says so, instead of letting the store
-// do it inside the commit of whichever batch crosses its WAL threshold
-// (docs/bench/store.md: that stalled one write for 2-4 s every ~25 s).
+// Checkpointer is implemented by a store that folds its write-ahead log
+// into its files (DuckDB). The processor starts a checkpoint between batches,
+// when CheckpointDue says so, instead of leaving it to the commit of
+// whichever batch crosses the WAL threshold (docs/bench/store.md: that
+// stalled one write for 2-4 s every ~25 s). The DuckDB store switches writes
+// to its twin file and checkpoints the other in the background, so
+// Checkpoint returns at once.
 type Checkpointer interface {
 	CheckpointDue() bool
 	Checkpoint(ctx context.Context) error
@@ -244,9 +246,8 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 }
 
-// checkpointIfDue runs the store's checkpoint after a batch is stored,
-// committed and handed to tail: nothing is in hand, so the pause delays only
-// the next batch, and the log keeps accepting meanwhile. A failure is logged
+// checkpointIfDue starts the store's checkpoint after a batch is stored,
+// committed and handed to tail, when nothing is in hand. A failure is logged
 // and counted; the store's own WAL threshold remains the backstop.
 func (p *Processor) checkpointIfDue(ctx context.Context) {
 	c, ok := p.store.(Checkpointer)
