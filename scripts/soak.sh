@@ -9,7 +9,8 @@
 #   SOAK_CONCURRENCY [4]      loadgen connections
 #   SOAK_BATCH       [200]    events per request
 #   SOAK_PORT        [28650]
-#   SOAK_OUT         [bin/soak]  soak.csv, soak.html, summary.txt, report.json, run.log, uptime.txt
+#   SOAK_OUT         [bin/soak]  soak.csv, soak.html, summary.txt (progress every 10 s, then the
+#                    summary and verdict), report.json (loadgen), run.log, uptime.txt
 #   SOAK_RUN_FLAGS   []       extra flags for `wirelog run` (e.g. --kafka 127.0.0.1:9092)
 #   WIRELOG          [bin/wirelog]
 set -euo pipefail
@@ -31,7 +32,7 @@ for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && b
 { date -u; nproc; lscpu | grep 'Model name'; uptime; } >"$OUT/uptime.txt"
 rc=0
 "$BIN" loadgen --target "http://127.0.0.1:$PORT" --rate "$RATE" --duration "$DURATION" \
-	--concurrency "$CONC" --batch "$BATCH" --json --soak \
+	--concurrency "$CONC" --batch "$BATCH" --json --quiet --soak \
 	--soak-csv "$OUT/soak.csv" --soak-html "$OUT/soak.html" >"$OUT/report.json" 2> >(tee "$OUT/summary.txt" >&2) || rc=$?
 uptime >>"$OUT/uptime.txt"
 du -sh "$DATA" >>"$OUT/uptime.txt"
