@@ -155,8 +155,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}()
 	rep.Host = hostInfo(lab)
 	if cfg.shapeRate != "" {
+		// A deeper queue (256 KB, ~2,400 of these packets) absorbs the catch-up burst of a generator
+		// that was descheduled on a busy machine, so only a rate above
+		// the shaper's loses, not a late burst at a low one.
 		if err := lab.Client.exec(ctx, "", "tc", "qdisc", "replace", "dev", ifClientDirect, "root",
-			"tbf", "rate", cfg.shapeRate, "burst", "16kb", "limit", "64kb"); err != nil {
+			"tbf", "rate", cfg.shapeRate, "burst", "64kb", "limit", "256kb"); err != nil {
 			return rep, fmt.Errorf("shape %s to %s: %w", ifClientDirect, cfg.shapeRate, err)
 		}
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The client's direct veth was rate-limited to %s (tc tbf): loss above that rate is forced.", cfg.shapeRate))
