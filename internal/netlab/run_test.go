@@ -274,7 +274,9 @@ func TestKneeOnRealPath(t *testing.T) {
 	base.DurationPerStep = time.Second // 3 % of a second is a scheduler hiccup a busy machine has
 	// A generator that falls behind on a busy machine makes its step
 	// sender-limited, which says nothing about the path: run again then
-	// (at most three times) rather than judge the knee on it.
+	// (at most three times) rather than judge the knee on it. The clean
+	// run's premise is a path that delivers every step, so a step that
+	// lost packets to a descheduled receive core is run again too.
 	run := func(name string, rates []int, shape string) Series {
 		var s Series
 		for attempt := 1; attempt <= 3; attempt++ {
@@ -290,10 +292,11 @@ func TestKneeOnRealPath(t *testing.T) {
 				t.Fatalf("%d series, want 1", len(rep.Series))
 			}
 			s = rep.Series[0]
-			if !slices.ContainsFunc(s.Steps, func(st Step) bool { return st.SenderLimited }) {
+			lossy := shape == "" && slices.ContainsFunc(s.Steps, func(st Step) bool { return st.Loss >= base.LossObjective })
+			if !lossy && !slices.ContainsFunc(s.Steps, func(st Step) bool { return st.SenderLimited }) {
 				return s
 			}
-			t.Logf("%s: attempt %d had a sender-limited step; the generator fell behind", name, attempt)
+			t.Logf("%s: attempt %d had a sender-limited or lossy step (the machine is busy): %s", name, attempt, s.Knee)
 		}
 		return s
 	}
