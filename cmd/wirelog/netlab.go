@@ -122,9 +122,10 @@ func runNetlabRun(ctx context.Context, args []string) error {
 	}
 	if rep != nil && len(rep.Series)+len(rep.Paths) > 0 {
 		jsonPath, htmlPath := filepath.Join(*out, "report.json"), filepath.Join(*out, "report.html")
-		werr := errors.Join(rep.WriteJSON(jsonPath), rep.WriteHTML(htmlPath))
+		promPath := filepath.Join(*out, netlab.MetricsFile) // the knees for Prometheus (node_exporter textfile collector)
+		werr := errors.Join(rep.WriteJSON(jsonPath), rep.WriteHTML(htmlPath), rep.WriteMetrics(promPath))
 		if werr == nil {
-			fmt.Printf("wrote %s and %s (%s)\n", jsonPath, htmlPath, time.Since(start).Round(time.Second))
+			fmt.Printf("wrote %s, %s and %s (%s)\n", jsonPath, htmlPath, promPath, time.Since(start).Round(time.Second))
 			printKnees(rep)
 		}
 		err = errors.Join(err, werr)

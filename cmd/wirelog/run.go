@@ -13,6 +13,7 @@ import (
 	"github.com/wirelog/wirelog/internal/pipeline"
 	"github.com/wirelog/wirelog/internal/process"
 	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/telemetry"
 )
 
 // runAll is `wirelog run`: the whole pipeline in one process, on the
@@ -81,6 +82,7 @@ func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory st
 func registerCommonFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 	fs.StringVar(&cfg.AuthTokens, "auth-tokens", "", "JSON `file` of tenant bearer tokens, each with optional events/s and bytes/s limits; a token writes and reads only its tenant (see docs/OPERATIONS.md)")
 	fs.StringVar(&cfg.AdminTokens, "admin-tokens", "", "`file` of operator bearer tokens, one a line: /metrics, /debug/pprof, processor pause/resume and every tenant's data. Without this and --auth-tokens the API is open")
+	telemetry.RegisterFlags(fs, &cfg.Tracing)
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --http address (for finding what limits throughput)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (`duration`)")
 }

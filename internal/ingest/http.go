@@ -25,6 +25,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/authz"
 	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -186,7 +187,8 @@ type request struct {
 	resp         Response
 	tenant       *tenant
 	ticket       *Ticket
-	limitRejects int // rejections for a limit (413 when nothing else is wrong)
+	limitRejects int               // rejections for a limit (413 when nothing else is wrong)
+	trace        telemetry.Inherit // the request's trace, for events sent without one
 }
 
 // Pooled buffers beyond this size are dropped so one huge request does not
@@ -197,7 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	code := h.serve(w, r)
 	h.m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
-	h.m.duration.Observe(time.Since(start).Seconds())
+	telemetry.Observe(r.Context(), h.m.duration, time.Since(start).Seconds())
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
@@ -237,6 +239,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		}
 	}
 	arrival := h.opts.Now()
+	req.trace = telemetry.RequestTrace(r.Context())
 	req.resp = Response{Errors: req.resp.Errors[:0]}
 	req.out, req.offs = req.out[:0], req.offs[:0]
 	req.limitRejects = 0
@@ -547,6 +550,7 @@ func (h *Handler) decodeOne(req *request, l []byte, line int, arrival time.Time)
 // keep appends the decoded req.ev to the request's records, unless its
 // encoded form is over --max-line-bytes, and charges the memory it takes.
 func (h *Handler) keep(req *request, line int) error {
+	req.trace.Apply(&req.ev)
 	start := len(req.out)
 	req.appendRecord()
 	if n := req.offs[len(req.offs)-2] - start; n > h.opts.MaxLineBytes {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -35,7 +36,7 @@ func (o otlpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	code := o.serve(w, r)
 	o.h.m.otlpRequests.WithLabelValues(strconv.Itoa(code)).Inc()
-	o.h.m.duration.Observe(time.Since(start).Seconds())
+	telemetry.Observe(r.Context(), o.h.m.duration, time.Since(start).Seconds())
 }
 
 func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
@@ -113,6 +114,7 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 		return o.refuse(w, asJSON, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d log records in one request, over the limit of %d (--max-records); split it", n, h.opts.MaxRecords))
 	}
 	arrival := h.opts.Now()
+	req.trace = telemetry.RequestTrace(r.Context())
 	req.out, req.offs = req.out[:0], req.offs[:0]
 	req.resp = Response{Errors: req.resp.Errors[:0]}
 	req.limitRejects = 0

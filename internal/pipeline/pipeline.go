@@ -7,6 +7,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/authz"
@@ -30,6 +32,7 @@ import (
 	"github.com/wirelog/wirelog/internal/ingest/syslog"
 	"github.com/wirelog/wirelog/internal/process"
 	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 	"github.com/wirelog/wirelog/internal/transport/disklog"
 	"github.com/wirelog/wirelog/internal/transport/kafka"
@@ -79,6 +82,8 @@ type Config struct {
 	Pprof bool
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration
+	// Tracing is --otlp-traces (the OTEL_* environment does the rest).
+	Tracing telemetry.Config
 }
 
 func (c *Config) setDefaults() {
@@ -159,6 +164,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	setGoMemoryLimit(&cfg)
+	stopTracing, err := startTracing(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	n := &node{cfg: cfg, reg: prometheus.NewRegistry()}
 	defer n.close()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -220,7 +230,7 @@ func (n *node) openTransport(ctx context.Context) error {
 			}
 		})
 		n.reg.MustRegister(lg.Collector())
-		n.prod = lg.Producer()
+		n.prod = telemetry.WrapProducer(lg.Producer(), telemetry.SystemDisklog, cmp.Or(cfg.Log.Topic, disklog.DefaultTopic), true)
 		n.ready = append(n.ready, n.prod.Ready)
 		n.newConsumer = func(src transport.OffsetSource) (transport.Consumer, error) {
 			return lg.Consumer(cfg.ProcessorGroup, src), nil
@@ -238,7 +248,7 @@ func (n *node) openTransport(ctx context.Context) error {
 			}
 		})
 		n.reg.MustRegister(prod.Collector())
-		n.prod = prod
+		n.prod = telemetry.WrapProducer(prod, telemetry.SystemKafka, cfg.Kafka.Topic, false)
 		n.ready = append(n.ready, prod.Ready)
 	}
 	if cfg.Roles&RoleProcess != 0 {
@@ -343,7 +353,7 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 		}
 		n.reg.MustRegister(n.sl.Collector())
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: telemetry.Handler(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	procCtx, stopProc := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -352,7 +362,7 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			procErr = n.proc.Run(procCtx)
+			procErr = n.proc.Run(n.consumerTrace(procCtx))
 		}()
 	}
 	srvErr := make(chan error, 1)
@@ -432,11 +442,13 @@ func connect[T any](ctx context.Context, brokers []string, mk func() (T, error))
 
 // withTraceContext puts the W3C trace context of the request (traceparent,
 // tracestate) into its context, so the Kafka producer writes it into every
-// record of the request and the processor continues the same trace.
+// record of the request and the processor continues the same trace. With
+// tracing on, telemetry.Handler has already done so and started the
+// request's span under it.
 func withTraceContext(h http.Handler) http.Handler {
 	tc := propagation.TraceContext{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("traceparent") != "" {
+		if r.Header.Get("traceparent") != "" && !trace.SpanContextFromContext(r.Context()).IsValid() {
 			r = r.WithContext(tc.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 		}
 		h.ServeHTTP(w, r)
@@ -457,4 +469,36 @@ func readyHandler(ready func(context.Context) error) http.HandlerFunc {
 		}
 		w.Write([]byte(`{"status":"ready"}` + "\n"))
 	}
+}
+
+// startTracing sets up tracing from --otlp-traces and the OTEL_* environment
+// (service.name defaults to wirelog, wirelog-ingest or wirelog-process); the
+// returned func flushes the spans still queued.
+func startTracing(ctx context.Context, cfg *Config) (func(), error) {
+	if cfg.Tracing.ServiceName == "" {
+		cfg.Tracing.ServiceName = "wirelog"
+		if cfg.Roles != RoleAll {
+			cfg.Tracing.ServiceName = "wirelog-" + cfg.Name
+		}
+	}
+	shutdown, err := telemetry.Setup(ctx, cfg.Tracing, slog.Default().With("component", "telemetry"))
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			slog.Warn("tracing: spans still queued at exit were not exported", "err", err)
+		}
+	}, nil
+}
+
+// consumerTrace names the processor's messaging system and group for its
+// batch spans.
+func (n *node) consumerTrace(ctx context.Context) context.Context {
+	if n.cfg.useKafka() {
+		return telemetry.WithConsumer(ctx, telemetry.SystemKafka, n.cfg.Kafka.Group)
+	}
+	return telemetry.WithConsumer(ctx, telemetry.SystemDisklog, n.cfg.ProcessorGroup)
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wirelog/wirelog/internal/promset"
+	"github.com/wirelog/wirelog/internal/telemetry"
 )
 
 type metrics struct {
@@ -48,6 +49,11 @@ func newMetrics() metrics {
 			Name:    "wirelog_processor_batch_store_seconds",
 			Help:    "Time to store one batch (one transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
+			// Also a native histogram (scraped as protobuf by a Prometheus with
+			// native histograms on): finer quantiles at a fraction of the series.
+			NativeHistogramBucketFactor:     telemetry.NativeBucketFactor,
+			NativeHistogramMaxBucketNumber:  telemetry.NativeMaxBuckets,
+			NativeHistogramMinResetDuration: telemetry.NativeMinReset,
 		}),
 		ingestToStored: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wirelog_processor_ingest_to_stored_seconds",

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -174,6 +175,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.checkpointIfDue(ctx)
 			continue
 		}
+		span := telemetry.StartBatch(ctx, recs) // nil while tracing is off
 		// A fresh arena per batch: the strings of this batch's events must
 		// stay valid while the store and tail subscribers use them.
 		var arena event.Arena
@@ -202,20 +204,23 @@ func (p *Processor) Run(ctx context.Context) error {
 		// moving on, and the consumer must not run ahead of the store. A
 		// record the store refuses for itself is dead-lettered (poison.go).
 		start := time.Now()
+		span.Phase(telemetry.PhaseStore)
 		n, dead, err := p.storeRows(ctx, rows, raws)
 		if err != nil {
+			span.Error(err)
+			span.End(len(rows))
 			return err
 		}
 		p.m.stored.Add(float64(n))
 		p.m.skipped.Add(float64(len(rows) - n - countTrue(dead)))
-		p.m.batchSeconds.Observe(time.Since(start).Seconds())
+		span.Observe(p.m.batchSeconds, time.Since(start).Seconds())
 		p.m.batchRecords.Observe(float64(len(rows)))
 		// Freshness: from the record's log timestamp (its arrival at
 		// ingest, just before its sender's acknowledgement) to stored.
 		stored := time.Now()
 		for i := range recs {
 			if ts := recs[i].Timestamp; !ts.IsZero() {
-				p.m.ingestToStored.Observe(stored.Sub(ts).Seconds())
+				span.Observe(p.m.ingestToStored, stored.Sub(ts).Seconds())
 			}
 		}
 		next := make(map[transport.TopicPartition]int64, 1)
@@ -225,11 +230,13 @@ func (p *Processor) Run(ctx context.Context) error {
 				next[tp] = o
 			}
 		}
+		span.Phase(telemetry.PhaseCommit)
 		if err := p.cons.Commit(context.WithoutCancel(ctx), next); err != nil {
 			// Advisory: the store already holds the offsets.
 			p.m.errors.WithLabelValues("commit").Inc()
 			slog.Warn("processor: offset commit to the log failed (store offsets are authoritative)", "err", err)
 		}
+		span.End(len(rows))
 		if p.opts.OnStored != nil {
 			events = events[:0]
 			for i := range rows {

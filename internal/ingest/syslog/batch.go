@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/event"
 	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -84,7 +86,8 @@ type receiver struct {
 	free    chan *batch // batches to fill; there is always one once a send completed
 	workers sync.WaitGroup
 	mu      sync.Mutex
-	fatal   error // the log cannot take these messages at all
+	fatal   error           // the log cannot take these messages at all
+	conn    context.Context // the TCP connection's span, while tracing (telemetry.SyslogConn)
 }
 
 // newReceiver starts producers goroutines and lets queued full batches
@@ -201,10 +204,12 @@ func (r *receiver) produce(b *batch) error {
 	s := r.s
 	recs := b.records(s.cfg.Topic)
 	n := uint64(len(recs))
+	ctx, end := telemetry.SyslogBatch(s.produceCtx, r.conn, len(recs))
+	defer end()
 	backoff := retryMin
 	warned := false
 	for {
-		err := s.producer.Produce(s.produceCtx, recs)
+		err := s.producer.Produce(ctx, recs)
 		if err == nil {
 			r.st.accepted.Add(n)
 			return nil

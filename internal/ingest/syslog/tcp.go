@@ -7,6 +7,7 @@ import (
 	"time"
 
 	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
+	"github.com/wirelog/wirelog/internal/telemetry"
 )
 
 func (s *Server) acceptLoop() {
@@ -90,6 +91,9 @@ func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
 	st := &s.tcpStats
 	r := s.newReceiver(st, 1, 0)
+	var endSpan func()
+	r.conn, endSpan = telemetry.SyslogConn(s.produceCtx, c)
+	defer endSpan()
 	cr := &connReader{s: s, c: c, r: r}
 	fr := sysparse.NewFramer(cr, s.cfg.MaxMessage)
 	var err error

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -80,7 +81,8 @@ type request struct {
 	idx     []int32 // positions in the caller's slice when Partitions > 1
 	base    int64   // assigned by the writer
 	err     error
-	done    chan struct{} // cap 1, signalled once per use
+	done    chan struct{}         // cap 1, signalled once per use
+	times   telemetry.CommitTimes // of the group commit that covered it, while tracing
 }
 
 // Open opens (creating if needed) the log in dir, recovering the tail of
@@ -468,6 +470,7 @@ func (l *Log) submit(ctx context.Context, reqs []*request) (done bool, err error
 			return true, r.err
 		}
 	}
+	telemetry.DiskCommit(ctx, &reqs[0].times)
 	return true, nil
 }
 
@@ -522,6 +525,11 @@ func (l *Log) commit(batch []*request) {
 	err := l.failure()
 	rolled := false
 	var records, bytes int
+	var ct telemetry.CommitTimes
+	traced := telemetry.Enabled()
+	if traced {
+		ct.Write = time.Now()
+	}
 	if err == nil {
 		for _, r := range batch {
 			p := l.parts[r.part]
@@ -549,6 +557,9 @@ func (l *Log) commit(batch []*request) {
 				}
 			}
 		}
+	}
+	if traced {
+		ct.Sync = time.Now()
 	}
 	if err == nil {
 		for _, p := range l.parts {
@@ -587,8 +598,12 @@ func (l *Log) commit(batch []*request) {
 		}
 		l.updateBacklog()
 	}
+	if traced && err == nil {
+		ct.Synced, ct.Calls, ct.Records = time.Now(), len(batch), records
+	}
 	for _, r := range batch {
 		r.err = err
+		r.times = ct
 		r.done <- struct{}{}
 	}
 	if rolled {
