@@ -51,6 +51,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives store failures; nil = slog.Default().
 	Logger *slog.Logger
+	// Root, when set, serves GET / and HEAD / in place of the status page;
+	// it is given the page to hand browsers (the Elasticsearch handshake
+	// answers the other clients: esbulk.Root).
+	Root func(page http.Handler) http.Handler
 }
 
 // route is one route New mounts; routes is the list the OpenAPI test checks.
@@ -93,6 +97,10 @@ func New(opts Options) *http.ServeMux {
 	s := &server{opts: opts}
 	mux := http.NewServeMux()
 	for _, r := range routes {
+		if r.pattern == "GET /{$}" && opts.Root != nil {
+			mux.Handle(r.pattern, opts.Root(r.handler(s)))
+			continue
+		}
 		mux.HandleFunc(r.pattern, r.handler(s))
 	}
 	return mux

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/wirelog/wirelog/internal/ingest/esbulk"
+	"github.com/wirelog/wirelog/internal/ingest/loki"
 )
 
 // callerRoutes are the routes `wirelog run` adds to the mux New returns
@@ -21,6 +24,14 @@ var callerRoutes = []string{
 	"GET /metrics",
 	"POST /api/v1/processor/pause",
 	"POST /api/v1/processor/resume",
+}
+
+func init() {
+	// The shipper-compatible endpoints (internal/pipeline mountShippers).
+	for _, r := range esbulk.New(nil, nil).Routes() {
+		callerRoutes = append(callerRoutes, r.Pattern)
+	}
+	callerRoutes = append(callerRoutes, "POST "+loki.Path)
 }
 
 type openAPIDoc struct {
@@ -91,7 +102,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	for path, ops := range doc.Paths {
 		for method := range ops {
 			p := strings.ToUpper(method) + " " + path
-			if path == "/" {
+			if strings.HasSuffix(path, "/") {
 				p += "{$}"
 			}
 			if !slices.Contains(all, p) {

@@ -471,3 +471,15 @@ func trimErr(err error) string {
 	}
 	return strconv.Quote(s)[1 : len(strconv.Quote(s))-1]
 }
+
+// AppendValue appends v re-encoded as strict JSON (see appendValue), for
+// decoders of other wire formats (the Elasticsearch bulk API) that build
+// attributes from fastjson values.
+func AppendValue(dst []byte, v *fastjson.Value) []byte { return appendValue(dst, v) }
+
+// Measure checks v against d's attribute and depth limits as Decode does,
+// for decoders of other wire formats that parse with fastjson themselves.
+func (d *Decoder) Measure(v *fastjson.Value) error {
+	keys := 0
+	return d.measure(v, 0, &keys)
+}

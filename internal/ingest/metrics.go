@@ -18,6 +18,8 @@ type metrics struct {
 	duration     prometheus.Histogram
 	tooLarge     prometheus.Counter
 	budgetInUse  prometheus.GaugeFunc
+	apiRequests  *prometheus.CounterVec
+	apiRejects   *prometheus.CounterVec
 }
 
 func newMetrics() metrics {
@@ -54,6 +56,14 @@ func newMetrics() metrics {
 			Name: "wirelog_ingest_too_large_total",
 			Help: "Requests refused with 413: over a body, record-count, encoded-size or decompression-ratio limit.",
 		}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_ingest_api_requests_total",
+			Help: "Requests to the shipper-compatible endpoints (api=elasticsearch: the bulk API; api=loki: the push API) by response status code.",
+		}, []string{"api", "code"}),
+		apiRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_ingest_api_rejected_events_total",
+			Help: "Entries the shipper-compatible endpoints rejected, by api and reason; also counted in wirelog_ingest_events_total{result=\"rejected\"}.",
+		}, []string{"api", "reason"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wirelog_ingest_http_request_duration_seconds",
 			Help:    "Time from request start to answer, durability wait included.",
@@ -69,5 +79,5 @@ func newMetrics() metrics {
 
 // set lists every metric once, for Handler.Collector.
 func (m *metrics) set() promset.Set {
-	return promset.Set{m.requests, m.otlpRequests, m.events, m.pushback, m.bytes, m.authFailures, m.rateLimited, m.duration, m.tooLarge, m.budgetInUse}
+	return promset.Set{m.requests, m.otlpRequests, m.events, m.pushback, m.bytes, m.authFailures, m.rateLimited, m.duration, m.tooLarge, m.budgetInUse, m.apiRequests, m.apiRejects}
 }

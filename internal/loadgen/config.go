@@ -95,7 +95,35 @@ const (
 	// FormatJSON sends a JSON array of events (application/json); a batch
 	// of one is sent as a single object, the other accepted JSON form.
 	FormatJSON Format = "json"
+	// FormatESBulk sends the same events as Elasticsearch bulk create
+	// actions to ESBulkPath, as Filebeat or Vector would.
+	FormatESBulk Format = "es-bulk"
+	// FormatLokiJSON sends a Loki JSON push to LokiPath: one stream per
+	// request (labels job and host, host naming the worker), each event
+	// rendered as JSON being one entry's line, as Promtail ships JSON logs.
+	FormatLokiJSON Format = "loki-json"
+	// FormatLokiProto sends the same push as snappy-compressed protobuf
+	// (application/x-protobuf), as Promtail and Alloy do.
+	FormatLokiProto Format = "loki-proto"
 )
+
+// Paths of the shipper-compatible formats. The bulk path maps loadgen's
+// field names (ts, host) the way a user would for such data.
+const (
+	ESBulkPath = "/_bulk?_time_field=ts&_stream_fields=host"
+	LokiPath   = "/loki/api/v1/push"
+)
+
+// path is where a format is posted.
+func (f Format) path() string {
+	switch f {
+	case FormatESBulk:
+		return ESBulkPath
+	case FormatLokiJSON, FormatLokiProto:
+		return LokiPath
+	}
+	return IngestPath
+}
 
 // Encoding is the Content-Encoding of a request body.
 type Encoding string
@@ -196,8 +224,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, configErrorf("--batch must be at least 1, got %d", c.Batch)
 	case int64(c.Batch)*int64(c.Size) > maxBodyBytes:
 		return c, configErrorf("--batch %d × --size %d is over %d MiB per request; lower one of them", c.Batch, c.Size, maxBodyBytes>>20)
-	case c.Format != FormatNDJSON && c.Format != FormatJSON:
-		return c, configErrorf("--format must be ndjson or json, got %q", c.Format)
+	case c.Format != FormatNDJSON && c.Format != FormatJSON && c.Format != FormatESBulk && c.Format != FormatLokiJSON && c.Format != FormatLokiProto:
+		return c, configErrorf("--format must be ndjson, json, es-bulk, loki-json or loki-proto, got %q", c.Format)
+	case c.Format == FormatLokiProto && c.Encoding != EncodingIdentity:
+		return c, configErrorf("--format loki-proto is already snappy-compressed; drop --gzip/--zstd")
 	case c.Encoding != EncodingIdentity && c.Encoding != EncodingGzip && c.Encoding != EncodingZstd:
 		return c, configErrorf("unknown body encoding %q (use --gzip or --zstd)", c.Encoding)
 	case c.RequestTimeout < 0:

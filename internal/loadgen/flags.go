@@ -38,7 +38,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.IntVar(&f.Size, "size", DefaultSize, "approximate JSON size of each event in `bytes`, reached by padding (the required fields alone take about 200 bytes, so smaller values give ~200-byte events)")
 	fs.IntVar(&f.Concurrency, "concurrency", DefaultConcurrency, "number of keep-alive connections, each with one request in flight")
 	fs.IntVar(&f.Batch, "batch", DefaultBatch, "events per request")
-	fs.StringVar(&f.format, "format", string(FormatNDJSON), "body format: ndjson (one event per line) or json (an array; a single object with --batch 1)")
+	fs.StringVar(&f.format, "format", string(FormatNDJSON), "body format: ndjson (one event per line) or json (an array; a single object with --batch 1) to "+IngestPath+"; es-bulk (Elasticsearch bulk create actions) to "+ESBulkPath+"; loki-json or loki-proto (Loki push, JSON or protobuf+snappy; each event's JSON is a line) to "+LokiPath)
 	fs.BoolVar(&f.gzip, "gzip", false, "compress bodies with gzip (Content-Encoding: gzip)")
 	fs.BoolVar(&f.zstd, "zstd", false, "compress bodies with zstd (Content-Encoding: zstd)")
 	fs.BoolVar(&f.JSON, "json", false, "print the final report as a JSON object on stdout")

@@ -137,7 +137,7 @@ func TestParseAck(t *testing.T) {
 		{`{"accepted":0,"rejected":10}`, 0, 10, false, nil},
 		{`{"accepted":99}`, 10, 0, true, nil},
 	} {
-		got := parseAck([]byte(tc.body), 10)
+		got := parseAck([]byte(tc.body), 10, FormatNDJSON)
 		var skip []int64
 		for k := range got.skip {
 			skip = append(skip, k)
@@ -145,6 +145,30 @@ func TestParseAck(t *testing.T) {
 		slices.Sort(skip)
 		if got.acked != tc.acked || got.rejected != tc.rejected || got.idsKnown != tc.known || !slices.Equal(skip, tc.skip) {
 			t.Errorf("parseAck(%s) = %+v; want acked %d rejected %d known %v skip %v", tc.body, got, tc.acked, tc.rejected, tc.known, tc.skip)
+		}
+	}
+	// Elasticsearch bulk answers: per-item statuses, in order.
+	ok := `{"create":{"status":201}}`
+	bad := `{"create":{"status":400,"error":{"type":"x"}}}`
+	for _, tc := range []struct {
+		body          string
+		acked, reject int64
+		known         bool
+		skip          []int64
+	}{
+		{`{"errors":false,"items":[` + ok + `,` + ok + `,` + ok + `]}`, 3, 0, true, nil},
+		{`{"errors":true ,"items":[` + ok + `,` + bad + `,` + ok + `]}`, 2, 1, true, []int64{1}},
+		{`{"errors":false,"items":[` + ok + `]}`, 0, 0, false, nil},
+		{`not json`, 0, 0, false, nil},
+	} {
+		got := parseAck([]byte(tc.body), 3, FormatESBulk)
+		var skip []int64
+		for k := range got.skip {
+			skip = append(skip, k)
+		}
+		slices.Sort(skip)
+		if got.acked != tc.acked || got.rejected != tc.reject || got.idsKnown != tc.known || !slices.Equal(skip, tc.skip) {
+			t.Errorf("parseAck(%s, es-bulk) = %+v", tc.body, got)
 		}
 	}
 }
@@ -170,9 +194,11 @@ func FuzzParseAck(f *testing.F) {
 		if n < 1 || n > 100_000 {
 			return
 		}
-		out := parseAck(body, n)
-		if out.acked < 0 || out.acked > int64(n) || out.rejected < 0 {
-			t.Fatalf("parseAck(%q, %d) = %+v: counts out of range", body, n, out)
+		for _, f := range []Format{FormatNDJSON, FormatESBulk} {
+			out := parseAck(body, n, f)
+			if out.acked < 0 || out.acked > int64(n) || out.rejected < 0 {
+				t.Fatalf("parseAck(%q, %d, %s) = %+v: counts out of range", body, n, f, out)
+			}
 		}
 	})
 }

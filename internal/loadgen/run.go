@@ -39,7 +39,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	r := &runner{
 		cfg:    cfg,
-		url:    strings.TrimRight(cfg.Target, "/") + IngestPath,
+		url:    strings.TrimRight(cfg.Target, "/") + cfg.Format.path(),
 		client: cfg.Client,
 		hist:   newHistogram(),
 		window: newHistogram(),
@@ -56,6 +56,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if builders[i], err = newBodyBuilder(gen, cfg.Format, cfg.Encoding); err != nil {
 			return Report{}, err
 		}
+		builders[i].worker = i
 	}
 
 	r.stopCtx, r.stop = context.WithCancel(ctx)
@@ -334,7 +335,7 @@ func (r *runner) send(bb *bodyBuilder, body []byte, rawLen int, seq uint64, n in
 
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
-		out := parseAck(answer, n)
+		out := parseAck(answer, n, bb.format)
 		r.hist.record(latency)
 		r.window.record(latency)
 		if err := r.logAcks(seq, n, out); err != nil {

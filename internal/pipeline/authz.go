@@ -2,8 +2,11 @@ package pipeline
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/wirelog/wirelog/internal/authz"
+	"github.com/wirelog/wirelog/internal/ingest/esbulk"
+	"github.com/wirelog/wirelog/internal/ingest/loki"
 )
 
 // routeScopes are the scopes of the node's routes that differ from the
@@ -18,6 +21,21 @@ var routeScopes = []authz.Route{
 	{Pattern: "POST /v1/logs", Scope: authz.Ingest},
 	{Pattern: "GET /metrics", Scope: authz.Admin},
 	{Pattern: "GET /debug/", Scope: authz.Admin},
+}
+
+// shipperScopes: the Elasticsearch bulk and Loki push routes write events
+// (Ingest), and so do, harmlessly, the template/ILM/pipeline PUTs Filebeat
+// and Logstash make at startup with the same tenant credential (they are
+// acknowledged and ignored). The handshake GETs keep the Read default:
+// any valid credential.
+func shipperScopes() []authz.Route {
+	var rs []authz.Route
+	for _, r := range esbulk.New(nil, nil).Routes() {
+		if r.Ingest || strings.HasPrefix(r.Pattern, http.MethodPut+" ") {
+			rs = append(rs, authz.Route{Pattern: r.Pattern, Scope: authz.Ingest})
+		}
+	}
+	return append(rs, authz.Route{Pattern: http.MethodPost + " " + loki.Path, Scope: authz.Ingest})
 }
 
 // authorize puts the authorization middleware in front of the whole mux.
@@ -40,7 +58,7 @@ func (n *node) authorize(mux http.Handler) (http.Handler, error) {
 	}
 	m := authz.Wrap(mux, authz.Options{
 		Authenticators: append(auths, cfg.Authenticators...),
-		Routes:         append(append([]authz.Route(nil), routeScopes...), cfg.Routes...),
+		Routes:         append(append(append([]authz.Route(nil), routeScopes...), shipperScopes()...), cfg.Routes...),
 		IngestOpen:     cfg.Ingest.Tenants == nil,
 	})
 	n.reg.MustRegister(m.Collector())

@@ -29,6 +29,8 @@ import (
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/authz"
 	"github.com/wirelog/wirelog/internal/ingest"
+	"github.com/wirelog/wirelog/internal/ingest/esbulk"
+	"github.com/wirelog/wirelog/internal/ingest/loki"
 	"github.com/wirelog/wirelog/internal/ingest/syslog"
 	"github.com/wirelog/wirelog/internal/process"
 	"github.com/wirelog/wirelog/internal/store"
@@ -193,6 +195,7 @@ func Run(ctx context.Context, cfg Config) error {
 		n.reg.MustRegister(gw.Collector())
 		mux.Handle("POST /api/v1/logs", withTraceContext(gw))
 		mux.Handle("POST /v1/logs", withTraceContext(gw.OTLP()))
+		mountShippers(mux, gw, cfg.Roles&RoleProcess == 0)
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: n.reg}))
 	if cfg.Pprof {
@@ -306,7 +309,11 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.proc = process.New(cons, st, popts)
 	n.reg.MustRegister(n.proc.Collector())
 
-	mux := api.New(api.Options{Store: st, Tail: n.tail, Ready: n.isReady})
+	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady}
+	if cfg.Roles&RoleIngest != 0 {
+		aopts.Root = esbulk.Root // Elasticsearch clients' GET /; browsers still get the page
+	}
+	mux := api.New(aopts)
 	mux.HandleFunc("POST /api/v1/processor/pause", func(w http.ResponseWriter, r *http.Request) {
 		n.proc.Pause()
 		slog.Warn("processor paused by an operator; the backlog grows until it resumes")
@@ -438,6 +445,27 @@ func connect[T any](ctx context.Context, brokers []string, mk func() (T, error))
 		case <-time.After(wait):
 		}
 	}
+}
+
+// mountShippers adds the endpoints shippers configured for Elasticsearch or
+// Loki post to (docs/openapi.yaml, "point your shipper here" in the README).
+// They go through gw's Admission (slots, memory budget), record limits,
+// producer and metrics, and authz gives them the Ingest scope
+// (shipperScopes). root mounts the
+// Elasticsearch GET / on a node without the query API's status page.
+func mountShippers(mux *http.ServeMux, gw *ingest.Handler, root bool) {
+	es := esbulk.New(gw, slog.Default())
+	for _, rt := range es.Routes() {
+		if rt.Ingest {
+			mux.Handle(rt.Pattern, withTraceContext(rt.Handler))
+		} else {
+			mux.Handle(rt.Pattern, rt.Handler)
+		}
+	}
+	if root {
+		mux.Handle("GET /{$}", esbulk.Root(nil))
+	}
+	mux.Handle("POST "+loki.Path, withTraceContext(loki.New(gw)))
 }
 
 // withTraceContext puts the W3C trace context of the request (traceparent,
