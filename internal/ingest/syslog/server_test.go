@@ -101,7 +101,15 @@ func TestLogger(t *testing.T) {
 			}
 		}
 	}
-	m := metrics(t, s)
+	// The accepted counters move once Produce has returned, which can be
+	// just after the consumer saw the records: wait for them to settle.
+	var m map[string]float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m = metrics(t, s)
+		if m[`wirelog_syslog_accepted_total{transport=udp}`] == 2 && m[`wirelog_syslog_accepted_total{transport=tcp}`] == 4 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if m[`wirelog_syslog_accepted_total{transport=udp}`] != 2 || m[`wirelog_syslog_accepted_total{transport=tcp}`] != 4 {
 		t.Errorf("accepted counters: udp %v tcp %v, want 2 and 4", m[`wirelog_syslog_accepted_total{transport=udp}`], m[`wirelog_syslog_accepted_total{transport=tcp}`])
 	}
