@@ -81,6 +81,10 @@ type receiver struct {
 	ev         event.Event
 	b          *batch
 	l          local
+	// peer is the sender's "client.address"/"client.port" JSON members,
+	// added to every event's attrs (set per connection, or per datagram).
+	peer     []byte
+	attrsBuf []byte
 
 	work    chan *batch // full batches; a send blocks while producers and queue are all busy
 	free    chan *batch // batches to fill; there is always one once a send completed
@@ -132,6 +136,10 @@ func (r *receiver) handle(msg []byte, truncated bool, recv time.Time) {
 		r.l.parseErrors[limitReason]++
 		r.limitAttrs = fmt.Appendf(r.limitAttrs[:0], `{"limit_error":"message has %d attributes, over the limit of %d (--max-attributes); structured data dropped"}`, r.parser.Attributes(), max)
 		r.ev.Attrs = r.limitAttrs
+	}
+	if len(r.peer) > 0 {
+		r.attrsBuf = withPeer(r.attrsBuf, r.ev.Attrs, r.peer)
+		r.ev.Attrs = r.attrsBuf
 	}
 	r.b.add(&r.ev, recv)
 }

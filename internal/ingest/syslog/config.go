@@ -10,6 +10,7 @@
 package syslog
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,22 @@ const (
 	// the messages already received.
 	DefaultDrainTimeout = 30 * time.Second
 
+	// DefaultTLSPort is RFC 5425's port for syslog over TLS; --syslog-tls
+	// is off by default because it needs a certificate.
+	DefaultTLSPort = 6514
+	// DefaultMaxConnections bounds the TCP and TLS connections open at
+	// once (each holds a goroutine, buffers and a file descriptor); past
+	// it new connections are closed at once and counted.
+	DefaultMaxConnections = 10000
+	// DefaultMaxConnectionsPerSource bounds the connections of one client
+	// address (after PROXY protocol), so one misbehaving sender cannot take
+	// them all; a relay needs a handful.
+	DefaultMaxConnectionsPerSource = 64
+	// DefaultHandshakeTimeout bounds the PROXY header and the TLS
+	// handshake, so a client that connects and says nothing does not hold
+	// a slot until the idle timeout.
+	DefaultHandshakeTimeout = 10 * time.Second
+
 	// udpProducers is the number of Produce calls one UDP socket may have in
 	// flight (group-committed by the log) while it goes on reading, and
 	// udpQueued the full batches (each ≤ DefaultBatchBytes) that may wait
@@ -81,6 +98,22 @@ type Config struct {
 	MaxAttributes int
 	IdleTimeout   time.Duration // --syslog-idle-timeout; 0 = never
 
+	TLSAddr         string // --syslog-tls; "" disables syslog over TLS (RFC 5425)
+	TLSCertFile     string // --syslog-tls-cert; "" = the shared --tls-cert
+	TLSKeyFile      string // --syslog-tls-key
+	TLSClientCAFile string // --syslog-tls-client-ca; "" = the shared --tls-client-ca (if any)
+	ProxyProtocol   bool   // --syslog-proxy-protocol: TCP and TLS connections start with a PROXY v2 header
+	MaxConns        int    // --syslog-max-connections; TCP + TLS
+	MaxConnsPerSrc  int    // --syslog-max-connections-per-source
+
+	// TLS is the listener's configuration, built by the caller from the
+	// files above (internal/tlsconf); required when TLSAddr is set.
+	TLS *tls.Config
+	// OnHandshakeError, when set, is told of every failed TLS handshake
+	// (tlsconf counts those its verification did not see).
+	OnHandshakeError func(error)
+	HandshakeTimeout time.Duration // DefaultHandshakeTimeout when 0
+
 	Topic        string         // log topic; DefaultTopic when empty
 	Location     *time.Location // zone of RFC 3164 timestamps; time.Local when nil
 	BatchRecords int            // records per Produce; DefaultBatchRecords when 0
@@ -97,13 +130,16 @@ func DefaultConfig() Config {
 		RcvBuf:      DefaultRcvBuf,
 		MaxMessage:  DefaultMaxMessage,
 		IdleTimeout: DefaultIdleTimeout,
+
+		MaxConns:       DefaultMaxConnections,
+		MaxConnsPerSrc: DefaultMaxConnectionsPerSource,
 	}
 }
 
 // RegisterFlags binds the --syslog-* flags to c, with c's current values
 // (DefaultConfig's when c is zero) as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	if *c == (Config{}) {
+	if c.UDPAddr == "" && c.TCPAddr == "" && c.RcvBuf == 0 && c.MaxMessage == 0 {
 		*c = DefaultConfig()
 	}
 	fs.StringVar(&c.UDPAddr, "syslog-udp", c.UDPAddr,
@@ -121,6 +157,18 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"largest syslog message kept whole, e.g. 64KiB; longer ones are truncated and counted in wirelog_syslog_truncated_total")
 	fs.DurationVar(&c.IdleTimeout, "syslog-idle-timeout", c.IdleTimeout,
 		"close syslog TCP connections idle this long (0 = never)")
+	fs.StringVar(&c.TLSAddr, "syslog-tls", c.TLSAddr,
+		"syslog over TLS (RFC 5425, octet-counted frames; LF framing accepted too) listen address, e.g. 127.0.0.1:6514; empty disables. "+
+			"Uses --syslog-tls-cert/--syslog-tls-key, or the shared --tls-cert/--tls-key")
+	fs.StringVar(&c.TLSCertFile, "syslog-tls-cert", c.TLSCertFile, "PEM certificate `file` of the syslog TLS listener (default: --tls-cert); re-read when it changes on disk")
+	fs.StringVar(&c.TLSKeyFile, "syslog-tls-key", c.TLSKeyFile, "PEM private key `file` of --syslog-tls-cert")
+	fs.StringVar(&c.TLSClientCAFile, "syslog-tls-client-ca", c.TLSClientCAFile,
+		"PEM CA `file`: syslog TLS clients must present a certificate chaining to it (mutual TLS, RFC 5425 §5); default: --tls-client-ca when --syslog-tls-cert is not set. "+
+			"A client whose SPIFFE ID no ingest --allow-spiffe-id rule allows fails the handshake")
+	fs.BoolVar(&c.ProxyProtocol, "syslog-proxy-protocol", c.ProxyProtocol,
+		"syslog TCP and TLS connections start with a PROXY protocol v2 header (behind a load balancer that sends one): the client address it names is recorded as client.address; connections without it are refused")
+	fs.IntVar(&c.MaxConns, "syslog-max-connections", c.MaxConns, "most syslog TCP+TLS connections open at once; more are closed at once and counted (0 = no limit)")
+	fs.IntVar(&c.MaxConnsPerSrc, "syslog-max-connections-per-source", c.MaxConnsPerSrc, "most syslog TCP+TLS connections from one client address (after PROXY protocol) (0 = no limit)")
 }
 
 // check validates c and fills the defaults of the fields without flags.
@@ -139,6 +187,15 @@ func (c *Config) check() error {
 	}
 	if c.IdleTimeout < 0 {
 		return fmt.Errorf("--syslog-idle-timeout %v: must not be negative", c.IdleTimeout)
+	}
+	if c.TLSAddr != "" && c.TLS == nil {
+		return fmt.Errorf("--syslog-tls %s needs a certificate: set --syslog-tls-cert and --syslog-tls-key, or --tls-cert and --tls-key", c.TLSAddr)
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerSrc < 0 {
+		return fmt.Errorf("--syslog-max-connections and --syslog-max-connections-per-source must not be negative")
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.Topic == "" {
 		c.Topic = DefaultTopic

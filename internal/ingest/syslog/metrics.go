@@ -97,16 +97,19 @@ var (
 	descTruncated    = desc("truncated_total", "Syslog messages longer than --syslog-max-message, stored cut to it.", "transport")
 	descBackpressure = desc("backpressure_total", "Times the log pushed back (or was unavailable) and a batch was held "+
 		"and retried; TCP stops reading meanwhile, UDP leaves datagrams to the kernel queue.", "transport")
-	descConnections  = desc("tcp_connections_total", "Syslog TCP connections accepted.")
-	descOpen         = desc("tcp_connections_open", "Syslog TCP connections open now.")
-	descFraming      = desc("tcp_framing_errors_total", "Malformed RFC 6587 octet-counting headers; the connection continues with LF framing.")
-	descIdle         = desc("tcp_idle_timeouts_total", "Syslog TCP connections closed by --syslog-idle-timeout.")
-	descReadErrors   = desc("tcp_read_errors_total", "Syslog TCP connections ended by a read error (reset, …).")
-	descSocketDrops  = desc("udp_socket_drops_total", "Datagrams the kernel dropped on a wirelog syslog UDP socket (the drops column of /proc/net/udp).", "socket")
-	descSocketRcvbuf = desc("udp_socket_rcvbuf_bytes", "Effective receive buffer of a syslog UDP socket, as getsockopt(SO_RCVBUF) reports it (the kernel doubles the asked size for bookkeeping).", "socket")
-	descSocketQueue  = desc("udp_socket_queued_bytes", "Bytes waiting in a syslog UDP socket's receive queue (rx_queue of /proc/net/udp).", "socket")
-	descRcvbufErrors = desc("kernel_udp_rcvbuf_errors_total", "UDP datagrams dropped by the kernel because a receive buffer was full, all sockets of the network namespace (/proc/net/snmp Udp RcvbufErrors).")
-	descInErrors     = desc("kernel_udp_in_errors_total", "UDP datagrams the kernel failed to deliver, all sockets of the network namespace (/proc/net/snmp Udp InErrors).")
+	descConnections    = desc("tcp_connections_total", "Syslog TCP connections accepted.")
+	descOpen           = desc("tcp_connections_open", "Syslog TCP connections open now.")
+	descFraming        = desc("tcp_framing_errors_total", "Malformed RFC 6587 octet-counting headers; the connection continues with LF framing.")
+	descIdle           = desc("tcp_idle_timeouts_total", "Syslog TCP connections closed by --syslog-idle-timeout.")
+	descReadErrors     = desc("tcp_read_errors_total", "Syslog TCP connections ended by a read error (reset, …).")
+	descTLSConnections = desc("tls_connections_total", "Syslog TLS connections accepted (before the handshake; failed ones are in connections_refused_total{reason=\"tls_handshake\"}).")
+	descTLSOpen        = desc("tls_connections_open", "Syslog TLS connections open now.")
+	descTLSFraming     = desc("tls_framing_errors_total", "Malformed octet-counting headers on syslog TLS connections; the connection continues with LF framing.")
+	descSocketDrops    = desc("udp_socket_drops_total", "Datagrams the kernel dropped on a wirelog syslog UDP socket (the drops column of /proc/net/udp).", "socket")
+	descSocketRcvbuf   = desc("udp_socket_rcvbuf_bytes", "Effective receive buffer of a syslog UDP socket, as getsockopt(SO_RCVBUF) reports it (the kernel doubles the asked size for bookkeeping).", "socket")
+	descSocketQueue    = desc("udp_socket_queued_bytes", "Bytes waiting in a syslog UDP socket's receive queue (rx_queue of /proc/net/udp).", "socket")
+	descRcvbufErrors   = desc("kernel_udp_rcvbuf_errors_total", "UDP datagrams dropped by the kernel because a receive buffer was full, all sockets of the network namespace (/proc/net/snmp Udp RcvbufErrors).")
+	descInErrors       = desc("kernel_udp_in_errors_total", "UDP datagrams the kernel failed to deliver, all sockets of the network namespace (/proc/net/snmp Udp InErrors).")
 )
 
 // collector exports a Server's counters and the kernel's UDP drop counters.
@@ -119,7 +122,8 @@ func (s *Server) Collector() prometheus.Collector { return collector{s} }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descBytes, descAccepted, descRejected, descParse,
 		descTruncated, descBackpressure, descConnections, descOpen, descFraming, descIdle, descReadErrors,
-		descSocketDrops, descSocketRcvbuf, descSocketQueue, descRcvbufErrors, descInErrors} {
+		descSocketDrops, descSocketRcvbuf, descSocketQueue, descRcvbufErrors, descInErrors,
+		descTLSConnections, descTLSOpen, descTLSFraming, descRefused} {
 		ch <- d
 	}
 	describeXDP(ch)
@@ -134,7 +138,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, src := range []struct {
 		name string
 		st   *stats
-	}{{"udp", &s.udpStats}, {"tcp", &s.tcpStats}, {"xdp", &s.xdpStats}} {
+	}{{"udp", &s.udpStats}, {"tcp", &s.tcpStats}, {"xdp", &s.xdpStats}, {"tls", &s.tlsStats}} {
 		st := src.st
 		ch <- counter(descMessages, st.messages.Load(), src.name)
 		ch <- counter(descBytes, st.bytes.Load(), src.name)
@@ -155,6 +159,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- counter(descFraming, t.framingErrors.Load())
 	ch <- counter(descIdle, t.idleTimeouts.Load())
 	ch <- counter(descReadErrors, t.readErrors.Load())
+	tl := &s.tlsStats
+	ch <- counter(descTLSConnections, tl.connections.Load())
+	ch <- prometheus.MustNewConstMetric(descTLSOpen, prometheus.GaugeValue, float64(tl.open.Load()))
+	ch <- counter(descTLSFraming, tl.framingErrors.Load())
+	s.connStats.collect(ch)
 
 	if len(s.udp) > 0 {
 		kernel := readKernelUDP(s.udp)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +21,15 @@ type Server struct {
 
 	udp   []*udpSocket
 	tcpLn net.Listener
+	tlsLn net.Listener // syslog over TLS (RFC 5425): a TCP listener, the handshake is done per connection
 
 	udpStats stats
 	tcpStats stats
+	tlsStats stats
+
+	// Connections refused by --syslog-max-connections(-per-source), and
+	// TLS or PROXY headers that failed: see conn.go.
+	connStats connStats
 
 	xdpProg      *xdp.Program // --syslog-xdp
 	xdpQueues    []*xdpQueue
@@ -36,8 +43,9 @@ type Server struct {
 	closing    atomic.Bool
 	wg         sync.WaitGroup
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	perSource map[netip.Addr]int
 
 	closeOnce sync.Once
 }
@@ -49,7 +57,7 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, producer: producer, conns: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, producer: producer, conns: map[net.Conn]struct{}{}, perSource: map[netip.Addr]int{}}
 	s.produceCtx, s.cancel = context.WithCancel(context.Background())
 	if cfg.UDPAddr != "" {
 		socks, err := listenUDP(ctx, &cfg)
@@ -84,6 +92,23 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 		s.tcpLn = ln
 		cfg.Logger.Info("syslog: listening on TCP", "addr", ln.Addr().String())
 	}
+	if cfg.TLSAddr != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", cfg.TLSAddr)
+		if err != nil {
+			for _, u := range s.udp {
+				u.conn.Close()
+			}
+			if s.tcpLn != nil {
+				s.tcpLn.Close()
+			}
+			s.closeXDP()
+			s.cancel()
+			return nil, fmt.Errorf("--syslog-tls %s: %w", cfg.TLSAddr, err)
+		}
+		s.tlsLn = ln
+		cfg.Logger.Info("syslog: listening on TLS (RFC 5425)", "addr", ln.Addr().String(), "mutual_tls", cfg.TLS.ClientAuth != 0, "proxy_protocol", cfg.ProxyProtocol)
+	}
 	for _, u := range s.udp {
 		s.wg.Add(1)
 		go s.udpLoop(u)
@@ -94,7 +119,11 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 	}
 	if s.tcpLn != nil {
 		s.wg.Add(1)
-		go s.acceptLoop()
+		go s.acceptLoop(s.tcpLn, &s.tcpStats, false)
+	}
+	if s.tlsLn != nil {
+		s.wg.Add(1)
+		go s.acceptLoop(s.tlsLn, &s.tlsStats, true)
 	}
 	go func() {
 		select {
@@ -122,6 +151,14 @@ func (s *Server) TCPAddr() net.Addr {
 	return s.tcpLn.Addr()
 }
 
+// TLSAddr is the bound syslog-over-TLS address (nil when disabled).
+func (s *Server) TLSAddr() net.Addr {
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
+}
+
 // Close stops receiving and drains: datagrams already in the kernel queue
 // and bytes already read from TCP are parsed and produced, retrying while
 // the log pushes back, for at most Config.DrainTimeout; what is still not
@@ -134,6 +171,9 @@ func (s *Server) Close() error {
 		now := time.Now()
 		if s.tcpLn != nil {
 			s.tcpLn.Close()
+		}
+		if s.tlsLn != nil {
+			s.tlsLn.Close()
 		}
 		for _, u := range s.udp {
 			u.conn.SetReadDeadline(now) // wakes the receive loop, which drains
@@ -152,14 +192,38 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) track(c net.Conn) bool {
+// track registers an accepted connection so Close can wake it; it
+// refuses one past --syslog-max-connections.
+func (s *Server) track(c net.Conn) (ok, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
-		return false
+		return false, false
+	}
+	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
+		return false, true
 	}
 	s.conns[c] = struct{}{}
+	return true, false
+}
+
+// admit counts a connection of src against --syslog-max-connections-per-source.
+func (s *Server) admit(src netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxConnsPerSrc > 0 && s.perSource[src] >= s.cfg.MaxConnsPerSrc {
+		return false
+	}
+	s.perSource[src]++
 	return true
+}
+
+func (s *Server) release(src netip.Addr) {
+	s.mu.Lock()
+	if s.perSource[src]--; s.perSource[src] <= 0 {
+		delete(s.perSource, src)
+	}
+	s.mu.Unlock()
 }
 
 func (s *Server) untrack(c net.Conn) {

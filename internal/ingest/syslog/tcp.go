@@ -10,30 +10,36 @@ import (
 	"github.com/wirelog/wirelog/internal/telemetry"
 )
 
-func (s *Server) acceptLoop() {
+// acceptLoop accepts TCP (or TLS, when tlsOn) connections until Close.
+func (s *Server) acceptLoop(ln net.Listener, st *stats, tlsOn bool) {
 	defer s.wg.Done()
 	backoff := 5 * time.Millisecond
 	for {
-		c, err := s.tcpLn.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// EMFILE and friends: wait rather than spin.
-			s.cfg.Logger.Warn("syslog: TCP accept failed", "err", err)
+			s.cfg.Logger.Warn("syslog: accept failed", "tls", tlsOn, "err", err)
 			time.Sleep(backoff)
 			backoff = min(backoff*2, time.Second)
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if !s.track(c) {
+		ok, full := s.track(c)
+		if !ok {
 			c.Close()
-			return
+			if !full {
+				return // closing
+			}
+			s.connStats.refused(refusedTotal, s.cfg.Logger, c.RemoteAddr(), "--syslog-max-connections")
+			continue
 		}
-		s.tcpStats.connections.Add(1)
-		s.tcpStats.open.Add(1)
+		st.connections.Add(1)
+		st.open.Add(1)
 		s.wg.Add(1)
-		go s.serveConn(c)
+		go s.serveConn(c, st, tlsOn)
 	}
 }
 
@@ -84,17 +90,22 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	}
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, st *stats, tlsOn bool) {
 	defer s.wg.Done()
-	defer s.tcpStats.open.Add(-1)
+	defer st.open.Add(-1)
 	defer s.untrack(c)
 	defer c.Close()
-	st := &s.tcpStats
+	conn, peer, ok := s.openConn(c, tlsOn)
+	if !ok {
+		return
+	}
+	defer s.release(peer.Addr())
 	r := s.newReceiver(st, 1, 0)
 	var endSpan func()
 	r.conn, endSpan = telemetry.SyslogConn(s.produceCtx, c)
 	defer endSpan()
-	cr := &connReader{s: s, c: c, r: r}
+	r.peer = appendPeer(nil, peer)
+	cr := &connReader{s: s, c: conn, r: r}
 	fr := sysparse.NewFramer(cr, s.cfg.MaxMessage)
 	var err error
 	for {
@@ -123,6 +134,6 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 	default:
 		st.readErrors.Add(1)
-		s.cfg.Logger.Debug("syslog: TCP connection ended", "remote", c.RemoteAddr().String(), "err", err)
+		s.cfg.Logger.Debug("syslog: connection ended", "tls", tlsOn, "remote", peer.String(), "err", err)
 	}
 }

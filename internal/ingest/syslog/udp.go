@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -26,14 +27,20 @@ type udpSocket struct {
 
 	lastDrops atomic.Uint64
 
-	slot    int // bytes per datagram slot
-	mem     []byte
-	iovs    []unix.Iovec
-	hdrs    []unix.Mmsghdr
-	n       int
-	errno   syscall.Errno
-	readFn  func(fd uintptr) bool // built once: a closure per call would allocate
-	drainFn func(fd uintptr)
+	slot  int // bytes per datagram slot
+	mem   []byte
+	iovs  []unix.Iovec
+	hdrs  []unix.Mmsghdr
+	names []unix.RawSockaddrInet6 // each datagram's sender (IPv4 fits too)
+	// The last sender and its "client.address"/"client.port" members:
+	// datagrams come in runs from the same few senders, so the text is
+	// rebuilt only when the sender changes.
+	lastName unix.RawSockaddrInet6
+	lastPeer []byte
+	n        int
+	errno    syscall.Errno
+	readFn   func(fd uintptr) bool // built once: a closure per call would allocate
+	drainFn  func(fd uintptr)
 }
 
 // listenUDP opens cfg.UDPSockets sockets on one address with SO_REUSEPORT,
@@ -116,7 +123,9 @@ func newUDPSocket(conn *net.UDPConn, index, maxMessage int) (*udpSocket, error) 
 	s.mem = make([]byte, slots*s.slot)
 	s.iovs = make([]unix.Iovec, slots)
 	s.hdrs = make([]unix.Mmsghdr, slots)
+	s.names = make([]unix.RawSockaddrInet6, slots)
 	for i := range s.hdrs {
+		s.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&s.names[i]))
 		s.iovs[i].Base = &s.mem[i*s.slot]
 		s.iovs[i].SetLen(s.slot)
 		s.hdrs[i].Hdr.Iov = &s.iovs[i]
@@ -151,6 +160,9 @@ func newUDPSocket(conn *net.UDPConn, index, maxMessage int) (*udpSocket, error) 
 
 // recvmmsg reads up to len(hdrs) datagrams without blocking.
 func (s *udpSocket) recvmmsg(fd uintptr) (int, syscall.Errno) {
+	for i := range s.hdrs { // msg_namelen is value-result: the kernel shrinks it
+		s.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+	}
 	r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])),
 		uintptr(len(s.hdrs)), unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
@@ -234,6 +246,31 @@ func (s *Server) udpBatch(r *receiver, sock *udpSocket) {
 		if len(msg) > s.cfg.MaxMessage {
 			msg, truncated = msg[:s.cfg.MaxMessage], true
 		}
+		r.peer = sock.peer(i)
 		r.handle(msg, truncated, recv)
 	}
 }
+
+// peer returns the JSON members naming the sender of the i-th datagram.
+func (s *udpSocket) peer(i int) []byte {
+	n := &s.names[i]
+	if *n == s.lastName && s.lastPeer != nil {
+		return s.lastPeer
+	}
+	var ap netip.AddrPort
+	switch n.Family {
+	case unix.AF_INET:
+		in4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(n))
+		ap = netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), ntohs(in4.Port))
+	case unix.AF_INET6:
+		ap = netip.AddrPortFrom(netip.AddrFrom16(n.Addr).Unmap(), ntohs(n.Port))
+	default:
+		return nil
+	}
+	s.lastName = *n
+	s.lastPeer = appendPeer(s.lastPeer[:0], ap)
+	return s.lastPeer
+}
+
+// ntohs turns a port as the kernel stores it (network order) into a number.
+func ntohs(p uint16) uint16 { return p>>8 | p<<8 }

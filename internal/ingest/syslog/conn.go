@@ -1,0 +1,141 @@
+package syslog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirelog/wirelog/internal/parse/proxyproto"
+)
+
+// Why a connection was closed before its first message
+// (wirelog_syslog_connections_refused_total{reason}).
+const (
+	refusedTotal     = iota // --syslog-max-connections
+	refusedPerSource        // --syslog-max-connections-per-source
+	refusedProxy            // --syslog-proxy-protocol: no or a malformed PROXY v2 header
+	refusedHandshake        // TLS handshake failed (plaintext client, untrusted, expired, denied ID…)
+	numRefused
+)
+
+var refusedNames = [numRefused]string{"max_connections", "max_connections_per_source", "proxy_header", "tls_handshake"}
+
+type connStats struct {
+	n [numRefused]atomic.Uint64
+	// lastLog rate-limits the refusal log lines to one a second: a port
+	// scan or a reconnect storm must not flood the log.
+	lastLog atomic.Int64
+}
+
+func (cs *connStats) refused(reason int, log *slog.Logger, remote net.Addr, detail any) {
+	cs.n[reason].Add(1)
+	now := time.Now().UnixNano()
+	if last := cs.lastLog.Load(); now-last > int64(time.Second) && cs.lastLog.CompareAndSwap(last, now) {
+		log.Warn("syslog: connection refused", "reason", refusedNames[reason], "remote", remote.String(), "detail", detail)
+	}
+}
+
+var descRefused = desc("connections_refused_total", "Syslog TCP/TLS connections closed before their first message, by reason "+
+	"(max_connections, max_connections_per_source, proxy_header, tls_handshake).", "reason")
+
+func (cs *connStats) collect(ch chan<- prometheus.Metric) {
+	for i := range cs.n {
+		ch <- counter(descRefused, cs.n[i].Load(), refusedNames[i])
+	}
+}
+
+// openConn reads the PROXY header (with --syslog-proxy-protocol), applies
+// the per-source limit to the client's address and does the TLS handshake,
+// all within HandshakeTimeout. It returns the connection to read messages
+// from and the client's address; ok=false means it was refused (counted
+// and logged).
+func (s *Server) openConn(c net.Conn, tlsOn bool) (conn net.Conn, peer netip.AddrPort, ok bool) {
+	peer = addrPort(c.RemoteAddr())
+	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	if s.cfg.ProxyProtocol {
+		h, err := proxyproto.ReadV2(c)
+		if err != nil {
+			s.connStats.refused(refusedProxy, s.cfg.Logger, c.RemoteAddr(), err.Error())
+			return nil, peer, false
+		}
+		if h.Source != nil {
+			peer = addrPort(h.Source)
+		}
+	}
+	if !s.admit(peer.Addr()) {
+		s.connStats.refused(refusedPerSource, s.cfg.Logger, c.RemoteAddr(), "--syslog-max-connections-per-source from "+peer.Addr().String())
+		return nil, peer, false
+	}
+	conn = c
+	if tlsOn {
+		tc := tls.Server(c, s.cfg.TLS)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.release(peer.Addr())
+			if s.cfg.OnHandshakeError != nil {
+				s.cfg.OnHandshakeError(err)
+			}
+			s.connStats.refused(refusedHandshake, s.cfg.Logger, c.RemoteAddr(), handshakeHint(err))
+			return nil, peer, false
+		}
+		conn = tc
+	}
+	c.SetDeadline(time.Time{})
+	return conn, peer, true
+}
+
+// handshakeHint phrases the commonest failure for an operator.
+func handshakeHint(err error) string {
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		return "the client does not speak TLS (plaintext syslog on the TLS port? send to --syslog-tcp instead): " + err.Error()
+	}
+	return err.Error()
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// appendPeer appends the JSON members "client.address":"…","client.port":N
+// (OpenTelemetry's semantic-convention names) for ap.
+func appendPeer(b []byte, ap netip.AddrPort) []byte {
+	if !ap.IsValid() {
+		return b
+	}
+	b = append(b, `"client.address":"`...)
+	b = ap.Addr().AppendTo(b)
+	b = append(b, `","client.port":`...)
+	return strconv.AppendUint(b, uint64(ap.Port()), 10)
+}
+
+// withPeer returns attrs (a JSON object or empty) with the peer members
+// added, built in buf.
+func withPeer(buf, attrs, peer []byte) []byte {
+	buf = buf[:0]
+	if len(attrs) < 2 || attrs[len(attrs)-1] != '}' {
+		buf = append(buf, '{')
+	} else {
+		buf = append(buf, attrs[:len(attrs)-1]...)
+		if len(attrs) > 2 {
+			buf = append(buf, ',')
+		}
+	}
+	buf = append(buf, peer...)
+	return append(buf, '}')
+}
