@@ -85,4 +85,5 @@ func registerCommonFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 	telemetry.RegisterFlags(fs, &cfg.Tracing)
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --http address (for finding what limits throughput)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (`duration`)")
+	cfg.TLS.RegisterFlags(fs)
 }

@@ -9,6 +9,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,7 @@ import (
 	"github.com/wirelog/wirelog/internal/process"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/telemetry"
+	"github.com/wirelog/wirelog/internal/tlsconf"
 	"github.com/wirelog/wirelog/internal/transport"
 	"github.com/wirelog/wirelog/internal/transport/disklog"
 	"github.com/wirelog/wirelog/internal/transport/kafka"
@@ -69,6 +71,10 @@ type Config struct {
 	// after the bearer tokens; Routes adds route scopes (authz.go).
 	Authenticators []authz.Authenticator
 	Routes         []authz.Route
+
+	// TLS is the shared --tls-* configuration of every listener (HTTP,
+	// /metrics, syslog over TLS); zero = plaintext.
+	TLS tlsconf.Options
 
 	// Kafka, when it names brokers, replaces the embedded log.
 	Kafka kafka.Config
@@ -126,6 +132,7 @@ type node struct {
 	proc        *process.Processor
 	tail        *api.TailHub
 	sl          *syslog.Server
+	tls         *tlsconf.Server // nil without --tls-cert / --spiffe-socket
 }
 
 func (n *node) onClose(f func()) { n.closers = append(n.closers, f) }
@@ -174,6 +181,9 @@ func Run(ctx context.Context, cfg Config) error {
 	n := &node{cfg: cfg, reg: prometheus.NewRegistry()}
 	defer n.close()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := n.openTLS(ctx); err != nil {
+		return err
+	}
 	if err := n.openTransport(ctx); err != nil {
 		return err
 	}
@@ -209,6 +219,50 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return n.serve(ctx, h)
+}
+
+// openTLS loads the shared TLS configuration and the syslog TLS
+// listener's (its own files, or the shared ones).
+func (n *node) openTLS(ctx context.Context) error {
+	cfg := &n.cfg
+	if err := cfg.TLS.Validate(); err != nil {
+		return err
+	}
+	if cfg.TLS.Enabled() {
+		ts, err := tlsconf.NewServer(ctx, cfg.TLS, slog.Default())
+		if err != nil {
+			return err
+		}
+		n.tls = ts
+		n.reg.MustRegister(ts.Collector())
+	}
+	sc := &cfg.Syslog
+	if cfg.Roles&RoleIngest == 0 || sc.TLSAddr == "" {
+		return nil
+	}
+	ts := n.tls
+	switch {
+	case sc.TLSCertFile != "" || sc.TLSKeyFile != "":
+		o := tlsconf.Options{CertFile: sc.TLSCertFile, KeyFile: sc.TLSKeyFile, ClientCAFile: sc.TLSClientCAFile}
+		if o.ClientCAFile != "" {
+			o.Allow = cfg.TLS.Allow
+		}
+		d, err := n.tls.Derive(ctx, o, slog.Default(), "syslog")
+		if err != nil {
+			return fmt.Errorf("syslog TLS (--syslog-tls-cert, --syslog-tls-key, --syslog-tls-client-ca): %w", err)
+		}
+		if n.tls == nil {
+			n.reg.MustRegister(d.Collector())
+		}
+		ts = d
+	case sc.TLSClientCAFile != "":
+		return errors.New("--syslog-tls-client-ca goes with --syslog-tls-cert and --syslog-tls-key; with the shared --tls-cert, set --tls-client-ca")
+	case ts == nil:
+		return fmt.Errorf("--syslog-tls %s needs a certificate: set --syslog-tls-cert and --syslog-tls-key, or --tls-cert and --tls-key", sc.TLSAddr)
+	}
+	sc.TLS = ts.RawConfig("syslog", tlsconf.RoleIngest)
+	sc.OnHandshakeError = func(err error) { ts.CountHandshakeError("syslog", err) }
+	return nil
 }
 
 // openTransport opens the embedded log or connects to Kafka, for the roles
@@ -351,7 +405,7 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (--http): %w", cfg.HTTPAddr, err)
 	}
-	if cfg.Roles&RoleIngest != 0 && (cfg.Syslog.UDPAddr != "" || cfg.Syslog.TCPAddr != "") {
+	if cfg.Roles&RoleIngest != 0 && (cfg.Syslog.UDPAddr != "" || cfg.Syslog.TCPAddr != "" || cfg.Syslog.TLSAddr != "") {
 		// Syslog drains on its own Close, before the transport closes.
 		n.sl, err = syslog.Start(context.Background(), n.prod, cfg.Syslog)
 		if err != nil {
@@ -361,6 +415,31 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 		n.reg.MustRegister(n.sl.Collector())
 	}
 	srv := &http.Server{Handler: telemetry.Handler(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http://"
+	if n.tls != nil {
+		// TLS at the server, so every route — those of other packages
+		// included — is behind it; SPIFFE-ID roles are checked before the
+		// mux (and before bearer-token tenants).
+		ln = tls.NewListener(ln, n.tls.HTTPConfig("http"))
+		srv.Handler = telemetry.Handler(n.tls.Authorize(mux))
+		srv.ErrorLog = n.tls.ErrorLog("http")
+		scheme = "https://"
+	}
+	var plain *http.Server
+	if addr := cfg.TLS.MetricsPlaintext; addr != "" {
+		pln, err := net.Listen("tcp", addr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--metrics-plaintext): %w", addr, err)
+		}
+		plain = &http.Server{Handler: plaintextRoutes(mux), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := plain.Serve(pln); !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("plaintext metrics listener stopped", "addr", addr, "err", err)
+			}
+		}()
+		slog.Info("serving /metrics, /healthz and /readyz without TLS", "metrics_plaintext", "http://"+pln.Addr().String())
+	}
 
 	procCtx, stopProc := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -378,7 +457,7 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 			srvErr <- err
 		}
 	}()
-	attrs := []any{"http", "http://" + ln.Addr().String()}
+	attrs := []any{"http", scheme + ln.Addr().String()}
 	if n.st != nil {
 		attrs = append(attrs, "data", cfg.DataDir)
 	}
@@ -393,6 +472,9 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 	}
 	if n.sl != nil && n.sl.TCPAddr() != nil {
 		attrs = append(attrs, "syslog_tcp", n.sl.TCPAddr().String())
+	}
+	if n.sl != nil && n.sl.TLSAddr() != nil {
+		attrs = append(attrs, "syslog_tls", n.sl.TLSAddr().String())
 	}
 	slog.Info("wirelog "+cfg.Name+" running", attrs...)
 
@@ -412,6 +494,9 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 	}
 	if err := srv.Shutdown(shCtx); err != nil {
 		slog.Warn("http drain did not finish; unanswered requests were not acknowledged", "err", err)
+	}
+	if plain != nil {
+		plain.Shutdown(shCtx)
 	}
 	if n.sl != nil {
 		if err := n.sl.Close(); err != nil {
@@ -480,6 +565,19 @@ func withTraceContext(h http.Handler) http.Handler {
 			r = r.WithContext(tc.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 		}
 		h.ServeHTTP(w, r)
+	})
+}
+
+// plaintextRoutes is what --metrics-plaintext serves: the scrape and the
+// probes, nothing that reads or writes events.
+func plaintextRoutes(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics", "/healthz", "/readyz":
+			mux.ServeHTTP(w, r)
+		default:
+			http.Error(w, "only /metrics, /healthz and /readyz are served on the plaintext port (--metrics-plaintext); use the TLS port", http.StatusNotFound)
+		}
 	})
 }
 

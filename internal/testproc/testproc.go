@@ -49,7 +49,7 @@ func Build(tags ...string) (bin, dir string, err error) {
 // Proc is a running wirelog subcommand.
 type Proc struct {
 	Name string
-	URL  string // http://host:port from the "wirelog … running http=…" log line
+	URL  string // http://host:port (https:// with --tls-cert) from the "wirelog … running http=…" log line
 
 	t    testing.TB
 	cmd  *exec.Cmd
@@ -59,11 +59,18 @@ type Proc struct {
 	err  error
 }
 
-var addrRE = regexp.MustCompile(`http=http://([0-9.:]+)`)
+var addrRE = regexp.MustCompile(`http=(https?://[0-9.:]+)`)
 
 // Start runs bin with args, waits until it logs its HTTP address and
 // answers /readyz with 200, and kills it when the test ends.
 func Start(t testing.TB, bin, name string, args ...string) *Proc {
+	t.Helper()
+	return StartWith(t, bin, name, http.DefaultClient, args...)
+}
+
+// StartWith is Start with the client that probes /readyz (one with a
+// client certificate, for a wirelog started with --tls-client-ca).
+func StartWith(t testing.TB, bin, name string, client *http.Client, args ...string) *Proc {
 	t.Helper()
 	p := &Proc{Name: name, t: t, cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
@@ -95,14 +102,14 @@ func Start(t testing.TB, bin, name string, args ...string) *Proc {
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	select {
 	case a := <-addr:
-		p.URL = "http://" + a
+		p.URL = a
 	case <-p.done:
 		t.Fatalf("%s exited before serving: %v\n%s", name, p.err, p.Logs())
 	case <-time.After(90 * time.Second):
 		t.Fatalf("%s did not start within 90s\n%s", name, p.Logs())
 	}
 	Eventually(t, 60*time.Second, func() error {
-		resp, err := http.Get(p.URL + "/readyz")
+		resp, err := client.Get(p.URL + "/readyz")
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,22 @@ var (
 // Workload API) and starts watching them for changes until ctx ends.
 // Errors name the flag to fix.
 func NewServer(ctx context.Context, o Options, logger *slog.Logger) (*Server, error) {
+	return newServer(ctx, o, logger, newMetrics(), "")
+}
+
+// Derive returns a Server for another set of files (syslog's own
+// --syslog-tls-cert) that shares s's metrics; its expiry gauges are
+// labelled cert=<name>_serving and <name>_client_ca. s may be nil: then
+// the new Server has metrics of its own to register.
+func (s *Server) Derive(ctx context.Context, o Options, logger *slog.Logger, name string) (*Server, error) {
+	m := newMetrics()
+	if s != nil {
+		m = s.m
+	}
+	return newServer(ctx, o, logger, m, name+"_")
+}
+
+func newServer(ctx context.Context, o Options, logger *slog.Logger, m *metrics, certPrefix string) (*Server, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -53,7 +69,7 @@ func NewServer(ctx context.Context, o Options, logger *slog.Logger) (*Server, er
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{opts: o, m: newMetrics(), log: logger.With("component", "tls")}
+	s := &Server{opts: o, m: m, log: logger.With("component", "tls")}
 	s.mtls = o.ClientCAFile != "" || o.SPIFFESocket != ""
 	onLoad := func(m *material, err error) {
 		if err != nil {
@@ -62,10 +78,10 @@ func NewServer(ctx context.Context, o Options, logger *slog.Logger) (*Server, er
 		}
 		s.m.reloads.WithLabelValues("ok").Inc()
 		if !m.certExpiry.IsZero() {
-			s.m.expiry.WithLabelValues("serving").Set(float64(m.certExpiry.Unix()))
+			s.m.expiry.WithLabelValues(certPrefix + "serving").Set(float64(m.certExpiry.Unix()))
 		}
 		if !m.caExpiry.IsZero() {
-			s.m.expiry.WithLabelValues("client_ca").Set(float64(m.caExpiry.Unix()))
+			s.m.expiry.WithLabelValues(certPrefix + "client_ca").Set(float64(m.caExpiry.Unix()))
 		}
 	}
 	if o.SPIFFESocket != "" {
