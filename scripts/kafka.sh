@@ -30,6 +30,10 @@
 #                         SCRAM-SHA-256/512) for KAFKA_SASL_USER [wirelog] / KAFKA_SASL_PASSWORD [wirelog-secret]
 #   KAFKA_TLS_PORT        [unset]  single node: also listen with TLS, using KAFKA_TLS_KEYSTORE,
 #                         a PEM file holding the broker's unencrypted PKCS#8 key and certificate chain
+#   KAFKA_TLS_CLIENT_CA   [unset]  with KAFKA_TLS_PORT: PEM CA file; clients of the TLS listener must present
+#                         a certificate it signed (ssl.client.auth=required, mutual TLS)
+#   The SASL listener also takes OAUTHBEARER with Kafka's unsecured-JWS validator
+#   (tokens {"alg":"none"}, any "sub"): for testing the client side only, never in production.
 set -euo pipefail
 
 KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
@@ -48,6 +52,7 @@ KAFKA_SASL_USER=${KAFKA_SASL_USER:-wirelog}
 KAFKA_SASL_PASSWORD=${KAFKA_SASL_PASSWORD:-wirelog-secret}
 KAFKA_TLS_PORT=${KAFKA_TLS_PORT:-}
 KAFKA_TLS_KEYSTORE=${KAFKA_TLS_KEYSTORE:-}
+KAFKA_TLS_CLIENT_CA=${KAFKA_TLS_CLIENT_CA:-}
 # log4j-slf4j-impl binds the broker's slf4j 1.7 logging to log4j2; without it
 # the broker logs nothing and start-up failures are invisible.
 LOG4J_VERSION=2.25.5
@@ -147,15 +152,26 @@ EOF
 ssl.keystore.type=PEM
 ssl.keystore.location=$KAFKA_TLS_KEYSTORE
 EOF
+    if [[ -n $KAFKA_TLS_CLIENT_CA ]]; then
+      [[ -f $KAFKA_TLS_CLIENT_CA ]] || die "KAFKA_TLS_CLIENT_CA ($KAFKA_TLS_CLIENT_CA) is no file"
+      cat >>"$dir/server.properties" <<EOF
+# Mutual TLS: clients of the SSL listener present a certificate of this CA.
+listener.name.ssl.ssl.client.auth=required
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$KAFKA_TLS_CLIENT_CA
+EOF
+    fi
   fi
   if [[ -n $sport ]]; then
     cat >>"$dir/server.properties" <<EOF
 # SASL for clients on the SASL_PLAINTEXT listener; SCRAM credentials are
 # written into the metadata log when the storage is formatted.
-sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER="$KAFKA_SASL_PASSWORD";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# OAUTHBEARER with the default unsecured-JWS validator: tests of the client only.
+listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
 EOF
   fi
   cat >"$dir/log4j2.properties" <<EOF

@@ -3,10 +3,10 @@ package tlsconf
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 )
 
@@ -21,12 +21,16 @@ type ClientOptions struct {
 	FlagPrefix string
 }
 
-// NewClientConfig returns a *tls.Config for a client: TLS 1.2+, the
-// client certificate and the CA re-read from disk when they change, until
-// ctx ends (so a long-running client follows rotation for new
-// connections). The OTLP trace exporter, loadgen and the Kafka client call
-// it.
-func NewClientConfig(ctx context.Context, o ClientOptions, logger *slog.Logger) (*tls.Config, error) {
+// Client is the TLS side of a client: the certificate it presents
+// (re-read from disk when it changes) and the CAs it trusts.
+type Client struct {
+	src        source
+	serverName string
+}
+
+// NewClient loads the files and watches them until ctx ends. Errors name
+// the flags (FlagPrefix-ca, -cert, -key).
+func NewClient(ctx context.Context, o ClientOptions, logger *slog.Logger) (*Client, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -37,35 +41,95 @@ func NewClientConfig(ctx context.Context, o ClientOptions, logger *slog.Logger) 
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		return nil, fmt.Errorf("%s-cert and %s-key go together", p, p)
 	}
+	c := &Client{serverName: o.ServerName}
 	if o.CAFile == "" && o.CertFile == "" {
-		return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}, nil
+		c.src = staticSource{&material{}}
+		return c, nil
 	}
 	src, err := newFileSource(o.CertFile, o.KeyFile, o.CAFile, logger.With("component", "tls"), func(*material, error) {})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, renameFlags(err, p))
+		return nil, renameFlags(err, p)
 	}
 	go src.watch(ctx, DefaultReloadInterval)
-	return clientConfig(src, o.ServerName), nil
+	c.src = src
+	return c, nil
+}
+
+// Config returns a *tls.Config for clients that dial through their own
+// stack (net/http, the OTel exporter): the client certificate follows
+// rotation; the CAs are those loaded when Config is called (ConfigFor and
+// DialContext use the current ones on every connection).
+func (c *Client) Config() *tls.Config { return clientConfig(c.src, c.serverName) }
+
+// ConfigFor is Config for a connection to host, verifying host (unless
+// ServerName was given) against the CAs loaded now.
+func (c *Client) ConfigFor(host string) *tls.Config {
+	name := c.serverName
+	if name == "" {
+		name = host
+	}
+	return clientConfig(c.src, name)
+}
+
+// DialContext dials addr with d and does the TLS handshake with the
+// current certificate and CAs: a rotated CA is trusted by the next
+// connection. franz-go (kgo.Dialer) and http.Transport.DialTLSContext
+// take it.
+func (c *Client) DialContext(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(raw, c.ConfigFor(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// NewClientConfig is NewClient(…).Config(): a *tls.Config for a client
+// (TLS 1.2+, modern suites) whose client certificate is re-read from disk
+// when it changes, until ctx ends. The OTLP trace exporter and other
+// clients built on net/http call it.
+func NewClientConfig(ctx context.Context, o ClientOptions, logger *slog.Logger) (*tls.Config, error) {
+	c, err := NewClient(ctx, o, logger)
+	if err != nil {
+		return nil, err
+	}
+	return c.Config(), nil
 }
 
 // renameFlags: the file source names the server flags; a client's are
 // prefix-ca/-cert/-key.
 func renameFlags(err error, p string) error {
 	if p == "--tls" {
-		return err
+		return errors.New(strings.NewReplacer("--tls-client-ca", "--tls-ca").Replace(err.Error()))
 	}
 	r := strings.NewReplacer("--tls-client-ca", p+"-ca", "--tls-cert", p+"-cert", "--tls-key", p+"-key")
 	return errors.New(r.Replace(err.Error()))
 }
 
-// clientConfig verifies the server against the source's current CA pool
-// (or the system roots when it has none) on every handshake, so a rotated
-// CA is used without rebuilding the client.
+type staticSource struct{ m *material }
+
+func (s staticSource) current() *material { return s.m }
+
+// clientConfig presents the source's current certificate on every
+// handshake and verifies the server with crypto/tls's own verification
+// (names and IP SANs included) against the CAs current now (nil = the
+// system roots).
 func clientConfig(src source, serverName string) *tls.Config {
-	c := &tls.Config{
+	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: modernSuites,
 		ServerName:   serverName,
+		RootCAs:      src.current().pool,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			if m := src.current(); m.cert != nil {
 				return m.cert, nil
@@ -73,34 +137,4 @@ func clientConfig(src source, serverName string) *tls.Config {
 			return &tls.Certificate{}, nil // no certificate to send
 		},
 	}
-	if src.current().pool == nil {
-		return c // system roots, verified by crypto/tls itself
-	}
-	// The standard verification cannot take a pool that changes; do the
-	// same verification ourselves against the current one.
-	c.InsecureSkipVerify = true //nolint:gosec // verified in VerifyConnection below
-	c.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("tls: the server sent no certificate")
-		}
-		inter := x509.NewCertPool()
-		for _, x := range cs.PeerCertificates[1:] {
-			inter.AddCert(x)
-		}
-		name := serverName
-		if name == "" {
-			name = cs.ServerName
-		}
-		if name == "" {
-			return errors.New("tls: no server name to verify the server's certificate against")
-		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
-			Roots:         src.current().pool,
-			Intermediates: inter,
-			DNSName:       name,
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		})
-		return err
-	}
-	return c
 }

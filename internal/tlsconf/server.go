@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net/http"
@@ -28,6 +29,9 @@ type Server struct {
 	log  *slog.Logger
 	mtls bool
 }
+
+// forbiddenBodyDrain bounds what is read of a refused request's body.
+const forbiddenBodyDrain = 64 << 10
 
 // errMarker starts every error our verification returns, so the HTTP
 // server's handshake log lines we already counted are not counted twice.
@@ -272,7 +276,7 @@ func (s *Server) Authorize(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			// Not through our listener: nothing to authorize by.
-			forbid(w, "this route needs a client certificate (mutual TLS)")
+			forbid(w, r, "this route needs a client certificate (mutual TLS)")
 			s.m.denied.WithLabelValues(string(RouteRole(r))).Inc()
 			return
 		}
@@ -280,12 +284,12 @@ func (s *Server) Authorize(h http.Handler) http.Handler {
 		id, err := PeerID(r.TLS.PeerCertificates[0])
 		if err != nil {
 			s.m.denied.WithLabelValues(roleLabel(role)).Inc()
-			forbid(w, "the client certificate is no SPIFFE X.509-SVID (it needs exactly one spiffe:// URI SAN): "+err.Error())
+			forbid(w, r, "the client certificate is no SPIFFE X.509-SVID (it needs exactly one spiffe:// URI SAN): "+err.Error())
 			return
 		}
 		if !s.opts.Allow.Allows(role, id) {
 			s.m.denied.WithLabelValues(roleLabel(role)).Inc()
-			forbid(w, fmt.Sprintf("SPIFFE ID %s is not allowed to use the %s routes; the server's --allow-spiffe-id rules decide", id, roleLabel(role)))
+			forbid(w, r, fmt.Sprintf("SPIFFE ID %s is not allowed to use the %s routes; the server's --allow-spiffe-id rules decide", id, roleLabel(role)))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -299,7 +303,11 @@ func roleLabel(r Role) string {
 	return string(r)
 }
 
-func forbid(w http.ResponseWriter, msg string) {
+func forbid(w http.ResponseWriter, r *http.Request, msg string) {
+	// Read a little of the body first: over HTTP/2 an unread body makes
+	// the server reset the stream, and some clients (curl) then report a
+	// framing error instead of showing the 403.
+	io.Copy(io.Discard, io.LimitReader(r.Body, forbiddenBodyDrain))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})

@@ -75,6 +75,7 @@ func newFixture(t *testing.T) *fixture {
 	f.reg.MustRegister(f.srv.Collector())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/logs", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusAccepted)
 		fmt.Fprintln(w, `{"accepted":1}`)
 	})

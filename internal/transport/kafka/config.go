@@ -9,8 +9,8 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,10 +23,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/wirelog/wirelog/internal/tlsconf"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -108,6 +110,12 @@ type Config struct {
 	SASLMechanism string // --kafka-sasl-mechanism: "", plain, scram-sha-256, scram-sha-512
 	SASLUser      string // --kafka-sasl-user
 	SASLPassword  string // --kafka-sasl-password (prefer WIRELOG_KAFKA_SASL_PASSWORD)
+	// SASLPasswordFile is read at every authentication, so a rotated
+	// Kubernetes Secret is used on the next connection.
+	SASLPasswordFile string // --kafka-sasl-password-file
+	// SASLOAuthTokenFile holds the OAUTHBEARER token (a JWT), read at
+	// every authentication (a token refresher rewrites it).
+	SASLOAuthTokenFile string // --kafka-sasl-oauth-token-file
 
 	TLS                   bool   // --kafka-tls
 	TLSCAFile             string // --kafka-tls-ca
@@ -237,9 +245,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.InstanceID, "kafka-instance-id", "static group membership id: a restarted processor gets its partitions back without a rebalance (one per processor)")
 	str(&c.ClientID, "kafka-client-id", "client id shown in broker logs and quotas")
 	dur(&c.LagInterval, "kafka-lag-interval", "how often the processor refreshes its consumer-lag metric")
-	str(&c.SASLMechanism, "kafka-sasl-mechanism", "SASL mechanism: empty (none), plain, scram-sha-256 or scram-sha-512")
+	str(&c.SASLMechanism, "kafka-sasl-mechanism", "SASL mechanism: empty (none), plain, scram-sha-256, scram-sha-512 or oauthbearer")
 	str(&c.SASLUser, "kafka-sasl-user", "SASL user name")
-	str(&c.SASLPassword, "kafka-sasl-password", "SASL password (prefer the environment variable: flags show in ps)")
+	str(&c.SASLPassword, "kafka-sasl-password", "SASL password (prefer the environment variable or --kafka-sasl-password-file: flags show in ps)")
+	str(&c.SASLPasswordFile, "kafka-sasl-password-file", "file holding the SASL password (trailing newline ignored), re-read at every authentication so a rotated Secret is used on the next connection")
+	str(&c.SASLOAuthTokenFile, "kafka-sasl-oauth-token-file", "file holding the OAUTHBEARER token for --kafka-sasl-mechanism oauthbearer, re-read at every authentication (a token refresher rewrites it)")
 	boolean(&c.TLS, "kafka-tls", "connect to the brokers over TLS")
 	str(&c.TLSCAFile, "kafka-tls-ca", "PEM file of CA certificates to verify the brokers (default: system roots)")
 	str(&c.TLSCertFile, "kafka-tls-cert", "PEM client certificate for mutual TLS")
@@ -350,8 +360,18 @@ func (c *Config) Validate() error {
 		if c.SASLUser == "" {
 			bad("--kafka-sasl-mechanism %s needs --kafka-sasl-user", c.SASLMechanism)
 		}
+		if c.SASLPassword != "" && c.SASLPasswordFile != "" {
+			bad("--kafka-sasl-password and --kafka-sasl-password-file exclude each other")
+		}
+	case "oauthbearer":
+		if c.SASLOAuthTokenFile == "" {
+			bad("--kafka-sasl-mechanism oauthbearer needs --kafka-sasl-oauth-token-file")
+		}
 	default:
-		bad("--kafka-sasl-mechanism %q: want plain, scram-sha-256 or scram-sha-512", c.SASLMechanism)
+		bad("--kafka-sasl-mechanism %q: want plain, scram-sha-256, scram-sha-512 or oauthbearer", c.SASLMechanism)
+	}
+	if c.SASLOAuthTokenFile != "" && strings.ToLower(c.SASLMechanism) != "oauthbearer" {
+		bad("--kafka-sasl-oauth-token-file needs --kafka-sasl-mechanism oauthbearer")
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("--kafka-tls-cert and --kafka-tls-key go together")
@@ -405,7 +425,7 @@ func codec(name string) (kgo.CompressionCodec, error) {
 
 // commonOpts are the client options producer and consumer share: brokers,
 // security, logging.
-func (c *Config) commonOpts() ([]kgo.Opt, error) {
+func (c *Config) commonOpts(ctx context.Context) ([]kgo.Opt, error) {
 	log := c.Logger
 	if log == nil {
 		log = slog.Default()
@@ -419,11 +439,25 @@ func (c *Config) commonOpts() ([]kgo.Opt, error) {
 		kgo.DialTimeout(min(c.ProduceTimeout, 5*time.Second)),
 	}
 	if c.TLS {
-		tc, err := c.tlsConfig()
-		if err != nil {
-			return nil, err
+		if c.TLSInsecureSkipVerify {
+			tc, err := c.insecureTLSConfig()
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, kgo.DialTLSConfig(tc))
+		} else {
+			// Our own dialer: each connection takes the client certificate
+			// and CAs current on disk (internal/tlsconf), so rotated SVIDs
+			// and CAs are used without a restart.
+			cl, err := tlsconf.NewClient(ctx, tlsconf.ClientOptions{
+				CAFile: c.TLSCAFile, CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile,
+				ServerName: c.TLSServerName, FlagPrefix: "--kafka-tls",
+			}, log)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, kgo.Dialer(cl.DialContext(&net.Dialer{Timeout: min(c.ProduceTimeout, 5*time.Second), KeepAlive: 30 * time.Second})))
 		}
-		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if m := c.saslMechanism(); m != nil {
 		opts = append(opts, kgo.SASL(m))
@@ -432,34 +466,45 @@ func (c *Config) commonOpts() ([]kgo.Opt, error) {
 }
 
 func (c *Config) saslMechanism() sasl.Mechanism {
+	password := func() (string, error) {
+		if c.SASLPasswordFile == "" {
+			return c.SASLPassword, nil
+		}
+		b, err := os.ReadFile(c.SASLPasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("read --kafka-sasl-password-file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	scramAuth := func(context.Context) (scram.Auth, error) {
+		p, err := password()
+		return scram.Auth{User: c.SASLUser, Pass: p}, err
+	}
 	switch strings.ToLower(c.SASLMechanism) {
 	case "plain":
-		return plain.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsMechanism()
+		return plain.Plain(func(context.Context) (plain.Auth, error) {
+			p, err := password()
+			return plain.Auth{User: c.SASLUser, Pass: p}, err
+		})
 	case "scram-sha-256":
-		return scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha256Mechanism()
+		return scram.Sha256(scramAuth)
 	case "scram-sha-512":
-		return scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()
+		return scram.Sha512(scramAuth)
+	case "oauthbearer":
+		return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
+			b, err := os.ReadFile(c.SASLOAuthTokenFile)
+			if err != nil {
+				return oauth.Auth{}, fmt.Errorf("read --kafka-sasl-oauth-token-file: %w", err)
+			}
+			return oauth.Auth{Token: strings.TrimSpace(string(b))}, nil
+		})
 	}
 	return nil
 }
 
-func (c *Config) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.TLSServerName,
-		InsecureSkipVerify: c.TLSInsecureSkipVerify, //nolint:gosec // operator's explicit choice, flag says testing only
-	}
-	if c.TLSCAFile != "" {
-		pem, err := os.ReadFile(c.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read --kafka-tls-ca %s: %w", c.TLSCAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--kafka-tls-ca %s holds no PEM certificate", c.TLSCAFile)
-		}
-		tc.RootCAs = pool
-	}
+// insecureTLSConfig is --kafka-tls-insecure-skip-verify's configuration.
+func (c *Config) insecureTLSConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLSServerName, InsecureSkipVerify: true} //nolint:gosec // operator's explicit choice, flag says testing only
 	if c.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
 		if err != nil {

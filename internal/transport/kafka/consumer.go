@@ -80,7 +80,7 @@ func NewConsumer(ctx context.Context, cfg Config, src transport.OffsetSource) (*
 		return nil, fmt.Errorf("%w: the consumer group is empty: set --group", ErrConfig)
 	}
 	comp, _ := codec(cfg.Compression)
-	opts, err := cfg.commonOpts()
+	opts, err := cfg.commonOpts(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -3,10 +3,13 @@ package kafka
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -816,6 +819,40 @@ func TestSASL(t *testing.T) {
 	}
 }
 
+// TestSASLFromFiles: the SCRAM password and the OAUTHBEARER token come
+// from files read at every authentication (as a mounted Secret or a token
+// refresher provides them).
+func TestSASLFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte("wirelog-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, 1)
+	cfg.Brokers = []string{saslAddr}
+	cfg.SASLMechanism, cfg.SASLUser, cfg.SASLPasswordFile = "scram-sha-512", "wirelog", pw
+	p := newProducer(t, cfg)
+	if err := p.Produce(context.Background(), records(3, 100, 80)); err != nil {
+		t.Fatalf("Produce with --kafka-sasl-password-file: %v", err)
+	}
+
+	// Kafka's unsecured OAUTHBEARER validator takes an unsigned JWT.
+	enc := base64.RawURLEncoding.EncodeToString
+	now := time.Now().Unix()
+	jwt := enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(fmt.Sprintf(`{"sub":"wirelog","iat":%d,"exp":%d}`, now, now+3600))) + "."
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte(jwt+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ocfg := testConfig(t, 1)
+	ocfg.Brokers = []string{saslAddr}
+	ocfg.SASLMechanism, ocfg.SASLOAuthTokenFile = "oauthbearer", tok
+	op := newProducer(t, ocfg)
+	if err := op.Produce(context.Background(), records(3, 100, 81)); err != nil {
+		t.Fatalf("Produce with OAUTHBEARER from --kafka-sasl-oauth-token-file: %v", err)
+	}
+}
+
 // TestTLS produces and consumes through the broker's TLS listener, verifying
 // its certificate against --kafka-tls-ca and presenting a client certificate;
 // without the CA the connection is refused for the unknown authority.
@@ -831,6 +868,32 @@ func TestTLS(t *testing.T) {
 	c := newConsumer(t, cfg, nil)
 	if got := drain(t, c, 5, 30*time.Second); len(got) != 5 {
 		t.Fatalf("consumed %d over TLS", len(got))
+	}
+
+	// Mutual TLS: without a client certificate the broker refuses us.
+	anon := cfg
+	anon.TLSCertFile, anon.TLSKeyFile = "", ""
+	anon.ProduceTimeout = 3 * time.Second
+	actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer acancel()
+	if p, err := NewProducer(actx, anon); err == nil {
+		err = p.Produce(actx, records(1, 100, 71))
+		p.Close()
+		if err == nil {
+			t.Fatal("the broker requiring client certificates accepted a client without one")
+		}
+	}
+
+	// kcat, a client no one here wrote, reads what wirelog produced over
+	// the same mutual-TLS listener.
+	out, err := exec.Command("kcat", "-b", tlsAddr, "-X", "security.protocol=ssl", "-X", "ssl.ca.location="+tlsCA,
+		"-X", "ssl.certificate.location="+tlsClient[0], "-X", "ssl.key.location="+tlsClient[1],
+		"-C", "-t", cfg.Topic, "-o", "beginning", "-e", "-q", "-f", "%o\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat over SSL: %v\n%s", err, out)
+	}
+	if n := len(strings.Fields(string(out))); n != 5 {
+		t.Fatalf("kcat read %d records over SSL, want 5:\n%s", n, out)
 	}
 
 	untrusted := cfg

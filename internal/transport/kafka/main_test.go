@@ -85,6 +85,7 @@ func startBroker() {
 		"KAFKA_SASL_PASSWORD=wirelog-secret",
 		"KAFKA_TLS_PORT="+strconv.Itoa(tport),
 		"KAFKA_TLS_KEYSTORE="+keystore,
+		"KAFKA_TLS_CLIENT_CA="+tlsCA, // mutual TLS on the SSL listener
 	)
 	if out, err := kafkaScript("start"); err != nil {
 		brokerErr = fmt.Sprintf("starting the test broker with scripts/kafka.sh failed: %v\n%s", err, out)

@@ -57,7 +57,7 @@ func NewProducer(ctx context.Context, cfg Config) (*Producer, error) {
 		return nil, err
 	}
 	comp, _ := codec(cfg.Compression)
-	opts, err := cfg.commonOpts()
+	opts, err := cfg.commonOpts(ctx)
 	if err != nil {
 		return nil, err
 	}

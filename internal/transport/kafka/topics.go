@@ -35,7 +35,7 @@ func (e *PartitionMismatchError) Unwrap() error { return ErrPartitionMismatch }
 // slog.Warn and returned as a *PartitionMismatchError; the transport still
 // works with it, so callers may treat that error as a warning.
 func EnsureTopics(ctx context.Context, cfg *Config) error {
-	opts, err := cfg.commonOpts()
+	opts, err := cfg.commonOpts(ctx)
 	if err != nil {
 		return err
 	}
