@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/wirelog/wirelog/internal/dataplane/agent"
 	"github.com/wirelog/wirelog/internal/dataplane/dpdk"
 	"github.com/wirelog/wirelog/internal/dataplane/ovs"
+	"github.com/wirelog/wirelog/internal/tlsconf"
 )
 
 // Defaults of `wirelog dataplane`.
@@ -40,6 +42,8 @@ func runDataplane(ctx context.Context, args []string) error {
 	ovsRunDir := fs.String("ovs-rundir", ovs.DefaultRunDir, "OVS run `dir` holding ovs-vswitchd.pid, ovs-vswitchd.<pid>.ctl and db.sock")
 	ovsdbSock := fs.String("ovsdb-socket", "", "OVSDB unix socket `path` (default <ovs-rundir>/db.sock)")
 	buildNodeCollectors := nodeCollectors(fs)
+	var tlsOpts tlsconf.Options
+	tlsOpts.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,10 +91,41 @@ func runDataplane(ctx context.Context, args []string) error {
 	for i, c := range cs {
 		names[i] = c.Name()
 	}
-	return agent.Serve(ctx, *listen, agent.Handler(reg, *timeout, log), func(a net.Addr) {
-		log.Info("data-plane agent listening", "addr", a.String(), "collectors", strings.Join(names, ","),
-			"node", *node, "scrape_timeout", timeout.String())
-	})
+	h := agent.Handler(reg, *timeout, log)
+	if !tlsOpts.Enabled() {
+		if err := tlsOpts.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return agent.Serve(ctx, *listen, h, func(a net.Addr) {
+			log.Info("data-plane agent listening", "addr", a.String(), "collectors", strings.Join(names, ","),
+				"node", *node, "scrape_timeout", timeout.String())
+		})
+	}
+	// --tls-cert: /metrics over (mutual) TLS, the metrics role for
+	// --allow-spiffe-id, and optionally a plaintext scrape port.
+	ts, err := tlsconf.NewServer(ctx, tlsOpts, log)
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(ts.Collector()); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set --listen): %w", *listen, err)
+	}
+	if addr := tlsOpts.MetricsPlaintext; addr != "" {
+		pln, err := net.Listen("tcp", addr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--metrics-plaintext): %w", addr, err)
+		}
+		go agent.ServeListener(ctx, pln, h, nil)
+		log.Info("data-plane agent serving /metrics without TLS", "metrics_plaintext", pln.Addr().String())
+	}
+	log.Info("data-plane agent listening", "addr", "https://"+ln.Addr().String(), "mutual_tls", ts.MutualTLS(),
+		"collectors", strings.Join(names, ","), "node", *node, "scrape_timeout", timeout.String())
+	return agent.ServeListener(ctx, tls.NewListener(ln, ts.HTTPConfig("dataplane")), ts.Authorize(h), ts.ErrorLog("dataplane"))
 }
 
 // splitDataplaneList splits a comma-separated flag value, dropping empty items.

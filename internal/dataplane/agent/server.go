@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -80,10 +81,18 @@ func Serve(ctx context.Context, addr string, h http.Handler, ready func(net.Addr
 	if err != nil {
 		return fmt.Errorf("listen on %s (set --listen): %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout}
 	if ready != nil {
 		ready(ln.Addr())
 	}
+	return ServeListener(ctx, ln, h, nil)
+}
+
+// ServeListener serves h on ln (a TLS listener, for one) until ctx is
+// done, then shuts down gracefully. errorLog, if not nil, receives the
+// HTTP server's own errors (TLS handshake failures).
+func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, errorLog *log.Logger) error {
+	addr := ln.Addr().String()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: errorLog}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
