@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -266,4 +267,30 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 func pemDecode(b []byte) (*x509.Certificate, error) {
 	blk, _ := pem.Decode(b)
 	return x509.ParseCertificate(blk.Bytes)
+}
+
+// TestLoadgenOverMutualTLS: loadgen with --tls-ca/--tls-cert/--tls-key
+// loads a wirelog that requires client certificates; without them it is
+// refused.
+func TestLoadgenOverMutualTLS(t *testing.T) {
+	m := startMTLS(t)
+	dir := t.TempDir()
+	crt, key := m.ca.Issue(t, tlstest.Leaf{SPIFFEID: spiffeShipper})
+	args := []string{"loadgen", "--target", m.URL, "--count", "5000", "--duration", "60s", "--concurrency", "2", "--batch", "100", "--json", "--quiet",
+		"--tls-ca", tlstest.WriteFile(t, dir, "ca.crt", m.ca.PEM)}
+	out, err := exec.Command(wirelogBin, append(args, "--tls-cert", tlstest.WriteFile(t, dir, "c.crt", crt), "--tls-key", tlstest.WriteFile(t, dir, "c.key", key))...).Output()
+	if err != nil {
+		t.Fatalf("loadgen over mTLS: %v\n%s", err, out)
+	}
+	var rep struct {
+		EventsAcked int64            `json:"events_acked"`
+		Errors      map[string]int64 `json:"errors"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil || rep.EventsAcked != 5000 || len(rep.Errors) != 0 {
+		t.Fatalf("report %s (%v)", out, err)
+	}
+	out, _ = exec.Command(wirelogBin, append(args[:len(args):len(args)], "--count", "100")...).Output()
+	if json.Unmarshal(out, &rep) == nil && rep.EventsAcked != 0 {
+		t.Fatalf("loadgen without a client certificate had %d events acknowledged", rep.EventsAcked)
+	}
 }

@@ -12,6 +12,7 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -177,6 +178,9 @@ type Config struct {
 	ProgressTTY bool
 	// RequestTimeout bounds one request; 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// TLS configures https:// targets (CA, client certificate); nil =
+	// the system roots and no client certificate.
+	TLS *tls.Config
 	// Client, when set, replaces the tuned keep-alive client (tests).
 	Client *http.Client
 }

@@ -1,8 +1,11 @@
 package loadgen
 
 import (
+	"context"
 	"flag"
 	"strings"
+
+	"github.com/wirelog/wirelog/internal/tlsconf"
 )
 
 // Flags is the command line of `wirelog loadgen`: a Config plus the
@@ -27,6 +30,8 @@ type Flags struct {
 	format     string
 	gzip, zstd bool
 	seed       uint64
+
+	tlsCA, tlsCert, tlsKey string
 }
 
 // Register defines the flags on fs with their defaults.
@@ -55,6 +60,9 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.SoakConfig.Stall, "soak-stall", DefaultSoakStall, "longest store write the soak verdict accepts (`duration`); background checkpoints are reported, not held to it")
 	fs.DurationVar(&f.SoakConfig.Freshness, "soak-freshness", DefaultSoakFreshness, "ingest → stored p99 the soak verdict accepts (`duration`)")
 	fs.Float64Var(&f.soakMaxRSSMB, "soak-max-rss", DefaultSoakMaxRSS>>20, "peak RSS of the target the soak verdict accepts, in `MiB`")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM `file` of CAs to verify an https:// --target with (default: the system roots)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM client certificate `file` (an X.509-SVID) to present to a wirelog that requires mutual TLS")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 }
 
 // Resolve turns the parsed flags into a checked Config. Errors wrap
@@ -88,5 +96,15 @@ func (f *Flags) Resolve() (Config, error) {
 		f.SoakConfig.MetricsURL = strings.TrimRight(c.Target, "/") + "/metrics"
 	}
 	f.SoakConfig.MaxRSS = f.soakMaxRSSMB * (1 << 20)
+	if f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" {
+		if !strings.HasPrefix(c.Target, "https://") {
+			return c, configErrorf("--tls-ca, --tls-cert and --tls-key need an https:// --target, got %q", c.Target)
+		}
+		tc, err := tlsconf.NewClientConfig(context.Background(), tlsconf.ClientOptions{CAFile: f.tlsCA, CertFile: f.tlsCert, KeyFile: f.tlsKey}, nil)
+		if err != nil {
+			return c, configErrorf("%v", err)
+		}
+		c.TLS = tc
+	}
 	return c.withDefaults()
 }

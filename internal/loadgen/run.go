@@ -139,6 +139,7 @@ func newClient(cfg Config) *http.Client {
 			MaxIdleConnsPerHost: 2 * cfg.Concurrency,
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
+			TLSClientConfig:     cfg.TLS,
 			DisableCompression:  true,
 			WriteBufferSize:     256 << 10,
 			ReadBufferSize:      16 << 10,
