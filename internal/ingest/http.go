@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -74,6 +75,10 @@ type Options struct {
 	// applies per-tenant rate limits (--auth-tokens). Nil: no auth, and
 	// events carry the tenant "" (a "tenant" field is kept as an attribute).
 	Tenants *Tenants
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (--trusted-proxies); the client's address is stored on every
+	// event as client.address (and client.port when known).
+	TrustedProxies []netip.Prefix
 }
 
 func (o *Options) limits() Limits {
@@ -189,6 +194,9 @@ type request struct {
 	ticket       *Ticket
 	limitRejects int               // rejections for a limit (413 when nothing else is wrong)
 	trace        telemetry.Inherit // the request's trace, for events sent without one
+	// client is the sender's "client.address"/"client.port" JSON members,
+	// added to every event of the request.
+	client, attrs []byte
 }
 
 // Pooled buffers beyond this size are dropped so one huge request does not
@@ -240,6 +248,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	arrival := h.opts.Now()
 	req.trace = telemetry.RequestTrace(r.Context())
+	req.client = event.AppendClientAddr(req.client[:0], ClientAddr(r, h.opts.TrustedProxies))
 	req.resp = Response{Errors: req.resp.Errors[:0]}
 	req.out, req.offs = req.out[:0], req.offs[:0]
 	req.limitRejects = 0
@@ -570,6 +579,10 @@ func (h *Handler) keep(req *request, line int) error {
 // events stay in order on one Kafka partition while many sources spread
 // over all of them.
 func (req *request) appendRecord() {
+	if len(req.client) > 0 {
+		req.attrs = event.WithMembers(req.attrs, req.ev.Attrs, req.client)
+		req.ev.Attrs = req.attrs
+	}
 	start := len(req.out)
 	req.out = event.AppendJSON(req.out, &req.ev)
 	end := len(req.out)

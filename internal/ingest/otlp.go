@@ -115,6 +115,7 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	arrival := h.opts.Now()
 	req.trace = telemetry.RequestTrace(r.Context())
+	req.client = event.AppendClientAddr(req.client[:0], ClientAddr(r, h.opts.TrustedProxies))
 	req.out, req.offs = req.out[:0], req.offs[:0]
 	req.resp = Response{Errors: req.resp.Errors[:0]}
 	req.limitRejects = 0

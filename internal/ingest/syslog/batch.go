@@ -138,7 +138,7 @@ func (r *receiver) handle(msg []byte, truncated bool, recv time.Time) {
 		r.ev.Attrs = r.limitAttrs
 	}
 	if len(r.peer) > 0 {
-		r.attrsBuf = withPeer(r.attrsBuf, r.ev.Attrs, r.peer)
+		r.attrsBuf = event.WithMembers(r.attrsBuf, r.ev.Attrs, r.peer)
 		r.ev.Attrs = r.attrsBuf
 	}
 	r.b.add(&r.ev, recv)

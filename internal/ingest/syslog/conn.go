@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/parse/proxyproto"
 )
 
@@ -112,30 +112,5 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// appendPeer appends the JSON members "client.address":"…","client.port":N
-// (OpenTelemetry's semantic-convention names) for ap.
-func appendPeer(b []byte, ap netip.AddrPort) []byte {
-	if !ap.IsValid() {
-		return b
-	}
-	b = append(b, `"client.address":"`...)
-	b = ap.Addr().AppendTo(b)
-	b = append(b, `","client.port":`...)
-	return strconv.AppendUint(b, uint64(ap.Port()), 10)
-}
-
-// withPeer returns attrs (a JSON object or empty) with the peer members
-// added, built in buf.
-func withPeer(buf, attrs, peer []byte) []byte {
-	buf = buf[:0]
-	if len(attrs) < 2 || attrs[len(attrs)-1] != '}' {
-		buf = append(buf, '{')
-	} else {
-		buf = append(buf, attrs[:len(attrs)-1]...)
-		if len(attrs) > 2 {
-			buf = append(buf, ',')
-		}
-	}
-	buf = append(buf, peer...)
-	return append(buf, '}')
-}
+// appendPeer appends the sender's "client.address"/"client.port" members.
+func appendPeer(b []byte, ap netip.AddrPort) []byte { return event.AppendClientAddr(b, ap) }
