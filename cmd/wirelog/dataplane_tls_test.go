@@ -69,7 +69,7 @@ func TestDataplaneMutualTLS(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(body, `wirelog_dataplane_collector_up{collector="dpdk",node="node-7"} 1`) ||
+	if !strings.Contains(body, `wirelog_dataplane_collector_success{collector="dpdk",node="node-7"} 1`) ||
 		!strings.Contains(body, `wirelog_tls_handshakes_total{listener="dataplane",result="ok"}`) {
 		t.Errorf("/metrics over mTLS lacks the collector or the TLS metrics:\n%s", body)
 	}
