@@ -59,19 +59,19 @@ var (
 	syslogTLSRE = regexp.MustCompile(`syslog_tls=([0-9.:]+)`)
 )
 
-func startMTLS(t *testing.T) *mtlsNode {
+func startMTLS(t *testing.T, extra ...string) *mtlsNode {
 	m := &mtlsNode{ca: tlstest.NewCA(t, "cluster CA")}
 	crt, key := m.ca.Issue(t, tlstest.ServerLeaf(spiffeWirelog))
 	m.secret = tlstest.NewSecret(t, t.TempDir()+"/tls", map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": m.ca.PEM})
 	probe := m.client(t, m.ca, tlstest.Leaf{SPIFFEID: spiffeProm})
-	m.Proc = testproc.StartWith(t, wirelogBin, "wirelog run (mTLS)", probe,
+	m.Proc = testproc.StartWith(t, wirelogBin, "wirelog run (mTLS)", probe, append([]string{
 		"run", "--http", "127.0.0.1:0", "--data", t.TempDir(), "--syslog-udp", "", "--syslog-tcp", "",
 		"--tls-cert", m.secret.Path("tls.crt"), "--tls-key", m.secret.Path("tls.key"), "--tls-client-ca", m.secret.Path("ca.crt"),
 		"--allow-spiffe-id", "ingest=spiffe://cluster.local/ns/logs/sa/*",
-		"--allow-spiffe-id", "query="+spiffeReader,
-		"--allow-spiffe-id", "metrics="+spiffeProm,
-		"--metrics-plaintext", "127.0.0.1:0",
-		"--syslog-tls", "127.0.0.1:0")
+		"--allow-spiffe-id", "query=" + spiffeReader,
+		"--allow-spiffe-id", "metrics=" + spiffeProm,
+		"--metrics-plaintext", "127.0.0.1:0", "--syslog-tls", "127.0.0.1:0"},
+		extra...)...)
 	if !strings.HasPrefix(m.URL, "https://") {
 		t.Fatalf("URL %q is not https", m.URL)
 	}
@@ -292,5 +292,32 @@ func TestLoadgenOverMutualTLS(t *testing.T) {
 	out, _ = exec.Command(wirelogBin, append(args[:len(args):len(args)], "--count", "100")...).Output()
 	if json.Unmarshal(out, &rep) == nil && rep.EventsAcked != 0 {
 		t.Fatalf("loadgen without a client certificate had %d events acknowledged", rep.EventsAcked)
+	}
+}
+
+// TestTokensOnTopOfMutualTLS: bearer-token tenants still apply behind
+// mutual TLS — the certificate admits the shipper to the ingest routes,
+// the token names its tenant.
+func TestTokensOnTopOfMutualTLS(t *testing.T) {
+	tokens := tlstest.WriteFile(t, t.TempDir(), "tokens.json", []byte(`{"tokens":[{"token":"s3cret-token-acme","tenant":"acme"}]}`))
+	m := startMTLS(t, "--auth-tokens", tokens)
+	shipper := m.client(t, m.ca, tlstest.Leaf{SPIFFEID: spiffeShipper})
+	body := `{"message":"tenant over mtls"}` + "\n"
+	if code, resp, err := do(shipper, "POST", m.URL+"/api/v1/logs", "application/x-ndjson", body); err != nil || code != 401 {
+		t.Fatalf("allowed SVID without a token: %d %s %v, want 401", code, resp, err)
+	}
+	req, _ := http.NewRequest("POST", m.URL+"/api/v1/logs", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer s3cret-token-acme")
+	resp, err := shipper.Do(req)
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("allowed SVID with the token: %v %v, want 202", resp, err)
+	}
+	resp.Body.Close()
+	stray := m.client(t, m.ca, tlstest.Leaf{SPIFFEID: "spiffe://cluster.local/ns/other/sa/x"})
+	req, _ = http.NewRequest("POST", m.URL+"/api/v1/logs", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer s3cret-token-acme")
+	if resp, err := stray.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("a valid token from a disallowed SPIFFE ID: %v %v, want 403", resp, err)
 	}
 }
