@@ -269,8 +269,11 @@ func bareReadBatch(b *testing.B, rcvbuf int) rxUnderTest {
 		stop: func() { s.conn.SetReadDeadline(time.Now()); <-done; s.conn.Close() }}
 }
 
-func wirelogRx(b *testing.B, proto string, rcvbuf int, durable bool) rxUnderTest {
+func wirelogRx(b *testing.B, proto string, rcvbuf int, durable bool, mods ...func(*Config)) rxUnderTest {
 	cfg := testConfig()
+	for _, m := range mods {
+		m(&cfg)
+	}
 	cfg.UDPSockets, cfg.RcvBuf = 1, rcvbuf
 	if proto == "udp" {
 		cfg.TCPAddr = ""
@@ -431,7 +434,7 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 func BenchmarkUDPReceive(b *testing.B) {
 	const rcvbuf = 32 << 20
 	for _, size := range []int{64, 256, 1024} {
-		for _, name := range []string{"bare-recvmmsg", "bare-ipv4-readbatch", "wirelog-discard", "wirelog-disklog", "rsyslog"} {
+		for _, name := range []string{"bare-recvmmsg", "bare-ipv4-readbatch", "wirelog-discard", "wirelog-disklog", "wirelog-disklog-256slots", "rsyslog"} {
 			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
 				var rx rxUnderTest
 				switch name {
@@ -443,6 +446,8 @@ func BenchmarkUDPReceive(b *testing.B) {
 					rx = wirelogRx(b, "udp", rcvbuf, false)
 				case "wirelog-disklog":
 					rx = wirelogRx(b, "udp", rcvbuf, true)
+				case "wirelog-disklog-256slots": // 256 datagrams per recvmmsg instead of 64
+					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.udpSlots = 256 })
 				case "rsyslog":
 					rx = rsyslogRx(b, "udp", rcvbuf)
 				}

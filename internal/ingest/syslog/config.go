@@ -114,6 +114,10 @@ type Config struct {
 	OnHandshakeError func(error)
 	HandshakeTimeout time.Duration // DefaultHandshakeTimeout when 0
 
+	// udpSlots overrides udpSlotsMax (datagrams per recvmmsg), for the
+	// benchmark that measures batch sizes against each other.
+	udpSlots int
+
 	Topic        string         // log topic; DefaultTopic when empty
 	Location     *time.Location // zone of RFC 3164 timestamps; time.Local when nil
 	BatchRecords int            // records per Produce; DefaultBatchRecords when 0
