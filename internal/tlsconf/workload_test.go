@@ -118,5 +118,8 @@ func TestWorkloadAPISource(t *testing.T) {
 	}
 	second, secondSerial := svidResponse(t, ca, "spiffe://cluster.local/ns/logs/sa/wirelog")
 	agent.updates <- second
-	waitFor(t, func() bool { got, err := dial("spiffe://cluster.local/ns/logs/sa/shipper"); return err == nil && got == secondSerial }, "the rotated SVID served")
+	waitFor(t, func() bool {
+		got, err := dial("spiffe://cluster.local/ns/logs/sa/shipper")
+		return err == nil && got == secondSerial
+	}, "the rotated SVID served")
 }

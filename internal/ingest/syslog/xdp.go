@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/xdp"
 )
 
@@ -82,12 +84,24 @@ func (s *Server) xdpLoop(q *xdpQueue) {
 	defer s.wg.Done()
 	r := s.newReceiver(&s.xdpStats, udpProducers, udpQueued)
 	var recv, first time.Time // first: when the pending batch got its first message
+	var lastSrc [6]byte       // the last sender's IPv4 address and port, and its attrs members
+	var peer []byte
 	handle := func(frame []byte) {
 		msg, ok := xdp.UDPPayload(frame)
 		if !ok {
 			s.xdpMalformed.Add(1)
 			return
 		}
+		// The sender: IPv4 source address and UDP source port (the program
+		// redirects only IPv4 without options, so the offsets are fixed).
+		var src [6]byte
+		copy(src[:4], frame[14+12:14+16])
+		copy(src[4:], frame[14+20:14+22])
+		if src != lastSrc || peer == nil {
+			lastSrc = src
+			peer = event.AppendClientAddr(peer[:0], netip.AddrPortFrom(netip.AddrFrom4([4]byte(src[:4])), uint16(src[4])<<8|uint16(src[5])))
+		}
+		r.peer = peer
 		truncated := false
 		if len(msg) > s.cfg.MaxMessage {
 			msg, truncated = msg[:s.cfg.MaxMessage], true

@@ -149,6 +149,9 @@ func TestXDP(t *testing.T) {
 		if w := "service=wl-xdp level=warn facility=local4 severity=warning procid=77"; have != w {
 			t.Errorf("message %d:\n got %s\nwant %s", i, have, w)
 		}
+		if got.Attrs["client.address"] != l.cliAddr {
+			t.Errorf("message %d: client.address %v, want the sender %s (from the frame's IPv4 header)", i, got.Attrs["client.address"], l.cliAddr)
+		}
 		if i%2 == 0 {
 			sd, _ := got.Attrs["sd"].(map[string]any)
 			zoo, _ := sd["zoo@32473"].(map[string]any)
