@@ -285,6 +285,17 @@ func TestRotation(t *testing.T) {
 	if old == newSerial {
 		t.Fatal("test bug: same serial")
 	}
+	// A half-written rotation (the new certificate with the old key) does
+	// not load: the previous pair stays in use and the error is counted.
+	crtBad, _ := f.ca.Issue(t, tlstest.ServerLeaf(idServer))
+	f.secret.Update(t, map[string][]byte{"tls.crt": crtBad, "tls.key": key, "ca.crt": f.ca.PEM})
+	reloadErrs := mustVec(t, f.reg, "wirelog_tls_reloads_total", map[string]string{"result": "error"})
+	waitFor(t, func() bool { return testutil.ToFloat64(reloadErrs) >= 1 }, "the failed reload counted")
+	if got := serialOf(); got != newSerial {
+		t.Fatalf("after a failed reload the server presents %s, want the last good %s", got, newSerial)
+	}
+	f.secret.Update(t, map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": f.ca.PEM})
+
 	// The keep-alive connection opened before the swap still works.
 	if code, _, err := post(shipper, base+"/api/v1/logs"); err != nil || code != http.StatusAccepted {
 		t.Fatalf("old connection after rotation: %d %v", code, err)
