@@ -416,3 +416,32 @@ func portOf(addr string) string {
 
 var _ = errors.New
 var _ = os.Getenv
+
+// TestClientRotation: a client built with NewClient presents the client
+// certificate current on disk on each new connection (DialContext), and
+// trusts a rotated CA without being rebuilt.
+func TestClientRotation(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	crt, key := f.ca.Issue(t, tlstest.Leaf{SPIFFEID: idShipper})
+	sec := tlstest.NewSecret(t, dir+"/client", map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": f.ca.PEM})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cl, err := tlsconf.NewClient(ctx, tlsconf.ClientOptions{CAFile: sec.Path("ca.crt"), CertFile: sec.Path("tls.crt"), KeyFile: sec.Path("tls.key")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server's view of the client: which certificate did it get?
+	hc := &http.Client{Transport: &http.Transport{DialTLSContext: cl.DialContext(&net.Dialer{}), DisableKeepAlives: true}}
+	if code, _, err := post(hc, "https://"+f.addr+"/api/v1/logs"); err != nil || code != 202 {
+		t.Fatalf("client before rotation: %d %v", code, err)
+	}
+	// Rotate the client certificate to an ID the server does not allow:
+	// the next connection presents it and gets 403, proving it was used.
+	crt2, key2 := f.ca.Issue(t, tlstest.Leaf{SPIFFEID: idStray})
+	sec.Update(t, map[string][]byte{"tls.crt": crt2, "tls.key": key2, "ca.crt": f.ca.PEM})
+	waitFor(t, func() bool { code, _, err := post(hc, "https://"+f.addr+"/api/v1/logs"); return err == nil && code == 403 }, "the rotated client certificate presented")
+	if _, err := tlsconf.NewClient(ctx, tlsconf.ClientOptions{CertFile: sec.Path("tls.crt"), FlagPrefix: "--kafka-tls"}, nil); err == nil || !strings.Contains(err.Error(), "--kafka-tls-cert and --kafka-tls-key") {
+		t.Fatalf("cert without key: %v, want an error naming the flags", err)
+	}
+}
