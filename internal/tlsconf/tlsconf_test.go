@@ -440,7 +440,10 @@ func TestClientRotation(t *testing.T) {
 	// the next connection presents it and gets 403, proving it was used.
 	crt2, key2 := f.ca.Issue(t, tlstest.Leaf{SPIFFEID: idStray})
 	sec.Update(t, map[string][]byte{"tls.crt": crt2, "tls.key": key2, "ca.crt": f.ca.PEM})
-	waitFor(t, func() bool { code, _, err := post(hc, "https://"+f.addr+"/api/v1/logs"); return err == nil && code == 403 }, "the rotated client certificate presented")
+	waitFor(t, func() bool {
+		code, _, err := post(hc, "https://"+f.addr+"/api/v1/logs")
+		return err == nil && code == 403
+	}, "the rotated client certificate presented")
 	if _, err := tlsconf.NewClient(ctx, tlsconf.ClientOptions{CertFile: sec.Path("tls.crt"), FlagPrefix: "--kafka-tls"}, nil); err == nil || !strings.Contains(err.Error(), "--kafka-tls-cert and --kafka-tls-key") {
 		t.Fatalf("cert without key: %v, want an error naming the flags", err)
 	}
