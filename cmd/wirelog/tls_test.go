@@ -321,3 +321,53 @@ func TestTokensOnTopOfMutualTLS(t *testing.T) {
 		t.Fatalf("a valid token from a disallowed SPIFFE ID: %v %v, want 403", resp, err)
 	}
 }
+
+// TestSyslogTLSOwnCertificate: --syslog-tls with its own certificate and
+// client CA while HTTP stays plaintext; without any certificate the
+// command refuses to start and names the flags.
+func TestSyslogTLSOwnCertificate(t *testing.T) {
+	out, err := exec.Command(wirelogBin, "run", "--http", "127.0.0.1:0", "--data", t.TempDir(), "--syslog-udp", "", "--syslog-tcp", "", "--syslog-tls", "127.0.0.1:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--syslog-tls-cert") {
+		t.Fatalf("--syslog-tls without a certificate: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "syslog CA")
+	crt, key := ca.Issue(t, tlstest.ServerLeaf(""))
+	n := startNode(t, t.TempDir(), "--syslog-tls", "127.0.0.1:0",
+		"--syslog-tls-cert", tlstest.WriteFile(t, dir, "s.crt", crt), "--syslog-tls-key", tlstest.WriteFile(t, dir, "s.key", key),
+		"--syslog-tls-client-ca", tlstest.WriteFile(t, dir, "ca.crt", ca.PEM))
+	mm := syslogTLSRE.FindStringSubmatch(n.Logs())
+	if mm == nil {
+		t.Fatalf("no syslog_tls address in the log:\n%s", n.Logs())
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
+	ccrt, ckey := ca.Issue(t, tlstest.Leaf{DNS: []string{"relay"}})
+	kp, _ := tls.X509KeyPair(ccrt, ckey)
+	c, err := tls.Dial("tcp", mm[1], &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{kp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "<134>1 2026-12-06T05:00:00Z relay own-cert - - - syslog over its own certificate"
+	io.WriteString(c, strconv.Itoa(len(msg))+" "+msg)
+	c.Close()
+	eventually(t, 30*time.Second, func() error {
+		var res searchResult
+		n.getJSON("/api/v1/logs/search?"+url.Values{"service": {"own-cert"}, "from": {"-1h"}}.Encode(), &res)
+		if len(res.Events) != 1 {
+			return fmt.Errorf("found %d events", len(res.Events))
+		}
+		return nil
+	})
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`wirelog_tls_cert_expiry_timestamp_seconds{cert="syslog_serving"}`, `wirelog_tls_handshakes_total{listener="syslog",result="ok"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
