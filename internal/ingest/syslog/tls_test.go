@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -258,9 +257,16 @@ action(type="omfwd" target="127.0.0.1" port=%q protocol="tcp" TCP_Framing="octet
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
+	// rsyslogd's own output goes to a file, read only in failure messages.
+	outPath := filepath.Join(dir, "rsyslogd.out")
+	outF, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outF.Close()
+	rsyslogOut := func() string { b, _ := os.ReadFile(outPath); return string(b) }
 	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.Stdout, cmd.Stderr = outF, outF
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +275,10 @@ action(type="omfwd" target="127.0.0.1" port=%q protocol="tcp" TCP_Framing="octet
 	waitUntil(t, func() bool {
 		c, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(in))
 		return err == nil
-	}, "rsyslogd listening: "+stderr.String())
+	}, "rsyslogd listening")
+	if err != nil {
+		t.Fatalf("rsyslogd: %v\n%s", err, rsyslogOut())
+	}
 	defer c.Close()
 	const n = 50
 	for i := 0; i < n; i++ {
@@ -286,7 +295,7 @@ action(type="omfwd" target="127.0.0.1" port=%q protocol="tcp" TCP_Framing="octet
 	}
 	for i := 0; i < n; i++ {
 		if m := fmt.Sprintf("line %d through rsyslog over TLS", i); !seen[m] {
-			t.Fatalf("missing %q; got e.g. %+v (rsyslogd: %s)", m, recs[0], stderr.String())
+			t.Fatalf("missing %q; got e.g. %+v (rsyslogd: %s)", m, recs[0], rsyslogOut())
 		}
 	}
 	if metrics(t, f.s)["wirelog_syslog_tls_connections_total"] < 1 {
