@@ -88,7 +88,7 @@ func startMTLS(t *testing.T, extra ...string) *mtlsNode {
 	return m
 }
 
-func do(c *http.Client, method, u, ct, body string) (int, string, error) {
+func doTLS(c *http.Client, method, u, ct, body string) (int, string, error) {
 	req, _ := http.NewRequest(method, u, strings.NewReader(body))
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
@@ -157,7 +157,7 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 		{"ingest: expired", expired, "POST", "/api/v1/logs", "application/x-ndjson", ndjson, 0},
 		{"query: other CA", other, "GET", "/api/v1/stats", "", "", 0},
 	} {
-		code, body, err := do(c.client, c.method, m.URL+c.path, c.ct, c.body)
+		code, body, err := doTLS(c.client, c.method, m.URL+c.path, c.ct, c.body)
 		switch {
 		case c.want == 0 && err == nil:
 			t.Errorf("%s: served (%d), want the TLS handshake refused", c.name, code)
@@ -168,7 +168,7 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 		}
 	}
 	// Plaintext on the TLS port is not served.
-	if code, _, err := do(http.DefaultClient, "POST", strings.Replace(m.URL, "https://", "http://", 1)+"/api/v1/logs", "application/x-ndjson", ndjson); err == nil && code < 400 {
+	if code, _, err := doTLS(http.DefaultClient, "POST", strings.Replace(m.URL, "https://", "http://", 1)+"/api/v1/logs", "application/x-ndjson", ndjson); err == nil && code < 400 {
 		t.Errorf("plaintext request on the TLS port answered %d", code)
 	}
 
@@ -189,7 +189,7 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 	// The reader finds all three, the syslog one with the sender's address.
 	eventually(t, 30*time.Second, func() error {
 		q := url.Values{"service": {"mtls-" + run}, "from": {"-1h"}}
-		code, body, err := do(reader, "GET", m.URL+"/api/v1/logs/search?"+q.Encode(), "", "")
+		code, body, err := doTLS(reader, "GET", m.URL+"/api/v1/logs/search?"+q.Encode(), "", "")
 		if err != nil || code != 200 {
 			return fmt.Errorf("search: %d %v %s", code, err, body)
 		}
@@ -217,7 +217,7 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 	}
 
 	// The plaintext metrics port: scrape and probes only.
-	code, body, err := do(http.DefaultClient, "GET", m.plainURL+"/metrics", "", "")
+	code, body, err := doTLS(http.DefaultClient, "GET", m.plainURL+"/metrics", "", "")
 	if err != nil || code != 200 {
 		t.Fatalf("plaintext /metrics: %d %v", code, err)
 	}
@@ -235,10 +235,10 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if code, _, _ := do(http.DefaultClient, "GET", m.plainURL+"/api/v1/stats", "", ""); code != 404 {
+	if code, _, _ := doTLS(http.DefaultClient, "GET", m.plainURL+"/api/v1/stats", "", ""); code != 404 {
 		t.Errorf("plaintext port served /api/v1/stats: %d", code)
 	}
-	if code, _, _ := do(http.DefaultClient, "GET", m.plainURL+"/readyz", "", ""); code != 200 {
+	if code, _, _ := doTLS(http.DefaultClient, "GET", m.plainURL+"/readyz", "", ""); code != 200 {
 		t.Errorf("plaintext /readyz: %d", code)
 	}
 
@@ -259,7 +259,7 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	if code, _, err := do(reader, "GET", m.URL+"/api/v1/stats", "", ""); err != nil || code != 200 {
+	if code, _, err := doTLS(reader, "GET", m.URL+"/api/v1/stats", "", ""); err != nil || code != 200 {
 		t.Fatalf("reader after rotation: %d %v", code, err)
 	}
 }
@@ -303,7 +303,7 @@ func TestTokensOnTopOfMutualTLS(t *testing.T) {
 	m := startMTLS(t, "--auth-tokens", tokens)
 	shipper := m.client(t, m.ca, tlstest.Leaf{SPIFFEID: spiffeShipper})
 	body := `{"message":"tenant over mtls"}` + "\n"
-	if code, resp, err := do(shipper, "POST", m.URL+"/api/v1/logs", "application/x-ndjson", body); err != nil || code != 401 {
+	if code, resp, err := doTLS(shipper, "POST", m.URL+"/api/v1/logs", "application/x-ndjson", body); err != nil || code != 401 {
 		t.Fatalf("allowed SVID without a token: %d %s %v, want 401", code, resp, err)
 	}
 	req, _ := http.NewRequest("POST", m.URL+"/api/v1/logs", strings.NewReader(body))
