@@ -182,7 +182,7 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := fmt.Sprintf("<134>1 2026-12-06T05:00:00Z relay mtls-%s - - - %s syslog over tls", run, run)
+	msg := fmt.Sprintf("<134>1 %s relay mtls-%s - - - %s syslog over tls", time.Now().UTC().Format(time.RFC3339), run, run)
 	io.WriteString(sc, strconv.Itoa(len(msg))+" "+msg)
 	sc.Close()
 
@@ -348,7 +348,7 @@ func TestSyslogTLSOwnCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := "<134>1 2026-12-06T05:00:00Z relay own-cert - - - syslog over its own certificate"
+	msg := "<134>1 " + time.Now().UTC().Format(time.RFC3339) + " relay own-cert - - - syslog over its own certificate"
 	io.WriteString(c, strconv.Itoa(len(msg))+" "+msg)
 	c.Close()
 	eventually(t, 30*time.Second, func() error {
