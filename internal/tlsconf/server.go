@@ -244,15 +244,23 @@ func (s *Server) CountHandshakeError(listener string, err error) {
 }
 
 // RouteRole is the role a request needs: GET /metrics needs metrics;
-// /healthz and /readyz any allowed ID (RoleAny); the operator routes
+// /healthz, /readyz, / and the Elasticsearch shipper handshake (GET /_…,
+// GET /insert/…) any allowed ID (RoleAny); the operator routes
 // under /api/v1/processor/ need query; every other POST or PUT is an
 // ingest route (this covers routes added later, such as the shippers'
 // bulk and push endpoints); everything else (the query API, tail, the
 // dashboard, pprof) needs query.
 func RouteRole(r *http.Request) Role {
 	p := r.URL.Path
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
-	case p == "/healthz" || p == "/readyz":
+	case p == "/healthz" || p == "/readyz" || p == "/":
+		return RoleAny
+	case get && (strings.HasPrefix(p, "/_") || strings.HasPrefix(p, "/insert/")):
+		// The handshake an Elasticsearch shipper makes before its first
+		// bulk request (/_license, /_cluster/health, templates, and GET /):
+		// canned answers that reveal nothing, so any allowed ID, and an
+		// ingest-only shipper gets through.
 		return RoleAny
 	case p == "/metrics":
 		return RoleMetrics

@@ -1,6 +1,7 @@
 package tlsconf
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -74,5 +75,32 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (&Options{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"}).Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestRouteRole(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         Role
+	}{
+		{"POST", "/api/v1/logs", RoleIngest},
+		{"POST", "/v1/logs", RoleIngest},
+		{"POST", "/_bulk", RoleIngest},
+		{"PUT", "/_index_template/x", RoleIngest},
+		{"POST", "/loki/api/v1/push", RoleIngest},
+		{"GET", "/_license", RoleAny},
+		{"HEAD", "/_index_template/filebeat", RoleAny},
+		{"GET", "/insert/elasticsearch/", RoleAny},
+		{"GET", "/", RoleAny},
+		{"GET", "/healthz", RoleAny},
+		{"GET", "/metrics", RoleMetrics},
+		{"GET", "/api/v1/logs/search", RoleQuery},
+		{"GET", "/api/v1/tail", RoleQuery},
+		{"POST", "/api/v1/processor/pause", RoleQuery},
+	} {
+		r, _ := http.NewRequest(c.method, "http://x"+c.path, nil)
+		if got := RouteRole(r); got != c.want {
+			t.Errorf("%s %s: role %q, want %q", c.method, c.path, got, c.want)
+		}
 	}
 }
