@@ -1,6 +1,7 @@
 // Package api serves wirelog's HTTP query API over the store: stats,
-// rollups, search, the live tail (server-sent events), health and readiness,
-// and the built-in status page at /.
+// rollups, search, the Explore queries (histogram, fields, context, export),
+// patterns, the live tail (server-sent events), health and readiness, and the
+// dashboard (Options.UI) at every other GET path.
 //
 // New returns an *http.ServeMux with these routes; the caller adds its own
 // (POST /api/v1/logs, POST /v1/logs, GET /metrics) to the same mux. Every
@@ -51,10 +52,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives store failures; nil = slog.Default().
 	Logger *slog.Logger
-	// Root, when set, serves GET / and HEAD / in place of the status page;
+	// Root, when set, serves GET / and HEAD / in place of the dashboard at exactly /;
 	// it is given the page to hand browsers (the Elasticsearch handshake
 	// answers the other clients: esbulk.Root).
 	Root func(page http.Handler) http.Handler
+
+	// Dashboard and Explore (explore.go).
+	DashboardOptions
 }
 
 // route is one route New mounts; routes is the list the OpenAPI test checks.
@@ -70,16 +74,30 @@ var routes = []route{
 	{"GET /api/v1/tail", func(s *server) http.HandlerFunc { return s.tail }},
 	{"GET /healthz", func(s *server) http.HandlerFunc { return s.healthz }},
 	{"GET /readyz", func(s *server) http.HandlerFunc { return s.readyz }},
-	{"GET /{$}", func(s *server) http.HandlerFunc { return statusPage }},
+	{"GET /api/v1/logs/histogram", func(s *server) http.HandlerFunc { return s.histogram }},
+	{"GET /api/v1/logs/fields", func(s *server) http.HandlerFunc { return s.fields }},
+	{"GET /api/v1/logs/context", func(s *server) http.HandlerFunc { return s.logContext }},
+	{"GET /api/v1/logs/export", func(s *server) http.HandlerFunc { return s.export }},
+	{"GET /api/v1/patterns", func(s *server) http.HandlerFunc { return s.patterns }},
+	{"GET /api/v1/ui/config", func(s *server) http.HandlerFunc { return s.uiConfig }},
+	{"GET /api/v1/dataplane/series", func(s *server) http.HandlerFunc { return s.dataplaneSeries }},
+	{"GET /", func(s *server) http.HandlerFunc { return s.dashboard }},
 }
 
 // queryParams are the query parameters each GET endpoint takes; anything
 // else is a 400. The OpenAPI test checks docs/openapi.yaml lists the same.
 var queryParams = map[string][]string{
-	"/api/v1/stats":       {"from", "to", "tenant"},
-	"/api/v1/rollups":     {"from", "to", "step", "by", "service", "level", "tenant"},
-	"/api/v1/logs/search": {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit"},
-	"/api/v1/tail":        {"service", "level", "q", "tenant"},
+	"/api/v1/stats":            {"from", "to", "tenant"},
+	"/api/v1/rollups":          {"from", "to", "step", "by", "service", "level", "tenant"},
+	"/api/v1/logs/search":      {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit", "host", "attr", "exclude"},
+	"/api/v1/tail":             {"service", "level", "q", "tenant"},
+	"/api/v1/logs/histogram":   filterParamsAnd("step"),
+	"/api/v1/logs/fields":      filterParamsAnd("limit"),
+	"/api/v1/logs/context":     {"topic", "partition", "offset", "n", "by"},
+	"/api/v1/logs/export":      filterParamsAnd("format", "access_token"),
+	"/api/v1/patterns":         {"from", "to", "service", "limit"},
+	"/api/v1/ui/config":        {},
+	"/api/v1/dataplane/series": {"from", "to", "step"},
 }
 
 // New returns a mux serving the query API; add the ingest routes and
@@ -94,11 +112,22 @@ func New(opts Options) *http.ServeMux {
 	if opts.Tail == nil {
 		opts.Tail = NewTailHub()
 	}
+	opts.DashboardOptions.setDefaults(opts.Store)
 	s := &server{opts: opts}
 	mux := http.NewServeMux()
 	for _, r := range routes {
-		if r.pattern == "GET /{$}" && opts.Root != nil {
-			mux.Handle(r.pattern, opts.Root(r.handler(s)))
+		if r.pattern == "GET /" && opts.Root != nil {
+			// Root answers exactly / (Elasticsearch clients probe it); the
+			// dashboard's other paths are the dashboard's.
+			page := r.handler(s)
+			rooted := opts.Root(page)
+			mux.HandleFunc(r.pattern, func(w http.ResponseWriter, req *http.Request) {
+				if req.URL.Path == "/" {
+					rooted.ServeHTTP(w, req)
+					return
+				}
+				page(w, req)
+			})
 			continue
 		}
 		mux.HandleFunc(r.pattern, r.handler(s))
@@ -166,6 +195,9 @@ func (s *server) rollups(w http.ResponseWriter, r *http.Request) {
 func (s *server) search(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/logs/search"], s.opts.Now())
 	req := store.SearchRequest{
+		Host:    p.str("host"),
+		Attrs:   p.matches("attr"),
+		Exclude: p.matches("exclude"),
 		Service: p.str("service"),
 		Level:   p.level("level"),
 		Query:   p.str("q"),

@@ -102,7 +102,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	for path, ops := range doc.Paths {
 		for method := range ops {
 			p := strings.ToUpper(method) + " " + path
-			if strings.HasSuffix(path, "/") {
+			if strings.HasSuffix(path, "/") && !slices.Contains(all, p) {
 				p += "{$}"
 			}
 			if !slices.Contains(all, p) {

@@ -151,7 +151,7 @@ func newParams(raw string, allowed []string, now time.Time) *params {
 			p.err = badParam(name, "unknown parameter; this endpoint takes %s", strings.Join(allowed, ", "))
 			return p
 		}
-		if len(vs) > 1 {
+		if len(vs) > 1 && !repeatable[name] {
 			p.err = badParam(name, "given %d times; give it once", len(vs))
 			return p
 		}
@@ -163,6 +163,27 @@ func newParams(raw string, allowed []string, now time.Time) *params {
 func (p *params) has(name string) bool {
 	_, ok := p.q[name]
 	return p.err == nil && ok
+}
+
+// repeatable are the parameters that may be given more than once (each
+// adds a condition).
+var repeatable = map[string]bool{"attr": true, "exclude": true}
+
+// matches reads every field=value of a repeatable parameter.
+func (p *params) matches(name string) []store.FieldMatch {
+	if p.err != nil {
+		return nil
+	}
+	var out []store.FieldMatch
+	for _, v := range p.q[name] {
+		m, err := store.ParseFieldMatch(v)
+		if err != nil {
+			p.err = badParam(name, "%v", err)
+			return nil
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func (p *params) str(name string) string {

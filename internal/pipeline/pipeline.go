@@ -29,10 +29,12 @@ import (
 
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/authz"
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/ingest"
 	"github.com/wirelog/wirelog/internal/ingest/esbulk"
 	"github.com/wirelog/wirelog/internal/ingest/loki"
 	"github.com/wirelog/wirelog/internal/ingest/syslog"
+	"github.com/wirelog/wirelog/internal/patterns"
 	"github.com/wirelog/wirelog/internal/process"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/telemetry"
@@ -40,6 +42,7 @@ import (
 	"github.com/wirelog/wirelog/internal/transport"
 	"github.com/wirelog/wirelog/internal/transport/disklog"
 	"github.com/wirelog/wirelog/internal/transport/kafka"
+	"github.com/wirelog/wirelog/internal/webui"
 )
 
 // Roles a node runs.
@@ -86,6 +89,8 @@ type Config struct {
 	// ProcessorGroup names the processor's consumer group in the embedded
 	// log (Kafka uses Kafka.Group).
 	ProcessorGroup string
+	// JaegerURL turns trace ids in the dashboard into links (--jaeger-url).
+	JaegerURL string
 	// Pprof mounts net/http/pprof under /debug/pprof/ (--pprof).
 	Pprof bool
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
@@ -130,6 +135,7 @@ type node struct {
 	newConsumer func(transport.OffsetSource) (transport.Consumer, error)
 	st          *store.Store
 	proc        *process.Processor
+	miner       *patterns.Miner
 	tail        *api.TailHub
 	sl          *syslog.Server
 	tls         *tlsconf.Server // nil without --tls-cert / --spiffe-socket
@@ -356,16 +362,25 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.tail = api.NewTailHub()
 	n.reg.MustRegister(n.tail.Collector())
 	popts := cfg.Processor
-	popts.OnStored = n.tail.Publish
+	// The processor hands every stored batch to the live tail and the
+	// pattern miner (internal/patterns), which flushes to the store itself.
+	if n.miner, err = n.startMiner(st); err != nil {
+		return nil, err
+	}
+	popts.OnStored = func(evs []event.Event) {
+		n.tail.Publish(evs)
+		n.miner.Observe(evs)
+	}
 	if dl, ok := cons.(process.DeadLetterer); ok {
 		popts.DeadLetter = dl
 	}
 	n.proc = process.New(cons, st, popts)
 	n.reg.MustRegister(n.proc.Collector())
 
-	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady}
+	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady,
+		DashboardOptions: api.DashboardOptions{UI: webui.Handler(), JaegerURL: cfg.JaegerURL}}
 	if cfg.Roles&RoleIngest != 0 {
-		aopts.Root = esbulk.Root // Elasticsearch clients' GET /; browsers still get the page
+		aopts.Root = esbulk.Root // Elasticsearch clients' GET /; browsers still get the dashboard
 	}
 	mux := api.New(aopts)
 	mux.HandleFunc("POST /api/v1/processor/pause", func(w http.ResponseWriter, r *http.Request) {
@@ -627,4 +642,23 @@ func (n *node) consumerTrace(ctx context.Context) context.Context {
 		return telemetry.WithConsumer(ctx, telemetry.SystemKafka, n.cfg.Kafka.Group)
 	}
 	return telemetry.WithConsumer(ctx, telemetry.SystemDisklog, n.cfg.ProcessorGroup)
+}
+
+// startMiner loads the stored templates into a pattern miner and flushes it
+// into the store until the node closes (before the store closes).
+func (n *node) startMiner(st *store.Store) (*patterns.Miner, error) {
+	m := patterns.New(patterns.Options{})
+	ts, err := st.LoadPatterns(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("load log patterns from the store: %w", err)
+	}
+	m.Load(ts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx, st, patterns.DefaultFlushInterval, slog.Default().With("component", "patterns"))
+	}()
+	n.onClose(func() { cancel(); <-done })
+	return m, nil
 }

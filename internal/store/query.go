@@ -367,6 +367,10 @@ type SearchRequest struct {
 	From    time.Time
 	To      time.Time
 	Limit   int
+	// Host matches exactly; Attrs must all match and Exclude must not
+	// (see Filter, explore.go).
+	Host           string
+	Attrs, Exclude []FieldMatch
 }
 
 // StoredEvent is one event as stored, with where it came from.
@@ -430,6 +434,12 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 	}
 	if req.Query != "" {
 		w.add("contains(lower(message), lower(?))", req.Query)
+	}
+	if req.Host != "" {
+		w.add("host = ?", req.Host)
+	}
+	if err := addMatches(&w, "attr", req.Attrs, req.Exclude); err != nil {
+		return nil, err
 	}
 	w.args = append(w.args, limit+1)
 	q := `SELECT ts, service, level, message, host, trace_id, span_id, tenant, attrs::VARCHAR,

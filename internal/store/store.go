@@ -248,6 +248,8 @@ type Store struct {
 	uncheckpointed int64
 	lastCheckpoint time.Time
 	path           string // the database file; "" in memory
+	// patternsPruned is when WritePatterns last expired old pattern counts.
+	patternsPruned time.Time
 
 	// beforeCommit, when set (by tests), runs on the writer's connection
 	// just before COMMIT; an error aborts the transaction.

@@ -1,0 +1,546 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Explore defaults.
+const (
+	// DefaultTopValues is how many values per field Fields returns.
+	DefaultTopValues = 10
+	// MaxTopValues bounds FieldsRequest.Limit.
+	MaxTopValues = 100
+	// AttrSampleSize is how many of the newest matching events Fields reads
+	// attribute keys and values from: attributes are free-form JSON, and
+	// unnesting every row's keys over millions of events costs seconds, so
+	// attribute counts are those of a sample (FieldsResult.AttrSample says
+	// how many events it held). Columns (service, level, host, tenant) are
+	// always counted over every match.
+	AttrSampleSize = 5000
+	// DefaultContextLines and MaxContextLines bound ContextRequest.N.
+	DefaultContextLines = 10
+	MaxContextLines     = 500
+	// MaxHistogramBuckets bounds (to-from)/step of one Histogram.
+	MaxHistogramBuckets = MaxRollupBuckets
+	// maxAttrKeyLen bounds an attribute key in a filter.
+	maxAttrKeyLen = 256
+)
+
+// PatternField in a FieldMatch selects (or, in Exclude, hides) the events
+// whose message matches the mined template with that id (GET /api/v1/patterns).
+const PatternField = "_pattern"
+
+// columns are the event fields a FieldMatch can name directly; any other
+// name is an attribute key.
+var columns = map[string]string{"service": "service", "level": "level", "host": "host", "tenant": "tenant", "trace_id": "trace_id"}
+
+// FieldMatch is one field = value (or, in Exclude, field != value). Field is
+// a column (service, level, host, tenant, trace_id) or an attribute key;
+// attribute values compare as text (a number 200 matches "200").
+type FieldMatch struct {
+	Field string
+	Value string
+}
+
+// ParseFieldMatch reads "field=value" (the API's attr and exclude parameters).
+func ParseFieldMatch(s string) (FieldMatch, error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return FieldMatch{}, fmt.Errorf("%q is not field=value", s)
+	}
+	return FieldMatch{Field: k, Value: v}, nil
+}
+
+// Filter selects events for the Explore queries. Every non-zero field must
+// match: the columns exactly, Query as a case-insensitive substring of the
+// message, each of Attrs, and none of Exclude; the window is [From, To).
+type Filter struct {
+	Service, Level, Host, TraceID, Tenant, Query string
+	Attrs, Exclude                               []FieldMatch
+	From, To                                     time.Time
+}
+
+// Filter is the part of a search request that selects events.
+func (r SearchRequest) Filter() Filter {
+	return Filter{Service: r.Service, Level: r.Level, Host: r.Host, TraceID: r.TraceID, Tenant: r.Tenant, Query: r.Query,
+		Attrs: r.Attrs, Exclude: r.Exclude, From: r.From, To: r.To}
+}
+
+// onlyRollupDims reports whether the rollups table can answer for f: it
+// filters on service, level and tenant only.
+func (f *Filter) onlyRollupDims() bool {
+	if f.Host != "" || f.TraceID != "" || f.Query != "" || len(f.Attrs) > 0 {
+		return false
+	}
+	for _, m := range f.Exclude {
+		if m.Field != "service" && m.Field != "level" && m.Field != "tenant" {
+			return false
+		}
+	}
+	return true
+}
+
+func attrPath(key string) (string, error) {
+	if key == "" || len(key) > maxAttrKeyLen || strings.ContainsAny(key, "\"\\\x00") {
+		return "", fmt.Errorf("attribute key %q must be 1..%d characters without quotes or backslashes", key, maxAttrKeyLen)
+	}
+	return `$."` + key + `"`, nil
+}
+
+// addMatches adds the attribute and exclusion conditions of a filter; the
+// column filters are added by the caller (Search has its own).
+func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
+	for _, m := range attrs {
+		if m.Field == PatternField {
+			w.add("regexp_full_match(message, (SELECT regex FROM patterns WHERE id = TRY_CAST(? AS BIGINT)))", m.Value)
+			continue
+		}
+		if col, ok := columns[m.Field]; ok {
+			if m.Field == "level" {
+				if err := checkLevel(m.Value); err != nil {
+					return err
+				}
+			}
+			w.add(col+" = ?", m.Value)
+			continue
+		}
+		p, err := attrPath(m.Field)
+		if err != nil {
+			return badField(field, "%v", err)
+		}
+		w.add2("json_extract_string(attrs, ?) = ?", p, m.Value)
+	}
+	for _, m := range exclude {
+		if m.Field == PatternField {
+			w.add("regexp_full_match(message, (SELECT regex FROM patterns WHERE id = TRY_CAST(? AS BIGINT))) IS NOT TRUE", m.Value)
+			continue
+		}
+		if col, ok := columns[m.Field]; ok {
+			if m.Field == "level" {
+				if err := checkLevel(m.Value); err != nil {
+					return err
+				}
+			}
+			w.add(col+" <> ?", m.Value)
+			continue
+		}
+		p, err := attrPath(m.Field)
+		if err != nil {
+			return badField("exclude", "%v", err)
+		}
+		w.add2("json_extract_string(attrs, ?) IS DISTINCT FROM ?", p, m.Value)
+	}
+	return nil
+}
+
+// add2 is add for a condition with two parameters.
+func (w *where) add2(cond string, a, b any) {
+	for _, arg := range []any{a, b} {
+		if s, ok := arg.(string); ok {
+			arg = validString(s)
+		}
+		w.args = append(w.args, arg)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+// eventsWhere is the WHERE clause of f over the events table.
+func (f *Filter) eventsWhere() (*where, error) {
+	if err := checkWindow(f.From, f.To); err != nil {
+		return nil, err
+	}
+	if err := checkLevel(f.Level); err != nil {
+		return nil, err
+	}
+	w := &where{}
+	for _, c := range []struct{ col, v string }{{"service", f.Service}, {"level", f.Level}, {"host", f.Host}, {"trace_id", f.TraceID}, {"tenant", f.Tenant}} {
+		if c.v != "" {
+			w.add(c.col+" = ?", c.v)
+		}
+	}
+	if !f.From.IsZero() {
+		w.add("ts >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		w.add("ts < ?", f.To.UTC())
+	}
+	if f.Query != "" {
+		w.add("contains(lower(message), lower(?))", f.Query)
+	}
+	if err := addMatches(w, "attr", f.Attrs, f.Exclude); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// HistogramRequest asks for event counts per Step bucket by level over
+// [From, To) (both required) of the events Filter selects.
+type HistogramRequest struct {
+	Filter
+	Step time.Duration
+}
+
+// Histogram is columnar, the shape charts take: Times[i] is the start of
+// bucket i (Unix seconds), Levels[l][i] its count of level l. Every bucket of
+// the window is present. Total is the sum of all counts.
+type Histogram struct {
+	From        time.Time          `json:"from"`
+	To          time.Time          `json:"to"`
+	StepSeconds int64              `json:"step_seconds"`
+	Times       []int64            `json:"times"`
+	Levels      map[string][]int64 `json:"levels"`
+	Total       int64              `json:"total"`
+	// Source is "rollups" when the per-second rollups answered (filters on
+	// service, level and tenant only), "events" when the events were scanned.
+	Source string `json:"source"`
+}
+
+// Histogram counts matching events per bucket and level.
+func (s *Store) Histogram(ctx context.Context, req HistogramRequest) (*Histogram, error) {
+	if req.From.IsZero() || req.To.IsZero() {
+		return nil, badField("from", "from and to are required")
+	}
+	if !req.To.After(req.From) {
+		return nil, badField("to", "%s must be after from %s", req.To.Format(time.RFC3339), req.From.Format(time.RFC3339))
+	}
+	if req.Step < time.Second || req.Step%time.Second != 0 {
+		return nil, badField("step", "%s must be a whole number of seconds, at least 1s", req.Step)
+	}
+	step := int64(req.Step / time.Second)
+	from, to := secFloor(req.From), secCeil(req.To)
+	first := floorDiv(from, step) * step
+	n := (to - first + step - 1) / step
+	if n > MaxHistogramBuckets {
+		return nil, badField("step", "%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, MaxHistogramBuckets)
+	}
+	h := &Histogram{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step,
+		Times: make([]int64, n), Levels: map[string][]int64{}}
+	for i := range h.Times {
+		h.Times[i] = first + int64(i)*step
+	}
+	var q string
+	var w *where
+	if req.onlyRollupDims() {
+		// Per-second rollups: a few rows per second instead of every event.
+		if err := checkLevel(req.Level); err != nil {
+			return nil, err
+		}
+		w = &where{}
+		w.add("sec >= ?", from)
+		w.add("sec < ?", to)
+		for _, c := range []struct{ col, v string }{{"service", req.Service}, {"level", req.Level}, {"tenant", req.Tenant}} {
+			if c.v != "" {
+				w.add(c.col+" = ?", c.v)
+			}
+		}
+		if err := addMatches(w, "exclude", nil, req.Exclude); err != nil {
+			return nil, err
+		}
+		w.args = append(w.args, step)
+		sa := "$" + strconv.Itoa(len(w.args))
+		q = `SELECT (sec - ((sec % ` + sa + `) + ` + sa + `) % ` + sa + `) AS b, level::VARCHAR, sum(count)::BIGINT
+			FROM rollups` + w.String() + ` GROUP BY 1, 2`
+		h.Source = "rollups"
+	} else {
+		f := req.Filter
+		f.From, f.To = time.Unix(from, 0), time.Unix(to, 0)
+		var err error
+		if w, err = f.eventsWhere(); err != nil {
+			return nil, err
+		}
+		w.args = append(w.args, step)
+		sa := "$" + strconv.Itoa(len(w.args))
+		q = `SELECT (floor(epoch(ts) / ` + sa + `) * ` + sa + `)::BIGINT AS b, level::VARCHAR, count(*)::BIGINT
+			FROM events` + w.String() + ` GROUP BY 1, 2`
+		h.Source = "events"
+	}
+	err := s.query(ctx, "histogram", q, w.args, func(rows *sql.Rows) error {
+		var b, c int64
+		var level string
+		if err := rows.Scan(&b, &level, &c); err != nil {
+			return err
+		}
+		i := (b - first) / step
+		if i < 0 || i >= n {
+			return nil
+		}
+		col := h.Levels[level]
+		if col == nil {
+			col = make([]int64, n)
+			h.Levels[level] = col
+		}
+		col[i] += c
+		h.Total += c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// FieldsRequest asks for the top values of the fields of the matching events.
+type FieldsRequest struct {
+	Filter
+	// Limit is how many values per field (0: DefaultTopValues).
+	Limit int
+}
+
+// FieldValue is one value of a field and how many matching events have it.
+type FieldValue struct {
+	Value string `json:"value"`
+	Count int64  `json:"count"`
+}
+
+// FieldStats are the top values of one field.
+type FieldStats struct {
+	Name string `json:"name"`
+	// Attr is true for an attribute key (counted over the sample).
+	Attr   bool         `json:"attr"`
+	Values []FieldValue `json:"values"`
+}
+
+// FieldsResult lists service, level, host and tenant (counted over every
+// matching event), then attribute keys by how many sampled events carry them.
+type FieldsResult struct {
+	Total      int64        `json:"total"`
+	AttrSample int64        `json:"attr_sample"`
+	Fields     []FieldStats `json:"fields"`
+}
+
+// Fields returns the top values per field of the events f selects.
+func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, error) {
+	limit := req.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultTopValues
+	case limit < 0 || limit > MaxTopValues:
+		return nil, badField("limit", "%d is out of range 1..%d", limit, MaxTopValues)
+	}
+	w, err := req.eventsWhere()
+	if err != nil {
+		return nil, err
+	}
+	res := &FieldsResult{Fields: []FieldStats{}}
+	idx := map[string]int{}
+	for _, name := range []string{"service", "level", "host", "tenant"} {
+		idx[name] = len(res.Fields)
+		res.Fields = append(res.Fields, FieldStats{Name: name, Values: []FieldValue{}})
+	}
+	args := append(w.args, limit)
+	la := "$" + strconv.Itoa(len(args))
+	// One scan: the grouping sets count each column; grouping() tells them
+	// apart and () is the total.
+	q := `WITH m AS (SELECT service, level::VARCHAR AS level, host, tenant FROM events` + w.String() + `),
+		g AS (SELECT grouping(service, level, host, tenant) AS g, service, level, host, tenant, count(*)::BIGINT AS c
+			FROM m GROUP BY GROUPING SETS ((service), (level), (host), (tenant), ()))
+		SELECT g, coalesce(service, level, host, tenant, ''), c FROM g
+		QUALIFY g = 15 OR row_number() OVER (PARTITION BY g ORDER BY c DESC, coalesce(service, level, host, tenant)) <= ` + la
+	err = s.query(ctx, "fields", q, args, func(rows *sql.Rows) error {
+		var g int
+		var v string
+		var c int64
+		if err := rows.Scan(&g, &v, &c); err != nil {
+			return err
+		}
+		// grouping() sets a bit for each column NOT grouped, first column highest.
+		name := map[int]string{7: "service", 11: "level", 13: "host", 14: "tenant"}[g]
+		if g == 15 {
+			res.Total = c
+			return nil
+		}
+		if name != "" {
+			fs := &res.Fields[idx[name]]
+			fs.Values = append(fs.Values, FieldValue{Value: v, Count: c})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortValues(res.Fields)
+
+	sargs := append(append([]any{}, w.args...), AttrSampleSize, limit)
+	sa, la2 := "$"+strconv.Itoa(len(sargs)-1), "$"+strconv.Itoa(len(sargs))
+	aw := w.String()
+	if aw == "" {
+		aw = " WHERE attrs IS NOT NULL"
+	} else {
+		aw += " AND attrs IS NOT NULL"
+	}
+	q = `WITH s AS (SELECT attrs FROM events` + aw + ` ORDER BY ts DESC LIMIT ` + sa + `),
+		k AS (SELECT attrs, unnest(json_keys(attrs)) AS k FROM s),
+		kv AS (SELECT k, json_extract_string(attrs, '$."' || k || '"') AS v FROM k WHERE NOT contains(k, '"') AND NOT contains(k, '\')),
+		c AS (SELECT k, v, count(*)::BIGINT AS c, sum(count(*)) OVER (PARTITION BY k)::BIGINT AS kc FROM kv WHERE v IS NOT NULL GROUP BY k, v)
+		SELECT (SELECT count(*) FROM s)::BIGINT, k, v, c, kc FROM c
+		QUALIFY row_number() OVER (PARTITION BY k ORDER BY c DESC, v) <= ` + la2 + `
+		ORDER BY kc DESC, k, c DESC, v`
+	err = s.query(ctx, "fields", q, sargs, func(rows *sql.Rows) error {
+		var sample, c, kc int64
+		var k, v string
+		if err := rows.Scan(&sample, &k, &v, &c, &kc); err != nil {
+			return err
+		}
+		res.AttrSample = sample
+		i, ok := idx["attr:"+k]
+		if !ok {
+			i = len(res.Fields)
+			idx["attr:"+k] = i
+			res.Fields = append(res.Fields, FieldStats{Name: k, Attr: true, Values: []FieldValue{}})
+		}
+		res.Fields[i].Values = append(res.Fields[i].Values, FieldValue{Value: v, Count: c})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func sortValues(fs []FieldStats) {
+	for i := range fs {
+		v := fs[i].Values
+		for a := 1; a < len(v); a++ {
+			for b := a; b > 0 && (v[b].Count > v[b-1].Count || (v[b].Count == v[b-1].Count && v[b].Value < v[b-1].Value)); b-- {
+				v[b], v[b-1] = v[b-1], v[b]
+			}
+		}
+	}
+}
+
+// ContextRequest asks for the events around one stored event (named by
+// where it came from) from the same service, or the same host when ByHost.
+type ContextRequest struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	N         int // lines before and after; 0 = DefaultContextLines
+	ByHost    bool
+}
+
+// ContextResult is the hit with up to N events before (oldest first) and
+// after it, in the order (ts, partition, offset).
+type ContextResult struct {
+	Before []StoredEvent `json:"before"`
+	Hit    StoredEvent   `json:"hit"`
+	After  []StoredEvent `json:"after"`
+}
+
+const eventCols = `ts, service, level, message, host, trace_id, span_id, tenant, attrs::VARCHAR, bytes, topic, "partition", "offset"`
+
+func scanEvent(rows *sql.Rows) (StoredEvent, error) {
+	var e StoredEvent
+	var attrs sql.NullString
+	err := rows.Scan(&e.Time, &e.Service, &e.Level, &e.Message, &e.Host, &e.TraceID, &e.SpanID,
+		&e.Tenant, &attrs, &e.Bytes, &e.Topic, &e.Partition, &e.Offset)
+	e.Time = e.Time.UTC()
+	if attrs.Valid {
+		e.Attrs = json.RawMessage(attrs.String)
+	}
+	return e, err
+}
+
+// ErrNotFound means the event a request named is not stored (expired, or
+// never was).
+var ErrNotFound = fmt.Errorf("store: %w: no such event", ErrInvalidRequest)
+
+// Context returns the events around the one req names.
+func (s *Store) Context(ctx context.Context, req ContextRequest) (*ContextResult, error) {
+	n := req.N
+	switch {
+	case n == 0:
+		n = DefaultContextLines
+	case n < 0 || n > MaxContextLines:
+		return nil, badField("n", "%d is out of range 1..%d", n, MaxContextLines)
+	}
+	var hit *StoredEvent
+	err := s.query(ctx, "context", `SELECT `+eventCols+` FROM events WHERE topic = $1 AND "partition" = $2 AND "offset" = $3 LIMIT 1`,
+		[]any{req.Topic, req.Partition, req.Offset}, func(rows *sql.Rows) error {
+			e, err := scanEvent(rows)
+			hit = &e
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	if hit == nil {
+		return nil, &RequestError{Field: "offset", Reason: fmt.Sprintf("no event stored at %s/%d offset %d (expired by retention, or never stored)", req.Topic, req.Partition, req.Offset)}
+	}
+	col, val := "service", hit.Service
+	if req.ByHost {
+		col, val = "host", hit.Host
+	}
+	res := &ContextResult{Hit: *hit, Before: []StoredEvent{}, After: []StoredEvent{}}
+	ts := hit.Time
+	for _, side := range []struct {
+		cmp, order string
+		out        *[]StoredEvent
+	}{{"<", "DESC", &res.Before}, {">", "ASC", &res.After}} {
+		q := `SELECT ` + eventCols + ` FROM events WHERE ` + col + ` = $1 AND tenant = $2 AND
+			(ts ` + side.cmp + ` $3 OR (ts = $3 AND ("partition" ` + side.cmp + ` $4 OR ("partition" = $4 AND "offset" ` + side.cmp + ` $5))))
+			ORDER BY ts ` + side.order + `, "partition" ` + side.order + `, "offset" ` + side.order + ` LIMIT $6`
+		err := s.query(ctx, "context", q, []any{val, hit.Tenant, ts, hit.Partition, hit.Offset, n}, func(rows *sql.Rows) error {
+			e, err := scanEvent(rows)
+			*side.out = append(*side.out, e)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i, j := 0, len(res.Before)-1; i < j; i, j = i+1, j-1 {
+		res.Before[i], res.Before[j] = res.Before[j], res.Before[i]
+	}
+	return res, nil
+}
+
+// Export calls each for every event f selects, newest first, with no row
+// cap. It holds a query slot for the whole export but not the query
+// timeout: an export of millions of rows runs as long as the client reads
+// (cancel ctx to stop it).
+func (s *Store) Export(ctx context.Context, f Filter, each func(*StoredEvent) error) error {
+	w, err := f.eventsWhere()
+	if err != nil {
+		return err
+	}
+	if s.isClosed.Load() {
+		return ErrClosed
+	}
+	select {
+	case s.readers <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a query slot: %w", ctx.Err())
+	}
+	defer func() { <-s.readers }()
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events`+w.String()+` ORDER BY ts DESC, "partition" DESC, "offset" DESC`, w.args...)
+	if err != nil {
+		s.metrics.queryErrors.WithLabelValues("export").Inc()
+		return fmt.Errorf("export query in DuckDB: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return fmt.Errorf("export: read a row: %w", err)
+		}
+		if err := each(&e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

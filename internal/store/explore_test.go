@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func matchRow(r *Row, f Filter) bool {
+	e := &r.Event
+	if (f.Service != "" && e.Service != f.Service) || (f.Level != "" && e.Level.String() != f.Level) || (f.Host != "" && e.Host != f.Host) {
+		return false
+	}
+	if (!f.From.IsZero() && e.Time.Before(f.From)) || (!f.To.IsZero() && !e.Time.Before(f.To)) {
+		return false
+	}
+	for _, m := range f.Exclude {
+		if m.Field == "service" && e.Service == m.Value || m.Field == "level" && e.Level.String() == m.Value {
+			return false
+		}
+		if m.Field == "latency_ms" && fmt.Sprint(r.Offset%97) == m.Value {
+			return false
+		}
+	}
+	for _, m := range f.Attrs {
+		if m.Field == "latency_ms" && fmt.Sprint(r.Offset%97) != m.Value {
+			return false
+		}
+	}
+	return true
+}
+
+func TestHistogramMatchesRows(t *testing.T) {
+	st, rows := knownStore(t)
+	for _, f := range []Filter{
+		{},
+		{Service: "checkout", Exclude: []FieldMatch{{"level", "debug"}}}, // rollups
+		{Host: "node-3.cluster.local"},                                   // events
+		{Attrs: []FieldMatch{{"latency_ms", "5"}}, Exclude: []FieldMatch{{"service", "auth"}}},
+	} {
+		f.From, f.To = t0.Add(30*time.Second), t0.Add(8*time.Minute)
+		h, err := st.Histogram(context.Background(), HistogramRequest{Filter: f, Step: time.Minute})
+		if err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		want := map[string]map[int64]int64{}
+		var total int64
+		for i := range rows {
+			if matchRow(&rows[i], f) {
+				l := rows[i].Event.Level.String()
+				if want[l] == nil {
+					want[l] = map[int64]int64{}
+				}
+				want[l][rows[i].Event.Time.Unix()/60*60]++
+				total++
+			}
+		}
+		if h.Total != total || total == 0 {
+			t.Errorf("%+v (%s): total %d, want %d (>0)", f, h.Source, h.Total, total)
+		}
+		for l, col := range h.Levels {
+			for i, c := range col {
+				if c != want[l][h.Times[i]] {
+					t.Errorf("%+v (%s): %s at %d = %d, want %d", f, h.Source, l, h.Times[i], c, want[l][h.Times[i]])
+				}
+			}
+		}
+	}
+}
+
+func TestFieldsCountEveryMatch(t *testing.T) {
+	st, rows := knownStore(t)
+	f := Filter{Level: "info"}
+	res, err := st.Fields(context.Background(), FieldsRequest{Filter: f, Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := map[string]int64{}
+	var total int64
+	for i := range rows {
+		if matchRow(&rows[i], f) {
+			svc[rows[i].Event.Service]++
+			total++
+		}
+	}
+	if res.Total != total {
+		t.Errorf("total %d, want %d", res.Total, total)
+	}
+	if res.Fields[0].Name != "service" || len(res.Fields[0].Values) != 3 {
+		t.Fatalf("first field %+v, want the top 3 services", res.Fields[0])
+	}
+	for _, v := range res.Fields[0].Values {
+		if v.Count != svc[v.Value] {
+			t.Errorf("service %s: %d, want %d", v.Value, v.Count, svc[v.Value])
+		}
+	}
+	var route *FieldStats
+	for i := range res.Fields {
+		if res.Fields[i].Name == "route" && res.Fields[i].Attr {
+			route = &res.Fields[i]
+		}
+	}
+	if route == nil || route.Values[0].Value != "/api/v1/orders" || route.Values[0].Count != min(total, AttrSampleSize) {
+		t.Errorf("attribute route: %+v, want /api/v1/orders on every sampled event", route)
+	}
+}
+
+func TestContextAndExport(t *testing.T) {
+	st, rows := knownStore(t)
+	hit := rows[600] // partition 0, service testServices[600%5]
+	res, err := st.Context(context.Background(), ContextRequest{Topic: "logs", Partition: 0, Offset: hit.Offset, N: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Hit.Offset != hit.Offset || len(res.Before) != 4 || len(res.After) != 4 {
+		t.Fatalf("context: hit %d, %d before, %d after", res.Hit.Offset, len(res.Before), len(res.After))
+	}
+	for _, e := range append(res.Before, res.After...) {
+		if e.Service != hit.Event.Service {
+			t.Errorf("context line from service %s, want %s", e.Service, hit.Event.Service)
+		}
+	}
+	if !res.Before[3].Time.Before(res.Hit.Time) && res.Before[3].Time != res.Hit.Time || res.After[0].Time.Before(res.Hit.Time) {
+		t.Errorf("context out of order around %s: before ends %s, after starts %s", res.Hit.Time, res.Before[3].Time, res.After[0].Time)
+	}
+	if _, err := st.Context(context.Background(), ContextRequest{Topic: "logs", Partition: 9, Offset: 1}); err == nil {
+		t.Error("context of a missing event: no error")
+	}
+	n := 0
+	if err := st.Export(context.Background(), Filter{Service: "cart"}, func(e *StoredEvent) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for i := range rows {
+		if rows[i].Event.Service == "cart" {
+			want++
+		}
+	}
+	if n != want {
+		t.Errorf("export: %d rows, want %d", n, want)
+	}
+	sr, err := st.Search(context.Background(), SearchRequest{Host: "node-2.cluster.local", Attrs: []FieldMatch{{"status", "200"}}, Exclude: []FieldMatch{{"level", "info"}}, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = 0
+	for i := range rows {
+		if rows[i].Event.Host == "node-2.cluster.local" && rows[i].Event.Level.String() != "info" {
+			want++
+		}
+	}
+	if len(sr.Events) != want {
+		t.Errorf("search host+attr+exclude: %d, want %d", len(sr.Events), want)
+	}
+	if _, err := st.Search(context.Background(), SearchRequest{Attrs: []FieldMatch{{`a"b`, "1"}}}); err == nil {
+		t.Error("attribute key with a quote: no error")
+	}
+}

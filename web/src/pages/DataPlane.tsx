@@ -1,0 +1,83 @@
+import { useMemo, useState } from 'react'
+import { keepPreviousData, useQuery } from '@tanstack/react-query'
+import { api } from '../api/client'
+import { Bars } from '../components/Chart'
+import { Empty, ErrorState, Loading } from '../components/States'
+import { TimeRange } from '../components/TimeRange'
+import { link, navigate, useParams } from '../router'
+import { iso, step } from '../time'
+import { readState, window as resolveWindow } from './filters'
+
+const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d']
+
+// Data plane: the agent's PMD, port, VF and hugepage series beside the log
+// ingest rate, from wirelog's own proxy (--prometheus or --dataplane-scrape),
+// never from Prometheus directly. A click on a chart opens Explore at that moment.
+export default function DataPlane() {
+  const [params, set] = useParams()
+  const st = readState(params, '-15m')
+  const [now] = useState(() => Date.now())
+  const win = resolveWindow(st, now)
+  const stepS = step(win.fromMs, win.toMs)
+  const cfg = useQuery({ queryKey: ['config'], queryFn: ({ signal }) => api.config(signal), staleTime: Infinity })
+  const on = cfg.data && cfg.data.dataplane.source !== 'none'
+  const dp = useQuery({
+    queryKey: ['dataplane', win.from, win.to, stepS],
+    queryFn: ({ signal }) => api.dataplane({ from: win.from, to: win.to, step: stepS + 's' }, signal),
+    enabled: !!on,
+    placeholderData: keepPreviousData,
+  })
+  const groups = useMemo(() => {
+    const g = new Map<string, { label: string; color: string; values: number[] }[]>()
+    for (const [i, s] of (dp.data?.series ?? []).entries()) {
+      const arr = g.get(s.name) ?? []
+      arr.push({ label: Object.values(s.labels).join(' ') || s.name, color: PALETTE[i % PALETTE.length], values: s.values.map((v) => v ?? 0) })
+      g.set(s.name, arr)
+    }
+    return [...g.entries()]
+  }, [dp.data])
+  if (cfg.isPending) return <Loading what="configuration" />
+  if (cfg.isError) return <ErrorState error={cfg.error} retry={() => cfg.refetch()} />
+  if (!on) {
+    return (
+      <div className="dataplane">
+        <h2>Data plane</h2>
+        <Empty>
+          <div data-testid="dataplane-setup" className="setup">
+            <p>No data-plane metrics source is configured on this node. wirelog reads the agent's metrics for you; the browser never calls Prometheus.</p>
+            <ol>
+              <li>Run the agent on the node: <code>wirelog dataplane --listen 127.0.0.1:9465</code></li>
+              <li>Either point this node at the Prometheus that scrapes it: <code>wirelog run --prometheus http://127.0.0.1:9090</code></li>
+              <li>or let this node scrape the agent itself: <code>wirelog run --dataplane-scrape http://127.0.0.1:9465/metrics</code></li>
+            </ol>
+          </div>
+        </Empty>
+      </div>
+    )
+  }
+  return (
+    <div className="dataplane">
+      <div className="toolbar">
+        <h2>Data plane</h2>
+        <span className="muted">source: {cfg.data.dataplane.source} {cfg.data.dataplane.url}</span>
+        <TimeRange from={st.from} to={st.to} refresh={st.refresh} onChange={(c) => set(c)} />
+      </div>
+      {dp.isPending ? (
+        <Loading what="data-plane series" />
+      ) : dp.isError ? (
+        <ErrorState error={dp.error} retry={() => dp.refetch()} />
+      ) : (
+        <>
+          {dp.data.errors.length > 0 && <div className="error">{dp.data.errors.join('; ')}</div>}
+          {groups.length === 0 && <Empty>The source answered but has no data-plane series in this range.</Empty>}
+          {groups.map(([name, series]) => (
+            <section key={name} className="histogram">
+              <h3>{name}</h3>
+              <Bars times={dp.data.times} stepSeconds={dp.data.step_seconds} series={series} height={120} onZoom={(a) => navigate(link('/explore', { from: iso(a - 30_000), to: iso(a + 30_000) }))} />
+            </section>
+          ))}
+        </>
+      )}
+    </div>
+  )
+}

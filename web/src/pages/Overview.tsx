@@ -1,0 +1,149 @@
+import { useMemo, useState } from 'react'
+import { keepPreviousData, useQuery } from '@tanstack/react-query'
+import { api } from '../api/client'
+import { LEVELS } from '../api/types'
+import { Bars, LEVEL_COLORS } from '../components/Chart'
+import { Empty, ErrorState, Loading } from '../components/States'
+import { TimeRange, refreshMs } from '../components/TimeRange'
+import { useAutoRefresh } from '../components/useAutoRefresh'
+import { link, navigate, useParams } from '../router'
+import { fmtCount, iso, step } from '../time'
+import { readState, window as resolveWindow } from './filters'
+import { parseMetrics, sum } from './metrics'
+
+function Go({ to, children, testid }: { to: string; children: React.ReactNode; testid?: string }) {
+  return (
+    <a href={to} data-testid={testid} onClick={(e) => (e.preventDefault(), navigate(to))}>
+      {children}
+    </a>
+  )
+}
+
+// Overview: volume by level, top services, error count and what the node's
+// own metrics say about ingest (accepted, rejected by reason, backlog). Every
+// number links to the Explore view that explains it.
+export function Overview() {
+  const [params, set] = useParams()
+  const st = readState(params)
+  const [now, setNow] = useState(() => Date.now())
+  const refresh = refreshMs(st.refresh || '10s')
+  useAutoRefresh(refresh, () => setNow(Date.now()))
+  const win = resolveWindow(st, now)
+  const stepS = step(win.fromMs, win.toMs)
+  const range = { from: st.from, to: st.to }
+  const stats = useQuery({ queryKey: ['stats', win.from, win.to], queryFn: ({ signal }) => api.stats({ from: win.from, to: win.to }, signal), placeholderData: keepPreviousData })
+  const hist = useQuery({
+    queryKey: ['histogram', win.from, win.to, stepS],
+    queryFn: ({ signal }) => api.histogram({ from: win.from, to: win.to, step: stepS + 's' }, signal),
+    placeholderData: keepPreviousData,
+  })
+  const metrics = useQuery({
+    queryKey: ['metrics', now],
+    queryFn: async ({ signal }) => {
+      const r = await fetch('/metrics', { signal })
+      if (!r.ok) throw new Error(`/metrics answered ${r.status}`)
+      return parseMetrics(await r.text())
+    },
+    placeholderData: keepPreviousData,
+  })
+  const series = useMemo(() => {
+    const h = hist.data
+    if (!h) return []
+    return LEVELS.filter((l) => h.levels[l]).reverse().map((l) => ({ label: l, color: LEVEL_COLORS[l], values: h.levels[l] }))
+  }, [hist.data])
+  if (stats.isPending) return <Loading what="overview" />
+  if (stats.isError) return <ErrorState error={stats.error} retry={() => stats.refetch()} />
+  const s = stats.data
+  const secs = Math.max(1, (win.toMs - win.fromMs) / 1000)
+  const errors = (s.by_level.error ?? 0) + (s.by_level.fatal ?? 0)
+  const services = Object.entries(s.by_service).sort((a, b) => b[1] - a[1]).slice(0, 10)
+  const m = metrics.data
+  const rejects = m ? m.filter((x) => /^wirelog_ingest_.*reject.*_total$/.test(x.name)) : []
+  const backlog = m ? m.filter((x) => /backlog|lag/.test(x.name) && !x.name.endsWith('_created')) : []
+  return (
+    <div className="overview">
+      <div className="toolbar">
+        <h2>Overview</h2>
+        <TimeRange from={st.from} to={st.to} refresh={st.refresh || '10s'} onChange={(c) => set(c)} />
+      </div>
+      <div className="cards">
+        <div className="card">
+          <div className="label">Events stored</div>
+          <Go to={link('/explore', range)} testid="overview-events">
+            <span className="big" data-testid="overview-total">{s.events.toLocaleString()}</span>
+          </Go>
+          <div className="muted">{fmtCount(Math.round((s.events / secs) * 10) / 10)}/s over the range</div>
+        </div>
+        <div className="card">
+          <div className="label">Errors (error + fatal)</div>
+          <Go to={link('/explore', { ...range, level: 'error' })}>
+            <span className="big err">{errors.toLocaleString()}</span>
+          </Go>
+          <div className="muted">{s.events ? ((errors / s.events) * 100).toFixed(2) : '0'}% of events</div>
+        </div>
+        <div className="card">
+          <div className="label">Volume</div>
+          <span className="big">{(s.bytes / 1048576).toFixed(1)} MiB</span>
+        </div>
+        <div className="card">
+          <div className="label">Ingest rejects (since start)</div>
+          {metrics.isError ? (
+            <span className="muted">metrics unavailable</span>
+          ) : rejects.length === 0 ? (
+            <span className="big">0</span>
+          ) : (
+            <ul className="plain">
+              {rejects.slice(0, 6).map((r, i) => (
+                <li key={i}>
+                  {Object.values(r.labels).join(' ') || r.name}: <strong>{fmtCount(r.value)}</strong>
+                </li>
+              ))}
+            </ul>
+          )}
+          {backlog.length > 0 && <div className="muted">backlog/lag: {fmtCount(sum(backlog))}</div>}
+        </div>
+      </div>
+      <section className="histogram">
+        <h3>Events by level</h3>
+        {hist.isError ? (
+          <ErrorState error={hist.error} retry={() => hist.refetch()} />
+        ) : !hist.data ? (
+          <Loading what="histogram" />
+        ) : hist.data.total === 0 ? (
+          <Empty>No events in this range. Send some: <code>curl -d '{'{'}"message":"hi"{'}'}' http://HOST/api/v1/logs</code>, or run <code>wirelog loadgen</code>.</Empty>
+        ) : (
+          <Bars testid="overview-histogram" times={hist.data.times} stepSeconds={hist.data.step_seconds} series={series} onZoom={(a, b) => navigate(link('/explore', { from: iso(a), to: iso(b) }))} />
+        )}
+        <div className="legend">
+          {LEVELS.filter((l) => s.by_level[l]).map((l) => (
+            <Go key={l} to={link('/explore', { ...range, level: l })}>
+              <span className="dot" style={{ background: LEVEL_COLORS[l] }} /> {l} {fmtCount(s.by_level[l])}
+            </Go>
+          ))}
+        </div>
+      </section>
+      <section>
+        <h3>Top services</h3>
+        {services.length === 0 ? (
+          <Empty>No services yet.</Empty>
+        ) : (
+          <table className="top" data-testid="top-services">
+            <tbody>
+              {services.map(([name, n]) => (
+                <tr key={name}>
+                  <td>
+                    <Go to={link('/explore', { ...range, service: name })}>{name || '(none)'}</Go>
+                  </td>
+                  <td className="num">{n.toLocaleString()}</td>
+                  <td className="bar">
+                    <span style={{ width: `${(n / services[0][1]) * 100}%` }} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+    </div>
+  )
+}
