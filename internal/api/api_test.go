@@ -275,30 +275,6 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
-func TestStatusPage(t *testing.T) {
-	srv, _ := newTestAPI(t, Options{})
-	resp, err := http.Get(srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	for _, want := range []string{"/api/v1/stats", "/api/v1/logs/search", "/api/v1/tail", "by_level", "by_service"} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("status page does not use %s", want)
-		}
-	}
-	if strings.Contains(string(body), "http://") || strings.Contains(string(body), "https://") {
-		t.Error("status page loads external assets; it must be self-contained")
-	}
-	if resp := get(t, srv, "/no/such/page", nil); resp.StatusCode != 404 {
-		t.Errorf("GET /no/such/page: %d, want 404", resp.StatusCode)
-	}
-}
-
 // FuzzQueryParams sends arbitrary query strings to every GET endpoint: bad
 // input may get 400, never a 500, and every answer is JSON.
 func FuzzQueryParams(f *testing.F) {

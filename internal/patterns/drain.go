@@ -150,7 +150,9 @@ func mask(tok string) string {
 	return Wildcard
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // shape hashes the service and the masked token sequence of msg without
 // allocating.

@@ -36,6 +36,11 @@ const (
 // whose message matches the mined template with that id (GET /api/v1/patterns).
 const PatternField = "_pattern"
 
+// patternMatch is true for the events of a mined template: its service, and
+// a message its regular expression matches.
+const patternMatch = `service = (SELECT service FROM patterns WHERE id = TRY_CAST(? AS BIGINT)) AND
+	regexp_full_match(message, (SELECT regex FROM patterns WHERE id = TRY_CAST(? AS BIGINT)))`
+
 // columns are the event fields a FieldMatch can name directly; any other
 // name is an attribute key.
 var columns = map[string]string{"service": "service", "level": "level", "host": "host", "tenant": "tenant", "trace_id": "trace_id"}
@@ -98,7 +103,7 @@ func attrPath(key string) (string, error) {
 func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
 	for _, m := range attrs {
 		if m.Field == PatternField {
-			w.add("regexp_full_match(message, (SELECT regex FROM patterns WHERE id = TRY_CAST(? AS BIGINT)))", m.Value)
+			w.add2(patternMatch, m.Value, m.Value)
 			continue
 		}
 		if col, ok := columns[m.Field]; ok {
@@ -118,7 +123,7 @@ func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
 	}
 	for _, m := range exclude {
 		if m.Field == PatternField {
-			w.add("regexp_full_match(message, (SELECT regex FROM patterns WHERE id = TRY_CAST(? AS BIGINT))) IS NOT TRUE", m.Value)
+			w.add2("("+patternMatch+") IS NOT TRUE", m.Value, m.Value)
 			continue
 		}
 		if col, ok := columns[m.Field]; ok {
