@@ -4,14 +4,14 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak ui test-ui
 
-## run: build and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
-run: build
+## run: build (the dashboard too, when web/ changed) and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
+run: ui build
 	./$(BIN) run --http 127.0.0.1:8080 --data ./wirelog-data
 
 ## test: install what the tests need (as root on Debian 12), then run every test
-test: deps vet test-go test-chart
+test: deps vet ui test-ui test-go test-chart
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wirelog
@@ -19,6 +19,20 @@ build:
 ## agent: the DaemonSet binary (dataplane, preflight only): no DuckDB, Kafka or pipeline, a fifth of the size
 agent:
 	$(GO) build -tags agent -o bin/wirelog-agent ./cmd/wirelog
+
+## ui: build the dashboard (web/) into internal/webui/dist, which the binary embeds; only when its sources changed
+UI_DIST := internal/webui/dist/index.html
+UI_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json web/vite.config.ts web/tsconfig.json web/scripts/after-build.mjs
+ui: $(UI_DIST)
+$(UI_DIST): web/node_modules/.package-lock.json $(UI_SRC)
+	cd web && npm run build
+# npm ci from the lockfile on a fresh clone, or when the lockfile changed.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+
+## test-ui: the dashboard's component tests (Vitest); its browser tests run in Go (internal/webui)
+test-ui: web/node_modules/.package-lock.json
+	cd web && npx vitest run
 
 ## deps: apt packages, Kafka jars, npm packages — each scripts/deps/*.sh is idempotent
 deps:

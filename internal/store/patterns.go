@@ -21,14 +21,16 @@ const (
 	patternRetentionEvery = time.Hour
 )
 
-// patternSchema: patterns holds each mined template once (upserted when
-// Drain generalises it); pattern_counts holds how many events matched each
+// patternSchema: patterns holds each mined template once (replaced, by
+// delete and insert, when Drain generalises it; no primary key, since
+// DuckDB's per-row upserts on an indexed table cost far more memory than a
+// bulk delete and insert); pattern_counts holds how many events matched each
 // template per minute, appended by every flush of the miner and summed by
 // queries. regex is the template as an RE2 expression over the message, so
 // Explore can include or exclude a pattern's lines.
 var patternSchema = []string{
 	`CREATE TABLE IF NOT EXISTS patterns (
-		id BIGINT PRIMARY KEY,
+		id BIGINT NOT NULL,
 		service VARCHAR NOT NULL,
 		template VARCHAR NOT NULL,
 		regex VARCHAR NOT NULL,
@@ -77,13 +79,27 @@ func (s *Store) WritePatterns(ctx context.Context, templates []PatternTemplate, 
 		return fmt.Errorf("write patterns: begin: %w", err)
 	}
 	defer tx.Rollback()
-	for _, t := range templates {
-		_, err := tx.ExecContext(ctx, `INSERT INTO patterns VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (id) DO UPDATE SET template = excluded.template, regex = excluded.regex,
-				first_seen = least(patterns.first_seen, excluded.first_seen), last_seen = greatest(patterns.last_seen, excluded.last_seen)`,
-			t.ID, validString(t.Service), validString(t.Template), t.Regex, t.FirstSeen.UTC(), t.LastSeen.UTC())
-		if err != nil {
-			return fmt.Errorf("write pattern %d: %w", t.ID, err)
+	for i := 0; i < len(templates); i += 500 {
+		part := templates[i:min(i+500, len(templates))]
+		ids := make([]string, len(part))
+		var b strings.Builder
+		args := make([]any, 0, 6*len(part))
+		b.WriteString("INSERT INTO patterns VALUES ")
+		for j, t := range part {
+			ids[j] = strconv.FormatInt(t.ID, 10)
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			n := len(args)
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+			args = append(args, t.ID, validString(t.Service), validString(t.Template), t.Regex, t.FirstSeen.UTC(), t.LastSeen.UTC())
+		}
+		// ids are integers formatted here, never caller text.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM patterns WHERE id IN (`+strings.Join(ids, ",")+`)`); err != nil {
+			return fmt.Errorf("replace patterns: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("write patterns: %w", err)
 		}
 	}
 	for i := 0; i < len(counts); i += 500 {

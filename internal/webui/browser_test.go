@@ -1,0 +1,130 @@
+package webui
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirelog/wirelog/internal/testproc"
+)
+
+// Browser-test workload: loadgen events plus syslog lines that differ only
+// in numbers (one pattern).
+const (
+	e2eLoadgenEvents = 20000
+	e2eSyslogLines   = 300
+	e2eSyslogApp     = "diskwatch"
+)
+
+var syslogUDPRE = regexp.MustCompile(`syslog_udp=([0-9.:]+)`)
+
+// TestDashboardInChromium runs web/e2e/run.mjs (playwright-core driving
+// Debian's /usr/bin/chromium) against a real `wirelog run` fed by `wirelog
+// loadgen` and syslog, and kills and restarts that node when the script asks.
+// Screenshots go to docs/img.
+func TestDashboardInChromium(t *testing.T) {
+	if !Built() {
+		t.Fatal("dashboard not built: run make ui (the binary embeds internal/webui/dist)")
+	}
+	for _, need := range []string{"/usr/bin/chromium", "../../web/node_modules/playwright-core"} {
+		if _, err := os.Stat(need); err != nil {
+			t.Fatalf("%s missing: run make deps (scripts/deps/60-dashboard.sh)", need)
+		}
+	}
+	bin, dir, err := testproc.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data := t.TempDir()
+	args := []string{"run", "--http", "127.0.0.1:0", "--data", data, "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", ""}
+	node := testproc.Start(t, bin, "wirelog", args...)
+	m := syslogUDPRE.FindStringSubmatch(node.Logs())
+	if m == nil {
+		t.Fatalf("no syslog_udp address in the startup log:\n%s", node.Logs())
+	}
+
+	lg := exec.Command(bin, "loadgen", "--target", node.URL, "--count", fmt.Sprint(e2eLoadgenEvents), "--duration", "60s", "--quiet", "--rate", "5000")
+	if out, err := lg.CombinedOutput(); err != nil {
+		t.Fatalf("loadgen: %v\n%s", err, out)
+	}
+	conn, err := net.Dial("udp", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i := range e2eSyslogLines {
+		ts := now.Add(-time.Duration(e2eSyslogLines-i) * 100 * time.Millisecond).Format(time.RFC3339Nano)
+		fmt.Fprintf(conn, "<14>1 %s node-%d %s - - - syslog-e2e volume /data%d at %d%% used after %d checks", ts, i%3, e2eSyslogApp, i%3, 50+i%50, i)
+		if i%50 == 0 {
+			time.Sleep(20 * time.Millisecond) // UDP: do not outrun the socket buffer
+		}
+	}
+	conn.Close()
+	want := int64(e2eLoadgenEvents + e2eSyslogLines)
+	testproc.Eventually(t, 60*time.Second, func() error {
+		var st struct{ Events int64 }
+		resp, err := http.Get(node.URL + "/api/v1/stats")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&st)
+		if st.Events != want {
+			return fmt.Errorf("%d events stored, want %d", st.Events, want)
+		}
+		return nil
+	})
+
+	cmd := exec.Command("node", "e2e/run.mjs")
+	cmd.Dir = "../../web"
+	shots, _ := filepath.Abs("../../docs/img")
+	cmd.Env = append(os.Environ(), "WIRELOG_URL="+node.URL, "WIRELOG_SHOTS="+shots,
+		"WIRELOG_PATTERN_SERVICE="+e2eSyslogApp, fmt.Sprintf("WIRELOG_PATTERN_LINES=%d", e2eSyslogLines))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := strings.TrimPrefix(node.URL, "http://")
+	sc := bufio.NewScanner(stdout)
+	var result string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "KILL":
+			node.Kill9()
+			io.WriteString(stdin, "KILLED\n")
+		case line == "RESTART":
+			restart := append([]string{}, args...)
+			restart[2] = addr // the same address, as a restarted service keeps
+			node = testproc.Start(t, bin, "wirelog", restart...)
+			io.WriteString(stdin, "RESTARTED\n")
+		case strings.HasPrefix(line, "RESULT "):
+			result = strings.TrimPrefix(line, "RESULT ")
+			t.Log(line)
+		default:
+			t.Log(line)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		logs := node.Logs()
+		t.Fatalf("browser test failed: %v\n%s\nwirelog's log (last 4 KB):\n%s", err, stderr.String(), logs[max(0, len(logs)-4096):])
+	}
+	if result == "" {
+		t.Fatalf("browser test printed no RESULT line\n%s", stderr.String())
+	}
+}

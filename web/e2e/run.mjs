@@ -1,0 +1,250 @@
+// Browser tests of the dashboard in Debian's Chromium, driven by
+// playwright-core (which downloads no browser). Started by the Go test
+// internal/webui/browser_test.go against a real `wirelog run` it fed with
+// `wirelog loadgen` and syslog; it talks to that test over stdio:
+//   we print "KILL" / "RESTART", it answers "KILLED" / "RESTARTED",
+//   and our last line is "RESULT {json}" (measurements).
+// Any failed check throws: the exit code is non-zero and the Go test fails.
+import { chromium } from 'playwright-core'
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+const base = process.env.WIRELOG_URL
+const shots = process.env.WIRELOG_SHOTS
+const patternService = process.env.WIRELOG_PATTERN_SERVICE
+const patternLines = Number(process.env.WIRELOG_PATTERN_LINES)
+if (!base) throw new Error('WIRELOG_URL is not set: run this from internal/webui/browser_test.go')
+
+const rl = createInterface({ input: process.stdin })
+const stdin = rl[Symbol.asyncIterator]()
+async function ask(cmd, answer) {
+  console.log(cmd)
+  const { value } = await stdin.next()
+  if (value !== answer) throw new Error(`asked ${cmd}, got ${value}`)
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error('check failed: ' + msg)
+  console.log('ok   ' + msg)
+}
+
+async function api(path) {
+  const r = await fetch(base + path)
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`)
+  return r.json()
+}
+
+async function retry(what, f, ms = 20000) {
+  const end = Date.now() + ms
+  let last
+  while (Date.now() < end) {
+    try {
+      const v = await f()
+      if (v) return v
+    } catch (e) {
+      last = e
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  throw new Error(`${what}: not within ${ms} ms${last ? ': ' + last.message : ''}`)
+}
+
+// A hung step must fail the run, not stall make test.
+setTimeout(() => {
+  console.error('e2e: the browser test did not finish within 5 minutes')
+  process.exit(2)
+}, 300_000).unref()
+
+const profile = mkdtempSync(join(tmpdir(), 'wirelog-chromium-'))
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1400, height: 900 },
+})
+const results = {}
+const consoleErrors = []
+let allowNetErrors = false
+const page = ctx.pages()[0] ?? (await ctx.newPage())
+page.on('console', (m) => {
+  if (m.type() !== 'error') return
+  const t = m.text()
+  // While the backend is down on purpose, the browser itself logs the
+  // refused connections; nothing else may log an error.
+  if (allowNetErrors && /ERR_CONNECTION_REFUSED|Failed to load resource|EventSource|net::/.test(t)) return
+  consoleErrors.push(t)
+})
+page.on('pageerror', (e) => consoleErrors.push('uncaught: ' + e.message))
+
+async function shot(name) {
+  if (!shots) return
+  mkdirSync(shots, { recursive: true })
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme })
+    await page.waitForTimeout(150)
+    await page.screenshot({ path: join(shots, `${name}-${scheme}.png`) })
+  }
+  await page.emulateMedia({ colorScheme: 'light' })
+}
+
+const text = async (sel) => (await page.locator(sel).first().textContent())?.trim() ?? ''
+const num = (s) => Number(s.replace(/[^0-9]/g, ''))
+
+try {
+  // Overview: real totals, and time-to-interactive from the Performance API.
+  await page.goto(base + '/')
+  await page.locator('[data-testid=overview-total]').waitFor()
+  results.tti = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0]
+    return { dom_interactive_ms: Math.round(nav.domInteractive), dom_content_loaded_ms: Math.round(nav.domContentLoadedEventEnd), data_rendered_ms: Math.round(performance.now()) }
+  })
+  const stats = await api('/api/v1/stats?from=-1h')
+  check(num(await text('[data-testid=overview-total]')) === stats.events && stats.events > 0, `overview shows the ${stats.events} stored events`)
+  await page.locator('[data-testid=overview-histogram] canvas').first().waitFor()
+  check(await page.locator('[data-testid=top-services] tr').count() > 1, 'overview lists top services')
+  await shot('overview')
+
+  // Explore: totals, a field filter narrowing the result, checked against the API.
+  await page.goto(base + '/explore')
+  await page.locator('[data-testid=histogram] canvas').first().waitFor()
+  await page.locator('[data-testid=logrow]').first().waitFor()
+  const all = num(await text('[data-testid=total]'))
+  const h = await api('/api/v1/logs/histogram?from=-1h')
+  check(all === h.total && all > 0, `explore counts ${all} events, the API ${h.total}`)
+  await shot('explore')
+  await page.getByRole('button', { name: 'Filter level=error' }).click()
+  await page.waitForURL(/level=error/)
+  await retry('narrowed total', async () => num(await text('[data-testid=total]')) < all)
+  const errs = num(await text('[data-testid=total]'))
+  const he = await api('/api/v1/logs/histogram?from=-1h&level=error')
+  check(errs === he.total && errs < all && errs > 0, `level=error narrows to ${errs} (API ${he.total}) of ${all}`)
+  const lv = await page.locator('[data-testid=logrow] .lvl').allTextContents()
+  check(lv.length > 0 && lv.every((l) => l === 'error'), `every shown row is an error (${lv.length} rows)`)
+  // Excluding a service (the sidebar's "-") narrows further.
+  const svcBtn = page.getByRole('button', { name: /^Exclude service=/ }).first()
+  const svcName = (await svcBtn.getAttribute('aria-label')).replace('Exclude service=', '')
+  await svcBtn.click()
+  await page.waitForURL(/exclude=service/)
+  const hx = await api(`/api/v1/logs/histogram?from=-1h&level=error&exclude=${encodeURIComponent('service=' + svcName)}`)
+  await retry('excluded total', async () => num(await text('[data-testid=total]')) === hx.total)
+  check(hx.total < errs, `excluding service ${svcName} leaves ${hx.total} of ${errs}`)
+
+  // The URL is the state: reloading shows the same view.
+  await page.reload()
+  await retry('state after reload', async () => num(await text('[data-testid=total]')) === hx.total)
+  check(true, 'a reload keeps the filters (URL state)')
+
+  // Clicking a histogram bar zooms to that bucket.
+  await page.goto(base + '/explore?from=-30m')
+  const chart = page.locator('[data-testid=histogram] .u-over')
+  await chart.waitFor()
+  const box = await chart.boundingBox()
+  await page.mouse.click(box.x + box.width - 8, box.y + box.height - 4)
+  await page.waitForURL((u) => /from=20\d\d-/.test(u.search))
+  const u = new URL(page.url())
+  const span = Date.parse(u.searchParams.get('to')) - Date.parse(u.searchParams.get('from'))
+  check(span > 0 && span <= 60_000, `a click on a bar zooms to one bucket (${span / 1000}s)`)
+  // Dragging selects a window too.
+  await page.goto(base + '/explore?from=-30m')
+  await chart.waitFor()
+  await page.mouse.move(box.x + box.width * 0.5, box.y + 20)
+  await page.mouse.down()
+  await page.mouse.move(box.x + box.width * 0.9, box.y + 20, { steps: 5 })
+  await page.mouse.up()
+  await page.waitForURL((u) => /from=20\d\d-/.test(u.search))
+  const u2 = new URL(page.url())
+  const span2 = Date.parse(u2.searchParams.get('to')) - Date.parse(u2.searchParams.get('from'))
+  check(span2 > 60_000 && span2 < 30 * 60_000, `a drag zooms to the dragged window (${Math.round(span2 / 1000)}s)`)
+
+  // Detail drawer, context, keyboard.
+  await page.goto(base + '/explore')
+  await page.locator('[data-testid=logrow]').first().click()
+  await page.locator('[data-testid=drawer]').waitFor()
+  await page.locator('[data-testid=show-context]').click()
+  await page.locator('[data-testid=context-lines] li.hit').waitFor()
+  check(await page.locator('[data-testid=context-lines] li').count() > 1, 'the drawer shows context lines around the hit')
+  await shot('explore-drawer')
+  await page.keyboard.press('Escape')
+  await page.locator('[data-testid=drawer]').waitFor({ state: 'detached' })
+  check(true, 'Esc closes the drawer')
+  await page.keyboard.press('/')
+  check(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')) === 'query', '/ focuses the query')
+  // Free-text search narrows to the lines that contain it.
+  await page.keyboard.type('syslog-e2e')
+  await page.keyboard.press('Enter')
+  await page.waitForURL(/q=syslog-e2e/)
+  const hq = await api('/api/v1/logs/histogram?from=-1h&q=syslog-e2e')
+  await retry('query total', async () => num(await text('[data-testid=total]')) === hq.total)
+  check(hq.total === patternLines, `q=syslog-e2e finds the ${patternLines} syslog lines`)
+
+  // Live tail: a line sent after the page opened shows up; pause holds the list.
+  await page.goto(base + '/tail')
+  await retry('tail live', async () => (await text('[data-testid=tail-status]')) === 'live')
+  const marker = 'tail-marker-' + Date.now()
+  const post = (m) => fetch(base + '/api/v1/logs', { method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' }, body: JSON.stringify({ service: 'e2e', level: 'warn', message: m }) + '\n' })
+  check((await post(marker)).status === 202, 'posted a line after the tail opened')
+  await page.getByText(marker).waitFor({ timeout: 20000 })
+  check(true, 'the tail shows the line sent after the page opened')
+  await shot('tail')
+  await page.locator('[data-testid=pause]').click()
+  await post(marker + '-paused')
+  await page.waitForTimeout(3000)
+  check((await page.getByText(marker + '-paused').count()) === 0, 'a paused tail holds the list still')
+  await page.locator('[data-testid=pause]').click()
+  await post(marker + '-resumed')
+  await page.getByText(marker + '-resumed').waitFor({ timeout: 20000 })
+  check(true, 'after resume new lines show again')
+
+  let lastPatterns
+  process.on('exit', (code) => code && lastPatterns && console.log('last patterns answer: ' + JSON.stringify(lastPatterns).slice(0, 2000)))
+  // Patterns: the syslog lines that differ only in numbers are one template.
+  const pat = await retry('patterns flushed', async () => {
+    const r = await api(`/api/v1/patterns?from=-1h&service=${patternService}`)
+    lastPatterns = r
+    return r.patterns.length > 0 && r.patterns.reduce((a, p) => a + p.count, 0) >= patternLines ? r : null
+  }, 30000)
+  check(pat.patterns.length === 1 && pat.patterns[0].count === patternLines && pat.patterns[0].template.includes('<*>'),
+    `the ${patternLines} ${patternService} lines are one pattern: "${pat.patterns[0].template}" x${pat.patterns[0].count}`)
+  await page.goto(base + '/patterns')
+  await page.locator('[data-testid=pattern]').first().waitFor()
+  await shot('patterns')
+  await page.goto(base + `/patterns?service=${patternService}`)
+  await retry('one pattern row', async () => (await page.locator('[data-testid=pattern]').count()) === 1)
+  await page.locator('[data-testid=pattern] .tpl a').click()
+  await page.waitForURL(/_pattern/)
+  await retry('pattern lines', async () => num(await text('[data-testid=total]')) === patternLines)
+  check(true, `a click on the pattern opens Explore on its ${patternLines} lines`)
+
+  // Data plane without a source: setup instructions, not empty charts.
+  await page.goto(base + '/dataplane')
+  await page.locator('[data-testid=dataplane-setup]').waitFor()
+  check((await text('[data-testid=dataplane-setup]')).includes('--prometheus'), 'the data-plane page says how to set it up')
+  await shot('dataplane')
+
+  // Backend killed mid-session: a banner with retry, then recovery.
+  await page.goto(base + '/')
+  await page.locator('[data-testid=overview-total]').waitFor()
+  allowNetErrors = true
+  await ask('KILL', 'KILLED')
+  await page.locator('[data-testid=backend-down]').waitFor({ timeout: 20000 })
+  check(true, 'the banner says wirelog is not answering')
+  await shot('backend-down')
+  await ask('RESTART', 'RESTARTED')
+  await page.locator('[data-testid=backend-down]').waitFor({ state: 'detached', timeout: 30000 })
+  await page.locator('[data-testid=overview-total]').waitFor()
+  allowNetErrors = false
+  check(true, 'the banner goes away and the page recovers when wirelog is back')
+  await page.goto(base + '/explore')
+  await page.locator('[data-testid=logrow]').first().waitFor()
+
+  check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? ': ' + consoleErrors.join(' | ') : ''}`)
+  console.log('RESULT ' + JSON.stringify(results))
+} finally {
+  // stdin would keep node alive after the last step.
+  rl.close()
+  await ctx.close()
+  rmSync(profile, { recursive: true, force: true })
+}
