@@ -49,7 +49,7 @@ export function App() {
   }
   return (
     <div className="app">
-      <header className="top">
+      <header className="topbar">
         <span className="brand">wirelog</span>
         <nav>
           {PAGES.map((p) => (

@@ -51,13 +51,16 @@ export function Bars(props: {
     const bars = uPlot.paths.bars!({ size: [0.9, 64], align: 1 })
     // uPlot draws later series over earlier ones: draw the tallest band first.
     const order = props.series.map((_, i) => i).reverse()
+    // Canvas cannot read CSS variables: take the theme's colours now.
+    const css = getComputedStyle(document.documentElement)
+    const muted = css.getPropertyValue('--muted').trim() || '#6b7280'
     const opts: uPlot.Options = {
       width: div.clientWidth || 600,
       height: props.height ?? 160,
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true, range: (_u, min, max) => [min, max + props.stepSeconds] } },
-      axes: [{ stroke: 'var(--muted)', grid: { show: false } }, { stroke: 'var(--muted)', size: 50, grid: { stroke: 'rgba(128,128,128,0.15)' } }],
+      axes: [{ stroke: muted, grid: { show: false } }, { stroke: muted, size: 60, grid: { stroke: 'rgba(128,128,128,0.15)' } }],
       series: [{}, ...order.map((i) => ({ label: props.series[i].label, fill: props.series[i].color, stroke: props.series[i].color, paths: bars, points: { show: false } }))],
       hooks: {
         setSelect: [

@@ -66,8 +66,8 @@ export function Drawer(props: { event: StoredEvent; jaeger: string; onClose: () 
               <td className="actions">
                 {k !== 'ts' && k !== 'span_id' && (
                   <>
-                    <button title="Filter for this value" onClick={() => props.onFilter(k, v, false)}>＋</button>
-                    <button title="Filter out this value" onClick={() => props.onFilter(k, v, true)}>－</button>
+                    <button title="Filter for this value" onClick={() => props.onFilter(k, v, false)}>+</button>
+                    <button title="Filter out this value" onClick={() => props.onFilter(k, v, true)}>−</button>
                   </>
                 )}
               </td>

@@ -27,6 +27,8 @@ export function LogList<T extends Line>(props: {
     getScrollElement: () => parent.current,
     estimateSize: () => 24,
     overscan: 20,
+    // Draw a screenful before the first measurement arrives.
+    initialRect: { width: 1000, height: 600 },
   })
   return (
     <div className="loglist" ref={parent} style={{ height: props.height ?? '60vh' }} data-testid={props.testid} role="list">

@@ -31,7 +31,7 @@ export function TimeRange(props: {
   return (
     <div className="timerange">
       <button className="picker" data-testid="time-range" onClick={() => setOpen(!open)} aria-expanded={open}>
-        🕑 {label(props.from, props.to)}
+        {label(props.from, props.to)}
       </button>
       <select
         aria-label="Auto-refresh"

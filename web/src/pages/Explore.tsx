@@ -146,8 +146,8 @@ export default function Explore() {
                       <li key={v.value} data-testid={`field-${fs.name}-${v.value}`}>
                         <span className="fv" title={v.value}>{v.value || '(empty)'}</span>
                         <span className="count">{fmtCount(v.count)}</span>
-                        <button title="Filter for this value" aria-label={`Filter ${fs.name}=${v.value}`} onClick={() => onFilter(fs.name, v.value, false)}>＋</button>
-                        <button title="Filter out this value" aria-label={`Exclude ${fs.name}=${v.value}`} onClick={() => onFilter(fs.name, v.value, true)}>－</button>
+                        <button title="Filter for this value" aria-label={`Filter ${fs.name}=${v.value}`} onClick={() => onFilter(fs.name, v.value, false)}>+</button>
+                        <button title="Filter out this value" aria-label={`Exclude ${fs.name}=${v.value}`} onClick={() => onFilter(fs.name, v.value, true)}>−</button>
                       </li>
                     ))}
                   </ul>

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react'
+import { useMemo, useRef, useState } from 'react'
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { api } from '../api/client'
 import { LEVELS } from '../api/types'
@@ -9,7 +9,7 @@ import { useAutoRefresh } from '../components/useAutoRefresh'
 import { link, navigate, useParams } from '../router'
 import { fmtCount, iso, step } from '../time'
 import { readState, window as resolveWindow } from './filters'
-import { parseMetrics, sum } from './metrics'
+import { parseMetrics, quantile, total, type Sample } from './metrics'
 
 function Go({ to, children, testid }: { to: string; children: React.ReactNode; testid?: string }) {
   return (
@@ -37,6 +37,8 @@ export function Overview() {
     queryFn: ({ signal }) => api.histogram({ from: win.from, to: win.to, step: stepS + 's' }, signal),
     placeholderData: keepPreviousData,
   })
+  // The previous /metrics scrape, for rates between two refreshes.
+  const prev = useRef<{ at: number; accepted: number; stored: number } | null>(null)
   const metrics = useQuery({
     queryKey: ['metrics', now],
     queryFn: async ({ signal }) => {
@@ -58,8 +60,7 @@ export function Overview() {
   const errors = (s.by_level.error ?? 0) + (s.by_level.fatal ?? 0)
   const services = Object.entries(s.by_service).sort((a, b) => b[1] - a[1]).slice(0, 10)
   const m = metrics.data
-  const rejects = m ? m.filter((x) => /^wirelog_ingest_.*reject.*_total$/.test(x.name)) : []
-  const backlog = m ? m.filter((x) => /backlog|lag/.test(x.name) && !x.name.endsWith('_created')) : []
+  const ingest = m ? ingestFigures(m, prev) : null
   return (
     <div className="overview">
       <div className="toolbar">
@@ -85,22 +86,29 @@ export function Overview() {
           <div className="label">Volume</div>
           <span className="big">{(s.bytes / 1048576).toFixed(1)} MiB</span>
         </div>
-        <div className="card">
-          <div className="label">Ingest rejects (since start)</div>
+        <div className="card" data-testid="ingest-card">
+          <div className="label">Ingest (this node, live)</div>
           {metrics.isError ? (
-            <span className="muted">metrics unavailable</span>
-          ) : rejects.length === 0 ? (
-            <span className="big">0</span>
+            <span className="muted">/metrics unavailable</span>
+          ) : !ingest ? (
+            <span className="muted">…</span>
           ) : (
-            <ul className="plain">
-              {rejects.slice(0, 6).map((r, i) => (
-                <li key={i}>
-                  {Object.values(r.labels).join(' ') || r.name}: <strong>{fmtCount(r.value)}</strong>
-                </li>
-              ))}
-            </ul>
+            <>
+              <div>
+                <span className="big">{ingest.acceptedRate == null ? '…' : fmtCount(Math.round(ingest.acceptedRate))}</span> ev/s accepted,{' '}
+                <strong>{ingest.storedRate == null ? '…' : fmtCount(Math.round(ingest.storedRate))}</strong> ev/s stored
+              </div>
+              <div className="muted">
+                ack latency p50 {fmtMs(ingest.p50)} · p99 {fmtMs(ingest.p99)}
+              </div>
+              <div className="muted">
+                rejected since start: {ingest.rejects.length === 0 ? '0' : ingest.rejects.map((r) => `${r.reason} ${fmtCount(r.value)}`).join(', ')}
+              </div>
+              <div className="muted">
+                consumer lag: {ingest.lag.length === 0 ? 'n/a' : ingest.lag.map((l) => `p${l.partition} ${fmtCount(l.value)}`).join(', ')} records
+              </div>
+            </>
           )}
-          {backlog.length > 0 && <div className="muted">backlog/lag: {fmtCount(sum(backlog))}</div>}
         </div>
       </div>
       <section className="histogram">
@@ -146,4 +154,43 @@ export function Overview() {
       </section>
     </div>
   )
+}
+
+function fmtMs(sec: number): string {
+  if (Number.isNaN(sec)) return 'n/a'
+  return sec < 0.001 ? `${(sec * 1e6).toFixed(0)}µs` : sec < 1 ? `${(sec * 1e3).toFixed(1)}ms` : `${sec.toFixed(2)}s`
+}
+
+// ingestFigures reads what the overview shows from the node's own metrics:
+// rates are taken between this scrape and the previous one.
+function ingestFigures(m: Sample[], prev: { current: { at: number; accepted: number; stored: number } | null }) {
+  const accepted = total(m, 'wirelog_ingest_events_total', { result: 'accepted' }) + total(m, 'wirelog_syslog_accepted_total')
+  const stored = total(m, 'wirelog_processor_events_stored_total')
+  const now = Date.now()
+  let acceptedRate: number | null = null
+  let storedRate: number | null = null
+  const p = prev.current
+  if (p && now - p.at > 500 && accepted >= p.accepted) {
+    acceptedRate = ((accepted - p.accepted) * 1000) / (now - p.at)
+    storedRate = ((stored - p.stored) * 1000) / (now - p.at)
+  }
+  if (!p || now - p.at > 500) prev.current = { at: now, accepted, stored }
+  const rejects = new Map<string, number>()
+  for (const x of m) {
+    if ((x.name === 'wirelog_ingest_events_total' && x.labels.result === 'rejected') || x.name === 'wirelog_syslog_rejected_total') {
+      const reason = x.labels.reason ?? 'http'
+      rejects.set(reason, (rejects.get(reason) ?? 0) + x.value)
+    }
+  }
+  const lag = m
+    .filter((x) => /_group_lag_records$|_consumer_lag(_records)?$/.test(x.name))
+    .map((x) => ({ partition: x.labels.partition ?? '?', value: x.value }))
+  return {
+    acceptedRate,
+    storedRate,
+    p50: quantile(m, 'wirelog_ingest_http_request_duration_seconds', 0.5),
+    p99: quantile(m, 'wirelog_ingest_http_request_duration_seconds', 0.99),
+    rejects: [...rejects.entries()].filter(([, v]) => v > 0).map(([reason, value]) => ({ reason, value })),
+    lag,
+  }
 }

@@ -27,3 +27,35 @@ export function parseMetrics(text: string): Sample[] {
 export function sum(s: Sample[]): number {
   return s.reduce((a, x) => a + x.value, 0)
 }
+
+export function total(s: Sample[], name: string, labels: Record<string, string> = {}): number {
+  return sum(s.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)))
+}
+
+// quantile estimates the q-quantile of a Prometheus histogram (summed over
+// its series) by linear interpolation inside the bucket, as
+// histogram_quantile does. NaN when it has no observations.
+export function quantile(s: Sample[], name: string, q: number): number {
+  const by = new Map<number, number>()
+  for (const x of s) {
+    if (x.name !== name + '_bucket') continue
+    const le = x.labels.le === '+Inf' ? Infinity : Number(x.labels.le)
+    by.set(le, (by.get(le) ?? 0) + x.value)
+  }
+  const b = [...by.entries()].sort((a, c) => a[0] - c[0])
+  if (!b.length) return NaN
+  const n = b[b.length - 1][1]
+  if (!n) return NaN
+  const rank = q * n
+  let prevLe = 0
+  let prevC = 0
+  for (const [le, c] of b) {
+    if (c >= rank) {
+      if (le === Infinity) return prevLe
+      return prevLe + ((le - prevLe) * (rank - prevC)) / Math.max(1, c - prevC)
+    }
+    prevLe = le
+    prevC = c
+  }
+  return prevLe
+}
