@@ -19,7 +19,7 @@ describe('API client', () => {
   })
   it('turns error bodies into APIError with the parameter', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => new Response(JSON.stringify({ error: 'parameter from: bad', param: 'from' }), { status: 400 })))
-    const e = await get('/api/v1/stats').catch((x) => x)
+    const e = (await get('/api/v1/stats').catch((x) => x)) as APIError
     expect(e).toBeInstanceOf(APIError)
     expect(e.status).toBe(400)
     expect(e.param).toBe('from')
