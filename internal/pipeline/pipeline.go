@@ -29,6 +29,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/authz"
+	"github.com/wirelog/wirelog/internal/dpseries"
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/ingest"
 	"github.com/wirelog/wirelog/internal/ingest/esbulk"
@@ -91,6 +92,9 @@ type Config struct {
 	ProcessorGroup string
 	// JaegerURL turns trace ids in the dashboard into links (--jaeger-url).
 	JaegerURL string
+	// Prometheus is the Prometheus that scrapes the data-plane agents
+	// (--prometheus); the dashboard's Data plane page reads it through this node.
+	Prometheus string
 	// Pprof mounts net/http/pprof under /debug/pprof/ (--pprof).
 	Pprof bool
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
@@ -377,8 +381,15 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.proc = process.New(cons, st, popts)
 	n.reg.MustRegister(n.proc.Collector())
 
-	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady,
-		DashboardOptions: api.DashboardOptions{UI: webui.Handler(), JaegerURL: cfg.JaegerURL}}
+	dash := api.DashboardOptions{UI: webui.Handler(), JaegerURL: cfg.JaegerURL}
+	if cfg.Prometheus != "" {
+		src, err := dpseries.NewPrometheus(cfg.Prometheus)
+		if err != nil {
+			return nil, err
+		}
+		dash.DataPlane = src
+	}
+	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady, DashboardOptions: dash}
 	if cfg.Roles&RoleIngest != 0 {
 		aopts.Root = esbulk.Root // Elasticsearch clients' GET /; browsers still get the dashboard
 	}
