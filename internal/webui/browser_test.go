@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/dpseries/dpseriestest"
 	"github.com/wirelog/wirelog/internal/testproc"
 )
 
@@ -30,7 +31,8 @@ var syslogUDPRE = regexp.MustCompile(`syslog_udp=([0-9.:]+)`)
 
 // TestDashboardInChromium runs web/e2e/run.mjs (playwright-core driving
 // Debian's /usr/bin/chromium) against a real `wirelog run` fed by `wirelog
-// loadgen` and syslog, and kills and restarts that node when the script asks.
+// loadgen` and syslog, with --prometheus reading a real Prometheus that
+// scrapes a real `wirelog dataplane` on a real dpdk-testpmd, and kills and restarts that node when the script asks.
 // Screenshots go to docs/img.
 func TestDashboardInChromium(t *testing.T) {
 	if !Built() {
@@ -46,8 +48,11 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The Data plane page reads a real Prometheus scraping a real agent on
+	// a real dpdk-testpmd.
+	prom := dpseriestest.StartChain(t, bin)
 	data := t.TempDir()
-	args := []string{"run", "--http", "127.0.0.1:0", "--data", data, "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", ""}
+	args := []string{"run", "--http", "127.0.0.1:0", "--data", data, "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "", "--prometheus", prom}
 	node := testproc.Start(t, bin, "wirelog", args...)
 	m := syslogUDPRE.FindStringSubmatch(node.Logs())
 	if m == nil {

@@ -36,7 +36,7 @@ async function api(path) {
   return r.json()
 }
 
-async function retry(what, f, ms = 20000) {
+async function retry(what, f, ms = 30000) {
   const end = Date.now() + ms
   let last
   while (Date.now() < end) {
@@ -90,6 +90,17 @@ async function shot(name) {
   await page.emulateMedia({ colorScheme: 'light' })
 }
 
+// waitTotal waits until the page's event total is want, and says what it
+// showed instead when it never gets there.
+async function waitTotal(what, want) {
+  let seen
+  try {
+    await retry(what, async () => (seen = num(await text('[data-testid=total]'))) === want)
+  } catch (e) {
+    throw new Error(`${e.message}: the page shows ${seen}, the API ${want} (${page.url()})`)
+  }
+}
+
 const text = async (sel) => (await page.locator(sel).first().textContent())?.trim() ?? ''
 const num = (s) => Number(s.replace(/[^0-9]/g, ''))
 
@@ -129,12 +140,12 @@ try {
   await svcBtn.click()
   await page.waitForURL(/exclude=service/)
   const hx = await api(`/api/v1/logs/histogram?from=-1h&level=error&exclude=${encodeURIComponent('service=' + svcName)}`)
-  await retry('excluded total', async () => num(await text('[data-testid=total]')) === hx.total)
+  await waitTotal('excluded total', hx.total)
   check(hx.total < errs, `excluding service ${svcName} leaves ${hx.total} of ${errs}`)
 
   // The URL is the state: reloading shows the same view.
   await page.reload()
-  await retry('state after reload', async () => num(await text('[data-testid=total]')) === hx.total)
+  await waitTotal('state after reload', hx.total)
   check(true, 'a reload keeps the filters (URL state)')
 
   // Clicking a histogram bar zooms to that bucket.
@@ -177,7 +188,7 @@ try {
   await page.keyboard.press('Enter')
   await page.waitForURL(/q=syslog-e2e/)
   const hq = await api('/api/v1/logs/histogram?from=-1h&q=syslog-e2e')
-  await retry('query total', async () => num(await text('[data-testid=total]')) === hq.total)
+  await waitTotal('query total', hq.total)
   check(hq.total === patternLines, `q=syslog-e2e finds the ${patternLines} syslog lines`)
 
   // Live tail: a line sent after the page opened shows up; pause holds the list.
@@ -215,13 +226,17 @@ try {
   await retry('one pattern row', async () => (await page.locator('[data-testid=pattern]').count()) === 1)
   await page.locator('[data-testid=pattern] .tpl a').click()
   await page.waitForURL(/_pattern/)
-  await retry('pattern lines', async () => num(await text('[data-testid=total]')) === patternLines)
+  await waitTotal('pattern lines', patternLines)
   check(true, `a click on the pattern opens Explore on its ${patternLines} lines`)
 
-  // Data plane without a source: setup instructions, not empty charts.
-  await page.goto(base + '/dataplane')
-  await page.locator('[data-testid=dataplane-setup]').waitFor()
-  check((await text('[data-testid=dataplane-setup]')).includes('--prometheus'), 'the data-plane page says how to set it up')
+  // Data plane: the agent's series from Prometheus, beside the log rate.
+  await page.goto(base + '/dataplane?from=-5m')
+  await page.locator('[data-testid=dp-logs] canvas').first().waitFor()
+  const rx = page.locator('[data-testid=dp-panel]', { hasText: 'DPDK port rx packets/s' })
+  await rx.locator('canvas').first().waitFor({ timeout: 30000 })
+  const dp = await api('/api/v1/dataplane/series?from=-5m')
+  const moving = dp.series.filter((x) => x.name === 'DPDK port rx packets/s' && x.values.some((v) => v > 0))
+  check(moving.length > 0 && dp.errors.length === 0, `the data-plane page charts testpmd's ports from Prometheus (${moving.length} moving rx series)`)
   await shot('dataplane')
 
   // Backend killed mid-session: a banner with retry, then recovery.

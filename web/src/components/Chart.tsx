@@ -40,6 +40,10 @@ export function Bars(props: {
   height?: number
   onZoom?: (fromMs: number, toMs: number) => void
   testid?: string
+  // Charts with the same sync key share the cursor (one timeline).
+  sync?: string
+  // lines draws lines instead of stacked bars (rates, gauges).
+  lines?: boolean
 }) {
   const el = useRef<HTMLDivElement>(null)
   const zoom = useRef(props.onZoom)
@@ -47,7 +51,7 @@ export function Bars(props: {
   useEffect(() => {
     const div = el.current
     if (!div) return
-    const stacked = stack(props.series)
+    const stacked = props.lines ? props.series.map((s) => s.values) : stack(props.series)
     const bars = uPlot.paths.bars!({ size: [0.9, 64], align: 1 })
     // uPlot draws later series over earlier ones: draw the tallest band first.
     const order = props.series.map((_, i) => i).reverse()
@@ -58,10 +62,10 @@ export function Bars(props: {
       width: div.clientWidth || 600,
       height: props.height ?? 160,
       legend: { show: false },
-      cursor: { drag: { x: true, y: false, setScale: false } },
+      cursor: { drag: { x: true, y: false, setScale: false }, ...(props.sync ? { sync: { key: props.sync } } : {}) },
       scales: { x: { time: true, range: (_u, min, max) => [min, max + props.stepSeconds] } },
       axes: [{ stroke: muted, grid: { show: false } }, { stroke: muted, size: 60, grid: { stroke: 'rgba(128,128,128,0.15)' } }],
-      series: [{}, ...order.map((i) => ({ label: props.series[i].label, fill: props.series[i].color, stroke: props.series[i].color, paths: bars, points: { show: false } }))],
+      series: [{}, ...order.map((i) => ({ label: props.series[i].label, fill: props.lines ? undefined : props.series[i].color, stroke: props.series[i].color, paths: props.lines ? undefined : bars, points: { show: false }, width: props.lines ? 1.5 : 1 }))],
       hooks: {
         setSelect: [
           (u) => {
@@ -92,7 +96,7 @@ export function Bars(props: {
       ro.disconnect()
       plot.destroy()
     }
-  }, [props.times, props.series, props.stepSeconds, props.height])
+  }, [props.times, props.series, props.stepSeconds, props.height, props.lines, props.sync])
   return <div className="chart" ref={el} data-testid={props.testid} />
 }
 

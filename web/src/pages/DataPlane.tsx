@@ -1,7 +1,8 @@
 import { useMemo, useState } from 'react'
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { api } from '../api/client'
-import { Bars } from '../components/Chart'
+import { Bars, LEVEL_COLORS } from '../components/Chart'
+import { LEVELS } from '../api/types'
 import { Empty, ErrorState, Loading } from '../components/States'
 import { TimeRange } from '../components/TimeRange'
 import { link, navigate, useParams } from '../router'
@@ -11,7 +12,7 @@ import { readState, window as resolveWindow } from './filters'
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d']
 
 // Data plane: the agent's PMD, port, VF and hugepage series beside the log
-// ingest rate, from wirelog's own proxy (--prometheus or --dataplane-scrape),
+// ingest rate, read by this node from Prometheus (--prometheus),
 // never from Prometheus directly. A click on a chart opens Explore at that moment.
 export default function DataPlane() {
   const [params, set] = useParams()
@@ -27,11 +28,22 @@ export default function DataPlane() {
     enabled: !!on,
     placeholderData: keepPreviousData,
   })
+  const logs = useQuery({
+    queryKey: ['histogram', win.from, win.to, stepS],
+    queryFn: ({ signal }) => api.histogram({ from: win.from, to: win.to, step: stepS + 's' }, signal),
+    enabled: !!on,
+    placeholderData: keepPreviousData,
+  })
+  const logSeries = useMemo(() => {
+    const h = logs.data
+    if (!h) return []
+    return LEVELS.filter((l) => h.levels[l]).reverse().map((l) => ({ label: l, color: LEVEL_COLORS[l], values: h.levels[l] }))
+  }, [logs.data])
   const groups = useMemo(() => {
     const g = new Map<string, { label: string; color: string; values: number[] }[]>()
     for (const [i, s] of (dp.data?.series ?? []).entries()) {
       const arr = g.get(s.name) ?? []
-      arr.push({ label: Object.values(s.labels).join(' ') || s.name, color: PALETTE[i % PALETTE.length], values: s.values.map((v) => v ?? 0) })
+      arr.push({ label: Object.values(s.labels).join(' ') || s.name, color: PALETTE[i % PALETTE.length], values: s.values.map((v) => v ?? NaN) })
       g.set(s.name, arr)
     }
     return [...g.entries()]
@@ -46,9 +58,9 @@ export default function DataPlane() {
           <div data-testid="dataplane-setup" className="setup">
             <p>No data-plane metrics source is configured on this node. wirelog reads the agent's metrics for you; the browser never calls Prometheus.</p>
             <ol>
-              <li>Run the agent on the node: <code>wirelog dataplane --listen 127.0.0.1:9465</code></li>
-              <li>Either point this node at the Prometheus that scrapes it: <code>wirelog run --prometheus http://127.0.0.1:9090</code></li>
-              <li>or let this node scrape the agent itself: <code>wirelog run --dataplane-scrape http://127.0.0.1:9465/metrics</code></li>
+              <li>Run the agent on each data-plane node: <code>wirelog dataplane --listen 127.0.0.1:9810</code></li>
+              <li>Let Prometheus scrape it: <code>scrape_configs: [{'{'}job_name: wirelog-dataplane, static_configs: [{'{'}targets: ['127.0.0.1:9810']{'}'}]{'}'}]</code></li>
+              <li>Point this node at that Prometheus: <code>wirelog run --prometheus http://127.0.0.1:9090</code></li>
             </ol>
           </div>
         </Empty>
@@ -69,11 +81,22 @@ export default function DataPlane() {
       ) : (
         <>
           {dp.data.errors.length > 0 && <div className="error">{dp.data.errors.join('; ')}</div>}
+          <p className="muted">
+            One timeline: the cursor moves across every chart. When the log rate falls, look below for VF or port drops, PMD
+            saturation or hugepage exhaustion at the same moment (loss), or none (the services went quiet). Drag to zoom;
+            a click opens Explore at that moment.
+          </p>
+          {logs.data && (
+            <section className="histogram">
+              <h3>Log events stored per {stepS}s, by level</h3>
+              <Bars testid="dp-logs" times={logs.data.times} stepSeconds={logs.data.step_seconds} series={logSeries} height={120} sync="dataplane" onZoom={(a, b) => navigate(link('/explore', { from: iso(a), to: iso(b) }))} />
+            </section>
+          )}
           {groups.length === 0 && <Empty>The source answered but has no data-plane series in this range.</Empty>}
           {groups.map(([name, series]) => (
-            <section key={name} className="histogram">
+            <section key={name} className="histogram" data-testid="dp-panel">
               <h3>{name}</h3>
-              <Bars times={dp.data.times} stepSeconds={dp.data.step_seconds} series={series} height={120} onZoom={(a) => navigate(link('/explore', { from: iso(a - 30_000), to: iso(a + 30_000) }))} />
+              <Bars lines sync="dataplane" times={dp.data.times} stepSeconds={dp.data.step_seconds} series={series} height={120} onZoom={(a, b) => navigate(link('/explore', { from: iso(a), to: iso(b) }))} />
             </section>
           ))}
         </>
