@@ -15,7 +15,8 @@ export const LEVEL_COLORS: Record<string, string> = {
 export interface StackedSeries {
   label: string
   color: string
-  values: number[]
+  // null is a gap (no sample); only line charts have gaps.
+  values: (number | null)[]
 }
 
 // stack turns per-series counts into cumulative bands, bottom first.
@@ -23,7 +24,7 @@ export function stack(series: StackedSeries[]): number[][] {
   const out: number[][] = []
   let acc: number[] | null = null
   for (const s of series) {
-    const cur: number[] = s.values.map((v, i) => v + (acc ? acc[i] : 0))
+    const cur: number[] = s.values.map((v, i) => (v ?? 0) + (acc ? acc[i] : 0))
     out.push(cur)
     acc = cur
   }
@@ -51,7 +52,7 @@ export function Bars(props: {
   useEffect(() => {
     const div = el.current
     if (!div) return
-    const stacked = props.lines ? props.series.map((s) => s.values) : stack(props.series)
+    const stacked: (number | null)[][] = props.lines ? props.series.map((s) => s.values) : stack(props.series)
     const bars = uPlot.paths.bars!({ size: [0.9, 64], align: 1 })
     // uPlot draws later series over earlier ones: draw the tallest band first.
     const order = props.series.map((_, i) => i).reverse()

@@ -40,10 +40,10 @@ export default function DataPlane() {
     return LEVELS.filter((l) => h.levels[l]).reverse().map((l) => ({ label: l, color: LEVEL_COLORS[l], values: h.levels[l] }))
   }, [logs.data])
   const groups = useMemo(() => {
-    const g = new Map<string, { label: string; color: string; values: number[] }[]>()
+    const g = new Map<string, { label: string; color: string; values: (number | null)[] }[]>()
     for (const [i, s] of (dp.data?.series ?? []).entries()) {
       const arr = g.get(s.name) ?? []
-      arr.push({ label: Object.values(s.labels).join(' ') || s.name, color: PALETTE[i % PALETTE.length], values: s.values.map((v) => v ?? NaN) })
+      arr.push({ label: Object.values(s.labels).join(' ') || s.name, color: PALETTE[i % PALETTE.length], values: s.values })
       g.set(s.name, arr)
     }
     return [...g.entries()]

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// exploreBenchRows is the size of the Explore benchmark's store; set
+// WIRELOG_EXPLORE_BENCH_ROWS=10000000 for the figure in docs/BENCHMARKS.md
+// (building it takes minutes).
+func exploreBenchRows(b *testing.B) int {
+	if v := os.Getenv("WIRELOG_EXPLORE_BENCH_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 10000 {
+			b.Fatalf("WIRELOG_EXPLORE_BENCH_ROWS=%q: want a number >= 10000", v)
+		}
+		return n
+	}
+	return 1_000_000
+}
+
+// BenchmarkExplore times the queries the Explore page sends on load over a
+// store of N events spread over one hour (the page's default window holds
+// all of them): the histogram (rollups, and events when a host filter
+// forces a scan), the first page of results, and the field sidebar. It
+// reports the median and p90 of each as metrics.
+func BenchmarkExplore(b *testing.B) {
+	n := exploreBenchRows(b)
+	st, err := Open(filepath.Join(b.TempDir(), "explore.duckdb"), Options{DisableMaintenance: true, Retention: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	const batch = 10000
+	step := time.Hour / time.Duration(n)
+	for i := 0; i < n; i += batch {
+		rows := genRows(min(batch, n-i), "logs", 0, int64(i), bigT0.Add(time.Duration(i)*step), step)
+		if _, err := st.Write(context.Background(), rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := st.Compact(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("built %d events in %s", n, time.Since(start).Round(time.Second))
+	win := Filter{From: bigT0, To: bigT0.Add(time.Hour)}
+	host := win
+	host.Host = "node-3.cluster.local"
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"histogram-rollups", func() error {
+			_, err := st.Histogram(ctx, HistogramRequest{Filter: win, Step: 30 * time.Second})
+			return err
+		}},
+		{"histogram-events-host", func() error {
+			_, err := st.Histogram(ctx, HistogramRequest{Filter: host, Step: 30 * time.Second})
+			return err
+		}},
+		{"search-first-page", func() error {
+			_, err := st.Search(ctx, SearchRequest{From: win.From, To: win.To, Limit: 500})
+			return err
+		}},
+		{"histogram+search", func() error {
+			if _, err := st.Histogram(ctx, HistogramRequest{Filter: win, Step: 30 * time.Second}); err != nil {
+				return err
+			}
+			_, err := st.Search(ctx, SearchRequest{From: win.From, To: win.To, Limit: 500})
+			return err
+		}},
+		{"fields", func() error {
+			_, err := st.Fields(ctx, FieldsRequest{Filter: win, Limit: 5})
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var lat []time.Duration
+			for i := 0; i < b.N; i++ {
+				t := time.Now()
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t))
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
+		})
+	}
+}
