@@ -34,22 +34,38 @@ const (
 )
 
 // Panel is one chart of the page: a PromQL expression over the agent's
-// metrics (docs/DATAPLANE-METRICS.md, docs/dataplane-node-metrics.md).
+// metrics (docs/DATAPLANE-METRICS.md, docs/dataplane-node-metrics.md), and
+// the same formula for the node's own scrapes (Scraper): Rate sums the
+// per-second rates of Metrics by label set, Gauge their values, and BusyOf
+// is 100 * rate(Metrics[0]) / (rate(Metrics[0]) + rate(Metrics[1])).
 type Panel struct {
 	Name, Unit, Query string
+	Kind              panelKind
+	Metrics           []string
 }
+
+type panelKind int
+
+const (
+	kindRate panelKind = iota
+	kindGauge
+	kindBusy
+)
 
 // Panels are the charts, in page order.
 var Panels = []Panel{
-	{"PMD busy %", "%", `100 * rate(ovs_pmd_processing_cycles_total[1m]) / (rate(ovs_pmd_processing_cycles_total[1m]) + rate(ovs_pmd_idle_cycles_total[1m]))`},
-	{"PMD cycles per packet", "cycles", `ovs_pmd_cycles_per_packet`},
-	{"DPDK port rx packets/s", "pps", `rate(dpdk_ethdev_rx_packets_total[1m])`},
-	{"DPDK port tx packets/s", "pps", `rate(dpdk_ethdev_tx_packets_total[1m])`},
-	{"DPDK port drops/s (rx missed + no mbuf + rx errors)", "pps", `rate(dpdk_ethdev_rx_missed_total[1m]) + rate(dpdk_ethdev_rx_nombuf_total[1m]) + rate(dpdk_ethdev_rx_errors_total[1m])`},
-	{"SR-IOV VF rx packets/s", "pps", `rate(sriov_vf_rx_packets_total[1m])`},
-	{"SR-IOV VF drops/s", "pps", `rate(sriov_vf_rx_dropped_total[1m]) + rate(sriov_vf_tx_dropped_total[1m])`},
-	{"Hugepages free per NUMA node", "pages", `hugepages_numa_free_pages`},
-	{"Isolated CPUs", "cpus", `cpu_isolation_isolated`},
+	{"PMD busy %", "%", `100 * rate(ovs_pmd_processing_cycles_total[1m]) / (rate(ovs_pmd_processing_cycles_total[1m]) + rate(ovs_pmd_idle_cycles_total[1m]))`,
+		kindBusy, []string{"ovs_pmd_processing_cycles_total", "ovs_pmd_idle_cycles_total"}},
+	{"PMD cycles per packet", "cycles", `ovs_pmd_cycles_per_packet`, kindGauge, []string{"ovs_pmd_cycles_per_packet"}},
+	{"DPDK port rx packets/s", "pps", `rate(dpdk_ethdev_rx_packets_total[1m])`, kindRate, []string{"dpdk_ethdev_rx_packets_total"}},
+	{"DPDK port tx packets/s", "pps", `rate(dpdk_ethdev_tx_packets_total[1m])`, kindRate, []string{"dpdk_ethdev_tx_packets_total"}},
+	{"DPDK port drops/s (rx missed + no mbuf + rx errors)", "pps", `rate(dpdk_ethdev_rx_missed_total[1m]) + rate(dpdk_ethdev_rx_nombuf_total[1m]) + rate(dpdk_ethdev_rx_errors_total[1m])`,
+		kindRate, []string{"dpdk_ethdev_rx_missed_total", "dpdk_ethdev_rx_nombuf_total", "dpdk_ethdev_rx_errors_total"}},
+	{"SR-IOV VF rx packets/s", "pps", `rate(sriov_vf_rx_packets_total[1m])`, kindRate, []string{"sriov_vf_rx_packets_total"}},
+	{"SR-IOV VF drops/s", "pps", `rate(sriov_vf_rx_dropped_total[1m]) + rate(sriov_vf_tx_dropped_total[1m])`,
+		kindRate, []string{"sriov_vf_rx_dropped_total", "sriov_vf_tx_dropped_total"}},
+	{"Hugepages free per NUMA node", "pages", `hugepages_numa_free_pages`, kindGauge, []string{"hugepages_numa_free_pages"}},
+	{"Isolated CPUs", "cpus", `cpu_isolation_isolated`, kindGauge, []string{"cpu_isolation_isolated"}},
 }
 
 // dropLabels are target labels that say nothing about the data plane.
@@ -190,11 +206,16 @@ func (p *Prometheus) queryRange(ctx context.Context, panel Panel, from, to time.
 		}
 		out = append(out, tr)
 	}
+	return capSeries(out), nil
+}
+
+// capSeries orders a panel's series by labels and keeps MaxSeriesPerPanel.
+func capSeries(out []api.DataPlaneTrace) []api.DataPlaneTrace {
 	sort.Slice(out, func(a, b int) bool { return labelKey(out[a].Labels) < labelKey(out[b].Labels) })
 	if len(out) > MaxSeriesPerPanel {
 		out = out[:MaxSeriesPerPanel]
 	}
-	return out, nil
+	return out
 }
 
 func labelKey(l map[string]string) string {

@@ -3,6 +3,7 @@ package dpseries
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,4 +85,42 @@ func TestPrometheusDownAndBadURL(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("Prometheus down: %d, want 502 with Retry-After", resp.StatusCode)
 	}
+}
+
+// Without Prometheus the node scrapes the real agent itself and computes
+// the same panels: testpmd's port rx rate is there and moving.
+func TestScraperFromRealAgent(t *testing.T) {
+	bin, dir, err := testproc.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	agent := dpseriestest.StartAgent(t, bin)
+	if _, err := NewScraper("127.0.0.1:9810", 0, slog.Default()); err == nil || !strings.Contains(err.Error(), "--dataplane-scrape") {
+		t.Errorf("a URL without a scheme: %v, want an error naming --dataplane-scrape", err)
+	}
+	src, err := NewScraper("http://"+agent+"/metrics", time.Second, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testproc.Eventually(t, 60*time.Second, func() error {
+		res, err := src.Series(context.Background(), time.Now().Add(-time.Minute), time.Now(), time.Second)
+		if err != nil {
+			return err
+		}
+		for _, s := range res.Series {
+			if s.Name == "DPDK port rx packets/s" {
+				for _, v := range s.Values {
+					if v != nil && *v > 0 {
+						return nil
+					}
+				}
+			}
+		}
+		return fmt.Errorf("no positive DPDK rx rate from %d series yet (errors %v)", len(res.Series), res.Errors)
+	})
 }

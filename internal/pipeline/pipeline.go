@@ -95,6 +95,9 @@ type Config struct {
 	// Prometheus is the Prometheus that scrapes the data-plane agents
 	// (--prometheus); the dashboard's Data plane page reads it through this node.
 	Prometheus string
+	// DataPlaneScrape is an agent's /metrics URL this node scrapes itself
+	// when there is no Prometheus (--dataplane-scrape).
+	DataPlaneScrape string
 	// Pprof mounts net/http/pprof under /debug/pprof/ (--pprof).
 	Pprof bool
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
@@ -382,11 +385,24 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.reg.MustRegister(n.proc.Collector())
 
 	dash := api.DashboardOptions{UI: webui.Handler(), JaegerURL: cfg.JaegerURL}
-	if cfg.Prometheus != "" {
+	switch {
+	case cfg.Prometheus != "" && cfg.DataPlaneScrape != "":
+		return nil, errors.New("give --prometheus or --dataplane-scrape, not both")
+	case cfg.Prometheus != "":
 		src, err := dpseries.NewPrometheus(cfg.Prometheus)
 		if err != nil {
 			return nil, err
 		}
+		dash.DataPlane = src
+	case cfg.DataPlaneScrape != "":
+		src, err := dpseries.NewScraper(cfg.DataPlaneScrape, 0, slog.Default().With("component", "dataplane-scrape"))
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); src.Run(ctx) }()
+		n.onClose(func() { cancel(); <-done })
 		dash.DataPlane = src
 	}
 	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady, DashboardOptions: dash}

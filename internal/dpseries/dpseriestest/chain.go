@@ -38,15 +38,7 @@ func StartChain(t testing.TB, bin string) string {
 	if err != nil {
 		t.Fatal("prometheus not found: run scripts/deps/20-dpdk-ovs.sh (Debian package prometheus)")
 	}
-	dpdktest.StartTestpmd(t, 2)
-	agentAddr := FreeAddr(t)
-	agent := exec.Command(bin, "dataplane", "--listen", agentAddr, "--node", "test-node",
-		"--collector.ovs=false", "--collector.podresources=false")
-	agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+	agentAddr := StartAgent(t, bin)
 
 	pdir := t.TempDir()
 	cfg := filepath.Join(pdir, "prometheus.yml")
@@ -71,4 +63,29 @@ func StartChain(t testing.TB, bin string) string {
 		return nil
 	})
 	return base
+}
+
+// StartAgent runs a real dpdk-testpmd and the real `wirelog dataplane`
+// agent (bin) reading its telemetry, and returns the agent's address.
+func StartAgent(t testing.TB, bin string) string {
+	t.Helper()
+	dpdktest.StartTestpmd(t, 2)
+	agentAddr := FreeAddr(t)
+	agent := exec.Command(bin, "dataplane", "--listen", agentAddr, "--node", "test-node",
+		"--collector.ovs=false", "--collector.podresources=false")
+	agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+
+	testproc.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get("http://" + agentAddr + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	return agentAddr
 }

@@ -12,7 +12,7 @@ import { readState, window as resolveWindow } from './filters'
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d']
 
 // Data plane: the agent's PMD, port, VF and hugepage series beside the log
-// ingest rate, read by this node from Prometheus (--prometheus),
+// ingest rate, read by this node from Prometheus (--prometheus) or from the agent it scrapes itself (--dataplane-scrape),
 // never from Prometheus directly. A click on a chart opens Explore at that moment.
 export default function DataPlane() {
   const [params, set] = useParams()
@@ -61,6 +61,7 @@ export default function DataPlane() {
               <li>Run the agent on each data-plane node: <code>wirelog dataplane --listen 127.0.0.1:9810</code></li>
               <li>Let Prometheus scrape it: <code>scrape_configs: [{'{'}job_name: wirelog-dataplane, static_configs: [{'{'}targets: ['127.0.0.1:9810']{'}'}]{'}'}]</code></li>
               <li>Point this node at that Prometheus: <code>wirelog run --prometheus http://127.0.0.1:9090</code></li>
+              <li>Or, without Prometheus, let this node scrape the agent itself (last hour kept in memory): <code>wirelog run --dataplane-scrape http://127.0.0.1:9810/metrics</code></li>
             </ol>
           </div>
         </Empty>
