@@ -16,6 +16,13 @@ const (
 	DefaultTopValues = 10
 	// MaxTopValues bounds FieldsRequest.Limit.
 	MaxTopValues = 100
+	// FieldSampleSize is how many of the newest matching events Fields
+	// counts column values over: grouping every match by four columns
+	// took 2.8 s at 10M events (docs/BENCHMARKS.md), and a sidebar of top
+	// values needs the shape, not the last digit (Kibana samples 500).
+	// FieldsResult.Total is exact only when Sampled is false; the histogram
+	// has the exact count.
+	FieldSampleSize = 100_000
 	// AttrSampleSize is how many of the newest matching events Fields reads
 	// attribute keys and values from: attributes are free-form JSON, and
 	// unnesting every row's keys over millions of events costs seconds, so
@@ -320,10 +327,14 @@ type FieldStats struct {
 	Values []FieldValue `json:"values"`
 }
 
-// FieldsResult lists service, level, host and tenant (counted over every
-// matching event), then attribute keys by how many sampled events carry them.
+// FieldsResult lists service, level, host and tenant (counted over the
+// newest FieldSampleSize matches), then attribute keys by how many of the
+// newest AttrSampleSize matches carry them.
 type FieldsResult struct {
+	// Total is how many events the columns were counted over; Sampled is
+	// true when more events matched (then Total is FieldSampleSize).
 	Total      int64        `json:"total"`
+	Sampled    bool         `json:"sampled"`
 	AttrSample int64        `json:"attr_sample"`
 	Fields     []FieldStats `json:"fields"`
 }
@@ -347,11 +358,12 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		idx[name] = len(res.Fields)
 		res.Fields = append(res.Fields, FieldStats{Name: name, Values: []FieldValue{}})
 	}
-	args := append(w.args, limit)
+	args := append(w.args, FieldSampleSize, limit)
+	sa0 := "$" + strconv.Itoa(len(args)-1)
 	la := "$" + strconv.Itoa(len(args))
-	// One scan: the grouping sets count each column; grouping() tells them
-	// apart and () is the total.
-	q := `WITH m AS (SELECT service, level::VARCHAR AS level, host, tenant FROM events` + w.String() + `),
+	// One pass over the sample: the grouping sets count each column;
+	// grouping() tells them apart and () is the total.
+	q := `WITH m AS (SELECT service, level::VARCHAR AS level, host, tenant FROM events` + w.String() + ` ORDER BY ts DESC LIMIT ` + sa0 + `),
 		g AS (SELECT grouping(service, level, host, tenant) AS g, service, level, host, tenant, count(*)::BIGINT AS c
 			FROM m GROUP BY GROUPING SETS ((service), (level), (host), (tenant), ()))
 		SELECT g, coalesce(service, level, host, tenant, ''), c FROM g
@@ -367,6 +379,7 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		name := map[int]string{7: "service", 11: "level", 13: "host", 14: "tenant"}[g]
 		if g == 15 {
 			res.Total = c
+			res.Sampled = c >= FieldSampleSize
 			return nil
 		}
 		if name != "" {

@@ -55,6 +55,7 @@ export interface FieldStats {
 }
 export interface FieldsResult {
   total: number
+  sampled: boolean
   attr_sample: number
   fields: FieldStats[]
 }

@@ -133,7 +133,9 @@ export default function Explore() {
           ) : fields.isError ? (
             <ErrorState error={fields.error} retry={() => fields.refetch()} />
           ) : (
-            fields.data.fields
+            <>
+            {fields.data.sampled && <div className="muted">top values of the newest {fields.data.total.toLocaleString()} matches</div>}
+            {fields.data.fields
               .filter((fs) => fs.values.length)
               .map((fs) => (
                 <details key={fs.name} open={!fs.attr || undefined}>
@@ -152,7 +154,8 @@ export default function Explore() {
                     ))}
                   </ul>
                 </details>
-              ))
+              ))}
+            </>
           )}
         </aside>
         <section className="results">
