@@ -358,12 +358,23 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		idx[name] = len(res.Fields)
 		res.Fields = append(res.Fields, FieldStats{Name: name, Values: []FieldValue{}})
 	}
-	args := append(w.args, FieldSampleSize, limit)
-	sa0 := "$" + strconv.Itoa(len(args)-1)
+	// The sample is "ts at or after the newest FieldSampleSize-th match": a
+	// top-N over the timestamp alone, so the wide columns are read only for
+	// the sample.
+	cutF, err := s.sampleCut(ctx, w, FieldSampleSize)
+	if err != nil {
+		return nil, err
+	}
+	args := append(append([]any{}, w.args...), limit)
 	la := "$" + strconv.Itoa(len(args))
+	sw := w.String()
+	if !cutF.IsZero() {
+		args = append(args, cutF)
+		sw = andWhere(sw, "ts >= $"+strconv.Itoa(len(args)))
+	}
 	// One pass over the sample: the grouping sets count each column;
 	// grouping() tells them apart and () is the total.
-	q := `WITH m AS (SELECT service, level::VARCHAR AS level, host, tenant FROM events` + w.String() + ` ORDER BY ts DESC LIMIT ` + sa0 + `),
+	q := `WITH m AS (SELECT service, level::VARCHAR AS level, host, tenant FROM events` + sw + `),
 		g AS (SELECT grouping(service, level, host, tenant) AS g, service, level, host, tenant, count(*)::BIGINT AS c
 			FROM m GROUP BY GROUPING SETS ((service), (level), (host), (tenant), ()))
 		SELECT g, coalesce(service, level, host, tenant, ''), c FROM g
@@ -393,15 +404,18 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 	}
 	sortValues(res.Fields)
 
-	sargs := append(append([]any{}, w.args...), AttrSampleSize, limit)
-	sa, la2 := "$"+strconv.Itoa(len(sargs)-1), "$"+strconv.Itoa(len(sargs))
-	aw := w.String()
-	if aw == "" {
-		aw = " WHERE attrs IS NOT NULL"
-	} else {
-		aw += " AND attrs IS NOT NULL"
+	cutA, err := s.sampleCut(ctx, w, AttrSampleSize)
+	if err != nil {
+		return nil, err
 	}
-	q = `WITH s AS (SELECT attrs FROM events` + aw + ` ORDER BY ts DESC LIMIT ` + sa + `),
+	sargs := append(append([]any{}, w.args...), limit)
+	la2 := "$" + strconv.Itoa(len(sargs))
+	aw := andWhere(w.String(), "attrs IS NOT NULL")
+	if !cutA.IsZero() {
+		sargs = append(sargs, cutA)
+		aw = andWhere(aw, "ts >= $"+strconv.Itoa(len(sargs)))
+	}
+	q = `WITH s AS (SELECT attrs FROM events` + aw + `),
 		k AS (SELECT attrs, unnest(json_keys(attrs)) AS k FROM s),
 		kv AS (SELECT k, json_extract_string(attrs, '$."' || k || '"') AS v FROM k WHERE NOT contains(k, '"') AND NOT contains(k, '\')),
 		c AS (SELECT k, v, count(*)::BIGINT AS c, sum(count(*)) OVER (PARTITION BY k)::BIGINT AS kc FROM kv WHERE v IS NOT NULL GROUP BY k, v)
@@ -428,6 +442,23 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		return nil, err
 	}
 	return res, nil
+}
+
+// sampleCut is the timestamp of the n-th newest event w selects, or zero
+// when fewer match (then the sample is every match).
+func (s *Store) sampleCut(ctx context.Context, w *where, n int) (time.Time, error) {
+	args := append(append([]any{}, w.args...), n-1)
+	var cut time.Time
+	err := s.query(ctx, "fields", `SELECT ts FROM events`+w.String()+` ORDER BY ts DESC LIMIT 1 OFFSET $`+strconv.Itoa(len(args)), args,
+		func(rows *sql.Rows) error { return rows.Scan(&cut) })
+	return cut, err
+}
+
+func andWhere(where, cond string) string {
+	if where == "" {
+		return " WHERE " + cond
+	}
+	return where + " AND " + cond
 }
 
 func sortValues(fs []FieldStats) {
