@@ -93,11 +93,11 @@ var queryParams = map[string][]string{
 	"/api/v1/tail":             {"service", "level", "q", "tenant"},
 	"/api/v1/logs/histogram":   filterParamsAnd("step"),
 	"/api/v1/logs/fields":      filterParamsAnd("limit"),
-	"/api/v1/logs/context":     {"topic", "partition", "offset", "n", "by"},
+	"/api/v1/logs/context":     {"topic", "partition", "offset", "n", "by", "tenant"},
 	"/api/v1/logs/export":      filterParamsAnd("format", "access_token"),
-	"/api/v1/patterns":         {"from", "to", "service", "limit"},
-	"/api/v1/ui/config":        {},
-	"/api/v1/dataplane/series": {"from", "to", "step"},
+	"/api/v1/patterns":         {"from", "to", "service", "limit", "tenant"},
+	"/api/v1/ui/config":        {"tenant"},
+	"/api/v1/dataplane/series": {"from", "to", "step", "tenant"},
 }
 
 // New returns a mux serving the query API; add the ingest routes and

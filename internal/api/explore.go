@@ -183,7 +183,7 @@ func (s *server) logContext(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/logs/context"], s.opts.Now())
-	req := store.ContextRequest{Topic: p.str("topic")}
+	req := store.ContextRequest{Topic: p.str("topic"), Tenant: p.str("tenant")}
 	num := func(name string, bits int, required bool) int64 {
 		v := p.str(name)
 		if p.err != nil {
@@ -321,7 +321,7 @@ func (s *server) patterns(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.opts.Now()
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/patterns"], now)
-	req := store.PatternsRequest{Service: p.str("service")}
+	req := store.PatternsRequest{Service: p.str("service"), Tenant: p.str("tenant")}
 	req.To = p.time("to", now)
 	req.From = p.time("from", req.To.Add(-DefaultExploreWindow))
 	if p.err == nil && !req.To.After(req.From) {
@@ -351,6 +351,8 @@ type UIConfig struct {
 	} `json:"dataplane"`
 }
 
+// uiConfig takes tenant only because the authorization middleware pins it
+// on every read; the answer is the same for every tenant.
 func (s *server) uiConfig(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/ui/config"], s.opts.Now())
 	if p.err != nil {
@@ -366,6 +368,8 @@ func (s *server) uiConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
+// dataplaneSeries: the data-plane metrics are the node's, not a tenant's;
+// tenant is accepted (the middleware pins it) and does not filter.
 func (s *server) dataplaneSeries(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/dataplane/series"], now)

@@ -142,27 +142,31 @@ func TestPatternsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pr store.PatternsResult
-	if resp := get(t, srv, "/api/v1/patterns?from=-10m&service=search", &pr); resp.StatusCode != 200 {
+	// Templates are per tenant and service: search's lines are half acme's.
+	if resp := get(t, srv, "/api/v1/patterns?from=-10m&service=search", &pr); resp.StatusCode != 200 || len(pr.Patterns) != 2 {
+		t.Fatalf("patterns of search: %d %+v, want one per tenant", resp.StatusCode, pr.Patterns)
+	}
+	if resp := get(t, srv, "/api/v1/patterns?from=-10m&service=search&tenant=acme", &pr); resp.StatusCode != 200 {
 		t.Fatalf("patterns: %d", resp.StatusCode)
 	}
-	if len(pr.Patterns) != 1 || pr.Patterns[0].Template != "request <*> served" || pr.Patterns[0].Count != 200 {
-		t.Fatalf("patterns of search: %+v, want one 'request <*> served' x200", pr.Patterns)
+	if len(pr.Patterns) != 1 || pr.Patterns[0].Template != "request <*> served" || pr.Patterns[0].Count != 100 {
+		t.Fatalf("patterns of search for acme: %+v, want one 'request <*> served' x100", pr.Patterns)
 	}
 	var sum int64
 	for _, v := range pr.Patterns[0].Sparkline {
 		sum += v
 	}
-	if sum != 200 {
-		t.Errorf("sparkline sums to %d, want 200", sum)
+	if sum != 100 {
+		t.Errorf("sparkline sums to %d, want 100", sum)
 	}
 	var h store.Histogram
 	get(t, srv, "/api/v1/logs/histogram?from=-10m&attr=_pattern%3D"+pr.Patterns[0].ID, &h)
-	if h.Total != 200 {
-		t.Errorf("histogram of the pattern's lines: %d, want 200", h.Total)
+	if h.Total != 100 {
+		t.Errorf("histogram of the pattern's lines: %d, want 100", h.Total)
 	}
 	get(t, srv, "/api/v1/logs/histogram?from=-10m&exclude=_pattern%3D"+pr.Patterns[0].ID, &h)
-	if h.Total != 400 {
-		t.Errorf("histogram without the pattern's lines: %d, want 400", h.Total)
+	if h.Total != 500 {
+		t.Errorf("histogram without the pattern's lines: %d, want 500", h.Total)
 	}
 }
 

@@ -2,7 +2,7 @@
 // with Drain (He et al., "Drain: An Online Log Parsing Approach with Fixed
 // Depth Tree", ICWS 2017), the algorithm behind drain3 and Loki's patterns.
 //
-// A message is split on whitespace; tokens that carry a digit are masked
+// Templates are mined per tenant and service. A message is split on whitespace; tokens that carry a digit are masked
 // (whole token "<*>", or "key=<*>" for key=value) before the tree is walked,
 // since ids, counts and durations are what make otherwise equal lines
 // differ. The tree's first level is the service and the token count, the
@@ -84,8 +84,8 @@ type Miner struct {
 }
 
 type rootKey struct {
-	service string
-	n       int
+	tenant, service string
+	n               int
 }
 
 type countKey struct {
@@ -100,6 +100,7 @@ type node struct {
 
 type template struct {
 	id         int64
+	tenant     string
 	service    string
 	tokens     []string
 	first      time.Time
@@ -154,11 +155,13 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
-// shape hashes the service and the masked token sequence of msg without
-// allocating.
-func (m *Miner) shape(service, msg string) uint64 {
+// shape hashes the tenant, the service and the masked token sequence of
+// msg without allocating.
+func (m *Miner) shape(tenant, service, msg string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(m.seed)
+	h.WriteString(tenant)
+	h.WriteByte(0)
 	h.WriteString(service)
 	h.WriteByte(0)
 	n := 0
@@ -204,10 +207,10 @@ func (m *Miner) Observe(events []event.Event) {
 }
 
 func (m *Miner) observe(e *event.Event) {
-	sh := m.shape(e.Service, e.Message)
+	sh := m.shape(e.Tenant, e.Service, e.Message)
 	t := m.shapes[sh]
 	if t == nil {
-		t = m.match(e.Service, e.Message)
+		t = m.match(e.Tenant, e.Service, e.Message)
 		if len(m.shapes) >= ShapeCache {
 			clear(m.shapes)
 		}
@@ -249,9 +252,9 @@ func (m *Miner) tokens(msg string) []string {
 }
 
 // match runs Drain for a message whose shape is new.
-func (m *Miner) match(service, msg string) *template {
+func (m *Miner) match(tenant, service, msg string) *template {
 	toks := m.tokens(msg)
-	leaf := m.leaf(service, toks, true)
+	leaf := m.leaf(tenant, service, toks, true)
 	var best *template
 	bestSim := -1.0
 	for _, t := range leaf.leaf {
@@ -272,7 +275,7 @@ func (m *Miner) match(service, msg string) *template {
 		}
 		return best
 	}
-	t := &template{id: m.nextID, service: service, tokens: append([]string(nil), toks...), leaf: leaf}
+	t := &template{id: m.nextID, tenant: tenant, service: service, tokens: append([]string(nil), toks...), leaf: leaf}
 	m.nextID++
 	leaf.leaf = append(leaf.leaf, t)
 	m.templates[t.id] = t
@@ -300,8 +303,8 @@ func similarity(tpl, toks []string) float64 {
 }
 
 // leaf walks (and, with create, grows) the tree to the leaf for toks.
-func (m *Miner) leaf(service string, toks []string, create bool) *node {
-	key := rootKey{service, len(toks)}
+func (m *Miner) leaf(tenant, service string, toks []string, create bool) *node {
+	key := rootKey{tenant, service, len(toks)}
 	n := m.roots[key]
 	if n == nil {
 		n = &node{children: map[string]*node{}}
@@ -390,7 +393,7 @@ func (m *Miner) Flush() ([]store.PatternTemplate, []store.PatternCount) {
 	defer m.mu.Unlock()
 	ts := make([]store.PatternTemplate, 0, len(m.dirty))
 	for _, t := range m.dirty {
-		ts = append(ts, store.PatternTemplate{ID: t.id, Service: t.service, Template: Template(t.tokens), Regex: Regex(t.tokens),
+		ts = append(ts, store.PatternTemplate{ID: t.id, Tenant: t.tenant, Service: t.service, Template: Template(t.tokens), Regex: Regex(t.tokens),
 			FirstSeen: t.first, LastSeen: t.last})
 	}
 	cs := make([]store.PatternCount, 0, len(m.counts))
@@ -412,8 +415,8 @@ func (m *Miner) Load(ts []store.PatternTemplate) {
 			m.nextID = st.ID + 1
 		}
 		toks := strings.Fields(st.Template)
-		t := &template{id: st.ID, service: st.Service, tokens: toks, first: st.FirstSeen, last: st.LastSeen}
-		t.leaf = m.leaf(st.Service, toks, true)
+		t := &template{id: st.ID, tenant: st.Tenant, service: st.Service, tokens: toks, first: st.FirstSeen, last: st.LastSeen}
+		t.leaf = m.leaf(st.Tenant, st.Service, toks, true)
 		t.leaf.leaf = append(t.leaf.leaf, t)
 		m.templates[t.id] = t
 		m.pushFront(t)

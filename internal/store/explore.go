@@ -44,8 +44,9 @@ const (
 const PatternField = "_pattern"
 
 // patternMatch is true for the events of a mined template: its service, and
-// a message its regular expression matches.
+// tenant, and a message its regular expression matches.
 const patternMatch = `service = (SELECT service FROM patterns WHERE id = TRY_CAST(? AS BIGINT)) AND
+	tenant = (SELECT tenant FROM patterns WHERE id = TRY_CAST(? AS BIGINT)) AND
 	regexp_full_match(message, (SELECT regex FROM patterns WHERE id = TRY_CAST(? AS BIGINT)))`
 
 // columns are the event fields a FieldMatch can name directly; any other
@@ -110,7 +111,7 @@ func attrPath(key string) (string, error) {
 func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
 	for _, m := range attrs {
 		if m.Field == PatternField {
-			w.add2(patternMatch, m.Value, m.Value)
+			w.addN(patternMatch, m.Value, m.Value, m.Value)
 			continue
 		}
 		if col, ok := columns[m.Field]; ok {
@@ -130,7 +131,7 @@ func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
 	}
 	for _, m := range exclude {
 		if m.Field == PatternField {
-			w.add2("("+patternMatch+") IS NOT TRUE", m.Value, m.Value)
+			w.addN("("+patternMatch+") IS NOT TRUE", m.Value, m.Value, m.Value)
 			continue
 		}
 		if col, ok := columns[m.Field]; ok {
@@ -152,8 +153,11 @@ func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
 }
 
 // add2 is add for a condition with two parameters.
-func (w *where) add2(cond string, a, b any) {
-	for _, arg := range []any{a, b} {
+func (w *where) add2(cond string, a, b any) { w.addN(cond, a, b) }
+
+// addN is add for a condition with a parameter per "?".
+func (w *where) addN(cond string, args ...any) {
+	for _, arg := range args {
 		if s, ok := arg.(string); ok {
 			arg = validString(s)
 		}
@@ -480,6 +484,9 @@ type ContextRequest struct {
 	Offset    int64
 	N         int // lines before and after; 0 = DefaultContextLines
 	ByHost    bool
+	// Tenant, when set, must be the hit's tenant (a tenant token reads only
+	// its own events).
+	Tenant string
 }
 
 // ContextResult is the hit with up to N events before (oldest first) and
@@ -526,6 +533,9 @@ func (s *Store) Context(ctx context.Context, req ContextRequest) (*ContextResult
 		})
 	if err != nil {
 		return nil, err
+	}
+	if hit != nil && req.Tenant != "" && hit.Tenant != req.Tenant {
+		hit = nil // another tenant's event is, to this caller, not there
 	}
 	if hit == nil {
 		return nil, &RequestError{Field: "offset", Reason: fmt.Sprintf("no event stored at %s/%d offset %d (expired by retention, or never stored)", req.Topic, req.Partition, req.Offset)}

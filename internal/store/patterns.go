@@ -35,7 +35,8 @@ var patternSchema = []string{
 		template VARCHAR NOT NULL,
 		regex VARCHAR NOT NULL,
 		first_seen TIMESTAMP NOT NULL,
-		last_seen TIMESTAMP NOT NULL
+		last_seen TIMESTAMP NOT NULL,
+		tenant VARCHAR NOT NULL DEFAULT ''
 	)`,
 	`CREATE TABLE IF NOT EXISTS pattern_counts (
 		minute BIGINT NOT NULL,
@@ -49,6 +50,7 @@ func init() { schema = append(schema, patternSchema...) }
 // PatternTemplate is one mined template as the miner hands it to the store.
 type PatternTemplate struct {
 	ID        int64
+	Tenant    string
 	Service   string
 	Template  string
 	Regex     string
@@ -83,7 +85,7 @@ func (s *Store) WritePatterns(ctx context.Context, templates []PatternTemplate, 
 		part := templates[i:min(i+500, len(templates))]
 		ids := make([]string, len(part))
 		var b strings.Builder
-		args := make([]any, 0, 6*len(part))
+		args := make([]any, 0, 7*len(part))
 		b.WriteString("INSERT INTO patterns VALUES ")
 		for j, t := range part {
 			ids[j] = strconv.FormatInt(t.ID, 10)
@@ -91,8 +93,8 @@ func (s *Store) WritePatterns(ctx context.Context, templates []PatternTemplate, 
 				b.WriteByte(',')
 			}
 			n := len(args)
-			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
-			args = append(args, t.ID, validString(t.Service), validString(t.Template), t.Regex, t.FirstSeen.UTC(), t.LastSeen.UTC())
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			args = append(args, t.ID, validString(t.Service), validString(t.Template), t.Regex, t.FirstSeen.UTC(), t.LastSeen.UTC(), validString(t.Tenant))
 		}
 		// ids are integers formatted here, never caller text.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM patterns WHERE id IN (`+strings.Join(ids, ",")+`)`); err != nil {
@@ -136,10 +138,10 @@ func (s *Store) WritePatterns(ctx context.Context, templates []PatternTemplate, 
 // their ids.
 func (s *Store) LoadPatterns(ctx context.Context) ([]PatternTemplate, error) {
 	var out []PatternTemplate
-	err := s.query(ctx, "patterns", `SELECT id, service, template, regex, first_seen, last_seen FROM patterns ORDER BY id`, nil,
+	err := s.query(ctx, "patterns", `SELECT id, tenant, service, template, regex, first_seen, last_seen FROM patterns ORDER BY id`, nil,
 		func(rows *sql.Rows) error {
 			var t PatternTemplate
-			if err := rows.Scan(&t.ID, &t.Service, &t.Template, &t.Regex, &t.FirstSeen, &t.LastSeen); err != nil {
+			if err := rows.Scan(&t.ID, &t.Tenant, &t.Service, &t.Template, &t.Regex, &t.FirstSeen, &t.LastSeen); err != nil {
 				return err
 			}
 			out = append(out, t)
@@ -149,10 +151,12 @@ func (s *Store) LoadPatterns(ctx context.Context) ([]PatternTemplate, error) {
 }
 
 // PatternsRequest selects templates seen in [From, To) (both required),
-// optionally of one service, the Limit most frequent first.
+// optionally of one service and one tenant (templates are mined per tenant
+// and service), the Limit most frequent first.
 type PatternsRequest struct {
 	From, To time.Time
 	Service  string
+	Tenant   string
 	Limit    int
 }
 
@@ -200,6 +204,9 @@ func (s *Store) Patterns(ctx context.Context, req PatternsRequest) (*PatternsRes
 	w.add("c.minute < ?", toMin)
 	if req.Service != "" {
 		w.add("p.service = ?", req.Service)
+	}
+	if req.Tenant != "" {
+		w.add("p.tenant = ?", req.Tenant)
 	}
 	args := append(w.args, limit, fromMin, stepMin)
 	n := len(w.args)
