@@ -97,7 +97,8 @@ async function waitTotal(what, want) {
   try {
     await retry(what, async () => (seen = num(await text('[data-testid=total]'))) === want)
   } catch (e) {
-    throw new Error(`${e.message}: the page shows ${seen}, the API ${want} (${page.url()})`)
+    const hist = (await page.locator('section.histogram').first().textContent().catch(() => '')) ?? ''
+    throw new Error(`${e.message}: the page shows ${seen}, the API ${want} (${page.url()}); histogram panel: ${hist.slice(0, 300)}`)
   }
 }
 
