@@ -45,9 +45,9 @@ const PatternField = "_pattern"
 
 // patternMatch is true for the events of a mined template: its service, and
 // tenant, and a message its regular expression matches.
-const patternMatch = `service = (SELECT service FROM patterns WHERE id = TRY_CAST(? AS BIGINT)) AND
-	tenant = (SELECT tenant FROM patterns WHERE id = TRY_CAST(? AS BIGINT)) AND
-	regexp_full_match(message, (SELECT regex FROM patterns WHERE id = TRY_CAST(? AS BIGINT)))`
+const patternMatch = `service = (SELECT service FROM ` + latestPatterns + ` WHERE id = TRY_CAST(? AS BIGINT)) AND
+	tenant = (SELECT tenant FROM ` + latestPatterns + ` WHERE id = TRY_CAST(? AS BIGINT)) AND
+	regexp_full_match(message, (SELECT regex FROM ` + latestPatterns + ` WHERE id = TRY_CAST(? AS BIGINT)))`
 
 // columns are the event fields a FieldMatch can name directly; any other
 // name is an attribute key.

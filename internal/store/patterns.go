@@ -21,6 +21,12 @@ const (
 	patternRetentionEvery = time.Hour
 )
 
+// latestPatterns is the patterns view with one row per id: the store keeps
+// its tables in two twin databases (store.go) and WritePatterns replaces a
+// template in the twin it writes, so the other may still hold the previous
+// version; the one seen last is current.
+const latestPatterns = `(SELECT * FROM patterns QUALIFY row_number() OVER (PARTITION BY id ORDER BY last_seen DESC, length(template)) = 1)`
+
 // patternSchema: patterns holds each mined template once (replaced, by
 // delete and insert, when Drain generalises it; no primary key, since
 // DuckDB's per-row upserts on an indexed table cost far more memory than a
@@ -138,7 +144,7 @@ func (s *Store) WritePatterns(ctx context.Context, templates []PatternTemplate, 
 // their ids.
 func (s *Store) LoadPatterns(ctx context.Context) ([]PatternTemplate, error) {
 	var out []PatternTemplate
-	err := s.query(ctx, "patterns", `SELECT id, tenant, service, template, regex, first_seen, last_seen FROM patterns ORDER BY id`, nil,
+	err := s.query(ctx, "patterns", `SELECT id, tenant, service, template, regex, first_seen, last_seen FROM `+latestPatterns+` ORDER BY id`, nil,
 		func(rows *sql.Rows) error {
 			var t PatternTemplate
 			if err := rows.Scan(&t.ID, &t.Tenant, &t.Service, &t.Template, &t.Regex, &t.FirstSeen, &t.LastSeen); err != nil {
@@ -211,11 +217,11 @@ func (s *Store) Patterns(ctx context.Context, req PatternsRequest) (*PatternsRes
 	args := append(w.args, limit, fromMin, stepMin)
 	n := len(w.args)
 	q := `WITH top AS (
-			SELECT c.id, sum(c.count)::BIGINT AS total FROM pattern_counts c JOIN patterns p ON p.id = c.id` + w.String() + `
+			SELECT c.id, sum(c.count)::BIGINT AS total FROM pattern_counts c JOIN ` + latestPatterns + ` p ON p.id = c.id` + w.String() + `
 			GROUP BY c.id ORDER BY total DESC, c.id LIMIT $` + strconv.Itoa(n+1) + `)
 		SELECT t.id, p.service, p.template, t.total, p.first_seen, p.last_seen,
 			((c.minute - $` + strconv.Itoa(n+2) + `) // $` + strconv.Itoa(n+3) + `)::BIGINT AS b, sum(c.count)::BIGINT
-		FROM top t JOIN patterns p ON p.id = t.id JOIN pattern_counts c ON c.id = t.id` + strings.Replace(w.String(), " WHERE ", " WHERE ", 1) + `
+		FROM top t JOIN ` + latestPatterns + ` p ON p.id = t.id JOIN pattern_counts c ON c.id = t.id` + strings.Replace(w.String(), " WHERE ", " WHERE ", 1) + `
 		GROUP BY ALL ORDER BY t.total DESC, t.id, b`
 	idx := map[int64]int{}
 	err := s.query(ctx, "patterns", q, args, func(rows *sql.Rows) error {
