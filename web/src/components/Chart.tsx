@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
+import { fmtCount } from '../time'
 
 export const LEVEL_COLORS: Record<string, string> = {
   fatal: '#7c2d12',
@@ -65,7 +66,7 @@ export function Bars(props: {
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false }, ...(props.sync ? { sync: { key: props.sync } } : {}) },
       scales: { x: { time: true, range: (_u, min, max) => [min, max + props.stepSeconds] } },
-      axes: [{ stroke: muted, grid: { show: false } }, { stroke: muted, size: 60, grid: { stroke: 'rgba(128,128,128,0.15)' } }],
+      axes: [{ stroke: muted, grid: { show: false } }, { stroke: muted, size: 60, grid: { stroke: 'rgba(128,128,128,0.15)' }, values: (_u, vals) => vals.map((v) => (v == null ? '' : Math.abs(v) >= 1e4 ? fmtCount(v) : String(+v.toPrecision(4)))) }],
       series: [{}, ...order.map((i) => ({ label: props.series[i].label, fill: props.lines ? undefined : props.series[i].color, stroke: props.series[i].color, paths: props.lines ? undefined : bars, points: { show: false }, width: props.lines ? 1.5 : 1 }))],
       hooks: {
         setSelect: [
