@@ -33,7 +33,8 @@ var syslogUDPRE = regexp.MustCompile(`syslog_udp=([0-9.:]+)`)
 // Debian's /usr/bin/chromium) against a real `wirelog run` fed by `wirelog
 // loadgen` and syslog, with --prometheus reading a real Prometheus that
 // scrapes a real `wirelog dataplane` on a real dpdk-testpmd, and kills and restarts that node when the script asks.
-// Screenshots go to docs/img.
+// Screenshots go to the test's temp dir, or to docs/img when
+// WIRELOG_REFRESH_SCREENSHOTS is set (so `make test` leaves the tree clean).
 func TestDashboardInChromium(t *testing.T) {
 	if !Built() {
 		t.Fatal("dashboard not built: run make ui (the binary embeds internal/webui/dist)")
@@ -93,7 +94,10 @@ func TestDashboardInChromium(t *testing.T) {
 
 	cmd := exec.Command("node", "e2e/run.mjs")
 	cmd.Dir = "../../web"
-	shots, _ := filepath.Abs("../../docs/img")
+	shots := t.TempDir()
+	if os.Getenv("WIRELOG_REFRESH_SCREENSHOTS") != "" {
+		shots, _ = filepath.Abs("../../docs/img")
+	}
 	cmd.Env = append(os.Environ(), "WIRELOG_URL="+node.URL, "WIRELOG_SHOTS="+shots,
 		"WIRELOG_PATTERN_SERVICE="+e2eSyslogApp, fmt.Sprintf("WIRELOG_PATTERN_LINES=%d", e2eSyslogLines))
 	stdin, _ := cmd.StdinPipe()
