@@ -1,0 +1,413 @@
+package victorialogs
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/storage"
+	"github.com/wirelog/wirelog/internal/store"
+)
+
+// idFields is a row's deterministic id; every answer collapses rows that
+// share it (replays after a failure are stored twice, see ARCHITECTURE).
+var idFields = fieldTopic + ", " + fieldPartition + ", " + fieldOffset
+
+// quote makes s a LogsQL quoted string.
+func quote(s string) string { return strconv.Quote(s) }
+
+// nodeInURL finds the storage node in VictoriaLogs' error about it.
+var nodeInURL = regexp.MustCompile(`https?://([^/"\s]+)/internal/`)
+
+// queryError is a failed query; unavailable when a storage node (or the
+// front node) could not be reached.
+type queryError struct {
+	status      int
+	msg         string
+	unavailable bool
+	missing     []string
+}
+
+func (e *queryError) Error() string {
+	return fmt.Sprintf("VictoriaLogs query failed (%d): %s", e.status, e.msg)
+}
+
+func (e *queryError) Unwrap() error {
+	if e.unavailable {
+		return storage.ErrUnavailable
+	}
+	return nil
+}
+
+// run posts a LogsQL query to /select/logsql/query and calls each with every
+// answered row. It asks for a complete answer first; when a storage node is
+// unreachable and allowPartial, it asks again allowing a partial one, and
+// says which node is missing.
+func (s *Store) run(ctx context.Context, kind, q string, allowPartial bool, each func(*fastjson.Value) error) (store.Coverage, error) {
+	start := time.Now()
+	cov, err := s.runOnce(ctx, q, false, each)
+	var qe *queryError
+	if err != nil && allowPartial && errors.As(err, &qe) && qe.unavailable && len(qe.missing) > 0 {
+		cov = store.Coverage{Partial: true, Missing: qe.missing}
+		_, err = s.runOnce(ctx, q, true, each)
+		if err == nil {
+			s.m.partial.WithLabelValues(kind).Inc()
+		}
+	}
+	s.m.querySeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.m.queryErrors.WithLabelValues(kind).Inc()
+		return cov, err
+	}
+	return cov, nil
+}
+
+func (s *Store) runOnce(ctx context.Context, q string, partial bool, each func(*fastjson.Value) error) (store.Coverage, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	form := url.Values{"query": {q}, "allow_partial_response": {strconv.FormatBool(partial)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base.String()+"/select/logsql/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return store.Coverage{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	s.setTenant(req.Header)
+	resp, err := s.opts.Client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return store.Coverage{}, fmt.Errorf("VictoriaLogs query: %w", ctx.Err())
+		}
+		return store.Coverage{}, &queryError{msg: fmt.Sprintf("front node %s (--store-url) not reachable: %v", s.base, err), unavailable: true}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8192))
+		qe := &queryError{status: resp.StatusCode, msg: strings.TrimSpace(string(b))}
+		if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable {
+			qe.unavailable = true
+			for _, m := range nodeInURL.FindAllStringSubmatch(qe.msg, -1) {
+				if !slices.Contains(qe.missing, m[1]) {
+					qe.missing = append(qe.missing, m[1])
+				}
+			}
+			if strings.Contains(qe.msg, "all the vlstorage nodes are unavailable") {
+				qe.missing = nil // nothing to answer from
+			}
+		}
+		return store.Coverage{}, qe
+	}
+	var p fastjson.Parser
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		v, err := p.ParseBytes(line)
+		if err != nil {
+			return store.Coverage{}, fmt.Errorf("VictoriaLogs answered a line that is not JSON (%.80q): %w", line, err)
+		}
+		if err := each(v); err != nil {
+			return store.Coverage{}, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return store.Coverage{}, fmt.Errorf("read VictoriaLogs answer: %w", err)
+	}
+	return store.Coverage{}, nil
+}
+
+func num(v *fastjson.Value, field string) int64 {
+	n, _ := strconv.ParseInt(string(v.GetStringBytes(field)), 10, 64)
+	return n
+}
+
+// filter builds the LogsQL filters shared by the query methods.
+type filter []string
+
+func (f *filter) eq(field, value string) {
+	if value != "" {
+		*f = append(*f, field+":="+quote(value))
+	}
+}
+
+func (f *filter) window(from, to time.Time) {
+	switch {
+	case !from.IsZero() && !to.IsZero():
+		*f = append(*f, fmt.Sprintf("_time:[%s, %s)", from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)))
+	case !from.IsZero():
+		*f = append(*f, "_time:>="+from.UTC().Format(time.RFC3339Nano))
+	case !to.IsZero():
+		*f = append(*f, "_time:<"+to.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+func (f filter) String() string {
+	if len(f) == 0 {
+		return "*"
+	}
+	return strings.Join(f, " ")
+}
+
+func checkWindow(from, to time.Time) error {
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return &store.RequestError{Field: "to", Reason: fmt.Sprintf("%s is before from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))}
+	}
+	return nil
+}
+
+func checkLevel(level string) error {
+	if level != "" && !store.ValidLevel(level) {
+		return &store.RequestError{Field: "level", Reason: fmt.Sprintf("%q is not one of trace, debug, info, warn, error, fatal, unknown", level)}
+	}
+	return nil
+}
+
+func secFloor(t time.Time) time.Time { return t.Truncate(time.Second) }
+
+func secCeil(t time.Time) time.Time {
+	if s := t.Truncate(time.Second); !s.Equal(t) {
+		return s.Add(time.Second)
+	}
+	return t
+}
+
+// Stats implements storage.Querier: totals by level and service, each
+// stored id counted once. The window is whole seconds, as in DuckDB.
+func (s *Store) Stats(ctx context.Context, req store.StatsRequest) (*store.Stats, error) {
+	if err := checkWindow(req.From, req.To); err != nil {
+		return nil, err
+	}
+	st := &store.Stats{ByLevel: make(map[string]int64), ByService: make(map[string]int64)}
+	for _, l := range event.Levels() {
+		st.ByLevel[l] = 0
+	}
+	var f filter
+	var from, to time.Time
+	if !req.From.IsZero() {
+		t := req.From.UTC()
+		st.From, from = &t, secFloor(t)
+	}
+	if !req.To.IsZero() {
+		t := req.To.UTC()
+		st.To, to = &t, secCeil(t)
+	}
+	f.window(from, to)
+	f.eq("tenant", req.Tenant)
+	q := f.String() + " | uniq by (" + idFields + ", level, service, " + fieldBytes + ")" +
+		" | stats by (level, service) count() as c, sum(" + fieldBytes + ") as b"
+	cov, err := s.run(ctx, "stats", q, !req.NoPartial, func(v *fastjson.Value) error {
+		c, b := num(v, "c"), num(v, "b")
+		st.ByLevel[string(v.GetStringBytes("level"))] += c
+		st.ByService[string(v.GetStringBytes("service"))] += c
+		st.Events += c
+		st.Bytes += b
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.Coverage = cov
+	return st, nil
+}
+
+// Rollups implements storage.Querier: counts per Step bucket (aligned to
+// the epoch), split by any of service, level, tenant.
+func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.Rollups, error) {
+	if req.From.IsZero() {
+		return nil, &store.RequestError{Field: "from", Reason: "is required"}
+	}
+	if req.To.IsZero() {
+		return nil, &store.RequestError{Field: "to", Reason: "is required"}
+	}
+	if !req.To.After(req.From) {
+		return nil, &store.RequestError{Field: "to", Reason: fmt.Sprintf("%s must be after from %s", req.To.Format(time.RFC3339), req.From.Format(time.RFC3339))}
+	}
+	if req.Step < time.Second || req.Step%time.Second != 0 {
+		return nil, &store.RequestError{Field: "step", Reason: fmt.Sprintf("%s must be a whole number of seconds, at least 1s", req.Step)}
+	}
+	step := int64(req.Step / time.Second)
+	from, to := secFloor(req.From).Unix(), secCeil(req.To).Unix()
+	if n := (to - from + step - 1) / step; n > store.MaxRollupBuckets {
+		return nil, &store.RequestError{Field: "step", Reason: fmt.Sprintf("%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, store.MaxRollupBuckets)}
+	}
+	var by []string
+	for _, d := range store.Dimensions {
+		if slices.Contains(req.By, d) {
+			by = append(by, d)
+		}
+	}
+	for _, d := range req.By {
+		if !slices.Contains(store.Dimensions, d) {
+			return nil, &store.RequestError{Field: "by", Reason: fmt.Sprintf("%q is not a dimension; use any of service, level, tenant", d)}
+		}
+	}
+	if err := checkLevel(req.Level); err != nil {
+		return nil, err
+	}
+	var f filter
+	f.window(time.Unix(from, 0), time.Unix(to, 0))
+	f.eq("service", req.Service)
+	f.eq("level", req.Level)
+	f.eq("tenant", req.Tenant)
+	// The bucket is computed from _time in seconds, floor-divided, so it is
+	// aligned to the epoch exactly as DuckDB's.
+	q := f.String() + " | uniq by (" + idFields + ", _time, service, level, tenant, " + fieldBytes + ")" +
+		" | math floor(_time / 1e9 / " + strconv.FormatInt(step, 10) + ") * " + strconv.FormatInt(step, 10) + " as wl_bucket" +
+		" | stats by (" + strings.Join(append(slices.Clone(by), "wl_bucket"), ", ") + ") count() as c, sum(" + fieldBytes + ") as b"
+	type key struct{ svc, lvl, ten string }
+	points := make(map[key][]store.Point)
+	cov, err := s.run(ctx, "rollups", q, !req.NoPartial, func(v *fastjson.Value) error {
+		k := key{string(v.GetStringBytes("service")), string(v.GetStringBytes("level")), string(v.GetStringBytes("tenant"))}
+		b, err := strconv.ParseFloat(string(v.GetStringBytes("wl_bucket")), 64)
+		if err != nil {
+			return fmt.Errorf("rollup bucket %q: %w", v.GetStringBytes("wl_bucket"), err)
+		}
+		points[k] = append(points[k], store.Point{Time: time.Unix(int64(b), 0).UTC(), Count: num(v, "c"), Bytes: num(v, "b")})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &store.Rollups{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step, By: []string{}, Series: []store.Series{}, Coverage: cov}
+	res.By = append(res.By, by...)
+	keys := make([]key, 0, len(points))
+	for k := range points {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return strings.Compare(a.svc+"\x00"+a.lvl+"\x00"+a.ten, b.svc+"\x00"+b.lvl+"\x00"+b.ten)
+	})
+	for _, k := range keys {
+		ps := points[k]
+		slices.SortFunc(ps, func(a, b store.Point) int { return a.Time.Compare(b.Time) })
+		se := store.Series{Points: ps}
+		if slices.Contains(by, store.ByService) {
+			se.Service = &k.svc
+		}
+		if slices.Contains(by, store.ByLevel) {
+			se.Level = &k.lvl
+		}
+		if slices.Contains(by, store.ByTenant) {
+			se.Tenant = &k.ten
+		}
+		res.Series = append(res.Series, se)
+	}
+	return res, nil
+}
+
+// resultFields are the fields a search reads back.
+var resultFields = "_time, _msg, service, level, host, trace_id, span_id, tenant, " + fieldAttrs + ", " + fieldBytes + ", " + idFields
+
+// Search implements storage.Querier: the newest matching events, each id
+// once. The message filter is a case-insensitive substring, as in DuckDB.
+func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.SearchResult, error) {
+	limit := req.Limit
+	switch {
+	case limit == 0:
+		limit = store.DefaultSearchLimit
+	case limit < 0 || limit > store.MaxSearchLimit:
+		return nil, &store.RequestError{Field: "limit", Reason: fmt.Sprintf("%d is out of range 1..%d", limit, store.MaxSearchLimit)}
+	}
+	if err := checkWindow(req.From, req.To); err != nil {
+		return nil, err
+	}
+	if err := checkLevel(req.Level); err != nil {
+		return nil, err
+	}
+	var f filter
+	f.window(req.From, req.To)
+	f.eq("service", req.Service)
+	f.eq("level", req.Level)
+	f.eq("trace_id", req.TraceID)
+	f.eq("tenant", req.Tenant)
+	if req.Query != "" {
+		f = append(f, "_msg:~"+quote("(?i)"+regexp.QuoteMeta(req.Query)))
+	}
+	// Read limit+1 plus a margin; if dropping repeated ids leaves too few
+	// while more rows exist, read again with more.
+	for read := limit + 1 + DefaultSearchSlack; ; read *= 4 {
+		q := f.String() + " | sort by (_time desc, " + fieldPartition + " desc, " + fieldOffset + " desc) limit " + strconv.Itoa(read) +
+			" | fields " + resultFields
+		res := &store.SearchResult{Events: make([]store.StoredEvent, 0, min(limit+1, 256)), Limit: limit}
+		seen := make(map[string]struct{}, min(read, 1024))
+		rows, dups := 0, 0
+		cov, err := s.run(ctx, "search", q, !req.NoPartial, func(v *fastjson.Value) error {
+			rows++
+			id := string(v.GetStringBytes(fieldTopic)) + "/" + string(v.GetStringBytes(fieldPartition)) + "/" + string(v.GetStringBytes(fieldOffset))
+			if _, dup := seen[id]; dup {
+				dups++
+				return nil
+			}
+			seen[id] = struct{}{}
+			e, err := storedEvent(v)
+			if err != nil {
+				return err
+			}
+			res.Events = append(res.Events, e)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.m.dupsDropped.WithLabelValues("search").Add(float64(dups))
+		if len(res.Events) <= limit && rows == read && read < 64*store.MaxSearchLimit {
+			continue // duplicates crowded the page out; more rows exist
+		}
+		// Equal timestamps may come back in any order across nodes; sort
+		// as DuckDB does.
+		slices.SortStableFunc(res.Events, func(a, b store.StoredEvent) int {
+			if c := b.Time.Compare(a.Time); c != 0 {
+				return c
+			}
+			if a.Partition != b.Partition {
+				return int(b.Partition - a.Partition)
+			}
+			return int(b.Offset - a.Offset)
+		})
+		if len(res.Events) > limit {
+			res.Events = res.Events[:limit]
+			res.More = true
+		}
+		res.Coverage = cov
+		return res, nil
+	}
+}
+
+// storedEvent maps one answered row back to the API's event.
+func storedEvent(v *fastjson.Value) (store.StoredEvent, error) {
+	str := func(k string) string { return string(v.GetStringBytes(k)) }
+	ts, err := time.Parse(time.RFC3339Nano, str("_time"))
+	if err != nil {
+		return store.StoredEvent{}, fmt.Errorf("VictoriaLogs answered _time %q: %w", str("_time"), err)
+	}
+	e := store.StoredEvent{
+		Time: ts.UTC(), Service: str("service"), Level: str("level"), Message: str("_msg"), Host: str("host"),
+		TraceID: str("trace_id"), SpanID: str("span_id"), Tenant: str("tenant"), Topic: str(fieldTopic),
+		Bytes: int(num(v, fieldBytes)), Partition: int32(num(v, fieldPartition)), Offset: num(v, fieldOffset),
+	}
+	if e.Message == defaultMsgValue {
+		e.Message = ""
+	}
+	if e.Level == "" {
+		e.Level = event.LevelUnknown.String()
+	}
+	if a := str(fieldAttrs); a != "" {
+		e.Attrs = json.RawMessage(a)
+	}
+	return e, nil
+}
