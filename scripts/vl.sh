@@ -69,10 +69,17 @@ launch() { # launch DIR PORT ARGS…: start one node (no-op when it runs)
   mkdir -p "$dir"
   [[ -f $dir/vl.log ]] && mv -f "$dir/vl.log" "$dir/vl.log.1"
   # setsid: the node outlives this script and is stopped by its pid file.
-  setsid "$VL_BIN" -httpListenAddr="127.0.0.1:$port" -inmemoryDataFlushInterval="$VL_FLUSH_INTERVAL" \
-    -loggerLevel=WARN "$@" >"$dir/vl.log" 2>&1 </dev/null &
-  local pid=$!
-  echo "$pid" >"$dir/pid"
+  # The node writes its own pid (setsid forks when it is a group leader, so
+  # $! would not always be the node).
+  rm -f "$dir/pid"
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$dir/pid" "$VL_BIN" -httpListenAddr="127.0.0.1:$port" \
+    -inmemoryDataFlushInterval="$VL_FLUSH_INTERVAL" -loggerLevel=WARN "$@" >"$dir/vl.log" 2>&1 </dev/null &
+  local i pid=
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $dir/pid ]] && pid=$(cat "$dir/pid") && [[ -n $pid ]] && break
+    sleep 0.1
+  done
+  [[ -n $pid ]] || die "node in $dir did not start (no pid written; log: $(tail -n 5 "$dir/vl.log" 2>/dev/null))"
   echo "$port" >"$dir/port"
   if [[ -n ${VL_OWNER_PID:-} ]]; then
     # Tests set VL_OWNER_PID to their own pid: if the test dies without
@@ -88,7 +95,7 @@ launch() { # launch DIR PORT ARGS…: start one node (no-op when it runs)
 wait_ready() { # wait_ready DIR PORT
   local dir=$1 port=$2 deadline=$((SECONDS + VL_START_TIMEOUT))
   while ((SECONDS < deadline)); do
-    running "$dir" || { tail -n 30 "$dir/vl.log" >&2 || true; die "node in $dir exited during start-up (log above)"; }
+    running "$dir" || { tail -n 30 "$dir/vl.log" >&2 || true; die "node in $dir (pid $(cat "$dir/pid" 2>/dev/null)) exited during start-up (log above)"; }
     if port_open "$port" && [[ $( (exec 3<>"/dev/tcp/127.0.0.1/$port"; printf 'GET /health HTTP/1.0\r\n\r\n' >&3; cat <&3) 2>/dev/null) == *OK* ]]; then
       return 0
     fi
