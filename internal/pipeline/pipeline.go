@@ -300,6 +300,19 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d, ok := st.(storage.Deferred); ok {
+		// Partitions that move away are no longer this store's to verify
+		// and commit; their new owner replays from the group's offset.
+		for _, f := range []*func([]transport.TopicPartition){&n.cfg.Kafka.OnRevoked, &n.cfg.Kafka.OnLost} {
+			prev := *f
+			*f = func(tps []transport.TopicPartition) {
+				d.Forget(tps)
+				if prev != nil {
+					prev(tps)
+				}
+			}
+		}
+	}
 	cons, err := n.newConsumer(st.NextOffset)
 	if err != nil {
 		return nil, err

@@ -52,10 +52,14 @@ type Deferred interface {
 	// call are returned.
 	Durable() map[transport.TopicPartition]int64
 	// Lost returns, per partition, the first offset of rows that were sent
-	// but are missing from the store (a storage node lost them). The caller
-	// seeks its consumer back there; the store has forgotten every pending
-	// row of that partition from that offset on.
+	// but are missing from the store (a storage node lost them), on every
+	// call until rows from there are written again. The caller seeks its
+	// consumer back there; nothing of the partition is reported durable
+	// before.
 	Lost() map[transport.TopicPartition]int64
+	// Forget drops what the store tracks for partitions this processor no
+	// longer owns (revoked or lost in a rebalance).
+	Forget(tps []transport.TopicPartition)
 }
 
 // Querier answers the query API. Answers carry store.Coverage: a store that

@@ -28,11 +28,15 @@ type span struct {
 
 // partState is the durability state of one partition.
 type partState struct {
-	pending   []*span // sent, not yet verified, in offset order
-	sentNext  int64   // next offset after the last span sent
-	known     bool
-	rewinding bool // rows were lost; rows are refused until the replay from rewindAt arrives
-	rewindAt  int64
+	pending  []*span // sent, not yet verified, in offset order
+	sentNext int64   // next offset after the last span sent
+	known    bool
+	// hasHole: rows from hole on were lost and their replay has not been
+	// sent yet. Nothing of the partition is verified (so nothing committed)
+	// until a span starting at or before hole is sent: rows fetched before
+	// the consumer was rewound must not carry the durable offset past it.
+	hasHole bool
+	hole    int64
 }
 
 // tracker implements the commit protocol of docs/ARCHITECTURE.md: what was
@@ -45,7 +49,6 @@ type tracker struct {
 	pendingRows int
 	nextID      uint64
 	durable     map[transport.TopicPartition]int64 // advanced since the last Durable()
-	lost        map[transport.TopicPartition]int64 // since the last Lost()
 }
 
 func newTracker(s *Store) *tracker {
@@ -53,7 +56,6 @@ func newTracker(s *Store) *tracker {
 		s:       s,
 		parts:   make(map[transport.TopicPartition]*partState),
 		durable: make(map[transport.TopicPartition]int64),
-		lost:    make(map[transport.TopicPartition]int64),
 	}
 }
 
@@ -64,42 +66,6 @@ func (t *tracker) part(tp transport.TopicPartition) *partState {
 		t.parts[tp] = p
 	}
 	return p
-}
-
-// admit drops the rows of partitions that lost rows and whose replay has
-// not arrived yet: records fetched before the consumer was rewound must not
-// be sent past the hole (their offsets would be verified and committed
-// while the lost rows before them are not back).
-func (t *tracker) admit(rows []store.Row) []store.Row {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	any := false
-	for _, p := range t.parts {
-		any = any || p.rewinding
-	}
-	if !any {
-		return rows
-	}
-	keep := make(map[transport.TopicPartition]bool)
-	for i := range rows {
-		tp := transport.TopicPartition{Topic: rows[i].Topic, Partition: rows[i].Partition}
-		if _, seen := keep[tp]; seen {
-			continue
-		}
-		p := t.parts[tp]
-		ok := p == nil || !p.rewinding || rows[i].Offset <= p.rewindAt
-		if ok && p != nil {
-			p.rewinding = false
-		}
-		keep[tp] = ok
-	}
-	out := rows[:0:0]
-	for i := range rows {
-		if keep[transport.TopicPartition{Topic: rows[i].Topic, Partition: rows[i].Partition}] {
-			out = append(out, rows[i])
-		}
-	}
-	return out
 }
 
 // waitRoom waits while too many rows are unverified.
@@ -160,6 +126,9 @@ func (t *tracker) sent(rows []store.Row, at time.Time) {
 	for _, tp := range order {
 		sp := byTP[tp]
 		p := t.part(tp)
+		if p.hasHole && sp.lo <= p.hole {
+			p.hasHole = false // the replay arrived
+		}
 		if p.known && sp.lo < p.sentNext {
 			// A replay (rewind, or the partition came back after a
 			// rebalance): what was pending from lo on is sent again now.
@@ -230,6 +199,9 @@ func (t *tracker) due(now time.Time) []check {
 	defer t.mu.Unlock()
 	var out []check
 	for tp, p := range t.parts {
+		if p.hasHole {
+			continue
+		}
 		var c *check
 		for _, sp := range p.pending {
 			if now.Sub(sp.sentAt) < t.s.opts.DurableAfter {
@@ -277,8 +249,7 @@ func (t *tracker) settle(c check, got int) {
 		t.s.log.Warn("rows sent to VictoriaLogs are missing after the flush window (a node lost unflushed rows); replaying the partition from Kafka",
 			"topic", c.tp.Topic, "partition", c.tp.Partition, "from", c.lo, "to", c.hi, "sent", c.want, "found", got)
 		t.truncate(p, c.lo)
-		p.rewinding, p.rewindAt = true, c.lo
-		t.lost[c.tp] = c.lo
+		p.hasHole, p.hole = true, c.lo
 		delete(t.durable, c.tp)
 	}
 	t.s.m.rowsPending.Set(float64(t.pendingRows))
@@ -297,17 +268,43 @@ func (s *Store) Durable() map[transport.TopicPartition]int64 {
 	return out
 }
 
-// Lost implements storage.Deferred.
+// Lost implements storage.Deferred: every partition whose lost rows have not
+// been sent again yet, each call, so a rewind that did not happen (the
+// consumer was busy rebalancing) is asked for again.
 func (s *Store) Lost() map[transport.TopicPartition]int64 {
 	t := s.tracker
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.lost) == 0 {
-		return nil
+	var out map[transport.TopicPartition]int64
+	for tp, p := range t.parts {
+		if p.hasHole {
+			if out == nil {
+				out = make(map[transport.TopicPartition]int64)
+			}
+			out[tp] = p.hole
+		}
 	}
-	out := t.lost
-	t.lost = make(map[transport.TopicPartition]int64)
 	return out
+}
+
+// Forget implements storage.Deferred: the partitions moved to another
+// processor, which resumes from the group's committed offset (only ever
+// verified rows) and replays the rest; what this store still tracked for
+// them (pending rows, a hole) is no longer its business.
+func (s *Store) Forget(tps []transport.TopicPartition) {
+	t := s.tracker
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tp := range tps {
+		if p := t.parts[tp]; p != nil {
+			for _, sp := range p.pending {
+				t.pendingRows -= sp.n
+			}
+			delete(t.parts, tp)
+		}
+		delete(t.durable, tp)
+	}
+	t.s.m.rowsPending.Set(float64(t.pendingRows))
 }
 
 func (s *Store) verifyLoop() {
