@@ -32,11 +32,15 @@ import (
 // Defaults. Every zero field of Options takes the value here.
 const (
 	// DefaultDurableAfter is how long after a batch was answered 200 its
-	// rows are assumed flushed to a storage node's disk, and verified:
-	// VictoriaLogs' default -inmemoryDataFlushInterval (5s) plus the front
-	// node's forwarding (up to 1s) and the storage node's row buffer (up to
-	// 1s), plus 1s of slack. Raise it with -inmemoryDataFlushInterval.
-	DefaultDurableAfter = 8 * time.Second
+	// rows are taken to be on a storage node's disk, and verified. In
+	// VictoriaLogs v1.52 the front node forwards rows within about 1s, the
+	// storage node turns them into an in-memory part within about 1s, and
+	// its flusher runs every -inmemoryDataFlushInterval (5s by default)
+	// writing the parts whose deadline (creation + interval) has passed, so
+	// a part waits up to two intervals: 1+1+2×5 = 12s, plus 4s of slack for
+	// a busy machine. Measured: with 8s, rows verified present were lost to
+	// a storage node's kill -9 under load. Raise it with the interval.
+	DefaultDurableAfter = 16 * time.Second
 	// DefaultVerifyInterval is how often due batches are verified.
 	DefaultVerifyInterval = time.Second
 	// DefaultTimeout bounds one HTTP request to VictoriaLogs.
@@ -51,7 +55,7 @@ const (
 	// DefaultMaxPendingRows bounds rows sent but not yet verified durable;
 	// past it Write waits (a storage node down for long stops commits, and
 	// the processor then stops reading instead of growing without bound).
-	DefaultMaxPendingRows = 2_000_000
+	DefaultMaxPendingRows = 5_000_000
 	// DefaultSearchSlack is how many rows beyond limit+1 a search reads, so
 	// that dropping duplicates rarely needs a second read.
 	DefaultSearchSlack = 64
