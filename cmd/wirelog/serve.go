@@ -5,6 +5,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/wirelog/wirelog/internal/pipeline"
 	"github.com/wirelog/wirelog/internal/storage"
@@ -40,4 +43,15 @@ func registerStoreFlags(fs *flag.FlagSet, cfg *pipeline.Config, def string) {
 	fs.StringVar(&cfg.VictoriaLogs.URL, "store-url", "", "VictoriaLogs front node `URL` for --store victorialogs, e.g. http://127.0.0.1:19428 (make vl-up starts one)")
 	fs.DurationVar(&cfg.VictoriaLogs.DurableAfter, "store-durable-after", victorialogs.DefaultDurableAfter,
 		"how long after VictoriaLogs answered an insert its rows are verified and their Kafka offsets committed (`duration`); twice VictoriaLogs' -inmemoryDataFlushInterval plus 6s")
+	fs.Func("store-tenant", "VictoriaLogs tenant `AccountID:ProjectID` every row is written to and every query reads (default 0:0); wirelog's own tenants are the field tenant inside it",
+		func(v string) error {
+			a, p, ok := strings.Cut(v, ":")
+			acc, err1 := strconv.ParseUint(a, 10, 32)
+			proj, err2 := strconv.ParseUint(p, 10, 32)
+			if !ok || err1 != nil || err2 != nil {
+				return fmt.Errorf("%q is not AccountID:ProjectID, two numbers such as 12:0", v)
+			}
+			cfg.VictoriaLogs.AccountID, cfg.VictoriaLogs.ProjectID = uint32(acc), uint32(proj)
+			return nil
+		})
 }
