@@ -275,3 +275,55 @@ func TestPartialAnswer(t *testing.T) {
 		t.Fatalf("stats with the node back: %+v %v", s, err)
 	}
 }
+
+// TestFollow: the live tail `wirelog serve` publishes from is VictoriaLogs'
+// own tail; a row written twice (a replay) is published once.
+func TestFollow(t *testing.T) {
+	vl := vltest.Start(t, true, "")
+	st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	got := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.Follow(ctx, func(es []event.Event) {
+			mu.Lock()
+			for _, e := range es {
+				got[e.Message]++
+			}
+			mu.Unlock()
+		})
+	}()
+	time.Sleep(2 * time.Second) // the tail is connected
+	rs := rows(3, 0, 50)
+	for range 2 {
+		if _, err := st.Write(ctx, append([]store.Row(nil), rs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testproc.Eventually(t, 30*time.Second, func() error {
+		vl.Flush()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < len(rs) {
+			return fmt.Errorf("tail published %d of %d events", len(got), len(rs))
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	for m, n := range got {
+		if n != 1 {
+			t.Errorf("event %q published %d times", m, n)
+		}
+	}
+	mu.Unlock()
+	cancel()
+	<-done
+}

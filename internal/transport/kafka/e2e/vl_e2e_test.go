@@ -118,6 +118,19 @@ func TestVictoriaLogsScaleOut(t *testing.T) {
 	at(24 * time.Second)
 	t.Log("storage node 2: kill -9, restart 3 s later")
 	vl.Kill9("storage2")
+	// serve says its answer is partial and names the node; refuses with
+	// 503 when asked for a complete answer.
+	var part struct {
+		Events  int64    `json:"events"`
+		Partial bool     `json:"partial"`
+		Missing []string `json:"missing"`
+	}
+	if c := srv.get("/api/v1/stats", &part); c != 200 || !part.Partial || len(part.Missing) != 1 || part.Missing[0] != vl.StorageAddr(2) {
+		t.Errorf("serve stats with storage node %s down: %d %+v; want 200 partial naming it", vl.StorageAddr(2), c, part)
+	}
+	if c := srv.get("/api/v1/stats?partial=false", nil); c != 503 {
+		t.Errorf("serve stats?partial=false with a storage node down: %d, want 503", c)
+	}
 	time.Sleep(3 * time.Second)
 	vl.Start()
 
@@ -163,6 +176,19 @@ func TestVictoriaLogsScaleOut(t *testing.T) {
 		return nil
 	})
 	t.Logf("settled %s after the load: serve counts %d events for %d acknowledged ids", time.Since(settleStart).Round(time.Second), total, len(want))
+	// And the processors converge: every row verified durable, every
+	// offset committed (no lag), nothing waiting.
+	eventually(t, 2*time.Minute, func() error {
+		for _, p := range []*proc{p1, p2} {
+			if v := metric(p, "wirelog_vl_rows_pending"); v != 0 {
+				return fmt.Errorf("%s: %v rows sent but not verified durable", p.Name, v)
+			}
+			if v := metric(p, "wirelog_kafka_consumer_lag_records"); v != 0 {
+				return fmt.Errorf("%s: lag %v records (offsets not committed)", p.Name, v)
+			}
+		}
+		return nil
+	})
 	lost := metricSum([]*proc{p1, p2}, "wirelog_vl_rows_lost_total")
 	t.Logf("rows the cluster lost and the processors replayed (this run's processors): %v", lost)
 
