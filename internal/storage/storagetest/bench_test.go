@@ -108,7 +108,6 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
-
 // BenchmarkQueries times the dashboard's queries on the same rows in both
 // stores: totals of the last hour, a 15-minute window, the rollups chart
 // (1 h by service at 10 s), the newest page, a message search and a

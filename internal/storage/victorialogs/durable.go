@@ -3,6 +3,7 @@ package victorialogs
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,11 @@ type partState struct {
 	pending  []*span // sent, not yet verified, in offset order
 	sentNext int64   // next offset after the last span sent
 	known    bool
+	// attemptedNext is past every offset this store may have stored for
+	// the partition (sent, attempted, or found stored by another processor
+	// when it took the partition over); seen says it is known.
+	attemptedNext int64
+	seen          bool
 	// hasHole: rows from hole on were lost and their replay has not been
 	// sent yet. Nothing of the partition is verified (so nothing committed)
 	// until a span starting at or before hole is sent: rows fetched before
@@ -66,6 +72,94 @@ func (t *tracker) part(tp transport.TopicPartition) *partState {
 		t.parts[tp] = p
 	}
 	return p
+}
+
+// zoneSet says which rows of a batch may already be stored: per partition,
+// the rows with offset <= hi, in the replay zone named lo.
+type zoneSet map[transport.TopicPartition][2]int64
+
+func (z zoneSet) of(r *store.Row) int64 {
+	if zr, ok := z[transport.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; ok && r.Offset <= zr[1] {
+		return zr[0]
+	}
+	return -1
+}
+
+// all marks every row (for a retried batch): rows outside a zone get the
+// zone named by their partition's first offset in the batch.
+func (z zoneSet) all(rows []store.Row) func(*store.Row) int64 {
+	first := make(map[transport.TopicPartition]int64)
+	for i := range rows {
+		tp := transport.TopicPartition{Topic: rows[i].Topic, Partition: rows[i].Partition}
+		if _, ok := first[tp]; !ok {
+			first[tp] = rows[i].Offset
+		}
+	}
+	return func(r *store.Row) int64 {
+		tp := transport.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if zr, ok := z[tp]; ok {
+			return zr[0]
+		}
+		return first[tp]
+	}
+}
+
+// zones decides which rows of a batch are possible replays. For a
+// partition this store has not written since it started or took it over,
+// it asks VictoriaLogs what is stored from the batch's first offset on
+// (what the previous owner sent), after making everything sent so far
+// searchable.
+func (t *tracker) zones(ctx context.Context, s *Store, rows []store.Row) (zoneSet, error) {
+	first := make(map[transport.TopicPartition]int64, 4)
+	for i := range rows {
+		tp := transport.TopicPartition{Topic: rows[i].Topic, Partition: rows[i].Partition}
+		if f, ok := first[tp]; !ok || rows[i].Offset < f {
+			first[tp] = rows[i].Offset
+		}
+	}
+	z := make(zoneSet)
+	var unknown []transport.TopicPartition
+	t.mu.Lock()
+	for tp, f := range first {
+		p := t.parts[tp]
+		switch {
+		case p == nil || !p.seen:
+			unknown = append(unknown, tp)
+		case f < p.attemptedNext:
+			z[tp] = [2]int64{f, p.attemptedNext - 1}
+		}
+	}
+	t.mu.Unlock()
+	if len(unknown) > 0 {
+		s.forceFlush(ctx)
+	}
+	for _, tp := range unknown {
+		m, err := s.maxStored(ctx, tp, first[tp])
+		if err != nil {
+			return nil, fmt.Errorf("find what VictoriaLogs already holds of %s/%d before writing it: %w", tp.Topic, tp.Partition, err)
+		}
+		t.mu.Lock()
+		p := t.part(tp)
+		if !p.seen {
+			p.seen, p.attemptedNext = true, max(p.attemptedNext, m+1)
+		}
+		if f := first[tp]; f < p.attemptedNext {
+			z[tp] = [2]int64{f, p.attemptedNext - 1}
+		}
+		t.mu.Unlock()
+	}
+	return z, nil
+}
+
+// attempted records that rows were (maybe) stored.
+func (t *tracker) attempted(rows []store.Row) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range rows {
+		p := t.part(transport.TopicPartition{Topic: rows[i].Topic, Partition: rows[i].Partition})
+		p.seen = true
+		p.attemptedNext = max(p.attemptedNext, rows[i].Offset+1)
+	}
 }
 
 // waitRoom waits while too many rows are unverified.
@@ -335,6 +429,40 @@ func (s *Store) verifyDue() {
 			continue
 		}
 		s.tracker.settle(c, got)
+	}
+}
+
+// maxStored is the highest offset of tp stored at or after from, -1 if none
+// (a complete answer is required).
+func (s *Store) maxStored(ctx context.Context, tp transport.TopicPartition, from int64) (int64, error) {
+	q := fmt.Sprintf("%s:=%s %s:=%d %s:>=%d | stats max(%s) as m", fieldTopic, quote(tp.Topic), fieldPartition, tp.Partition, fieldOffset, from, fieldOffset)
+	m := int64(-1)
+	_, err := s.run(ctx, "replay_zone", q, false, func(v *fastjson.Value) error {
+		if b := v.GetStringBytes("m"); len(b) > 0 {
+			n, err := strconv.ParseFloat(string(b), 64)
+			if err != nil {
+				return fmt.Errorf("max offset %q: %w", b, err)
+			}
+			m = int64(n)
+		}
+		return nil
+	})
+	return m, err
+}
+
+// forceFlush makes rows sent so far searchable (not durable): the front
+// node forwards what it buffers and the storage nodes turn pending rows
+// into searchable parts. Best effort: a cluster that protects the endpoint
+// (-forceFlushAuthKey) only makes the zone lookup see less.
+func (s *Store) forceFlush(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base.String()+"/internal/force_flush", nil)
+	if err != nil {
+		return
+	}
+	if resp, err := s.opts.Client.Do(req); err == nil {
+		resp.Body.Close()
 	}
 }
 

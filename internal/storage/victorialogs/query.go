@@ -208,15 +208,11 @@ func (s *Store) Stats(ctx context.Context, req store.StatsRequest) (*store.Stats
 	}
 	f.window(from, to)
 	f.eq("tenant", req.Tenant)
-	q := f.String() + " | uniq by (" + idFields + ", level, service, " + fieldBytes + ")" +
-		" | stats by (level, service) count() as c, sum(" + fieldBytes + ") as b"
-	cov, err := s.run(ctx, "stats", q, !req.NoPartial, func(v *fastjson.Value) error {
-		c, b := num(v, "c"), num(v, "b")
-		st.ByLevel[string(v.GetStringBytes("level"))] += c
-		st.ByService[string(v.GetStringBytes("service"))] += c
+	cov, err := s.countDistinct(ctx, "stats", f.String(), "", []string{"level", "service"}, !req.NoPartial, func(k []string, c, b int64) {
+		st.ByLevel[k[0]] += c
+		st.ByService[k[1]] += c
 		st.Events += c
 		st.Bytes += b
-		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -266,19 +262,33 @@ func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.R
 	f.eq("tenant", req.Tenant)
 	// The bucket is computed from _time in seconds, floor-divided, so it is
 	// aligned to the epoch exactly as DuckDB's.
-	q := f.String() + " | uniq by (" + idFields + ", _time, service, level, tenant, " + fieldBytes + ")" +
-		" | math floor(_time / 1e9 / " + strconv.FormatInt(step, 10) + ") * " + strconv.FormatInt(step, 10) + " as wl_bucket" +
-		" | stats by (" + strings.Join(append(slices.Clone(by), "wl_bucket"), ", ") + ") count() as c, sum(" + fieldBytes + ") as b"
+	bucket := " | math floor(_time / 1e9 / " + strconv.FormatInt(step, 10) + ") * " + strconv.FormatInt(step, 10) + " as wl_bucket"
 	type key struct{ svc, lvl, ten string }
-	points := make(map[key][]store.Point)
-	cov, err := s.run(ctx, "rollups", q, !req.NoPartial, func(v *fastjson.Value) error {
-		k := key{string(v.GetStringBytes("service")), string(v.GetStringBytes("level")), string(v.GetStringBytes("tenant"))}
-		b, err := strconv.ParseFloat(string(v.GetStringBytes("wl_bucket")), 64)
-		if err != nil {
-			return fmt.Errorf("rollup bucket %q: %w", v.GetStringBytes("wl_bucket"), err)
+	points := make(map[key]map[int64]*store.Point)
+	groups := append(slices.Clone(by), "wl_bucket")
+	cov, err := s.countDistinct(ctx, "rollups", f.String(), bucket, groups, !req.NoPartial, func(g []string, c, b int64) {
+		var k key
+		for i, d := range by {
+			switch d {
+			case store.ByService:
+				k.svc = g[i]
+			case store.ByLevel:
+				k.lvl = g[i]
+			case store.ByTenant:
+				k.ten = g[i]
+			}
 		}
-		points[k] = append(points[k], store.Point{Time: time.Unix(int64(b), 0).UTC(), Count: num(v, "c"), Bytes: num(v, "b")})
-		return nil
+		sec, _ := strconv.ParseFloat(g[len(g)-1], 64)
+		if points[k] == nil {
+			points[k] = make(map[int64]*store.Point)
+		}
+		pt := points[k][int64(sec)]
+		if pt == nil {
+			pt = &store.Point{Time: time.Unix(int64(sec), 0).UTC()}
+			points[k][int64(sec)] = pt
+		}
+		pt.Count += c
+		pt.Bytes += b
 	})
 	if err != nil {
 		return nil, err
@@ -293,7 +303,15 @@ func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.R
 		return strings.Compare(a.svc+"\x00"+a.lvl+"\x00"+a.ten, b.svc+"\x00"+b.lvl+"\x00"+b.ten)
 	})
 	for _, k := range keys {
-		ps := points[k]
+		var ps []store.Point
+		for _, pt := range points[k] {
+			if pt.Count != 0 {
+				ps = append(ps, *pt)
+			}
+		}
+		if len(ps) == 0 {
+			continue
+		}
 		slices.SortFunc(ps, func(a, b store.Point) int { return a.Time.Compare(b.Time) })
 		se := store.Series{Points: ps}
 		if slices.Contains(by, store.ByService) {
@@ -308,6 +326,114 @@ func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.R
 		res.Series = append(res.Series, se)
 	}
 	return res, nil
+}
+
+// countDistinct runs `filter pre | stats by (groups) count(), sum(wl_bytes)`
+// and subtracts the rows that are repeats of an id. Repeats exist only
+// among the rows of replay zones (rows marked wl_replay and the originals
+// in the same offset ranges), so only those are collapsed with uniq — the
+// bulk of the data is counted as VictoriaLogs counts it, fast. add gets the
+// group values, the count and the bytes (several calls per group may come).
+func (s *Store) countDistinct(ctx context.Context, kind, filter, pre string, groups []string, allowPartial bool, add func([]string, int64, int64)) (store.Coverage, error) {
+	by := strings.Join(groups, ", ")
+	emit := func(sign int64) func(*fastjson.Value) error {
+		return func(v *fastjson.Value) error {
+			g := make([]string, len(groups))
+			for i, f := range groups {
+				g[i] = string(v.GetStringBytes(f))
+			}
+			add(g, sign*num(v, "c"), sign*num(v, "b"))
+			return nil
+		}
+	}
+	stats := " | stats by (" + by + ") count() as c, sum(" + fieldBytes + ") as b"
+	cov, err := s.run(ctx, kind, filter+pre+stats, allowPartial, emit(1))
+	if err != nil {
+		return cov, err
+	}
+	zones, zcov, err := s.replayZones(ctx, allowPartial)
+	if err != nil {
+		return cov, err
+	}
+	cov = mergeCoverage(cov, zcov)
+	if zones == "" {
+		return cov, nil
+	}
+	zf := filter + " " + zones
+	// Every row of the zones, minus each id once: what remains are repeats.
+	c1, err := s.run(ctx, kind+"_dedup", zf+pre+stats, allowPartial, emit(-1))
+	if err != nil {
+		return cov, err
+	}
+	fields := idFields + ", " + fieldBytes
+	for _, g := range groups {
+		if g != "wl_bucket" {
+			fields += ", " + g
+		} else {
+			fields += ", _time"
+		}
+	}
+	c2, err := s.run(ctx, kind+"_dedup", zf+" | uniq by ("+fields+")"+pre+stats, allowPartial, emit(1))
+	if err != nil {
+		return cov, err
+	}
+	return mergeCoverage(cov, mergeCoverage(c1, c2)), nil
+}
+
+// replayZones is a LogsQL filter selecting every row of every replay zone:
+// the offset range of each zone's marked rows, in its partition; "" when
+// nothing was ever replayed.
+func (s *Store) replayZones(ctx context.Context, allowPartial bool) (string, store.Coverage, error) {
+	type zr struct{ a, b int64 }
+	zones := map[[2]string][]zr{}
+	q := fieldReplay + ":* | stats by (" + fieldTopic + ", " + fieldPartition + ", " + fieldReplay + ") min(" + fieldOffset + ") as a, max(" + fieldOffset + ") as b"
+	cov, err := s.run(ctx, "replay_zones", q, allowPartial, func(v *fastjson.Value) error {
+		a, err1 := strconv.ParseFloat(string(v.GetStringBytes("a")), 64)
+		b, err2 := strconv.ParseFloat(string(v.GetStringBytes("b")), 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("replay zone bounds %q..%q are not numbers", v.GetStringBytes("a"), v.GetStringBytes("b"))
+		}
+		k := [2]string{string(v.GetStringBytes(fieldTopic)), string(v.GetStringBytes(fieldPartition))}
+		zones[k] = append(zones[k], zr{int64(a), int64(b)})
+		return nil
+	})
+	if err != nil || len(zones) == 0 {
+		return "", cov, err
+	}
+	var terms []string
+	keys := make([][2]string, 0, len(zones))
+	for k := range zones {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y [2]string) int { return strings.Compare(x[0]+"/"+x[1], y[0]+"/"+y[1]) })
+	for _, k := range keys {
+		rs := zones[k]
+		slices.SortFunc(rs, func(x, y zr) int { return int(x.a - y.a) })
+		merged := rs[:1]
+		for _, r := range rs[1:] {
+			if last := &merged[len(merged)-1]; r.a <= last.b+1 {
+				last.b = max(last.b, r.b)
+			} else {
+				merged = append(merged, r)
+			}
+		}
+		var ranges []string
+		for _, r := range merged {
+			ranges = append(ranges, fmt.Sprintf("%s:range[%d, %d]", fieldOffset, r.a, r.b))
+		}
+		terms = append(terms, fmt.Sprintf("(%s:=%s %s:=%s (%s))", fieldTopic, quote(k[0]), fieldPartition, quote(k[1]), strings.Join(ranges, " or ")))
+	}
+	return "(" + strings.Join(terms, " or ") + ")", cov, nil
+}
+
+func mergeCoverage(a, b store.Coverage) store.Coverage {
+	a.Partial = a.Partial || b.Partial
+	for _, m := range b.Missing {
+		if !slices.Contains(a.Missing, m) {
+			a.Missing = append(a.Missing, m)
+		}
+	}
+	return a
 }
 
 // resultFields are the fields a search reads back.

@@ -26,6 +26,10 @@ const (
 	fieldOffset    = "wl_offset"
 	fieldBytes     = "wl_bytes"
 	fieldAttrs     = "wl_attrs"
+	// fieldReplay marks a row that may already be stored (a replay); its
+	// value names the replay zone (the zone's first offset). Queries collapse
+	// duplicates only among zones' rows, so counting stays cheap.
+	fieldReplay = "wl_replay"
 )
 
 // ContentType is what /insert/jsonline needs: without it VictoriaLogs
@@ -36,8 +40,9 @@ const ContentType = "application/stream+json"
 // (its -defaultMsgValue); read back, it is wirelog's empty message.
 const defaultMsgValue = "missing _msg field; see https://docs.victoriametrics.com/victorialogs/keyconcepts/#message-field"
 
-// appendRow encodes one row as a JSON line.
-func appendRow(b []byte, r *store.Row) []byte {
+// appendRow encodes one row as a JSON line; zone >= 0 marks it as a
+// possible replay in that zone.
+func appendRow(b []byte, r *store.Row, zone int64) []byte {
 	e := &r.Event
 	b = append(b, `{"_time":"`...)
 	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
@@ -68,6 +73,11 @@ func appendRow(b []byte, r *store.Row) []byte {
 	b = strconv.AppendInt(b, r.Offset, 10)
 	b = append(b, `,"`+fieldBytes+`":`...)
 	b = strconv.AppendInt(b, int64(r.Bytes), 10)
+	if zone >= 0 {
+		b = append(b, `,"`+fieldReplay+`":"`...)
+		b = strconv.AppendInt(b, zone, 10)
+		b = append(b, '"')
+	}
 	if a := bytes.TrimSpace(e.Attrs); len(a) > 2 && a[0] == '{' {
 		// attrs as fields (VictoriaLogs flattens the object to attrs.<key>)
 		// for LogsQL filters, and verbatim so they come back with their types.
@@ -117,15 +127,30 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 		s.m.insertErrors.WithLabelValues("backpressure").Inc()
 		return 0, err
 	}
+	// Rows that may already be stored (a replay after a rewind, a retried
+	// batch, or a partition taken over from another processor) are marked
+	// with their replay zone.
+	zones, err := s.tracker.zones(ctx, s, rows)
+	if err != nil {
+		return 0, err
+	}
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
-	enc.raw = enc.raw[:0]
-	for i := range rows {
-		enc.raw = appendRow(enc.raw, &rows[i])
+	encode := func(zoneOf func(r *store.Row) int64) {
+		enc.raw = enc.raw[:0]
+		for i := range rows {
+			enc.raw = appendRow(enc.raw, &rows[i], zoneOf(&rows[i]))
+		}
+		enc.wire = enc.zw.EncodeAll(enc.raw, enc.wire[:0])
 	}
-	enc.wire = enc.zw.EncodeAll(enc.raw, enc.wire[:0])
+	encode(zones.of)
 	sentAt := time.Now()
-	if err := s.insert(ctx, enc.wire); err != nil {
+	// A failed attempt may have been stored all the same (a timeout after
+	// VictoriaLogs took the rows): from then on every row of the batch is a
+	// possible replay.
+	s.tracker.attempted(rows)
+	retry := func() { encode(zones.all(rows)) }
+	if err := s.insert(ctx, enc.wire, retry, func() []byte { return enc.wire }); err != nil {
 		return 0, err
 	}
 	s.m.rowsSent.Add(float64(len(rows)))
@@ -134,8 +159,9 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 	return len(rows), nil
 }
 
-// insert posts one compressed body, with bounded retries.
-func (s *Store) insert(ctx context.Context, body []byte) error {
+// insert posts one compressed body, with bounded retries; before a retry
+// it calls reencode and posts body() instead.
+func (s *Store) insert(ctx context.Context, body []byte, reencode func(), next func() []byte) error {
 	q := "_stream_fields=" + strings.Join(s.opts.StreamFields, ",") + "&_time_field=_time&_msg_field=_msg"
 	target := s.base.String() + "/insert/jsonline?" + q
 	backoff := s.opts.RetryBackoff
@@ -168,6 +194,10 @@ func (s *Store) insert(ctx context.Context, body []byte) error {
 		case <-t.C:
 		}
 		backoff = min(2*backoff, MaxRetryBackoff)
+		if reencode != nil {
+			reencode()
+			body, reencode = next(), nil
+		}
 	}
 	return fmt.Errorf("insert into VictoriaLogs %s (--store-url) failed: %w", s.base, last)
 }
