@@ -464,6 +464,26 @@ func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.Sea
 	if req.Query != "" {
 		f = append(f, "_msg:~"+quote("(?i)"+regexp.QuoteMeta(req.Query)))
 	}
+	// The newest page usually lies in the last minutes: ask for those
+	// first, and read everything only when they hold too few events (the
+	// newest limit+1 of all rows are inside any window ending at the
+	// newest row that holds limit+1 of them).
+	now := time.Now()
+	if recent := now.Add(-recentWindow); (req.To.IsZero() || !req.To.Before(now)) && req.From.Before(recent) {
+		fr := append(slices.Clone(f), "_time:>="+recent.UTC().Format(time.RFC3339Nano))
+		res, err := s.searchIn(ctx, fr, limit, req.NoPartial)
+		if err != nil || res.More {
+			return res, err
+		}
+	}
+	return s.searchIn(ctx, f, limit, req.NoPartial)
+}
+
+// recentWindow is the window Search tries first.
+const recentWindow = 5 * time.Minute
+
+// searchIn returns the newest limit events matching f, each id once.
+func (s *Store) searchIn(ctx context.Context, f filter, limit int, noPartial bool) (*store.SearchResult, error) {
 	// Read limit+1 plus a margin; if dropping repeated ids leaves too few
 	// while more rows exist, read again with more.
 	for read := limit + 1 + DefaultSearchSlack; ; read *= 4 {
@@ -472,7 +492,7 @@ func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.Sea
 		res := &store.SearchResult{Events: make([]store.StoredEvent, 0, min(limit+1, 256)), Limit: limit}
 		seen := make(map[string]struct{}, min(read, 1024))
 		rows, dups := 0, 0
-		cov, err := s.run(ctx, "search", q, !req.NoPartial, func(v *fastjson.Value) error {
+		cov, err := s.run(ctx, "search", q, !noPartial, func(v *fastjson.Value) error {
 			rows++
 			id := string(v.GetStringBytes(fieldTopic)) + "/" + string(v.GetStringBytes(fieldPartition)) + "/" + string(v.GetStringBytes(fieldOffset))
 			if _, dup := seen[id]; dup {

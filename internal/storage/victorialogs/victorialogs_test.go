@@ -341,4 +341,19 @@ func TestFollow(t *testing.T) {
 	mu.Unlock()
 	cancel()
 	<-done
+
+	// The newest page of recent rows comes from the recent window first,
+	// each id once although every row was written twice.
+	res, err := st.Search(context.Background(), store.SearchRequest{Limit: 10, NoPartial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 10 || !res.More {
+		t.Fatalf("newest 10: %d events, more=%v", len(res.Events), res.More)
+	}
+	for i, e := range res.Events {
+		if e.Offset != int64(49-i) || e.Partition != 3 {
+			t.Errorf("newest event %d is %d/%d, want 3/%d", i, e.Partition, e.Offset, 49-i)
+		}
+	}
 }
