@@ -194,7 +194,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: n.reg}))
-		return n.serve(ctx, mux)
+		h, err := n.authorize(mux)
+		if err != nil {
+			return err
+		}
+		return n.serve(ctx, h)
 	}
 	if err := n.openTransport(ctx); err != nil {
 		return err
