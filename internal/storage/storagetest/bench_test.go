@@ -23,7 +23,7 @@ import (
 //	go test -run '^$' -bench . -benchtime 5x ./internal/storage/storagetest/
 //
 // WIRELOG_BENCH_EVENTS sets how many rows BenchmarkQueries loads first
-// (default 1,000,000; docs/BENCHMARKS.md quotes 10,000,000).
+// (default 1,000,000).
 
 var (
 	services = []string{"checkout", "payments", "search", "auth", "inventory", "shipping", "email", "gateway"}
@@ -120,7 +120,15 @@ func BenchmarkQueries(b *testing.B) {
 	now := time.Now().Truncate(time.Second)
 	start := now.Add(-time.Hour)
 	ctx := context.Background()
-	for _, o := range openers() {
+	// WIRELOG_BENCH_STREAMS compares stream-field choices on the query
+	// side: ";"-separated lists, e.g. "service,host,tenant;service".
+	var streams [][]string
+	for _, l := range strings.Split(os.Getenv("WIRELOG_BENCH_STREAMS"), ";") {
+		if l != "" {
+			streams = append(streams, strings.Split(l, ","))
+		}
+	}
+	for _, o := range openers(streams...) {
 		b.Run(o.name, func(b *testing.B) {
 			st, flush := o.open(b)
 			defer st.Close()
