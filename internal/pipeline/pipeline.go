@@ -337,7 +337,7 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.reg.MustRegister(n.proc.Collector())
 
 	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady}
-	if cfg.Roles&RoleIngest != 0 {
+	if n.cfg.Roles&RoleIngest != 0 {
 		aopts.Root = esbulk.Root // Elasticsearch clients' GET /; browsers still get the page
 	}
 	mux := api.New(aopts)
