@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak ui test-ui
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak ui test-ui vl-up vl-down
 
 ## run: build (the dashboard too, when web/ changed) and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: ui build
@@ -92,3 +92,11 @@ kafka-up:
 ## kafka-down: stop it
 kafka-down:
 	bash scripts/kafka.sh stop
+
+## vl-up: local VictoriaLogs cluster (two storage nodes + front node on 127.0.0.1:19428); built into the cache once
+vl-up:
+	bash scripts/vl.sh cluster-start
+
+## vl-down: stop it
+vl-down:
+	bash scripts/vl.sh cluster-stop

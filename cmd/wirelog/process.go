@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/wirelog/wirelog/internal/pipeline"
+	"github.com/wirelog/wirelog/internal/storage"
 )
 
 // runProcess is `wirelog process`: a processor in a Kafka consumer group, with
@@ -19,8 +20,9 @@ func runProcess(ctx context.Context, args []string) error {
 		"events and rollups in DuckDB (--data), and serve the query API and dashboard over that store.")
 	cfg := pipeline.Config{Name: "process", Roles: pipeline.RoleProcess}
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8081", "`address` for HTTP: query API, dashboard, /metrics, /healthz, /readyz")
-	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for this processor's DuckDB store (one per processor)")
+	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for this processor's DuckDB store (one per processor; unused with --store victorialogs)")
 	registerProcessFlags(fs, &cfg, "256MB")
+	registerStoreFlags(fs, &cfg, storage.KindDuckDB)
 	cfg.Kafka.RegisterFlags(fs)
 	group := cfg.Kafka.Group
 	if v, ok := os.LookupEnv("WIRELOG_KAFKA_GROUP"); ok {
@@ -36,6 +38,9 @@ func runProcess(ctx context.Context, args []string) error {
 	}
 	if cfg.Kafka.Group == "" {
 		return usageErrorf("--group is empty: processors need a consumer group")
+	}
+	if cfg.StoreKind == storage.KindVictoriaLogs && cfg.VictoriaLogs.URL == "" {
+		return usageErrorf("--store victorialogs needs --store-url, the VictoriaLogs front node (e.g. http://127.0.0.1:19428)")
 	}
 	return pipeline.Run(ctx, cfg)
 }

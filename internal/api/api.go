@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/storage"
 	"github.com/wirelog/wirelog/internal/store"
 )
 
@@ -32,12 +33,9 @@ const (
 	tailKeepalive = 15 * time.Second
 )
 
-// Querier is what the API reads from; *store.Store implements it.
-type Querier interface {
-	Stats(context.Context, store.StatsRequest) (*store.Stats, error)
-	Rollups(context.Context, store.RollupsRequest) (*store.Rollups, error)
-	Search(context.Context, store.SearchRequest) (*store.SearchResult, error)
-}
+// Querier is what the API reads from: the store contract, implemented by
+// the DuckDB store and the VictoriaLogs store.
+type Querier = storage.Querier
 
 // Options configures the API.
 type Options struct {
@@ -87,9 +85,9 @@ var routes = []route{
 // queryParams are the query parameters each GET endpoint takes; anything
 // else is a 400. The OpenAPI test checks docs/openapi.yaml lists the same.
 var queryParams = map[string][]string{
-	"/api/v1/stats":            {"from", "to", "tenant"},
-	"/api/v1/rollups":          {"from", "to", "step", "by", "service", "level", "tenant"},
-	"/api/v1/logs/search":      {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit", "host", "attr", "exclude"},
+	"/api/v1/stats":            {"from", "to", "tenant", "partial"},
+	"/api/v1/rollups":          {"from", "to", "step", "by", "service", "level", "tenant", "partial"},
+	"/api/v1/logs/search":      {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit", "host", "attr", "exclude", "partial"},
 	"/api/v1/tail":             {"service", "level", "q", "tenant"},
 	"/api/v1/logs/histogram":   filterParamsAnd("step"),
 	"/api/v1/logs/fields":      filterParamsAnd("limit"),
@@ -156,7 +154,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/stats"], s.opts.Now())
-	req := store.StatsRequest{From: p.time("from", time.Time{}), To: p.time("to", time.Time{}), Tenant: p.str("tenant")}
+	req := store.StatsRequest{From: p.time("from", time.Time{}), To: p.time("to", time.Time{}), Tenant: p.str("tenant"), NoPartial: !p.partial("partial")}
 	p.window(req.From, req.To)
 	if p.err != nil {
 		writeParamError(w, p.err)
@@ -176,6 +174,8 @@ func (s *server) rollups(w http.ResponseWriter, r *http.Request) {
 		Service: p.str("service"),
 		Level:   p.level("level"),
 		Tenant:  p.str("tenant"),
+
+		NoPartial: !p.partial("partial"),
 	}
 	req.From = p.time("from", req.To.Add(-DefaultRollupWindow))
 	if p.err == nil && !req.To.After(req.From) {
@@ -206,6 +206,8 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) {
 		From:    p.time("from", time.Time{}),
 		To:      p.time("to", time.Time{}),
 		Limit:   p.limit("limit"),
+
+		NoPartial: !p.partial("partial"),
 	}
 	p.window(req.From, req.To)
 	if p.err != nil {
@@ -227,8 +229,9 @@ func writeParamError(w http.ResponseWriter, err *ParamError) {
 }
 
 // answer writes res, or maps a store error: 400 for a request the store
-// refused (naming the field), 503 with Retry-After when the store timed out
-// or is closed or out of memory, 500 for any other DuckDB failure.
+// refused (naming the field), 503 with Retry-After when the store timed out,
+// is closed, is out of memory or cannot answer completely (a storage node
+// down and partial=false), 500 for any other store failure.
 func (s *server) answer(w http.ResponseWriter, r *http.Request, kind string, res any, err error) {
 	var re *store.RequestError
 	switch {
@@ -239,7 +242,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, kind string, res
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		w.WriteHeader(http.StatusServiceUnavailable)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed), errors.Is(err, storage.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: kind + " unavailable, retry later: " + err.Error()})
 	case store.IsOutOfMemory(err):

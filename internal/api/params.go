@@ -233,6 +233,21 @@ func (p *params) limit(name string) int {
 	return n
 }
 
+// partial reads a boolean that defaults to true: whether the answer may miss
+// data a store cannot reach right now (said in the answer as "partial").
+func (p *params) partial(name string) bool {
+	v := p.str(name)
+	if p.err != nil || v == "" {
+		return true
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.err = badParam(name, "%q is not true or false", v)
+		return true
+	}
+	return b
+}
+
 func (p *params) step(name string) time.Duration {
 	v := p.str(name)
 	if p.err != nil || v == "" {

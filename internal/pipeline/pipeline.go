@@ -18,6 +18,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +38,8 @@ import (
 	"github.com/wirelog/wirelog/internal/ingest/syslog"
 	"github.com/wirelog/wirelog/internal/patterns"
 	"github.com/wirelog/wirelog/internal/process"
+	"github.com/wirelog/wirelog/internal/storage"
+	"github.com/wirelog/wirelog/internal/storage/victorialogs"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/tlsconf"
@@ -56,6 +59,9 @@ const (
 	RoleProcess
 	// RoleAll is `wirelog run`.
 	RoleAll = RoleIngest | RoleProcess
+	// RoleServe is `wirelog serve`: the query API, tail and status page over
+	// a shared store (VictoriaLogs), with no transport and no processor.
+	RoleServe Roles = 1 << 7
 )
 
 // Config is everything a node needs. Zero values mean defaults.
@@ -84,6 +90,11 @@ type Config struct {
 	Kafka kafka.Config
 	Log   disklog.Options
 	Store store.Options
+	// StoreKind is storage.KindDuckDB (default: one embedded DuckDB per
+	// processor) or storage.KindVictoriaLogs (--store).
+	StoreKind string
+	// VictoriaLogs configures the VictoriaLogs store (--store-url …).
+	VictoriaLogs victorialogs.Options
 	// Processor tunes batching; zero values are process.Options' defaults.
 	Processor process.Options
 
@@ -125,6 +136,9 @@ func (c *Config) setDefaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
+	if c.StoreKind == "" {
+		c.StoreKind = storage.KindDuckDB
+	}
 }
 
 func (c *Config) useKafka() bool { return len(c.Kafka.Brokers) > 0 }
@@ -140,7 +154,7 @@ type node struct {
 	// newConsumer opens the processor's consumer once the store that backs
 	// its OffsetSource is open.
 	newConsumer func(transport.OffsetSource) (transport.Consumer, error)
-	st          *store.Store
+	st          storage.Store
 	proc        *process.Processor
 	miner       *patterns.Miner
 	tail        *api.TailHub
@@ -196,6 +210,18 @@ func Run(ctx context.Context, cfg Config) error {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := n.openTLS(ctx); err != nil {
 		return err
+	}
+	if cfg.Roles == RoleServe {
+		mux, err := n.openServe(ctx)
+		if err != nil {
+			return err
+		}
+		mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: n.reg}))
+		h, err := n.authorize(mux)
+		if err != nil {
+			return err
+		}
+		return n.serve(ctx, h)
 	}
 	if err := n.openTransport(ctx); err != nil {
 		return err
@@ -342,21 +368,23 @@ func (n *node) openTransport(ctx context.Context) error {
 // returns the query API mux the other routes are added to.
 func (n *node) openProcessor() (*http.ServeMux, error) {
 	cfg := &n.cfg
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data dir %s (--data): %w", cfg.DataDir, err)
-	}
-	path := filepath.Join(cfg.DataDir, "wirelog.duckdb")
-	st, err := store.Open(path, cfg.Store)
+	st, err := n.openStore()
 	if err != nil {
-		return nil, fmt.Errorf("open store %s (--data): %w", path, err)
+		return nil, err
 	}
-	n.st = st
-	n.onClose(func() {
-		if err := st.Close(); err != nil {
-			slog.Error("close store", "err", err)
+	if d, ok := st.(storage.Deferred); ok {
+		// Partitions that move away are no longer this store's to verify
+		// and commit; their new owner replays from the group's offset.
+		for _, f := range []*func([]transport.TopicPartition){&n.cfg.Kafka.OnRevoked, &n.cfg.Kafka.OnLost} {
+			prev := *f
+			*f = func(tps []transport.TopicPartition) {
+				d.Forget(tps)
+				if prev != nil {
+					prev(tps)
+				}
+			}
 		}
-	})
-	n.reg.MustRegister(st.Collector())
+	}
 	cons, err := n.newConsumer(st.NextOffset)
 	if err != nil {
 		return nil, err
@@ -369,14 +397,20 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.tail = api.NewTailHub()
 	n.reg.MustRegister(n.tail.Collector())
 	popts := cfg.Processor
-	// The processor hands every stored batch to the live tail and the
-	// pattern miner (internal/patterns), which flushes to the store itself.
-	if n.miner, err = n.startMiner(st); err != nil {
-		return nil, err
+	// The processor hands every stored batch to the live tail and, on the
+	// DuckDB store (whose patterns table it fills), to the pattern miner
+	// (internal/patterns), which flushes to the store itself. The
+	// VictoriaLogs store has no patterns: that API answers 501 there.
+	if ds, ok := st.(*store.Store); ok {
+		if n.miner, err = n.startMiner(ds); err != nil {
+			return nil, err
+		}
 	}
 	popts.OnStored = func(evs []event.Event) {
 		n.tail.Publish(evs)
-		n.miner.Observe(evs)
+		if n.miner != nil {
+			n.miner.Observe(evs)
+		}
 	}
 	if dl, ok := cons.(process.DeadLetterer); ok {
 		popts.DeadLetter = dl
@@ -421,6 +455,73 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux, nil
+}
+
+// openStore opens the store --store names: the embedded DuckDB in --data,
+// or the VictoriaLogs cluster at --store-url.
+func (n *node) openStore() (storage.Store, error) {
+	cfg := &n.cfg
+	var st storage.Store
+	switch cfg.StoreKind {
+	case storage.KindDuckDB:
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir %s (--data): %w", cfg.DataDir, err)
+		}
+		path := filepath.Join(cfg.DataDir, "wirelog.duckdb")
+		db, err := store.Open(path, cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s (--data): %w", path, err)
+		}
+		st = db
+	case storage.KindVictoriaLogs:
+		if cfg.VictoriaLogs.URL == "" {
+			return nil, errors.New("--store victorialogs needs --store-url, the VictoriaLogs front node (e.g. http://127.0.0.1:19428)")
+		}
+		opts := cfg.VictoriaLogs
+		opts.Logger = slog.Default()
+		vl, err := victorialogs.Open(opts)
+		if err != nil {
+			return nil, err
+		}
+		n.ready = append(n.ready, vl.Ready)
+		st = vl
+	default:
+		return nil, fmt.Errorf("--store %q is not a store; use one of %s", cfg.StoreKind, strings.Join(storage.Kinds, ", "))
+	}
+	n.st = st
+	n.onClose(func() {
+		if err := st.Close(); err != nil {
+			slog.Error("close store", "err", err)
+		}
+	})
+	n.reg.MustRegister(st.Collector())
+	return st, nil
+}
+
+// openServe opens the shared store and the query API over it, with a live
+// tail that follows what the processors store.
+func (n *node) openServe(ctx context.Context) (*http.ServeMux, error) {
+	if n.cfg.StoreKind != storage.KindVictoriaLogs {
+		return nil, errors.New("wirelog serve reads a shared store: give --store victorialogs --store-url URL (a DuckDB store is embedded in its processor; query that processor's own API)")
+	}
+	st, err := n.openStore()
+	if err != nil {
+		return nil, err
+	}
+	n.tail = api.NewTailHub()
+	n.reg.MustRegister(n.tail.Collector())
+	if tl, ok := st.(storage.Tailer); ok {
+		tctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := tl.Follow(tctx, n.tail.Publish); err != nil {
+				slog.Error("live tail stopped", "err", err)
+			}
+		}()
+		n.onClose(func() { cancel(); <-done })
+	}
+	return api.New(api.Options{Store: st, Tail: n.tail, Ready: n.isReady}), nil
 }
 
 func (n *node) isReady(ctx context.Context) error {
@@ -500,7 +601,10 @@ func (n *node) serve(ctx context.Context, mux http.Handler) error {
 		}
 	}()
 	attrs := []any{"http", scheme + ln.Addr().String()}
-	if n.st != nil {
+	switch {
+	case n.st != nil && cfg.StoreKind == storage.KindVictoriaLogs:
+		attrs = append(attrs, "store", cfg.StoreKind, "store_url", cfg.VictoriaLogs.URL)
+	case n.st != nil:
 		attrs = append(attrs, "data", cfg.DataDir)
 	}
 	if cfg.useKafka() {

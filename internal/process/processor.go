@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/storage"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
@@ -55,7 +56,11 @@ type DeadLetterer interface {
 	SendToDLQ(ctx context.Context, rec transport.Record, cause error) error
 }
 
-// Store is what the processor needs of the store.
+// Store is what the processor needs of the store. A store that also
+// implements storage.Deferred (VictoriaLogs) is durable only later: the
+// processor then commits the offsets it reports durable, every
+// DurableCommitInterval, instead of each batch's, and rewinds the consumer
+// (Rewinder) to replay what it reports lost.
 type Store interface {
 	Write(ctx context.Context, rows []store.Row) (int, error)
 }
@@ -72,12 +77,24 @@ type Checkpointer interface {
 	Checkpoint(ctx context.Context) error
 }
 
+// Rewinder is implemented by consumers that can seek partitions back (Kafka).
+type Rewinder interface {
+	Rewind(next map[transport.TopicPartition]int64)
+}
+
+// DurableCommitInterval is how often offsets a storage.Deferred store
+// reports durable are committed to the log.
+const DurableCommitInterval = time.Second
+
 // Processor moves records from a Consumer into a Store.
 type Processor struct {
 	cons  transport.Consumer
 	store Store
 	opts  Options
 	m     metrics
+
+	commitMu    sync.Mutex
+	uncommitted map[transport.TopicPartition]int64 // durable, not yet committed (deferred stores)
 
 	mu     sync.Mutex
 	stuck  error // why the batch in hand cannot be stored, while it cannot
@@ -155,6 +172,23 @@ func (p *Processor) Run(ctx context.Context) error {
 		raws   [][]byte
 		events []event.Event
 	)
+	deferred, _ := p.store.(storage.Deferred)
+	if deferred != nil {
+		done := make(chan struct{})
+		defer func() { close(done); p.commitDurable(context.WithoutCancel(ctx), deferred) }()
+		go func() {
+			t := time.NewTicker(DurableCommitInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					p.commitDurable(context.WithoutCancel(ctx), deferred)
+				}
+			}
+		}()
+	}
 	for {
 		if err := p.waitIfPaused(ctx); err != nil {
 			return nil
@@ -224,14 +258,16 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 		}
 		next := make(map[transport.TopicPartition]int64, 1)
-		for i := range recs {
+		for i := 0; deferred == nil && i < len(recs); i++ {
 			tp := transport.TopicPartition{Topic: recs[i].Topic, Partition: recs[i].Partition}
 			if o := recs[i].Offset + 1; o > next[tp] {
 				next[tp] = o
 			}
 		}
 		span.Phase(telemetry.PhaseCommit)
-		if err := p.cons.Commit(context.WithoutCancel(ctx), next); err != nil {
+		if len(next) == 0 {
+			// A deferred store's offsets are committed by commitDurable.
+		} else if err := p.cons.Commit(context.WithoutCancel(ctx), next); err != nil {
 			// Advisory: the store already holds the offsets.
 			p.m.errors.WithLabelValues("commit").Inc()
 			slog.Warn("processor: offset commit to the log failed (store offsets are authoritative)", "err", err)
@@ -275,6 +311,36 @@ func countTrue(b []bool) int {
 		}
 	}
 	return n
+}
+
+// commitDurable commits what a deferred store proved durable, and rewinds
+// the partitions whose sent rows it lost, so they are replayed.
+func (p *Processor) commitDurable(ctx context.Context, d storage.Deferred) {
+	if lost := d.Lost(); len(lost) > 0 {
+		p.m.errors.WithLabelValues("store_lost").Inc()
+		if r, ok := p.cons.(Rewinder); ok {
+			r.Rewind(lost)
+		} else {
+			slog.Error("processor: the store lost rows it had accepted and this log cannot rewind; they are replayed only after a restart", "offsets", lost)
+		}
+	}
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	for tp, o := range d.Durable() {
+		if p.uncommitted == nil {
+			p.uncommitted = make(map[transport.TopicPartition]int64)
+		}
+		p.uncommitted[tp] = o
+	}
+	if len(p.uncommitted) == 0 {
+		return
+	}
+	if err := p.cons.Commit(ctx, p.uncommitted); err != nil {
+		p.m.errors.WithLabelValues("commit").Inc()
+		slog.Warn("processor: committing durable offsets to the log failed; retrying in a second", "err", err)
+		return
+	}
+	clear(p.uncommitted)
 }
 
 func undecodable(r *transport.Record, err error) event.Event {

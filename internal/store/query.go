@@ -112,12 +112,23 @@ func (s *Store) query(ctx context.Context, kind, q string, args []any, scan func
 	return nil
 }
 
+// Coverage says whether an answer covers all the stored data. DuckDB always
+// does; a VictoriaLogs cluster with a storage node down answers from the
+// nodes it reaches, and then says so: Partial with the Missing nodes.
+type Coverage struct {
+	Partial bool     `json:"partial,omitempty"`
+	Missing []string `json:"missing,omitempty"`
+}
+
 // StatsRequest selects the window of Stats; a zero From or To leaves that
 // side open, so the zero request covers everything retained. A non-empty
 // Tenant counts only that tenant's events.
 type StatsRequest struct {
 	From, To time.Time
 	Tenant   string
+	// NoPartial refuses an answer that misses part of the data (a store
+	// that cannot read everything fails instead of answering Partial).
+	NoPartial bool
 }
 
 // Stats are totals of stored events. The window is resolved to whole seconds
@@ -129,6 +140,7 @@ type Stats struct {
 	Bytes     int64            `json:"bytes"`
 	ByLevel   map[string]int64 `json:"by_level"`
 	ByService map[string]int64 `json:"by_service"`
+	Coverage
 }
 
 func secFloor(t time.Time) int64 { return t.Truncate(time.Second).Unix() }
@@ -213,6 +225,8 @@ type RollupsRequest struct {
 	Service  string
 	Level    string
 	Tenant   string
+	// NoPartial: see StatsRequest.
+	NoPartial bool
 }
 
 // Rollups is the answer of Rollups: one series per combination of the By
@@ -224,6 +238,7 @@ type Rollups struct {
 	StepSeconds int64     `json:"step_seconds"`
 	By          []string  `json:"by"`
 	Series      []Series  `json:"series"`
+	Coverage
 }
 
 // Series is the points of one (service, level, tenant) combination; a
@@ -371,6 +386,8 @@ type SearchRequest struct {
 	// (see Filter, explore.go).
 	Host           string
 	Attrs, Exclude []FieldMatch
+	// NoPartial: see StatsRequest.
+	NoPartial bool
 }
 
 // StoredEvent is one event as stored, with where it came from.
@@ -396,6 +413,7 @@ type SearchResult struct {
 	Events []StoredEvent `json:"events"`
 	Limit  int           `json:"limit"`
 	More   bool          `json:"more"`
+	Coverage
 }
 
 // Search returns the newest events matching req.

@@ -395,6 +395,32 @@ func (c *Consumer) commit(ctx context.Context, cl *kgo.Client, next map[transpor
 	return nil
 }
 
+// Rewind seeks the partitions this member still owns back to the given next
+// offsets, dropping records fetched beyond them; partitions it no longer
+// owns are skipped (their new owner resumes from the group's committed
+// offset, which is never past them). A store whose writes become durable
+// later (VictoriaLogs) asks for it when rows it had sent were lost.
+func (c *Consumer) Rewind(next map[transport.TopicPartition]int64) {
+	set := make(map[string]map[int32]kgo.EpochOffset)
+	c.mu.Lock()
+	for tp, o := range next {
+		if !c.owned[tp] {
+			continue
+		}
+		if set[tp.Topic] == nil {
+			set[tp.Topic] = make(map[int32]kgo.EpochOffset)
+		}
+		set[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	c.mu.Unlock()
+	if len(set) == 0 {
+		return
+	}
+	c.m.rewinds.Add(float64(len(next)))
+	slog.Warn("kafka: rewinding partitions to replay records the store lost", "group", c.cfg.Group, "offsets", next)
+	c.cl.SetOffsets(set)
+}
+
 // DLQ record headers, beside the record's own headers (traceparent…).
 const (
 	HeaderDLQError     = "wirelog.dlq.error"

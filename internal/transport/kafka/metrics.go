@@ -58,6 +58,7 @@ type consumerMetrics struct {
 	commits  *prometheus.CounterVec
 	assigned prometheus.Gauge
 	resumed  *prometheus.CounterVec
+	rewinds  prometheus.Counter
 }
 
 func newConsumerMetrics() consumerMetrics {
@@ -82,6 +83,10 @@ func newConsumerMetrics() consumerMetrics {
 			Name: "wirelog_kafka_consumer_resumed_partitions_total",
 			Help: "Partition assignments by where consumption resumed: store (the store's offset was ahead of the group's), group (committed offset), start (nothing known).",
 		}, []string{"from"}),
+		rewinds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_kafka_consumer_rewinds_total",
+			Help: "Partitions sought back because the store lost rows it had accepted before they were durable (VictoriaLogs); they are replayed.",
+		}),
 	}
 	for _, f := range []string{"store", "group", "start"} {
 		m.resumed.WithLabelValues(f)
@@ -90,7 +95,7 @@ func newConsumerMetrics() consumerMetrics {
 }
 
 func (m *consumerMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.lag, m.dlq, m.commits, m.assigned, m.resumed}
+	return []prometheus.Collector{m.lag, m.dlq, m.commits, m.assigned, m.resumed, m.rewinds}
 }
 
 // collectors joins several collectors into one, for Collector().

@@ -43,7 +43,7 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +56,7 @@ func freePort(t *testing.T) int {
 // kafka is a broker or a three-node cluster run by scripts/kafka.sh in a
 // folder of the test's own, stopped by its pid files when the test ends.
 type kafka struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	env     []string
 	cluster bool
@@ -71,7 +71,7 @@ func (k *kafka) brokers() string {
 	return strings.Join(s, ",")
 }
 
-func startKafka(t *testing.T, cluster bool) *kafka {
+func startKafka(t testing.TB, cluster bool) *kafka {
 	t.Helper()
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("java is not installed: run scripts/deps/30-kafka.sh as root")
@@ -140,10 +140,10 @@ func (k *kafka) killNode(id int32) {
 // proc is a running wirelog subcommand.
 type proc struct {
 	*testproc.Proc
-	t *testing.T
+	t testing.TB
 }
 
-func startProc(t *testing.T, name string, args ...string) *proc {
+func startProc(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	return &proc{Proc: testproc.Start(t, wirelogBin, name, args...), t: t}
 }

@@ -1,0 +1,211 @@
+// Package victorialogs is wirelog's scale-out store: every processor of a
+// consumer group writes to one VictoriaLogs cluster (storage nodes behind a
+// front node), and `wirelog serve` queries it.
+//
+// VictoriaLogs has no transactions and no deduplication, and a row answered
+// 200 is durable only after the storage node's in-memory flush. So Write
+// only sends; a tracker verifies, DurableAfter later, that every sent row is
+// in the store, and reports durable offsets (storage.Deferred) for the
+// processor to commit to Kafka, or lost ones for it to replay. Each row
+// carries its deterministic id (wl_topic, wl_partition, wl_offset) and every
+// query collapses rows with the same id, so replays never count twice.
+// docs/ARCHITECTURE.md ("The commit protocol") has the argument in full.
+package victorialogs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirelog/wirelog/internal/storage"
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// Defaults. Every zero field of Options takes the value here.
+const (
+	// DefaultDurableAfter is how long after a batch was answered 200 its
+	// rows are taken to be on a storage node's disk, and verified. In
+	// VictoriaLogs v1.52 the front node forwards rows within about 1s, the
+	// storage node turns them into an in-memory part within about 1s, and
+	// its flusher runs every -inmemoryDataFlushInterval (5s by default)
+	// writing the parts whose deadline (creation + interval) has passed, so
+	// a part waits up to two intervals: 1+1+2×5 = 12s, plus 4s of slack for
+	// a busy machine. Measured: with 8s, rows verified present were lost to
+	// a storage node's kill -9 under load. Raise it with the interval.
+	DefaultDurableAfter = 16 * time.Second
+	// DefaultVerifyInterval is how often due batches are verified.
+	DefaultVerifyInterval = time.Second
+	// DefaultTimeout bounds one HTTP request to VictoriaLogs.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxAttempts bounds the tries of one insert; the processor then
+	// retries the whole batch after its own pause, so nothing is dropped.
+	DefaultMaxAttempts = 6
+	// DefaultRetryBackoff is the first pause between insert attempts; it
+	// doubles up to MaxRetryBackoff.
+	DefaultRetryBackoff = 200 * time.Millisecond
+	MaxRetryBackoff     = 5 * time.Second
+	// DefaultMaxPendingRows bounds rows sent but not yet verified durable;
+	// past it Write waits (a storage node down for long stops commits, and
+	// the processor then stops reading instead of growing without bound).
+	DefaultMaxPendingRows = 5_000_000
+	// DefaultSearchSlack is how many rows beyond limit+1 a search reads, so
+	// that dropping duplicates rarely needs a second read.
+	DefaultSearchSlack = 64
+)
+
+// StreamFields are VictoriaLogs' stream fields for wirelog's rows: few
+// values each, present on every row, what dashboards filter by first.
+// docs/BENCHMARKS.md measures this choice against alternatives.
+var StreamFields = []string{"service", "host", "tenant"}
+
+// Options configures a Store.
+type Options struct {
+	// URL is the front node (or single node), e.g. http://127.0.0.1:19428.
+	URL string
+	// DurableAfter: see DefaultDurableAfter.
+	DurableAfter time.Duration
+	// VerifyInterval: see DefaultVerifyInterval.
+	VerifyInterval time.Duration
+	// Timeout: see DefaultTimeout.
+	Timeout time.Duration
+	// MaxAttempts and RetryBackoff: see the defaults.
+	MaxAttempts  int
+	RetryBackoff time.Duration
+	// MaxPendingRows: see DefaultMaxPendingRows.
+	MaxPendingRows int
+	// StreamFields overrides StreamFields (benchmarks).
+	StreamFields []string
+	// AccountID and ProjectID are the VictoriaLogs tenant every row is
+	// written to and every query reads (headers AccountID / ProjectID).
+	// wirelog's own tenants are the stream field tenant inside it.
+	AccountID, ProjectID uint32
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Client; nil means a client with keep-alive to the front node.
+	Client *http.Client
+}
+
+func (o *Options) setDefaults() {
+	if o.DurableAfter <= 0 {
+		o.DurableAfter = DefaultDurableAfter
+	}
+	if o.VerifyInterval <= 0 {
+		o.VerifyInterval = DefaultVerifyInterval
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	if o.MaxPendingRows <= 0 {
+		o.MaxPendingRows = DefaultMaxPendingRows
+	}
+	if len(o.StreamFields) == 0 {
+		o.StreamFields = StreamFields
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 16
+		o.Client = &http.Client{Transport: tr}
+	}
+}
+
+// Store is a VictoriaLogs cluster seen through its front node.
+type Store struct {
+	opts    Options
+	base    *url.URL
+	log     *slog.Logger
+	m       *metrics
+	tracker *tracker
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+var (
+	_ storage.Store    = (*Store)(nil)
+	_ storage.Deferred = (*Store)(nil)
+	_ storage.Tailer   = (*Store)(nil)
+)
+
+// Open checks the URL and starts the durability tracker. It does not wait
+// for VictoriaLogs to be up: Write retries, queries fail with
+// storage.ErrUnavailable until it is.
+func Open(opts Options) (*Store, error) {
+	opts.setDefaults()
+	u, err := url.Parse(strings.TrimRight(opts.URL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--store-url %q is not an http(s) URL of a VictoriaLogs front node (e.g. http://127.0.0.1:19428)", opts.URL)
+	}
+	s := &Store{
+		opts: opts, base: u,
+		log:  opts.Logger.With("component", "store-victorialogs"),
+		m:    newMetrics(),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	s.tracker = newTracker(s)
+	go s.verifyLoop()
+	return s, nil
+}
+
+// Close stops the tracker. Rows sent but not yet verified stay uncommitted
+// in Kafka and are replayed by whoever owns their partitions next.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+	})
+	return nil
+}
+
+// Collector exports the store's metrics.
+func (s *Store) Collector() prometheus.Collector { return s.m.set() }
+
+// NextOffset answers "unknown": VictoriaLogs keeps no offsets; the group's
+// committed offset, which only ever covers verified rows, decides.
+func (s *Store) NextOffset(context.Context, transport.TopicPartition) (int64, bool, error) {
+	return 0, false, nil
+}
+
+// Ready reports whether the front node answers /health.
+func (s *Store) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base.String()+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.opts.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("VictoriaLogs %s (--store-url) not reachable: %w", s.base, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("VictoriaLogs %s (--store-url) /health answered %s", s.base, resp.Status)
+	}
+	return nil
+}
+
+func (s *Store) setTenant(h http.Header) {
+	h.Set("AccountID", fmt.Sprint(s.opts.AccountID))
+	h.Set("ProjectID", fmt.Sprint(s.opts.ProjectID))
+}
+
+// errClosed is returned by Write after Close.
+var errClosed = errors.New("victorialogs store: closed")

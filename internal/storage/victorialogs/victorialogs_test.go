@@ -1,0 +1,359 @@
+package victorialogs_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/valyala/fastjson"
+
+	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/storage"
+	"github.com/wirelog/wirelog/internal/storage/victorialogs"
+	"github.com/wirelog/wirelog/internal/storage/victorialogs/vltest"
+	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/testproc"
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+func rows(partition int32, from, n int64) []store.Row {
+	out := make([]store.Row, 0, n)
+	for o := from; o < from+n; o++ {
+		out = append(out, store.Row{Topic: "events", Partition: partition, Offset: o, Bytes: 100, Event: event.Event{
+			Time: time.Now().UTC(), Service: fmt.Sprintf("svc-%d", o%5), Host: fmt.Sprintf("host-%d", o%3),
+			Level: event.LevelInfo, Message: fmt.Sprintf("event %d of partition %d", o, partition),
+		}})
+	}
+	return out
+}
+
+// TestInsertRequest checks what Write puts on the wire: without
+// Content-Type application/stream+json VictoriaLogs answers 200 and stores
+// nothing, so the header is asserted, with the compression, the tenant
+// headers, the stream fields and the row mapping.
+func TestInsertRequest(t *testing.T) {
+	var mu sync.Mutex
+	var got *http.Request
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/insert/jsonline" {
+			return // the replay-zone lookup: nothing stored yet
+		}
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, body = r, b
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	st, err := victorialogs.Open(victorialogs.Options{URL: srv.URL, AccountID: 7, ProjectID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rs := rows(2, 40, 3)
+	rs[1].Event.Attrs = []byte(`{"status":200,"path":"/x"}`)
+	if n, err := st.Write(context.Background(), rs); err != nil || n != 3 {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got.URL.Path != "/insert/jsonline" {
+		t.Errorf("path %s, want /insert/jsonline", got.URL.Path)
+	}
+	if ct := got.Header.Get("Content-Type"); ct != "application/stream+json" {
+		t.Errorf("Content-Type %q, want application/stream+json (without it VictoriaLogs stores nothing)", ct)
+	}
+	if ce := got.Header.Get("Content-Encoding"); ce != "zstd" {
+		t.Errorf("Content-Encoding %q, want zstd", ce)
+	}
+	if a, p := got.Header.Get("AccountID"), got.Header.Get("ProjectID"); a != "7" || p != "3" {
+		t.Errorf("tenant headers AccountID=%q ProjectID=%q, want 7 and 3", a, p)
+	}
+	if sf := got.URL.Query().Get("_stream_fields"); sf != "service,host,tenant" {
+		t.Errorf("_stream_fields %q", sf)
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("body is not zstd: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(plain))
+	var lines int
+	for sc.Scan() {
+		v, err := fastjson.ParseBytes(sc.Bytes())
+		if err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if string(v.GetStringBytes("_msg")) != rs[lines].Event.Message || v.GetInt("wl_offset") != 40+lines || v.GetInt("wl_partition") != 2 ||
+			string(v.GetStringBytes("service")) == "" || len(v.GetStringBytes("_time")) == 0 {
+			t.Errorf("line %d does not map the row: %s", lines, sc.Text())
+		}
+		if lines == 1 && (v.GetInt("attrs", "status") != 200 || string(v.GetStringBytes("wl_attrs")) != `{"status":200,"path":"/x"}`) {
+			t.Errorf("attributes not mapped: %s", sc.Text())
+		}
+		lines++
+	}
+	if lines != 3 {
+		t.Errorf("%d lines, want 3", lines)
+	}
+}
+
+// TestInsertRetries: 5xx answers are retried with backoff up to the bound,
+// a 4xx is not retried, and neither reports rows as sent.
+func TestInsertRetries(t *testing.T) {
+	var mu sync.Mutex
+	var calls int
+	status := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/insert/jsonline" {
+			return // the replay-zone lookup: nothing stored yet
+		}
+		mu.Lock()
+		calls++
+		code := status
+		mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	st, err := victorialogs.Open(victorialogs.Options{URL: srv.URL, MaxAttempts: 3, RetryBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = st.Write(context.Background(), rows(0, 0, 2))
+	mu.Lock()
+	if err == nil || calls != 3 {
+		t.Errorf("503 three times: err=%v after %d calls, want an error after 3", err, calls)
+	}
+	mu.Unlock()
+	mu.Lock()
+	calls, status = 0, http.StatusBadRequest
+	mu.Unlock()
+	_, err = st.Write(context.Background(), rows(0, 0, 2))
+	mu.Lock()
+	if err == nil || calls != 1 {
+		t.Errorf("400: err=%v after %d calls, want an error after 1", err, calls)
+	}
+	mu.Unlock()
+}
+
+// TestLossIsDetectedAndReplayed is the commit protocol against a real node:
+// rows answered 200 are not reported durable before DurableAfter; a node
+// killed with SIGKILL inside its flush window loses them, and the store
+// reports the partition lost from the first missing offset instead of
+// durable; once the rows are sent again and flushed, they are reported
+// durable, and a batch of another partition that survived is durable.
+func TestLossIsDetectedAndReplayed(t *testing.T) {
+	vl := vltest.Start(t, false, "5s")
+	durableAfter := 7 * time.Second
+	st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL, DurableAfter: durableAfter, VerifyInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	p0 := transport.TopicPartition{Topic: "events", Partition: 0}
+	p1 := transport.TopicPartition{Topic: "events", Partition: 1}
+
+	// Partition 1's rows are made durable by a clean restart (SIGTERM
+	// flushes), before partition 0's rows are sent and the node is killed.
+	if _, err := st.Write(ctx, rows(1, 0, 500)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // searchable and forwarded
+	vl.Term("single")
+	vl.Start()
+	if _, err := st.Write(ctx, rows(0, 0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	vl.Kill9("single")
+	vl.Start()
+	if d := st.Durable(); len(d) != 0 {
+		t.Fatalf("durable %v reported before the flush window passed", d)
+	}
+	var lost map[transport.TopicPartition]int64
+	durable := map[transport.TopicPartition]int64{}
+	testproc.Eventually(t, 60*time.Second, func() error {
+		for tp, o := range st.Durable() {
+			durable[tp] = o
+		}
+		if l := st.Lost(); l != nil {
+			lost = l
+		}
+		if lost == nil || durable[p1] == 0 {
+			return fmt.Errorf("lost %v, durable %v: want partition 0 lost and partition 1 durable", lost, durable)
+		}
+		return nil
+	})
+	if lost[p0] != 0 || durable[p1] != 500 {
+		t.Fatalf("lost %v durable %v: want partition 0 lost from offset 0, partition 1 durable up to 500", lost, durable)
+	}
+	if _, ok := durable[p0]; ok {
+		t.Fatalf("partition 0 reported durable (%v) although its rows were lost", durable)
+	}
+	// Records fetched before the rewind (offsets past the hole) may still
+	// be written: they are taken but never make the partition durable
+	// while the hole is open, and the hole is reported until it is refilled.
+	if n, err := st.Write(ctx, rows(0, 700, 10)); err != nil || n != 10 {
+		t.Fatalf("Write past the hole = %d, %v", n, err)
+	}
+	time.Sleep(durableAfter + time.Second)
+	if d := st.Durable(); d[p0] != 0 {
+		t.Fatalf("partition 0 reported durable up to %d over its hole at 0", d[p0])
+	}
+	if l := st.Lost(); l[p0] != 0 || len(l) != 1 {
+		t.Fatalf("Lost() = %v, want partition 0 again until its rows are sent again", l)
+	}
+	// The replay from the hole is taken, and becomes durable.
+	if n, err := st.Write(ctx, rows(0, 0, 1000)); err != nil || n != 1000 {
+		t.Fatalf("replay Write = %d, %v", n, err)
+	}
+	if l := st.Lost(); len(l) != 0 {
+		t.Fatalf("Lost() = %v after the replay was sent", l)
+	}
+	testproc.Eventually(t, 60*time.Second, func() error {
+		if o := st.Durable()[p0]; o == 1000 {
+			return nil
+		} else if l := st.Lost(); len(l) != 0 {
+			return fmt.Errorf("lost again: %v", l)
+		}
+		return fmt.Errorf("partition 0 not durable yet")
+	})
+	s, err := st.Stats(ctx, store.StatsRequest{NoPartial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Events != 1500 {
+		t.Errorf("stats: %d events, want 1500 (each id once)", s.Events)
+	}
+}
+
+// TestPartialAnswer: with a storage node down, an answer says partial and
+// names the node, or fails with storage.ErrUnavailable when partial answers
+// are refused; with the node back, it is complete again.
+func TestPartialAnswer(t *testing.T) {
+	vl := vltest.Start(t, true, "")
+	st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	var all []store.Row
+	for p := int32(0); p < 4; p++ {
+		all = append(all, rows(p, 0, 250)...)
+	}
+	if _, err := st.Write(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	testproc.Eventually(t, 30*time.Second, func() error {
+		vl.Flush()
+		s, err := st.Stats(ctx, store.StatsRequest{NoPartial: true})
+		if err != nil || s.Events != 1000 {
+			return fmt.Errorf("stats %v %v", s, err)
+		}
+		return nil
+	})
+	vl.Term("storage2")
+	down := vl.StorageAddr(2)
+
+	s, err := st.Stats(ctx, store.StatsRequest{})
+	if err != nil {
+		t.Fatalf("stats with a node down, partial allowed: %v", err)
+	}
+	if !s.Partial || !slices.Contains(s.Missing, down) || s.Events >= 1000 {
+		t.Fatalf("stats with %s down: partial=%v missing=%v events=%d; want partial naming it and fewer than 1000", down, s.Partial, s.Missing, s.Events)
+	}
+	r, err := st.Search(ctx, store.SearchRequest{Limit: 10})
+	if err != nil || !r.Partial || !slices.Contains(r.Missing, down) {
+		t.Fatalf("search with %s down: %v partial=%v missing=%v", down, err, r != nil && r.Partial, r)
+	}
+	if _, err := st.Stats(ctx, store.StatsRequest{NoPartial: true}); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("stats with a node down, partial refused: %v, want storage.ErrUnavailable", err)
+	}
+	vl.Start()
+	s, err = st.Stats(ctx, store.StatsRequest{})
+	if err != nil || s.Partial || s.Events != 1000 {
+		t.Fatalf("stats with the node back: %+v %v", s, err)
+	}
+}
+
+// TestFollow: the live tail `wirelog serve` publishes from is VictoriaLogs'
+// own tail; a row written twice (a replay) is published once.
+func TestFollow(t *testing.T) {
+	vl := vltest.Start(t, true, "")
+	st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	got := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.Follow(ctx, func(es []event.Event) {
+			mu.Lock()
+			for _, e := range es {
+				got[e.Message]++
+			}
+			mu.Unlock()
+		})
+	}()
+	time.Sleep(2 * time.Second) // the tail is connected
+	rs := rows(3, 0, 50)
+	for range 2 {
+		if _, err := st.Write(ctx, append([]store.Row(nil), rs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testproc.Eventually(t, 30*time.Second, func() error {
+		vl.Flush()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < len(rs) {
+			return fmt.Errorf("tail published %d of %d events", len(got), len(rs))
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	for m, n := range got {
+		if n != 1 {
+			t.Errorf("event %q published %d times", m, n)
+		}
+	}
+	mu.Unlock()
+	cancel()
+	<-done
+
+	// The newest page of recent rows comes from the recent window first,
+	// each id once although every row was written twice.
+	res, err := st.Search(context.Background(), store.SearchRequest{Limit: 10, NoPartial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 10 || !res.More {
+		t.Fatalf("newest 10: %d events, more=%v", len(res.Events), res.More)
+	}
+	for i, e := range res.Events {
+		if e.Offset != int64(49-i) || e.Partition != 3 {
+			t.Errorf("newest event %d is %d/%d, want 3/%d", i, e.Partition, e.Offset, 49-i)
+		}
+	}
+}
