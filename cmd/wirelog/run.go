@@ -68,6 +68,14 @@ func registerIngestFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 	cfg.Syslog.RegisterFlags(fs)
 }
 
+// registerDashboardFlags registers what the dashboard reads besides the
+// store, shared by `run`, `process` and `serve`.
+func registerDashboardFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
+	fs.StringVar(&cfg.JaegerURL, "jaeger-url", "", "Jaeger UI `URL` (http://jaeger:16686): the dashboard links trace ids to {URL}/trace/{id}; empty = ids are shown plain, to copy")
+	fs.StringVar(&cfg.Prometheus, "prometheus", "", "Prometheus `URL` (http://127.0.0.1:9090) that scrapes the data-plane agents (`wirelog dataplane`): the dashboard's Data plane page reads PMD, port, VF and hugepage series through this node; empty = the page explains how to set it up")
+	fs.StringVar(&cfg.DataPlaneScrape, "dataplane-scrape", "", "data-plane agent /metrics `URL` (http://127.0.0.1:9810/metrics) this node scrapes itself every 15 s when there is no Prometheus, keeping the last hour in memory for the Data plane page; not with --prometheus")
+}
+
 // registerProcessFlags registers the processor's and the store's flags,
 // shared by `run` and `process`. storeMemory is the default DuckDB memory
 // limit: `run` shares its machine with ingest and keeps RSS under ~300 MB
@@ -75,9 +83,7 @@ func registerIngestFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 // peak RSS); a dedicated processor takes 256MB.
 func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory string) {
 	fs.DurationVar(&cfg.Store.Retention, "retention", 7*24*time.Hour, "how long events and rollups stay queryable (`duration`; by event time)")
-	fs.StringVar(&cfg.JaegerURL, "jaeger-url", "", "Jaeger UI `URL` (http://jaeger:16686): the dashboard links trace ids to {URL}/trace/{id}; empty = ids are shown plain, to copy")
-	fs.StringVar(&cfg.Prometheus, "prometheus", "", "Prometheus `URL` (http://127.0.0.1:9090) that scrapes the data-plane agents (`wirelog dataplane`): the dashboard's Data plane page reads PMD, port, VF and hugepage series through this node; empty = the page explains how to set it up")
-	fs.StringVar(&cfg.DataPlaneScrape, "dataplane-scrape", "", "data-plane agent /metrics `URL` (http://127.0.0.1:9810/metrics) this node scrapes itself every 15 s when there is no Prometheus, keeping the last hour in memory for the Data plane page; not with --prometheus")
+	registerDashboardFlags(fs, cfg)
 	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", storeMemory, "DuckDB memory limit (`size`, e.g. 128MB, 1GB); the largest part of RSS")
 	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", 20000, "most `records` stored in one transaction")
 	fs.IntVar(&cfg.Processor.MaxWriteTries, "max-write-tries", process.DefaultMaxWriteTries, "store `tries` of a whole batch before it is split and the records the store refuses go to the dead_letters table")

@@ -23,6 +23,7 @@ func runServe(ctx context.Context, args []string) error {
 	cfg := pipeline.Config{Name: "serve", Roles: pipeline.RoleServe, StoreKind: storage.KindVictoriaLogs}
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8082", "`address` for HTTP: query API, dashboard, /metrics, /healthz, /readyz")
 	registerStoreFlags(fs, &cfg, storage.KindVictoriaLogs)
+	registerDashboardFlags(fs, &cfg)
 	registerCommonFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err

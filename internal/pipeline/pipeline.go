@@ -418,26 +418,9 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.proc = process.New(cons, st, popts)
 	n.reg.MustRegister(n.proc.Collector())
 
-	dash := api.DashboardOptions{UI: webui.Handler(), JaegerURL: cfg.JaegerURL}
-	switch {
-	case cfg.Prometheus != "" && cfg.DataPlaneScrape != "":
-		return nil, errors.New("give --prometheus or --dataplane-scrape, not both")
-	case cfg.Prometheus != "":
-		src, err := dpseries.NewPrometheus(cfg.Prometheus)
-		if err != nil {
-			return nil, err
-		}
-		dash.DataPlane = src
-	case cfg.DataPlaneScrape != "":
-		src, err := dpseries.NewScraper(cfg.DataPlaneScrape, 0, slog.Default().With("component", "dataplane-scrape"))
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); src.Run(ctx) }()
-		n.onClose(func() { cancel(); <-done })
-		dash.DataPlane = src
+	dash, err := n.dashboard()
+	if err != nil {
+		return nil, err
 	}
 	aopts := api.Options{Store: st, Tail: n.tail, Ready: n.isReady, DashboardOptions: dash}
 	if cfg.Roles&RoleIngest != 0 {
@@ -521,7 +504,40 @@ func (n *node) openServe(ctx context.Context) (*http.ServeMux, error) {
 		}()
 		n.onClose(func() { cancel(); <-done })
 	}
-	return api.New(api.Options{Store: st, Tail: n.tail, Ready: n.isReady}), nil
+	dash, err := n.dashboard()
+	if err != nil {
+		return nil, err
+	}
+	return api.New(api.Options{Store: st, Tail: n.tail, Ready: n.isReady, DashboardOptions: dash}), nil
+}
+
+// dashboard is what the embedded dashboard needs from this node: the UI,
+// trace links, and the data-plane series source (--prometheus or
+// --dataplane-scrape), for the processor's API and for `wirelog serve`.
+func (n *node) dashboard() (api.DashboardOptions, error) {
+	cfg := &n.cfg
+	dash := api.DashboardOptions{UI: webui.Handler(), JaegerURL: cfg.JaegerURL}
+	switch {
+	case cfg.Prometheus != "" && cfg.DataPlaneScrape != "":
+		return dash, errors.New("give --prometheus or --dataplane-scrape, not both")
+	case cfg.Prometheus != "":
+		src, err := dpseries.NewPrometheus(cfg.Prometheus)
+		if err != nil {
+			return dash, err
+		}
+		dash.DataPlane = src
+	case cfg.DataPlaneScrape != "":
+		src, err := dpseries.NewScraper(cfg.DataPlaneScrape, 0, slog.Default().With("component", "dataplane-scrape"))
+		if err != nil {
+			return dash, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); src.Run(ctx) }()
+		n.onClose(func() { cancel(); <-done })
+		dash.DataPlane = src
+	}
+	return dash, nil
 }
 
 func (n *node) isReady(ctx context.Context) error {
