@@ -220,22 +220,14 @@ type Histogram struct {
 
 // Histogram counts matching events per bucket and level.
 func (s *Store) Histogram(ctx context.Context, req HistogramRequest) (*Histogram, error) {
-	if req.From.IsZero() || req.To.IsZero() {
-		return nil, badField("from", "from and to are required")
+	step, from, to, err := BucketWindow(req.From, req.To, req.Step)
+	if err != nil {
+		return nil, err
 	}
-	if !req.To.After(req.From) {
-		return nil, badField("to", "%s must be after from %s", req.To.Format(time.RFC3339), req.From.Format(time.RFC3339))
-	}
-	if req.Step < time.Second || req.Step%time.Second != 0 {
-		return nil, badField("step", "%s must be a whole number of seconds, at least 1s", req.Step)
-	}
-	step := int64(req.Step / time.Second)
-	from, to := secFloor(req.From), secCeil(req.To)
+	// Buckets are aligned to the epoch, so an unaligned window may span
+	// one more than its length allows for.
 	first := floorDiv(from, step) * step
 	n := (to - first + step - 1) / step
-	if n > MaxHistogramBuckets {
-		return nil, badField("step", "%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, MaxHistogramBuckets)
-	}
 	h := &Histogram{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step,
 		Times: make([]int64, n), Levels: map[string][]int64{}}
 	for i := range h.Times {
@@ -277,7 +269,7 @@ func (s *Store) Histogram(ctx context.Context, req HistogramRequest) (*Histogram
 			FROM events` + w.String() + ` GROUP BY 1, 2`
 		h.Source = "events"
 	}
-	err := s.query(ctx, "histogram", q, w.args, func(rows *sql.Rows) error {
+	err = s.query(ctx, "histogram", q, w.args, func(rows *sql.Rows) error {
 		var b, c int64
 		var level string
 		if err := rows.Scan(&b, &level, &c); err != nil {

@@ -143,6 +143,28 @@ type Stats struct {
 	Coverage
 }
 
+// BucketWindow checks a query window [from, to) and its bucket step, as
+// rollups and histograms take them on every store, and returns the step
+// and the window's ends in whole seconds. The window's length decides the
+// bucket count, not its alignment: 10,000 s at step=1s is 10,000 buckets
+// even when its ends fall inside seconds.
+func BucketWindow(from, to time.Time, step time.Duration) (stepSec, fromSec, toSec int64, err error) {
+	switch {
+	case from.IsZero():
+		return 0, 0, 0, badField("from", "is required")
+	case to.IsZero():
+		return 0, 0, 0, badField("to", "is required")
+	case !to.After(from):
+		return 0, 0, 0, badField("to", "%s must be after from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	case step < time.Second || step%time.Second != 0:
+		return 0, 0, 0, badField("step", "%s must be a whole number of seconds, at least 1s", step)
+	}
+	if n := int64((to.Sub(from) + step - 1) / step); n > MaxRollupBuckets {
+		return 0, 0, 0, badField("step", "%s gives %d buckets over the window; at most %d are allowed, use a larger step", step, n, MaxRollupBuckets)
+	}
+	return int64(step / time.Second), secFloor(from), secCeil(to), nil
+}
+
 func secFloor(t time.Time) int64 { return t.Truncate(time.Second).Unix() }
 
 func secCeil(t time.Time) int64 {
@@ -259,24 +281,9 @@ type Point struct {
 
 // Rollups returns counts and bytes per Step bucket in [From, To).
 func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, error) {
-	if req.From.IsZero() {
-		return nil, badField("from", "is required")
-	}
-	if req.To.IsZero() {
-		return nil, badField("to", "is required")
-	}
-	if !req.To.After(req.From) {
-		return nil, badField("to", "%s must be after from %s", req.To.Format(time.RFC3339), req.From.Format(time.RFC3339))
-	}
-	if req.Step < time.Second || req.Step%time.Second != 0 {
-		return nil, badField("step", "%s must be a whole number of seconds, at least 1s", req.Step)
-	}
-	step := int64(req.Step / time.Second)
-	from, to := secFloor(req.From), secCeil(req.To)
-	// The window's length decides, not its alignment: 10,000 s at step=1s
-	// is 10,000 buckets even when its ends fall inside seconds.
-	if n := int64((req.To.Sub(req.From) + req.Step - 1) / req.Step); n > MaxRollupBuckets {
-		return nil, badField("step", "%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, MaxRollupBuckets)
+	step, from, to, err := BucketWindow(req.From, req.To, req.Step)
+	if err != nil {
+		return nil, err
 	}
 	bySvc, byLvl, byTen := false, false, false
 	for _, d := range req.By {
@@ -337,7 +344,7 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	}
 	var cur *Series
 	var curSvc, curLvl, curTen sql.NullString
-	err := s.query(ctx, "rollups", q, w.args, func(rows *sql.Rows) error {
+	err = s.query(ctx, "rollups", q, w.args, func(rows *sql.Rows) error {
 		var svc, lvl, ten sql.NullString
 		var b, count, bytes int64
 		if err := rows.Scan(&svc, &lvl, &ten, &b, &count, &bytes); err != nil {

@@ -223,6 +223,17 @@ func Run(t *testing.T, h Harness) {
 		if _, err := st.Stats(ctx, store.StatsRequest{From: base, To: base.Add(-time.Second)}); !errors.As(err, &re) || re.Field != "to" {
 			t.Errorf("stats to before from: %v, want a RequestError naming to", err)
 		}
+		// The window's length decides the bucket count, not where its
+		// ends fall inside seconds: 10,000 s at step=1s is allowed, one
+		// more second is not.
+		odd := base.Add(500 * time.Millisecond)
+		limit := time.Duration(store.MaxRollupBuckets) * time.Second
+		if _, err := st.Rollups(ctx, store.RollupsRequest{From: odd, To: odd.Add(limit), Step: time.Second}); err != nil {
+			t.Errorf("rollups of %v at step=1s from an unaligned start: %v, want an answer", limit, err)
+		}
+		if _, err := st.Rollups(ctx, store.RollupsRequest{From: odd, To: odd.Add(limit + time.Second), Step: time.Second}); !errors.As(err, &re) || re.Field != "step" {
+			t.Errorf("rollups of %v at step=1s: %v, want a RequestError naming step", limit+time.Second, err)
+		}
 	})
 }
 

@@ -224,22 +224,10 @@ func (s *Store) Stats(ctx context.Context, req store.StatsRequest) (*store.Stats
 // Rollups implements storage.Querier: counts per Step bucket (aligned to
 // the epoch), split by any of service, level, tenant.
 func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.Rollups, error) {
-	if req.From.IsZero() {
-		return nil, &store.RequestError{Field: "from", Reason: "is required"}
-	}
-	if req.To.IsZero() {
-		return nil, &store.RequestError{Field: "to", Reason: "is required"}
-	}
-	if !req.To.After(req.From) {
-		return nil, &store.RequestError{Field: "to", Reason: fmt.Sprintf("%s must be after from %s", req.To.Format(time.RFC3339), req.From.Format(time.RFC3339))}
-	}
-	if req.Step < time.Second || req.Step%time.Second != 0 {
-		return nil, &store.RequestError{Field: "step", Reason: fmt.Sprintf("%s must be a whole number of seconds, at least 1s", req.Step)}
-	}
-	step := int64(req.Step / time.Second)
-	from, to := secFloor(req.From).Unix(), secCeil(req.To).Unix()
-	if n := (to - from + step - 1) / step; n > store.MaxRollupBuckets {
-		return nil, &store.RequestError{Field: "step", Reason: fmt.Sprintf("%s gives %d buckets over the window; at most %d are allowed, use a larger step", req.Step, n, store.MaxRollupBuckets)}
+	// The same checks and answers as the DuckDB store.
+	step, from, to, err := store.BucketWindow(req.From, req.To, req.Step)
+	if err != nil {
+		return nil, err
 	}
 	var by []string
 	for _, d := range store.Dimensions {
