@@ -18,7 +18,7 @@ func runIngest(ctx context.Context, args []string) error {
 	fs := newFlagSet("ingest", "Run the ingest gateway only (HTTP NDJSON/JSON, OTLP/HTTP logs, syslog), producing every\n"+
 		"accepted event to Kafka. Processors (wirelog process) consume the topic in a consumer group.")
 	cfg := pipeline.Config{Name: "ingest", Roles: pipeline.RoleIngest}
-	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "`address` for HTTP: ingest (/api/v1/logs, /v1/logs), /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.HTTPAddr, "http", pipeline.DefaultHTTPAddr, "`address` for HTTP: ingest (/api/v1/logs, /v1/logs), /metrics, /healthz, /readyz")
 	registerIngestFlags(fs, &cfg)
 	var bind netattach.Binding
 	bind.RegisterFlags(fs)

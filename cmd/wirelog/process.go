@@ -8,6 +8,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/pipeline"
 	"github.com/wirelog/wirelog/internal/storage"
+	"github.com/wirelog/wirelog/internal/store"
 )
 
 // runProcess is `wirelog process`: a processor in a Kafka consumer group, with
@@ -19,9 +20,9 @@ func runProcess(ctx context.Context, args []string) error {
 	fs := newFlagSet("process", "Run a processor: consume the events topic from Kafka in a consumer group (--group), store\n"+
 		"events and rollups in DuckDB (--data), and serve the query API and dashboard over that store.")
 	cfg := pipeline.Config{Name: "process", Roles: pipeline.RoleProcess}
-	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8081", "`address` for HTTP: query API, dashboard, /metrics, /healthz, /readyz")
-	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for this processor's DuckDB store (one per processor; unused with --store victorialogs)")
-	registerProcessFlags(fs, &cfg, "256MB")
+	fs.StringVar(&cfg.HTTPAddr, "http", pipeline.DefaultProcessHTTPAddr, "`address` for HTTP: query API, dashboard, /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.DataDir, "data", pipeline.DefaultDataDir, "`directory` for this processor's DuckDB store (one per processor; unused with --store victorialogs)")
+	registerProcessFlags(fs, &cfg, store.DefaultMemoryLimit)
 	registerStoreFlags(fs, &cfg, storage.KindDuckDB)
 	cfg.Kafka.RegisterFlags(fs)
 	group := cfg.Kafka.Group

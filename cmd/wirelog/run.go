@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"log/slog"
-	"time"
 
 	"github.com/wirelog/wirelog/internal/ingest"
 	"github.com/wirelog/wirelog/internal/netattach"
@@ -14,6 +13,7 @@ import (
 	"github.com/wirelog/wirelog/internal/process"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/telemetry"
+	"github.com/wirelog/wirelog/internal/transport/disklog"
 )
 
 // runAll is `wirelog run`: the whole pipeline in one process, on the
@@ -23,16 +23,16 @@ func runAll(ctx context.Context, args []string) error {
 		"the DuckDB store, the query API and the dashboard in one process. Nothing else is needed;\n"+
 		"with --kafka the events go through Apache Kafka instead of the embedded log.")
 	cfg := pipeline.Config{Name: "run", Roles: pipeline.RoleAll}
-	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "`address` for HTTP: ingest, query API, dashboard, /metrics")
-	fs.StringVar(&cfg.DataDir, "data", "./wirelog-data", "`directory` for the embedded log and the DuckDB store")
+	fs.StringVar(&cfg.HTTPAddr, "http", pipeline.DefaultHTTPAddr, "`address` for HTTP: ingest, query API, dashboard, /metrics")
+	fs.StringVar(&cfg.DataDir, "data", pipeline.DefaultDataDir, "`directory` for the embedded log and the DuckDB store")
 	registerIngestFlags(fs, &cfg)
 	var bind netattach.Binding
 	bind.RegisterFlags(fs)
-	registerProcessFlags(fs, &cfg, "128MB")
+	registerProcessFlags(fs, &cfg, pipeline.DefaultRunStoreMemory)
 	cfg.Kafka.RegisterFlags(fs)
-	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", 1<<30, "unprocessed `bytes` the embedded log may hold before ingest answers 429 (bounds disk and catch-up time)")
-	fs.Int64Var(&cfg.Log.RetentionBytes, "log-retention-bytes", 2<<30, "`bytes` of processed records the embedded log keeps for replay")
-	fs.DurationVar(&cfg.Log.RetentionAge, "log-retention", 24*time.Hour, "how long the embedded log keeps processed records (`duration`)")
+	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", disklog.DefaultMaxLagBytes, "unprocessed `bytes` the embedded log may hold before ingest answers 429 (bounds disk and catch-up time)")
+	fs.Int64Var(&cfg.Log.RetentionBytes, "log-retention-bytes", disklog.DefaultRetentionBytes, "`bytes` of processed records the embedded log keeps for replay")
+	fs.DurationVar(&cfg.Log.RetentionAge, "log-retention", disklog.DefaultRetentionAge, "how long the embedded log keeps processed records (`duration`)")
 	registerCommonFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -78,14 +78,13 @@ func registerDashboardFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 
 // registerProcessFlags registers the processor's and the store's flags,
 // shared by `run` and `process`. storeMemory is the default DuckDB memory
-// limit: `run` shares its machine with ingest and keeps RSS under ~300 MB
-// with 128MB (measured: 10% slower draining than 256MB, 300 vs 443 MB
-// peak RSS); a dedicated processor takes 256MB.
+// limit: pipeline.DefaultRunStoreMemory for `run`, which shares its machine
+// with ingest; store.DefaultMemoryLimit for a dedicated processor.
 func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory string) {
-	fs.DurationVar(&cfg.Store.Retention, "retention", 7*24*time.Hour, "how long events and rollups stay queryable (`duration`; by event time)")
+	fs.DurationVar(&cfg.Store.Retention, "retention", store.DefaultRetention, "how long events and rollups stay queryable (`duration`; by event time)")
 	registerDashboardFlags(fs, cfg)
 	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", storeMemory, "DuckDB memory limit (`size`, e.g. 128MB, 1GB); the largest part of RSS")
-	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", 20000, "most `records` stored in one transaction")
+	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", process.DefaultMaxBatch, "most `records` stored in one transaction")
 	fs.IntVar(&cfg.Processor.MaxWriteTries, "max-write-tries", process.DefaultMaxWriteTries, "store `tries` of a whole batch before it is split and the records the store refuses go to the dead_letters table")
 	fs.Int64Var(&cfg.Store.CheckpointRows, "store-checkpoint-rows", store.DefaultCheckpointRows,
 		"stored `rows` after which writes switch to the store's twin file and the one left is checkpointed in the background (its WAL folded into the file); "+
@@ -99,6 +98,6 @@ func registerCommonFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 	fs.StringVar(&cfg.AdminTokens, "admin-tokens", "", "`file` of operator bearer tokens, one a line: /metrics, /debug/pprof, processor pause/resume and every tenant's data. Without this and --auth-tokens the API is open")
 	telemetry.RegisterFlags(fs, &cfg.Tracing)
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --http address (for finding what limits throughput)")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (`duration`)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long SIGTERM waits for in-flight requests (`duration`)")
 	cfg.TLS.RegisterFlags(fs)
 }

@@ -21,7 +21,7 @@ func runServe(ctx context.Context, args []string) error {
 	fs := newFlagSet("serve", "Serve the query API, live tail and dashboard over a VictoriaLogs cluster that `wirelog process\n"+
 		"--store victorialogs` writes to. No ingest, no processor: scale it with the query load.")
 	cfg := pipeline.Config{Name: "serve", Roles: pipeline.RoleServe, StoreKind: storage.KindVictoriaLogs}
-	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8082", "`address` for HTTP: query API, dashboard, /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.HTTPAddr, "http", pipeline.DefaultServeHTTPAddr, "`address` for HTTP: query API, dashboard, /metrics, /healthz, /readyz")
 	registerStoreFlags(fs, &cfg, storage.KindVictoriaLogs)
 	registerDashboardFlags(fs, &cfg)
 	registerCommonFlags(fs, &cfg)

@@ -14,6 +14,11 @@ import (
 // it is split to find the records the store cannot take.
 const DefaultMaxWriteTries = 3
 
+// DefaultMaxBatch is Options.MaxBatch: large enough that DuckDB's per-
+// transaction cost is spread thin (docs/bench/store.md), small enough that a
+// batch's rows stay a few MB in memory.
+const DefaultMaxBatch = 20000
+
 // DeadLetterStore is the store's dead-letter table (*store.Store has it):
 // records it cannot write go there, with the offsets, so the rest proceed.
 type DeadLetterStore interface {

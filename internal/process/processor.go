@@ -105,7 +105,7 @@ type Processor struct {
 // New returns a processor reading cons and writing st.
 func New(cons transport.Consumer, st Store, opts Options) *Processor {
 	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 20000
+		opts.MaxBatch = DefaultMaxBatch
 	}
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = time.Second
