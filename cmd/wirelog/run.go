@@ -60,7 +60,7 @@ func registerIngestFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 	fs.DurationVar(&in.BodyTimeout, "body-read-timeout", ingest.DefaultBodyTimeout, "longest time to receive one request body (`duration`; 408 above)")
 	fs.Int64Var(&in.MinBodyRate, "min-body-rate", ingest.DefaultMinBodyRate, "slowest accepted body upload in `bytes/s`, after a 5s grace (408 below): stalled uploads give their slot back")
 	fs.Func("trusted-proxies", "comma-separated `addresses or CIDR prefixes` of proxies whose X-Forwarded-For names the HTTP client; "+
-		"every event records its sender as client.address (and client.port)", func(s string) error {
+		"every event records its sender as client.address (and client.port), and --max-inflight-per-client counts each forwarded client on its own", func(s string) error {
 		p, err := ingest.ParseTrustedProxies(s)
 		cfg.Ingest.TrustedProxies = p
 		return err

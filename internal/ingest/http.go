@@ -144,6 +144,7 @@ func NewHandler(prod transport.Producer, opts Options) *Handler {
 	opts.setDefaults()
 	h := &Handler{prod: prod, opts: opts, m: newMetrics(),
 		adm: NewAdmission(opts.MaxConcurrent, opts.MaxPerClient, opts.MemoryBudget, opts.limits())}
+	h.adm.proxies = opts.TrustedProxies
 	h.pool.New = func() any {
 		req := new(request)
 		req.dec.MaxAttributes, req.dec.MaxDepth = opts.MaxAttributes, opts.MaxDepth

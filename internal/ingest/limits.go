@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,6 +157,11 @@ type Admission struct {
 	inflight       atomic.Int64 // requests
 	used           atomic.Int64 // bytes of the budget in use
 
+	// proxies are --trusted-proxies: behind them the per-client slots go
+	// to the address X-Forwarded-For names, not to the proxy, so one busy
+	// client behind a load balancer cannot take every client's share.
+	proxies []netip.Prefix
+
 	mu      sync.Mutex
 	clients map[string]int
 }
@@ -197,7 +203,7 @@ func (a *Admission) Enter(r *http.Request) (*Ticket, error) {
 		return nil, errors.New("too many requests in flight; retry after the Retry-After delay")
 	}
 	t := &Ticket{a: a}
-	t.keys[0] = "addr:" + clientAddr(r)
+	t.keys[0] = "addr:" + clientKey(r, a.proxies)
 	if p, ok := authz.FromContext(r.Context()); ok && p.Tenant != "" {
 		t.keys[1] = "tenant:" + p.Tenant
 	} else if tok, ok := authz.BearerToken(r.Header.Get("Authorization")); ok {
@@ -277,8 +283,13 @@ func (t *Ticket) Done() {
 	a.mu.Unlock()
 }
 
-// clientAddr is the host of the request's peer address.
-func clientAddr(r *http.Request) string {
+// clientKey is the host of the request's client (ClientAddr: the peer, or
+// what a trusted proxy forwarded for), or the raw peer address when it does
+// not parse.
+func clientKey(r *http.Request, proxies []netip.Prefix) string {
+	if a := ClientAddr(r, proxies); a.IsValid() {
+		return a.Addr().String()
+	}
 	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return h
 	}

@@ -179,3 +179,50 @@ func TestLogTooLargeIs413(t *testing.T) {
 		t.Errorf("%d %+v, want 413", code, resp)
 	}
 }
+
+// Behind a trusted proxy every forwarded client gets its own slots; a
+// peer that is not a trusted proxy cannot pick its key with the header.
+func TestAdmissionPerClientBehindTrustedProxy(t *testing.T) {
+	proxies, err := ParseTrustedProxies("192.0.2.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAdmission(100, 2, 4<<20, Limits{})
+	a.proxies = proxies
+	via := func(peer, xff string) *http.Request {
+		r := reqFrom(peer)
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		return r
+	}
+	var held []*Ticket
+	defer func() {
+		for _, tk := range held {
+			tk.Done()
+		}
+	}()
+	for _, client := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
+		for i := 0; i < 2; i++ {
+			tk, err := a.Enter(via("192.0.2.10:4000", client))
+			if err != nil {
+				t.Fatalf("client %s behind the proxy, request %d: %v", client, i, err)
+			}
+			held = append(held, tk)
+		}
+		if _, err := a.Enter(via("192.0.2.11:4000", client)); err == nil {
+			t.Fatalf("client %s got a 3rd slot through another proxy; want --max-inflight-per-client 2", client)
+		}
+	}
+	// An untrusted peer naming a fresh address each time is still one client.
+	for i := 0; i < 2; i++ {
+		tk, err := a.Enter(via("203.0.113.7:1", fmt.Sprintf("198.51.100.%d", 50+i)))
+		if err != nil {
+			t.Fatalf("untrusted peer, request %d: %v", i, err)
+		}
+		held = append(held, tk)
+	}
+	if _, err := a.Enter(via("203.0.113.7:2", "198.51.100.99")); err == nil {
+		t.Fatal("an untrusted peer escaped its per-client limit with X-Forwarded-For")
+	}
+}
