@@ -13,6 +13,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/dpseries/dpseriestest"
+	"github.com/wirelog/wirelog/internal/freeport"
 	"github.com/wirelog/wirelog/internal/testproc"
 )
 
@@ -74,7 +75,7 @@ func TestPrometheusDownAndBadURL(t *testing.T) {
 	if _, err := NewPrometheus("127.0.0.1:9090"); err == nil || !strings.Contains(err.Error(), "--prometheus") {
 		t.Errorf("a URL without a scheme: %v, want an error naming --prometheus", err)
 	}
-	src, _ := NewPrometheus("http://" + dpseriestest.FreeAddr(t))
+	src, _ := NewPrometheus("http://" + freeport.Addr(t))
 	srv := httptest.NewServer(api.New(api.Options{DashboardOptions: api.DashboardOptions{DataPlane: src}}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/api/v1/dataplane/series?from=-5m")

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirelog/wirelog/internal/freeport"
 )
 
 // BenchmarkAgentScrape measures one full /metrics scrape over HTTP, as
@@ -84,7 +86,7 @@ func waitFleetVisible(b *testing.B, url string, f *fleet) {
 // startAgentBinary runs `wirelog dataplane` on a free loopback port.
 func startAgentBinary(b *testing.B, bin, ovsRunDir string) (string, int) {
 	b.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(b))
+	addr := "127.0.0.1:" + strconv.Itoa(freeport.Port(b))
 	cmd := exec.Command(bin, "dataplane", "--listen", addr, "--ovs-rundir", ovsRunDir, "--node", "bench")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

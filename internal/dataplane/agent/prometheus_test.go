@@ -2,17 +2,11 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +16,7 @@ import (
 	"github.com/wirelog/wirelog/internal/dataplane/agent/agenttest"
 	"github.com/wirelog/wirelog/internal/dataplane/dpdk/dpdktest"
 	"github.com/wirelog/wirelog/internal/dataplane/ovs/ovstest"
+	"github.com/wirelog/wirelog/internal/testproc"
 )
 
 // TestAgentWithPrometheus is the agent as an operator runs it: a real
@@ -31,7 +26,6 @@ import (
 // find nothing to lint in what the agent serves, and once testpmd stops
 // its series must go while the agent stays healthy.
 func TestAgentWithPrometheus(t *testing.T) {
-	promBin := lookPath(t, "prometheus")
 	promtool := lookPath(t, "promtool")
 	// OVS first: its EAL start maps hugepages and is slow when testpmd
 	// already spins both cores.
@@ -39,7 +33,14 @@ func TestAgentWithPrometheus(t *testing.T) {
 	tp := dpdktest.StartTestpmd(t, 2)
 	agentSrv, _ := startAgent(t, o.RunDir, 1500*time.Millisecond)
 
-	prom := startPrometheus(t, promBin, strings.TrimPrefix(agentSrv.URL, "http://"))
+	prom := testproc.StartPrometheus(t, t.TempDir(), fmt.Sprintf(`global:
+  scrape_interval: 2s
+  scrape_timeout: 2s
+scrape_configs:
+  - job_name: wirelog-dataplane
+    static_configs:
+      - targets: [%q]
+`, strings.TrimPrefix(agentSrv.URL, "http://")))
 	rxRate := fmt.Sprintf(`rate(dpdk_ethdev_rx_packets_total{file_prefix=%q,port="0",node="test-node"}[20s])`, tp.FilePrefix)
 	pmdRate := `rate(ovs_pmd_rx_packets_total{thread="pmd",node="test-node"}[20s])`
 	var rx, pmd float64
@@ -47,14 +48,14 @@ func TestAgentWithPrometheus(t *testing.T) {
 	for rx <= 0 || pmd <= 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("after 60 s Prometheus has %s = %v and %s = %v; want both > 0\ntargets: %s",
-				rxRate, rx, pmdRate, pmd, prom.get(t, "/api/v1/targets", nil))
+				rxRate, rx, pmdRate, pmd, promTargets(prom))
 		}
 		time.Sleep(time.Second)
-		rx, _ = prom.query(t, rxRate)
-		pmd, _ = prom.query(t, pmdRate)
+		rx, _ = promQuery(t, prom, rxRate)
+		pmd, _ = promQuery(t, prom, pmdRate)
 	}
 	t.Logf("PromQL: %s = %.0f packets/s; %s = %.0f packets/s", rxRate, rx, pmdRate, pmd)
-	if up, ok := prom.query(t, `up{job="wirelog-dataplane"}`); !ok || up != 1 {
+	if up, ok := promQuery(t, prom, `up{job="wirelog-dataplane"}`); !ok || up != 1 {
 		t.Errorf("Prometheus up{job=wirelog-dataplane} = %v (present %v)", up, ok)
 	}
 
@@ -102,101 +103,26 @@ func parseExposition(t testing.TB, body []byte) agenttest.Families {
 	return agenttest.Families(mfs)
 }
 
-type promServer struct {
-	base string
-}
-
-// startPrometheus runs Prometheus on a free loopback port with a temp
-// storage dir, scraping target every second.
-func startPrometheus(t testing.TB, bin, target string) *promServer {
+// promQuery runs an instant PromQL query and returns the first sample's
+// value, and whether there was one.
+func promQuery(t testing.TB, p *testproc.Prometheus, promql string) (float64, bool) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`global:
-  scrape_interval: 2s
-  scrape_timeout: 2s
-scrape_configs:
-  - job_name: wirelog-dataplane
-    static_configs:
-      - targets: [%q]
-`, target)), 0o644)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	p := &promServer{base: "http://" + addr}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		if resp, err := http.Get(p.base + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			t.Fatalf("prometheus exited:\n%s", b)
-		case <-ctx.Done():
-			t.Fatal("prometheus not ready after 30 s")
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func (p *promServer) get(t testing.TB, path string, q url.Values) string {
-	t.Helper()
-	u := p.base + path
-	if q != nil {
-		u += "?" + q.Encode()
-	}
-	resp, err := http.Get(u)
+	samples, err := p.Query(promql)
 	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
+		t.Fatalf("PromQL %s: %v", promql, err)
 	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	return b.String()
-}
-
-// query runs an instant PromQL query and returns the first sample's value.
-func (p *promServer) query(t testing.TB, promql string) (float64, bool) {
-	t.Helper()
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	body := p.get(t, "/api/v1/query", url.Values{"query": {promql}})
-	if err := json.Unmarshal([]byte(body), &r); err != nil || r.Status != "success" {
-		t.Fatalf("query %s: %v %s", promql, err, body)
-	}
-	if len(r.Data.Result) == 0 {
+	if len(samples) == 0 {
 		return 0, false
 	}
-	s, _ := r.Data.Result[0].Value[1].(string)
-	v, err := strconv.ParseFloat(s, 64)
-	return v, err == nil
+	return samples[0].Float(), true
+}
+
+// promTargets is Prometheus's view of its scrape targets, for a failure
+// message.
+func promTargets(p *testproc.Prometheus) string {
+	var out json.RawMessage
+	if err := p.Get("/api/v1/targets", nil, &out); err != nil {
+		return err.Error()
+	}
+	return string(out)
 }

@@ -5,7 +5,6 @@ package dpseriestest
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,19 +14,9 @@ import (
 	"time"
 
 	"github.com/wirelog/wirelog/internal/dataplane/dpdk/dpdktest"
+	"github.com/wirelog/wirelog/internal/freeport"
 	"github.com/wirelog/wirelog/internal/testproc"
 )
-
-// FreeAddr is a free loopback TCP address.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // StartChain runs what an operator runs: a real dpdk-testpmd, the real
 // `wirelog dataplane` agent reading its telemetry, and Debian's Prometheus
@@ -43,7 +32,7 @@ func StartChain(t testing.TB, bin string) string {
 	pdir := t.TempDir()
 	cfg := filepath.Join(pdir, "prometheus.yml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: wirelog-dataplane\n    static_configs:\n      - targets: [%q]\n", agentAddr)), 0o644)
-	promAddr := FreeAddr(t)
+	promAddr := freeport.Addr(t)
 	pc := exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(pdir, "data"), "--web.listen-address="+promAddr, "--log.level=warn")
 	pc.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := pc.Start(); err != nil {
@@ -70,7 +59,7 @@ func StartChain(t testing.TB, bin string) string {
 func StartAgent(t testing.TB, bin string) string {
 	t.Helper()
 	dpdktest.StartTestpmd(t, 2)
-	agentAddr := FreeAddr(t)
+	agentAddr := freeport.Addr(t)
 	agent := exec.Command(bin, "dataplane", "--listen", agentAddr, "--node", "test-node",
 		"--collector.ovs=false", "--collector.podresources=false")
 	agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirelog/wirelog/internal/freeport"
 )
 
 // Binary is the cached Jaeger binary, failing the test with the command
@@ -62,23 +64,13 @@ type Jaeger struct {
 	log   string
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Start runs Jaeger with every listener on a free loopback port and waits
 // until its query API answers; the test's end stops it by PID.
 func Start(t testing.TB) *Jaeger {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	otlp, query, qgrpc, health := freePort(t), freePort(t), freePort(t), freePort(t)
+	otlp, query, qgrpc, health := freeport.Port(t), freeport.Port(t), freeport.Port(t), freeport.Port(t)
 	cfg := fmt.Sprintf(`service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
   pipelines:

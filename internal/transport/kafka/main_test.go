@@ -24,6 +24,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wirelog/wirelog/internal/freeport"
 )
 
 // The tests run against a real Apache Kafka broker that scripts/kafka.sh
@@ -66,7 +68,14 @@ func startBroker() {
 		return
 	}
 	brokerDir = dir
-	port, cport, sport, tport := freePort(), freePort(), freePort(), freePort()
+	var ports [4]int
+	for i := range ports {
+		if ports[i], err = freeport.Get(); err != nil {
+			brokerErr = err.Error()
+			return
+		}
+	}
+	port, cport, sport, tport := ports[0], ports[1], ports[2], ports[3]
 	brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	saslAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(sport))
 	tlsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tport))
@@ -105,15 +114,6 @@ func kafkaScript(arg string) (string, error) {
 	cmd.Env = brokerEnv
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func needBroker(t testing.TB) {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/freeport"
 	"github.com/wirelog/wirelog/internal/testproc"
 )
 
@@ -41,16 +41,6 @@ func TestMain(m *testing.M) {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // kafka is a broker or a three-node cluster run by scripts/kafka.sh in a
@@ -82,14 +72,14 @@ func startKafka(t testing.TB, cluster bool) *kafka {
 		var cports []string
 		var ports []string
 		for i := 0; i < 3; i++ {
-			k.ports = append(k.ports, freePort(t))
+			k.ports = append(k.ports, freeport.Port(t))
 			ports = append(ports, strconv.Itoa(k.ports[i]))
-			cports = append(cports, strconv.Itoa(freePort(t)))
+			cports = append(cports, strconv.Itoa(freeport.Port(t)))
 		}
 		k.env = append(k.env, "KAFKA_CLUSTER_PORTS="+strings.Join(ports, ","), "KAFKA_CLUSTER_CONTROLLER_PORTS="+strings.Join(cports, ","))
 	} else {
-		k.ports = []int{freePort(t)}
-		k.env = append(k.env, "KAFKA_PORT="+strconv.Itoa(k.ports[0]), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(freePort(t)))
+		k.ports = []int{freeport.Port(t)}
+		k.env = append(k.env, "KAFKA_PORT="+strconv.Itoa(k.ports[0]), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(freeport.Port(t)))
 	}
 	k.start()
 	t.Cleanup(k.stop)
