@@ -17,6 +17,7 @@ type metrics struct {
 	batchSeconds   prometheus.Histogram
 	batchRecords   prometheus.Histogram
 	ingestToStored prometheus.Histogram
+	syslogParse    *prometheus.CounterVec
 }
 
 func newMetrics() metrics {
@@ -60,6 +61,11 @@ func newMetrics() metrics {
 			Help:    "Time from a record's arrival at ingest (its log timestamp) to its store commit: how fresh queries are.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}),
+		syslogParse: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_processor_syslog_parse_errors_total",
+			Help: "Raw syslog records (UDP with --syslog-udp-raw) whose header the processor could not fully parse, by reason; " +
+				"each is stored anyway with attrs.parse_error (the ingest counts these in wirelog_syslog_parse_errors_total for TCP and TLS).",
+		}, []string{"reason"}),
 		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wirelog_processor_batch_records",
 			Help:    "Records per stored batch.",
@@ -70,5 +76,5 @@ func newMetrics() metrics {
 
 // set lists every metric once, for Processor.Collector.
 func (m *metrics) set() promset.Set {
-	return promset.Set{m.stored, m.skipped, m.deadLettered, m.poisoned, m.errors, m.paused, m.batchSeconds, m.batchRecords, m.ingestToStored}
+	return promset.Set{m.stored, m.skipped, m.deadLettered, m.poisoned, m.errors, m.paused, m.batchSeconds, m.batchRecords, m.ingestToStored, m.syslogParse}
 }

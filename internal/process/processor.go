@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/wirelog/wirelog/internal/event"
+	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
 	"github.com/wirelog/wirelog/internal/storage"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/telemetry"
@@ -168,6 +169,7 @@ func (p *Processor) waitIfPaused(ctx context.Context) error {
 func (p *Processor) Run(ctx context.Context) error {
 	var (
 		parser fastjson.Parser
+		rawDec sysparse.RecordDecoder // raw syslog records (--syslog-udp-raw)
 		rows   []store.Row
 		raws   [][]byte
 		events []event.Event
@@ -217,7 +219,16 @@ func (p *Processor) Run(ctx context.Context) error {
 		for i := range recs {
 			r := &recs[i]
 			row := store.Row{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Bytes: len(r.Value)}
-			if err := event.DecodeRecord(&parser, r.Value, &arena, &row.Event); err != nil {
+			var err error
+			if sysparse.IsRecord(r.Value) {
+				var perr error
+				if perr, err = rawDec.Decode(r.Value, &arena, &row.Event); perr != nil {
+					p.m.syslogParse.WithLabelValues(sysparse.Reason(perr)).Inc()
+				}
+			} else {
+				err = event.DecodeRecord(&parser, r.Value, &arena, &row.Event)
+			}
+			if err != nil {
 				p.m.errors.WithLabelValues("decode").Inc()
 				if p.opts.DeadLetter != nil {
 					if dlErr := p.opts.DeadLetter.SendToDLQ(context.WithoutCancel(ctx), *r, err); dlErr == nil {

@@ -3,7 +3,6 @@ package syslog
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -42,6 +41,15 @@ func (b *batch) add(e *event.Event, recv time.Time) {
 	v := len(b.arena)
 	b.arena = event.AppendJSON(b.arena, e)
 	b.spans = append(b.spans, span{k, v, len(b.arena), recv})
+}
+
+// addRaw appends the raw syslog record of msg, keyed by the sender's address.
+func (b *batch) addRaw(key, msg []byte, m *sysparse.RecordMeta) {
+	k := len(b.arena)
+	b.arena = append(b.arena, key...)
+	v := len(b.arena)
+	b.arena = sysparse.AppendRecord(b.arena, msg, m)
+	b.spans = append(b.spans, span{k, v, len(b.arena), m.Recv})
 }
 
 func (b *batch) full(records, bytes int) bool {
@@ -134,7 +142,7 @@ func (r *receiver) handle(msg []byte, truncated bool, recv time.Time) {
 		// Kept, as every syslog message is (UDP has no one to answer), but
 		// without the attributes that made it too large to store well.
 		r.l.parseErrors[limitReason]++
-		r.limitAttrs = fmt.Appendf(r.limitAttrs[:0], `{"limit_error":"message has %d attributes, over the limit of %d (--max-attributes); structured data dropped"}`, r.parser.Attributes(), max)
+		r.limitAttrs = sysparse.AppendLimitError(r.limitAttrs[:0], r.parser.Attributes(), max)
 		r.ev.Attrs = r.limitAttrs
 	}
 	if len(r.peer) > 0 {
@@ -142,6 +150,24 @@ func (r *receiver) handle(msg []byte, truncated bool, recv time.Time) {
 		r.ev.Attrs = r.attrsBuf
 	}
 	r.b.add(&r.ev, recv)
+}
+
+// handleRaw adds one datagram as a raw record (--syslog-udp-raw): no
+// parsing here, the processor does it. Parse errors are then counted by the
+// processor, not in wirelog_syslog_parse_errors_total.
+func (r *receiver) handleRaw(msg []byte, truncated bool, m *sysparse.RecordMeta, key []byte) {
+	r.l.messages++
+	r.l.bytes += uint64(len(msg))
+	m.Flags = 0
+	if truncated {
+		r.l.truncated++
+		m.Flags = sysparse.RecordFlagTruncated
+	}
+	if sysparse.IsEmpty(msg) {
+		r.l.empty++
+		return
+	}
+	r.b.addRaw(key, msg, m)
 }
 
 func (r *receiver) full() bool { return r.b.full(r.s.cfg.BatchRecords, r.s.cfg.BatchBytes) }

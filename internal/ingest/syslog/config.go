@@ -64,6 +64,12 @@ const (
 	// a slot until the idle timeout.
 	DefaultHandshakeTimeout = 10 * time.Second
 
+	// DefaultUDPRaw: UDP datagrams go into the log as raw syslog records
+	// (internal/parse/syslog record.go) and the processor parses them, so
+	// the receive path only copies; false parses at ingest and writes the
+	// JSON record, as TCP and TLS do.
+	DefaultUDPRaw = true
+
 	// udpProducers is the number of Produce calls one UDP socket may have in
 	// flight (group-committed by the log) while it goes on reading, and
 	// udpQueued the full batches (each ≤ DefaultBatchBytes) that may wait
@@ -74,6 +80,12 @@ const (
 	// udpLinger bounds how long a UDP batch waits for more datagrams, and
 	// tcpLinger how long a TCP read may wait while a batch is pending.
 	udpLinger = 2 * time.Millisecond
+	// udpCoalesce is how long a UDP socket that just returned a partial
+	// read (more than one datagram, fewer than a full recvmmsg) waits
+	// before reading again, so the next read takes many datagrams at
+	// once. Go's poller rounds it up to about a millisecond; below udpLinger,
+	// so batches are not delayed past their linger.
+	udpCoalesce = 500 * time.Microsecond
 	tcpLinger = 2 * time.Millisecond
 	// udpSlotsMax is the number of datagrams one recvmmsg call can return.
 	udpSlotsMax = 64
@@ -93,6 +105,7 @@ type Config struct {
 	UDPSockets int    // --syslog-udp-sockets; SO_REUSEPORT sockets, 0 = GOMAXPROCS
 	RcvBuf     int    // --syslog-rcvbuf; bytes asked for each UDP socket
 	MaxMessage int    // --syslog-max-message; bytes
+	UDPRaw     bool   // --syslog-udp-raw: datagrams become raw syslog records, parsed by the processor
 	// MaxAttributes is the ingest limit --max-attributes; a message with
 	// more keeps its text and loses its structured data. 0 = unbounded.
 	MaxAttributes int
@@ -117,6 +130,9 @@ type Config struct {
 	// udpSlots overrides udpSlotsMax (datagrams per recvmmsg), for the
 	// benchmark that measures batch sizes against each other.
 	udpSlots int
+	// udpCoalesce is the pause after a partial UDP read (constant
+	// udpCoalesce; the benchmark sets 0 to measure without).
+	udpCoalesce time.Duration
 
 	Topic        string         // log topic; DefaultTopic when empty
 	Location     *time.Location // zone of RFC 3164 timestamps; time.Local when nil
@@ -134,6 +150,7 @@ func DefaultConfig() Config {
 		RcvBuf:      DefaultRcvBuf,
 		MaxMessage:  DefaultMaxMessage,
 		IdleTimeout: DefaultIdleTimeout,
+		UDPRaw:      DefaultUDPRaw,
 
 		MaxConns:       DefaultMaxConnections,
 		MaxConnsPerSrc: DefaultMaxConnectionsPerSource,
@@ -159,6 +176,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"UDP socket receive buffer, e.g. 32MiB (set with SO_RCVBUFFORCE when run as root; the kernel default is net.core.rmem_default, often 208KiB)")
 	fs.Var((*byteSize)(&c.MaxMessage), "syslog-max-message",
 		"largest syslog message kept whole, e.g. 64KiB; longer ones are truncated and counted in wirelog_syslog_truncated_total")
+	fs.BoolVar(&c.UDPRaw, "syslog-udp-raw", c.UDPRaw,
+		"put each UDP datagram into the log as it arrived (with its sender and receive time) and let the processor parse it: "+
+			"the receive path only copies, so it keeps up with more datagrams per core. Stored events are the same either way. "+
+			"Processors must be this wirelog version or newer (upgrade them first); false writes JSON records, for other consumers of a Kafka topic")
 	fs.DurationVar(&c.IdleTimeout, "syslog-idle-timeout", c.IdleTimeout,
 		"close syslog TCP connections idle this long (0 = never)")
 	fs.StringVar(&c.TLSAddr, "syslog-tls", c.TLSAddr,
@@ -206,6 +227,9 @@ func (c *Config) check() error {
 	}
 	if c.Location == nil {
 		c.Location = time.Local
+	}
+	if c.udpCoalesce == 0 {
+		c.udpCoalesce = udpCoalesce
 	}
 	if c.BatchRecords <= 0 {
 		c.BatchRecords = DefaultBatchRecords

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/wirelog/wirelog/internal/event"
+	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
 	"github.com/wirelog/wirelog/internal/transport"
 	"github.com/wirelog/wirelog/internal/transport/disklog"
 )
@@ -28,10 +30,22 @@ type record struct {
 	Key     string         `json:"-"`
 }
 
+// decode reads a JSON record, or a raw syslog record (--syslog-udp-raw)
+// the way the processor does: into the event it stores, seen as its JSON.
 func decode(t testing.TB, r transport.Record) record {
 	t.Helper()
 	var rec record
-	if err := json.Unmarshal(r.Value, &rec); err != nil {
+	v := r.Value
+	if sysparse.IsRecord(v) {
+		var d sysparse.RecordDecoder
+		var arena event.Arena
+		var e event.Event
+		if _, err := d.Decode(v, &arena, &e); err != nil {
+			t.Fatalf("raw syslog record does not decode: %v: %q", err, v)
+		}
+		v = event.AppendJSON(nil, &e)
+	}
+	if err := json.Unmarshal(v, &rec); err != nil {
 		t.Fatalf("record value is not the log-record JSON: %v: %s", err, r.Value)
 	}
 	rec.Key = string(r.Key)

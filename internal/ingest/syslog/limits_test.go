@@ -12,9 +12,16 @@ import (
 // --max-attributes is kept with its text but without them, says why, and
 // is counted; a message within the limit keeps its attributes.
 func TestMaxAttributes(t *testing.T) {
+	for _, raw := range []bool{true, false} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) { testMaxAttributes(t, raw) })
+	}
+}
+
+func testMaxAttributes(t *testing.T, raw bool) {
 	rec := newRecorder(t)
 	cfg := testConfig()
 	cfg.TCPAddr = ""
+	cfg.UDPRaw = raw
 	cfg.MaxAttributes = 10
 	s := start(t, rec, cfg)
 	u, err := net.Dial("udp", s.UDPAddr().String())
@@ -36,6 +43,9 @@ func TestMaxAttributes(t *testing.T) {
 	}
 	if recs[1].Message != "fine" || recs[1].Attrs["sd"] == nil {
 		t.Errorf("within the limit: %+v", recs[1])
+	}
+	if cfg.UDPRaw {
+		return // the processor applies the limit and counts it (wirelog_processor_syslog_parse_errors_total)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for metrics(t, s)[`wirelog_syslog_parse_errors_total{reason=max_attributes,transport=udp}`] != 1 {

@@ -83,8 +83,12 @@ func TestLogger(t *testing.T) {
 		if c.format == "rfc5424" && got.Host == fullHost {
 			host = fullHost
 		}
+		key := host // the partition key: the host, or for raw UDP records (--syslog-udp-raw) the sender's address
+		if c.transport == "udp" {
+			key = "127.0.0.1"
+		}
 		want := fmt.Sprintf("service=wl-%s host=%s level=error facility=local3 severity=err procid=4242 key=%s",
-			c.transport, host, host)
+			c.transport, host, key)
 		have := fmt.Sprintf("service=%s host=%s level=%s facility=%v severity=%v procid=%v key=%s",
 			got.Service, got.Host, got.Level, got.Attrs["facility"], got.Attrs["severity"], got.Attrs["procid"], got.Key)
 		if have != want {
@@ -300,10 +304,19 @@ func TestIdleTimeoutAndOversize(t *testing.T) {
 
 // TestParseErrorsAreStored sends malformed messages: each is stored with
 // its raw text and counted as a parse error, not lost.
+// With --syslog-udp-raw the processor parses, so the ingest counts
+// only the empty datagram; without, it counts the parse errors too.
 func TestParseErrorsAreStored(t *testing.T) {
+	for _, raw := range []bool{true, false} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) { testParseErrorsAreStored(t, raw) })
+	}
+}
+
+func testParseErrorsAreStored(t *testing.T, raw bool) {
 	rec := newRecorder(t)
 	cfg := testConfig()
 	cfg.TCPAddr = ""
+	cfg.UDPRaw = raw
 	s := start(t, rec, cfg)
 	u, err := net.Dial("udp", s.UDPAddr().String())
 	if err != nil {
@@ -327,6 +340,9 @@ func TestParseErrorsAreStored(t *testing.T) {
 		pe := m[`wirelog_syslog_parse_errors_total{reason=pri,transport=udp}`] +
 			m[`wirelog_syslog_parse_errors_total{reason=timestamp,transport=udp}`] +
 			m[`wirelog_syslog_parse_errors_total{reason=structured_data,transport=udp}`]
+		if raw {
+			pe += 3 // counted by the processor (wirelog_processor_syslog_parse_errors_total)
+		}
 		if pe == 3 && m[`wirelog_syslog_rejected_total{reason=empty,transport=udp}`] == 1 {
 			break
 		}

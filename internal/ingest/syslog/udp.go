@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
 )
 
 // udpSocket is one SO_REUSEPORT socket and its recvmmsg(2) state. It reads
@@ -37,6 +39,8 @@ type udpSocket struct {
 	// rebuilt only when the sender changes.
 	lastName unix.RawSockaddrInet6
 	lastPeer []byte
+	lastAP   netip.AddrPort
+	lastKey  []byte // the sender's address as text: the raw records' partition key
 	n        int
 	errno    syscall.Errno
 	readFn   func(fd uintptr) bool // built once: a closure per call would allocate
@@ -227,6 +231,14 @@ func (s *Server) udpLoop(sock *udpSocket) {
 			if lingering && !stopLinger() {
 				break
 			}
+		} else if s.cfg.udpCoalesce > 0 && sock.n > 1 && sock.n < len(sock.hdrs) {
+			// Datagrams are flowing but fewer than a full read were
+			// queued: let more arrive before reading again, instead of
+			// a wake-up and a recvmmsg for every few of them (the
+			// per-datagram cost of an unsaturated receiver). The batch
+			// waits for udpLinger anyway; a single datagram (a quiet
+			// socket) goes straight back to the poller.
+			time.Sleep(s.cfg.udpCoalesce)
 		}
 	}
 	// Drain what the kernel already queued, bounded by the buffer size.
@@ -244,6 +256,19 @@ func (s *Server) udpLoop(sock *udpSocket) {
 
 func (s *Server) udpBatch(r *receiver, sock *udpSocket) {
 	recv := time.Now()
+	if s.cfg.UDPRaw {
+		m := sysparse.RecordMeta{Recv: recv, MaxAttributes: s.cfg.MaxAttributes, Location: s.cfg.Location}
+		for i := 0; i < sock.n; i++ {
+			msg, truncated := sock.datagram(i)
+			if len(msg) > s.cfg.MaxMessage {
+				msg, truncated = msg[:s.cfg.MaxMessage], true
+			}
+			sock.peer(i)
+			m.Peer = sock.lastAP
+			r.handleRaw(msg, truncated, &m, sock.lastKey)
+		}
+		return
+	}
 	for i := 0; i < sock.n; i++ {
 		msg, truncated := sock.datagram(i)
 		if len(msg) > s.cfg.MaxMessage {
@@ -268,10 +293,13 @@ func (s *udpSocket) peer(i int) []byte {
 	case unix.AF_INET6:
 		ap = netip.AddrPortFrom(netip.AddrFrom16(n.Addr).Unmap(), ntohs(n.Port))
 	default:
+		s.lastAP, s.lastKey = netip.AddrPort{}, nil
 		return nil
 	}
 	s.lastName = *n
+	s.lastAP = ap
 	s.lastPeer = appendPeer(s.lastPeer[:0], ap)
+	s.lastKey = ap.Addr().AppendTo(s.lastKey[:0])
 	return s.lastPeer
 }
 

@@ -40,7 +40,8 @@ var (
 	ErrEmpty = errors.New("syslog: empty message")
 	// ErrPRI means the message does not start with a valid <PRI> (0..191).
 	ErrPRI = errors.New("syslog: missing or invalid <PRI>")
-	// ErrTimestamp means an RFC 5424 TIMESTAMP is neither "-" nor RFC 3339.
+	// ErrTimestamp means an RFC 5424 TIMESTAMP is neither "-" nor RFC 3339,
+	// or a timestamp says a year before 1970 or after 2200.
 	ErrTimestamp = errors.New("syslog: invalid RFC 5424 timestamp")
 	// ErrHeader means an RFC 5424 header ended before MSGID (a field is missing).
 	ErrHeader = errors.New("syslog: incomplete RFC 5424 header")
@@ -50,7 +51,8 @@ var (
 )
 
 // Reason is the short, stable name of a Parse error, for metric labels and
-// attrs.parse_error: "empty", "pri", "timestamp", "header", "structured_data".
+// attrs.parse_error: "empty", "pri", "timestamp", "header", "structured_data"
+// (and "max_attributes" for ErrAttributeLimit).
 func Reason(err error) string {
 	switch err {
 	case nil:
@@ -65,6 +67,8 @@ func Reason(err error) string {
 		return "header"
 	case ErrStructuredData:
 		return "structured_data"
+	case ErrAttributeLimit:
+		return "max_attributes"
 	}
 	return "other"
 }
@@ -160,12 +164,25 @@ func (p *Parser) Parse(line []byte, recv time.Time, e *event.Event) error {
 			return p.bestEffort(line, recv, e, &a, pri, err)
 		}
 		p.format = Format5424
-		return nil
+	} else {
+		p.parse3164(rest, recv, e, &a, pri)
+		p.format = Format3164
 	}
-	p.parse3164(rest, recv, e, &a, pri)
-	p.format = Format3164
+	if e.Time.Before(minTime) || e.Time.After(maxTime) {
+		// A year before 1970 or past 2200 is a broken clock or a misread
+		// field, and the log record (event.DecodeRecord) refuses it: keep
+		// the line with its receive time instead, as for any bad timestamp.
+		p.format = FormatUnknown
+		return p.bestEffort(line, recv, e, &a, pri, ErrTimestamp)
+	}
 	return nil
 }
+
+// The timestamps a record may carry (event.ParseTime's bounds).
+var (
+	minTime = time.Unix(0, 0)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // bestEffort rewrites e as the raw line with the receive time, keeping what
 // the PRI said (pri < 0: there was none) and naming the failure in attrs.

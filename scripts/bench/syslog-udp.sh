@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# UDP syslog receive against a bare recvmmsg receiver and rsyslog (imudp →
+# omfile), interleaved: each round runs every receiver once, back to back,
+# so a neighbour's build hurts them alike. Prints every run and the median
+# per payload and receiver of rx/s, CPU ns per stored line, lost % and
+# kernel drops, with the load average before and after.
+# Usage: scripts/bench/syslog-udp.sh [rounds=5] [receivers regexp] [sizes=64 256 1024]
+# Needs: rsyslog (scripts/deps/40-syslog.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-5}
+receivers=${2:-'bare-recvmmsg|wirelog-disklog|wirelog-disklog-json|rsyslog'}
+sizes=${3:-"64 256 1024"}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go test -c -o "$tmp/syslog.test" ./internal/ingest/syslog/
+echo "# $(date -u +%FT%TZ) nproc=$(nproc) cpu=\"$(lscpu | sed -n 's/^Model name: *//p')\" load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$rounds"); do
+	for size in $sizes; do
+		(cd "$tmp" && ./syslog.test -test.run '^$' -test.bench "UDPReceive/${size}B/^(${receivers})\$" \
+			-test.benchtime 300000x -test.count 1) | grep '^Benchmark' | tee -a "$tmp/runs"
+	done
+done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# medians over $rounds rounds: payload receiver rx/s cpu-ns/line lost-% kernel-drops"
+awk '
+function median(s,   a, n, i, j, t) {
+	n = split(s, a, " ")
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+	split($1, p, "/"); sub(/-[0-9]+$/, "", p[3]); k = p[2] " " p[3]
+	if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+	for (i = 3; i < NF; i += 2) v[k, $(i + 1)] = v[k, $(i + 1)] " " $i
+}
+END {
+	for (i = 1; i <= nk; i++) {
+		k = order[i]
+		d = ((k, "kernel-drops") in v) ? median(v[k, "kernel-drops"]) : "n/a"
+		printf "%s %.0f %.0f %.2f %s\n", k, median(v[k, "rx/s"]), median(v[k, "cpu-ns/rx"]), median(v[k, "lost-%"]), d
+	}
+}' "$tmp/runs" | sort -n -s -k1,1
