@@ -115,7 +115,7 @@ type Config struct {
 	TLSCertFile     string // --syslog-tls-cert; "" = the shared --tls-cert
 	TLSKeyFile      string // --syslog-tls-key
 	TLSClientCAFile string // --syslog-tls-client-ca; "" = the shared --tls-client-ca (if any)
-	ProxyProtocol   bool   // --syslog-proxy-protocol: TCP and TLS connections start with a PROXY v2 header
+	ProxyProtocol   bool   // --syslog-proxy-protocol: TCP and TLS connections start with a PROXY v1 or v2 header
 	MaxConns        int    // --syslog-max-connections; TCP + TLS
 	MaxConnsPerSrc  int    // --syslog-max-connections-per-source
 
@@ -191,7 +191,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"PEM CA `file`: syslog TLS clients must present a certificate chaining to it (mutual TLS, RFC 5425 §5); default: --tls-client-ca when --syslog-tls-cert is not set. "+
 			"A client whose SPIFFE ID no ingest --allow-spiffe-id rule allows fails the handshake")
 	fs.BoolVar(&c.ProxyProtocol, "syslog-proxy-protocol", c.ProxyProtocol,
-		"syslog TCP and TLS connections start with a PROXY protocol v2 header (behind a load balancer that sends one): the client address it names is recorded as client.address; connections without it are refused")
+		"syslog TCP and TLS connections start with a PROXY protocol header, v1 (text) or v2 (binary), told apart per connection (behind a load balancer that sends one: HAProxy send-proxy/send-proxy-v2, AWS NLB, nginx, Envoy): the client address it names is recorded as client.address; connections without it are refused")
 	fs.IntVar(&c.MaxConns, "syslog-max-connections", c.MaxConns, "most syslog TCP+TLS connections open at once; more are closed at once and counted (0 = no limit)")
 	fs.IntVar(&c.MaxConnsPerSrc, "syslog-max-connections-per-source", c.MaxConnsPerSrc, "most syslog TCP+TLS connections from one client address (after PROXY protocol) (0 = no limit)")
 }

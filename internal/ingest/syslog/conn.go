@@ -21,7 +21,7 @@ import (
 const (
 	refusedTotal     = iota // --syslog-max-connections
 	refusedPerSource        // --syslog-max-connections-per-source
-	refusedProxy            // --syslog-proxy-protocol: no or a malformed PROXY v2 header
+	refusedProxy            // --syslog-proxy-protocol: no or a malformed PROXY v1/v2 header
 	refusedHandshake        // TLS handshake failed (plaintext client, untrusted, expired, denied ID…)
 	numRefused
 )
@@ -61,7 +61,7 @@ func (s *Server) openConn(c net.Conn, tlsOn bool) (conn net.Conn, peer netip.Add
 	peer = addrPort(c.RemoteAddr())
 	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	if s.cfg.ProxyProtocol {
-		h, err := proxyproto.ReadV2(c)
+		h, err := proxyproto.Read(c) // v1 (text) or v2 (binary), told apart by the first bytes
 		if err != nil {
 			s.connStats.refused(refusedProxy, s.cfg.Logger, c.RemoteAddr(), err.Error())
 			return nil, peer, false

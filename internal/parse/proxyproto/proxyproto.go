@@ -1,7 +1,9 @@
-// Package proxyproto reads the PROXY protocol version 2 header a load
-// balancer (HAProxy, AWS NLB, Envoy, nginx) puts in front of a TCP stream
-// so the server learns the client's address. Specification:
-// https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt, section 2.2.
+// Package proxyproto reads the PROXY protocol header a load balancer
+// (HAProxy, AWS NLB, Envoy, nginx, F5) puts in front of a TCP stream so the
+// server learns the client's address: version 1 (a text line) and version 2
+// (binary). Specification:
+// https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt, sections 2.1
+// and 2.2.
 package proxyproto
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 )
 
 // signature starts every v2 header.
@@ -23,15 +26,17 @@ const MaxHeader = 4096
 
 // Errors; match with errors.Is.
 var (
-	// ErrNotProxy: the stream does not start with the v2 signature (a
-	// client connecting directly, or a v1 text header).
-	ErrNotProxy = errors.New("proxyproto: the connection does not start with a PROXY protocol v2 header")
+	// ErrNotProxy: the stream does not start with the header looked for
+	// (a client connecting directly, not through the balancer).
+	ErrNotProxy = errors.New("proxyproto: the connection does not start with a PROXY protocol header")
 	// ErrMalformed: the signature is there but the header is not valid.
-	ErrMalformed = errors.New("proxyproto: malformed PROXY protocol v2 header")
+	ErrMalformed = errors.New("proxyproto: malformed PROXY protocol header")
 )
 
-// Header is what a v2 header says.
+// Header is what a header says.
 type Header struct {
+	// Version is 1 (text) or 2 (binary).
+	Version int
 	// Local is true for the LOCAL command (the balancer's own health
 	// check): there is no client address, use the connection's.
 	Local bool
@@ -43,9 +48,17 @@ type Header struct {
 // ReadV2 reads exactly one v2 header from r (so what follows in r is the
 // client's stream, untouched).
 func ReadV2(r io.Reader) (Header, error) {
-	var h Header
 	var fixed [16]byte
-	if got, err := io.ReadFull(r, fixed[:]); err != nil {
+	return readV2(r, fixed[:0])
+}
+
+// readV2 reads a v2 header whose first len(have) bytes were read already.
+func readV2(r io.Reader, have []byte) (Header, error) {
+	h := Header{Version: 2}
+	var fixed [16]byte
+	copy(fixed[:], have)
+	if got, err := io.ReadFull(r, fixed[len(have):]); err != nil {
+		got += len(have)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			if got > 0 && (bytes.HasPrefix(signature, fixed[:got]) || bytes.HasPrefix(fixed[:got], signature)) {
 				return h, fmt.Errorf("%w: truncated", ErrMalformed)
@@ -117,4 +130,134 @@ func AppendV2(b []byte, src, dst *net.TCPAddr) []byte {
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(src.Port))
 	return binary.BigEndian.AppendUint16(b, uint16(dst.Port))
+}
+
+// v1Max is the longest v1 line, CRLF included (specification, 2.1).
+const v1Max = 107
+
+// Read reads one header of either version from r, told apart by its first
+// bytes, and nothing after it (what follows in r is the client's stream).
+func Read(r io.Reader) (Header, error) {
+	var start [5]byte // "PROXY" or the first five bytes of the v2 signature
+	if got, err := io.ReadFull(r, start[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			if got > 0 && (bytes.HasPrefix([]byte("PROXY"), start[:got]) || bytes.HasPrefix(signature, start[:got])) {
+				return Header{}, fmt.Errorf("%w: truncated", ErrMalformed)
+			}
+			return Header{}, ErrNotProxy
+		}
+		return Header{}, err
+	}
+	switch {
+	case string(start[:]) == "PROXY":
+		return readV1(r, start[:])
+	case bytes.Equal(start[:], signature[:5]):
+		return readV2(r, start[:])
+	}
+	return Header{}, ErrNotProxy
+}
+
+// ReadV1 reads exactly one v1 (text) header from r.
+func ReadV1(r io.Reader) (Header, error) { return readV1(r, nil) }
+
+// readV1 reads the v1 line a byte at a time, so not one byte of the
+// client's stream is consumed with it (once per connection: ~100 reads).
+func readV1(r io.Reader, have []byte) (Header, error) {
+	var buf [v1Max]byte
+	line := append(buf[:0], have...)
+	var one [1]byte
+	for len(line) == 0 || line[len(line)-1] != '\n' {
+		if len(line) == v1Max {
+			return Header{}, fmt.Errorf("%w: v1 line longer than %d bytes", ErrMalformed, v1Max)
+		}
+		if _, err := io.ReadFull(r, one[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				if len(line) == 0 {
+					return Header{}, ErrNotProxy
+				}
+				return Header{}, fmt.Errorf("%w: v1 line cut short", ErrMalformed)
+			}
+			return Header{}, err
+		}
+		line = append(line, one[0])
+	}
+	return ParseV1(line)
+}
+
+// ParseV1 parses one whole v1 line, "PROXY TCP4 192.0.2.1 198.51.100.1
+// 56324 443\r\n" (TCP4, TCP6 or UNKNOWN), CRLF included.
+func ParseV1(line []byte) (Header, error) {
+	h := Header{Version: 1}
+	if !bytes.HasPrefix(line, []byte("PROXY ")) {
+		return h, ErrNotProxy
+	}
+	if len(line) > v1Max {
+		return h, fmt.Errorf("%w: v1 line longer than %d bytes", ErrMalformed, v1Max)
+	}
+	body, ok := bytes.CutSuffix(line, []byte("\r\n"))
+	if !ok {
+		return h, fmt.Errorf("%w: v1 line does not end in CRLF", ErrMalformed)
+	}
+	f := bytes.Split(body, []byte(" "))
+	switch string(f[1]) {
+	case "UNKNOWN": // the balancer does not know: keep the connection's address; the rest is ignored
+		return h, nil
+	case "TCP4", "TCP6":
+	default:
+		return h, fmt.Errorf("%w: v1 protocol %q, want TCP4, TCP6 or UNKNOWN", ErrMalformed, f[1])
+	}
+	if len(f) != 6 {
+		return h, fmt.Errorf("%w: v1 line has %d fields, want PROXY, protocol, two addresses and two ports", ErrMalformed, len(f))
+	}
+	v6 := string(f[1]) == "TCP6"
+	var addrs [2]*net.TCPAddr
+	for i := range addrs {
+		a, err := netip.ParseAddr(string(f[2+i]))
+		if err != nil || a.Zone() != "" || a.Is6() != v6 {
+			return h, fmt.Errorf("%w: v1 %s address %q", ErrMalformed, f[1], f[2+i])
+		}
+		p, ok := port(f[4+i])
+		if !ok {
+			return h, fmt.Errorf("%w: v1 port %q", ErrMalformed, f[4+i])
+		}
+		addrs[i] = net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, p))
+	}
+	h.Source, h.Dest = addrs[0], addrs[1]
+	return h, nil
+}
+
+// port reads a decimal port, 0..65535, without sign or leading zeros.
+func port(b []byte) (uint16, bool) {
+	if len(b) == 0 || len(b) > 5 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return uint16(n), n <= 65535
+}
+
+// AppendV1 appends a v1 line for a TCP connection from src to dst (TCP4
+// when both are IPv4, else TCP6).
+func AppendV1(b []byte, src, dst *net.TCPAddr) []byte {
+	s, d := src.AddrPort(), dst.AddrPort()
+	proto := "TCP6"
+	if s.Addr().Unmap().Is4() && d.Addr().Unmap().Is4() {
+		proto = "TCP4"
+		s = netip.AddrPortFrom(s.Addr().Unmap(), s.Port())
+		d = netip.AddrPortFrom(d.Addr().Unmap(), d.Port())
+	} else {
+		s = netip.AddrPortFrom(netip.AddrFrom16(s.Addr().As16()), s.Port())
+		d = netip.AddrPortFrom(netip.AddrFrom16(d.Addr().As16()), d.Port())
+	}
+	b = append(b, "PROXY "+proto+" "...)
+	b = s.Addr().AppendTo(b)
+	b = append(b, ' ')
+	b = d.Addr().AppendTo(b)
+	b = fmt.Appendf(b, " %d %d\r\n", s.Port(), d.Port())
+	return b
 }
