@@ -52,6 +52,11 @@ type Lab struct {
 	ReceiverCPU, SenderCPU int
 	// Steer is how the veths' receive work reaches ReceiverCPU.
 	Steer Steer
+	// RxQueues is the receive (and transmit) queue count of every veth
+	// (1 unless built by NewMultiQueueLab), and ReceiverCPUs the cores
+	// the receive work is spread over then (RPS), one receiver each.
+	RxQueues     int
+	ReceiverCPUs []int
 	// napi maps a receiving veth ("ns/link") to its NAPI kthread's pid
 	// (SteerNAPI only).
 	napi    map[string]int
@@ -73,6 +78,27 @@ func fault(step string) error {
 // NewLab builds the lab's namespaces, links, addresses, routes, sysctls and
 // RPS masks. On any error it removes what it built and returns the error.
 func NewLab(ctx context.Context, prefix string, steer Steer) (lab *Lab, err error) {
+	return newLab(ctx, prefix, steer, nil)
+}
+
+// NewMultiQueueLab builds the lab with len(cpus) receive and transmit
+// queues on every veth and the receive work spread over cpus by RPS (a
+// multi-queue NIC's RSS plus RPS), for receivers on more than one core.
+// Only SteerRPS: threaded NAPI would need one kthread per queue pinned
+// to its core, which this lab does not do.
+func NewMultiQueueLab(ctx context.Context, prefix string, cpus []int) (*Lab, error) {
+	if len(cpus) == 0 {
+		return nil, errors.New("netlab: no receive cores given")
+	}
+	for _, c := range cpus {
+		if c < 0 || c >= runtime.NumCPU() {
+			return nil, fmt.Errorf("netlab: receive core %d: this machine has cores 0..%d", c, runtime.NumCPU()-1)
+		}
+	}
+	return newLab(ctx, prefix, SteerRPS, cpus)
+}
+
+func newLab(ctx context.Context, prefix string, steer Steer, cpus []int) (lab *Lab, err error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
@@ -81,10 +107,14 @@ func NewLab(ctx context.Context, prefix string, steer Steer) (lab *Lab, err erro
 	}
 	var b [3]byte
 	rand.Read(b[:])
-	lab = &Lab{ID: prefix + "-" + hex.EncodeToString(b[:]), Steer: steer, napi: map[string]int{}}
+	lab = &Lab{ID: prefix + "-" + hex.EncodeToString(b[:]), Steer: steer, napi: map[string]int{}, RxQueues: 1}
 	lab.SenderCPU, lab.ReceiverCPU = senderCPU, receiverCPU
 	if runtime.NumCPU() < 2 {
 		lab.ReceiverCPU = 0
+	}
+	lab.ReceiverCPUs = []int{lab.ReceiverCPU}
+	if len(cpus) > 0 {
+		lab.RxQueues, lab.ReceiverCPUs, lab.ReceiverCPU = len(cpus), cpus, cpus[0]
 	}
 	defer func() {
 		if err != nil {
@@ -167,7 +197,7 @@ func (l *Lab) Namespaces() []string {
 func (l *Lab) links() error {
 	veth := func(in *namespace, name string, peerIn *namespace, peer string) error {
 		v := &netlink.Veth{
-			LinkAttrs:     netlink.LinkAttrs{Name: name, MTU: 1500, TxQLen: 1000},
+			LinkAttrs:     netlink.LinkAttrs{Name: name, MTU: 1500, TxQLen: 1000, NumTxQueues: l.RxQueues, NumRxQueues: l.RxQueues},
 			PeerName:      peer,
 			PeerNamespace: netlink.NsFd(peerIn.h),
 		}
@@ -308,7 +338,11 @@ func (l *Lab) receivingLinks() []struct {
 // receive core, the way a NIC's IRQ affinity puts its poll there, which
 // makes the receive work a thread whose CPU time the kernel counts exactly.
 func (l *Lab) steer(ctx context.Context) error {
-	mask := fmt.Sprintf("%x", 1<<l.ReceiverCPU)
+	m := 0
+	for _, c := range l.ReceiverCPUs {
+		m |= 1 << c
+	}
+	mask := fmt.Sprintf("%x", m)
 	if l.Steer == SteerNAPI {
 		if err := l.Client.exec(ctx, "", "sh", "-c", fmt.Sprintf("ethtool -K %s tso off >/dev/null && ethtool -K %s tso off >/dev/null",
 			ifClientToNode, ifClientDirect)); err != nil {

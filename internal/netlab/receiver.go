@@ -70,6 +70,9 @@ func startReceiver(ns netns.NsHandle, port, cpu, rcvbuf int) (*receiver, error) 
 			if err != nil {
 				return fmt.Errorf("open UDP socket: %w", err)
 			}
+			// Several receivers (one per receive core, NewMultiQueueLab)
+			// share the port; the kernel spreads flows over them.
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 			if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
 				unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
 			}

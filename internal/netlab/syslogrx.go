@@ -86,8 +86,9 @@ func since(a, b uint64) uint64 {
 }
 
 // findMarker finds "S<16 hex>T<16 hex>" (the lab payload's sequence and
-// send time) anywhere in b: the syslog receiver re-encodes the message as
-// JSON, so the offsets of the raw payload no longer hold.
+// send time) anywhere in b: the syslog receiver's record puts the payload
+// after a header (a raw UDP record) or re-encodes it as JSON, so the
+// offsets of the raw payload no longer hold.
 func findMarker(b []byte) (seq, sent uint64, ok bool) {
 	for off := 0; off+34 <= len(b); {
 		i := bytes.IndexByte(b[off:], 'S')

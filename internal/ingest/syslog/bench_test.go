@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -220,6 +221,8 @@ func socketDrops(s *udpSocket) func() int64 {
 	}
 }
 
+// bareRecvmmsg is the bare receiver of every comparison: recvmmsg through
+// Go's network poller (rc.Read), counting only.
 func bareRecvmmsg(b *testing.B, rcvbuf int) rxUnderTest {
 	cfg := testConfig()
 	cfg.UDPSockets, cfg.RcvBuf = 1, rcvbuf
@@ -238,6 +241,52 @@ func bareRecvmmsg(b *testing.B, rcvbuf int) rxUnderTest {
 	}()
 	return rxUnderTest{addr: s.conn.LocalAddr().String(), count: n.Load, cpu: cpuSelf, drops: socketDrops(s),
 		stop: func() { s.conn.SetReadDeadline(time.Now()); <-done; s.conn.Close() }}
+}
+
+// bareBlocking is a bare receiver as a C program would write it: a
+// blocking socket read by recvmmsg(MSG_WAITFORONE) on a thread of its own,
+// no Go poller between the wake-up and the read.
+func bareBlocking(b *testing.B, rcvbuf int) rxUnderTest {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+	}
+	tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		b.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	port := sa.(*unix.SockaddrInet4).Port
+	const slots, slot = 64, 2048
+	mem := make([]byte, slots*slot)
+	iovs := make([]unix.Iovec, slots)
+	hdrs := make([]unix.Mmsghdr, slots)
+	for i := range hdrs {
+		iovs[i].Base = &mem[i*slot]
+		iovs[i].SetLen(slot)
+		hdrs[i].Hdr.Iov = &iovs[i]
+		hdrs[i].Hdr.SetIovlen(1)
+	}
+	var n atomic.Int64
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for !stop.Load() {
+			r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[0])), slots, unix.MSG_WAITFORONE, 0, 0)
+			if errno == 0 {
+				n.Add(int64(r))
+			}
+		}
+	}()
+	return rxUnderTest{addr: fmt.Sprintf("127.0.0.1:%d", port), count: n.Load, cpu: cpuSelf, drops: func() int64 { return -1 },
+		stop: func() { stop.Store(true); <-done; unix.Close(fd) }}
 }
 
 func bareReadBatch(b *testing.B, rcvbuf int) rxUnderTest {
@@ -434,12 +483,14 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 func BenchmarkUDPReceive(b *testing.B) {
 	const rcvbuf = 32 << 20
 	for _, size := range []int{64, 256, 1024} {
-		for _, name := range []string{"bare-recvmmsg", "bare-ipv4-readbatch", "wirelog-discard", "wirelog-disklog", "wirelog-disklog-json", "wirelog-disklog-nocoalesce", "wirelog-disklog-256slots", "rsyslog"} {
+		for _, name := range []string{"bare-recvmmsg", "bare-ipv4-readbatch", "bare-blocking", "wirelog-discard", "wirelog-disklog", "wirelog-disklog-json", "wirelog-disklog-256slots", "rsyslog"} {
 			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
 				var rx rxUnderTest
 				switch name {
 				case "bare-recvmmsg":
 					rx = bareRecvmmsg(b, rcvbuf)
+				case "bare-blocking":
+					rx = bareBlocking(b, rcvbuf)
 				case "bare-ipv4-readbatch":
 					rx = bareReadBatch(b, rcvbuf)
 				case "wirelog-discard":
@@ -448,8 +499,6 @@ func BenchmarkUDPReceive(b *testing.B) {
 					rx = wirelogRx(b, "udp", rcvbuf, true)
 				case "wirelog-disklog-json": // parsed at ingest, JSON records (--syslog-udp-raw=false)
 					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.UDPRaw = false })
-				case "wirelog-disklog-nocoalesce": // no pause after a partial read
-					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.udpCoalesce = -1 })
 				case "wirelog-disklog-256slots": // 256 datagrams per recvmmsg instead of 64
 					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.udpSlots = 256 })
 				case "rsyslog":

@@ -80,12 +80,6 @@ const (
 	// udpLinger bounds how long a UDP batch waits for more datagrams, and
 	// tcpLinger how long a TCP read may wait while a batch is pending.
 	udpLinger = 2 * time.Millisecond
-	// udpCoalesce is how long a UDP socket that just returned a partial
-	// read (more than one datagram, fewer than a full recvmmsg) waits
-	// before reading again, so the next read takes many datagrams at
-	// once. Go's poller rounds it up to about a millisecond; below udpLinger,
-	// so batches are not delayed past their linger.
-	udpCoalesce = 500 * time.Microsecond
 	tcpLinger = 2 * time.Millisecond
 	// udpSlotsMax is the number of datagrams one recvmmsg call can return.
 	udpSlotsMax = 64
@@ -130,9 +124,6 @@ type Config struct {
 	// udpSlots overrides udpSlotsMax (datagrams per recvmmsg), for the
 	// benchmark that measures batch sizes against each other.
 	udpSlots int
-	// udpCoalesce is the pause after a partial UDP read (constant
-	// udpCoalesce; the benchmark sets 0 to measure without).
-	udpCoalesce time.Duration
 
 	Topic        string         // log topic; DefaultTopic when empty
 	Location     *time.Location // zone of RFC 3164 timestamps; time.Local when nil
@@ -227,9 +218,6 @@ func (c *Config) check() error {
 	}
 	if c.Location == nil {
 		c.Location = time.Local
-	}
-	if c.udpCoalesce == 0 {
-		c.udpCoalesce = udpCoalesce
 	}
 	if c.BatchRecords <= 0 {
 		c.BatchRecords = DefaultBatchRecords

@@ -231,14 +231,6 @@ func (s *Server) udpLoop(sock *udpSocket) {
 			if lingering && !stopLinger() {
 				break
 			}
-		} else if s.cfg.udpCoalesce > 0 && sock.n > 1 && sock.n < len(sock.hdrs) {
-			// Datagrams are flowing but fewer than a full read were
-			// queued: let more arrive before reading again, instead of
-			// a wake-up and a recvmmsg for every few of them (the
-			// per-datagram cost of an unsaturated receiver). The batch
-			// waits for udpLinger anyway; a single datagram (a quiet
-			// socket) goes straight back to the poller.
-			time.Sleep(s.cfg.udpCoalesce)
 		}
 	}
 	// Drain what the kernel already queued, bounded by the buffer size.

@@ -1,0 +1,194 @@
+package netlab
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// MultiQueueStep is one offered rate of RunMultiQueue: the direct path
+// (client veth → the pod's "VF" veth) with the receive work spread over
+// ReceiveCores by RPS, one bare recvmmsg receiver per core on one
+// SO_REUSEPORT port, and a new flow per packet so flows spread.
+type MultiQueueStep struct {
+	Queues       int     `json:"queues"`
+	ReceiveCores []int   `json:"receive_cores"`
+	SenderCore   int     `json:"sender_core"`
+	Size         int     `json:"size"`
+	OfferedPPS   int     `json:"offered_pps"`
+	SentPPS      float64 `json:"sent_pps"`
+	DeliveredPPS float64 `json:"delivered_pps"`
+	Loss         float64 `json:"loss"`
+	// SenderLimited: the generator could not offer the rate (it shares a
+	// core with receive work when a receive core is the sender's).
+	SenderLimited bool `json:"sender_limited"`
+	// ReceiverusPerPkt is the receivers' thread CPU per delivered packet;
+	// SoftirqusPerPkt the softirq time of the receive cores (tick-sampled:
+	// the receive work of RPS) per delivered packet.
+	ReceiverusPerPkt float64  `json:"receiver_us_per_pkt"`
+	SoftirqusPerPkt  float64  `json:"softirq_us_per_pkt"`
+	PerReceiver      []uint64 `json:"per_receiver"`
+	RcvbufErrors     uint64   `json:"udp_rcvbuf_errors"`
+	SoftnetDropped   uint64   `json:"softnet_dropped"`
+}
+
+// RunMultiQueue measures the direct path once per entry of coreSets (the
+// receive cores of that run: one queue and one receiver per core), at
+// each size and offered rate for dur. progress, when set, gets a line per
+// step. Needs root.
+func RunMultiQueue(ctx context.Context, prefix string, coreSets [][]int, sizes, rates []int, dur time.Duration, progress func(string)) ([]MultiQueueStep, error) {
+	var out []MultiQueueStep
+	step := uint16(0)
+	for _, cores := range coreSets {
+		lab, err := NewMultiQueueLab(ctx, prefix, cores)
+		if err != nil {
+			return out, err
+		}
+		steps, err := runMultiQueueLab(ctx, lab, sizes, rates, dur, &step, progress)
+		out = append(out, steps...)
+		if cerr := lab.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func runMultiQueueLab(ctx context.Context, lab *Lab, sizes, rates []int, dur time.Duration, step *uint16, progress func(string)) ([]MultiQueueStep, error) {
+	var rcvs []*receiver
+	defer func() {
+		for _, r := range rcvs {
+			r.Stop()
+		}
+	}()
+	for _, c := range lab.ReceiverCPUs {
+		r, err := startReceiver(lab.Pod.h, DefaultPort, c, DefaultRcvBuf)
+		if err != nil {
+			return nil, err
+		}
+		rcvs = append(rcvs, r)
+	}
+	var out []MultiQueueStep
+	for _, size := range sizes {
+		snd, err := newSender(lab.Client, size, lab.SenderCPU)
+		if err != nil {
+			return out, err
+		}
+		for _, rate := range rates {
+			if err := ctx.Err(); err != nil {
+				snd.close()
+				return out, err
+			}
+			*step++
+			if *step == 0 {
+				*step = 1
+			}
+			if progress != nil {
+				progress(fmt.Sprintf("%d receive core(s) %v, %d B, offered %d pps", len(rcvs), lab.ReceiverCPUs, size, rate))
+			}
+			st, err := multiQueueStep(lab, rcvs, snd, sendSpec{Dst: directPod.IP, DstPort: DefaultPort, Src: directClient.IP,
+				Flow: FlowNew, Rate: rate, Duration: dur, Step: *step})
+			if err != nil {
+				snd.close()
+				return out, err
+			}
+			st.Size = size
+			out = append(out, st)
+		}
+		snd.close()
+	}
+	return out, nil
+}
+
+// mqCounters are what a multi-queue step reads before and after.
+type mqCounters struct {
+	threads, softirq time.Duration
+	softnet          uint64
+	udp              udpCounters
+}
+
+func readMQ(lab *Lab, rcvs []*receiver) (mqCounters, error) {
+	var c mqCounters
+	for _, r := range rcvs {
+		d, err := r.threadCPU()
+		if err != nil {
+			return c, err
+		}
+		c.threads += d
+	}
+	for _, cpu := range lab.ReceiverCPUs {
+		t, err := readCPUTimes(cpu)
+		if err != nil {
+			return c, err
+		}
+		c.softirq += ticks(t.softirq)
+		n, err := softnetDropped(cpu)
+		if err != nil {
+			return c, err
+		}
+		c.softnet += n
+	}
+	var err error
+	c.udp, err = lab.Pod.udpCounters()
+	return c, err
+}
+
+func multiQueueStep(lab *Lab, rcvs []*receiver, snd *sender, spec sendSpec) (MultiQueueStep, error) {
+	st := MultiQueueStep{Queues: lab.RxQueues, ReceiveCores: lab.ReceiverCPUs, SenderCore: lab.SenderCPU, OfferedPPS: spec.Rate}
+	before, err := readMQ(lab, rcvs)
+	if err != nil {
+		return st, err
+	}
+	stats := make([]*stepStats, len(rcvs))
+	for i, r := range rcvs {
+		stats[i] = r.begin(spec.Step)
+	}
+	res, err := snd.run(spec)
+	if err != nil {
+		for _, r := range rcvs {
+			r.end()
+		}
+		return st, err
+	}
+	var received uint64
+	for i, r := range rcvs {
+		drain(&stats[i].received)
+		r.end()
+		n := stats[i].received.Load()
+		st.PerReceiver = append(st.PerReceiver, n)
+		received += n
+	}
+	after, err := readMQ(lab, rcvs)
+	if err != nil {
+		return st, err
+	}
+	secs := res.Elapsed.Seconds()
+	st.SentPPS = finite(float64(res.Sent) / secs)
+	st.DeliveredPPS = finite(float64(received) / secs)
+	if res.Sent > 0 {
+		st.Loss = max(finite(1-float64(received)/float64(res.Sent)), 0)
+	}
+	st.SenderLimited = st.SentPPS < senderLimitedRatio*float64(spec.Rate)
+	if received > 0 {
+		st.ReceiverusPerPkt = finite(float64(after.threads-before.threads) / 1e3 / float64(received))
+		st.SoftirqusPerPkt = finite(float64(after.softirq-before.softirq) / 1e3 / float64(received))
+	}
+	st.RcvbufErrors = after.udp.RcvbufErrors - before.udp.RcvbufErrors
+	st.SoftnetDropped = after.softnet - before.softnet
+	return st, nil
+}
+
+// MultiQueueKnee is the highest offered rate of steps (one queue count and
+// size, ascending rates) delivered within the loss objective and offered
+// in full, and whether a step past it failed (false: not reached).
+func MultiQueueKnee(steps []MultiQueueStep, loss float64) (pps int, reached bool) {
+	for _, s := range steps {
+		if s.Loss > loss || s.SenderLimited {
+			return pps, true
+		}
+		pps = s.OfferedPPS
+	}
+	return pps, false
+}
