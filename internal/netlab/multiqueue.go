@@ -180,15 +180,19 @@ func multiQueueStep(lab *Lab, rcvs []*receiver, snd *sender, spec sendSpec) (Mul
 	return st, nil
 }
 
-// MultiQueueKnee is the highest offered rate of steps (one queue count and
-// size, ascending rates) delivered within the loss objective and offered
-// in full, and whether a step past it failed (false: not reached).
-func MultiQueueKnee(steps []MultiQueueStep, loss float64) (pps int, reached bool) {
+// MultiQueueKnee is the highest rate delivered within the loss objective
+// before the first step that lost more (steps of one queue count and size,
+// ascending rates): reached says such a step came (false: the knee is past
+// the last step), senderBound that the generator could not offer a rate
+// below it (on a 2-core machine it shares a core with receive work), so the
+// knee is at least pps rather than pps.
+func MultiQueueKnee(steps []MultiQueueStep, loss float64) (pps int, reached, senderBound bool) {
 	for _, s := range steps {
-		if s.Loss > loss || s.SenderLimited {
-			return pps, true
+		if s.Loss > loss {
+			return pps, true, senderBound
 		}
-		pps = s.OfferedPPS
+		pps = max(pps, int(s.DeliveredPPS))
+		senderBound = senderBound || s.SenderLimited
 	}
-	return pps, false
+	return pps, false, senderBound
 }

@@ -76,8 +76,8 @@ func BenchmarkMultiQueueKnee(b *testing.B) {
 				k, s.OfferedPPS, s.SentPPS, s.DeliveredPPS, s.Loss, s.SenderLimited, s.ReceiverusPerPkt, s.SoftirqusPerPkt, s.PerReceiver, s.RcvbufErrors, s.SoftnetDropped)
 		}
 		for _, k := range order {
-			pps, reached := MultiQueueKnee(groups[k], DefaultLossObjective)
-			fmt.Printf("knee %s: %d pps (reached: %v)\n", k, pps, reached)
+			pps, reached, senderBound := MultiQueueKnee(groups[k], DefaultLossObjective)
+			fmt.Printf("knee %s: %d pps delivered (a lossy step came: %v; the generator set the ceiling: %v)\n", k, pps, reached, senderBound)
 		}
 	}
 }

@@ -483,7 +483,7 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 func BenchmarkUDPReceive(b *testing.B) {
 	const rcvbuf = 32 << 20
 	for _, size := range []int{64, 256, 1024} {
-		for _, name := range []string{"bare-recvmmsg", "bare-ipv4-readbatch", "bare-blocking", "wirelog-discard", "wirelog-disklog", "wirelog-disklog-json", "wirelog-disklog-256slots", "rsyslog"} {
+		for _, name := range []string{"bare-recvmmsg", "bare-ipv4-readbatch", "bare-blocking", "wirelog-discard", "wirelog-disklog", "wirelog-disklog-json", "wirelog-disklog-4MiB", "wirelog-disklog-256slots", "rsyslog"} {
 			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
 				var rx rxUnderTest
 				switch name {
@@ -499,6 +499,8 @@ func BenchmarkUDPReceive(b *testing.B) {
 					rx = wirelogRx(b, "udp", rcvbuf, true)
 				case "wirelog-disklog-json": // parsed at ingest, JSON records (--syslog-udp-raw=false)
 					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.UDPRaw = false })
+				case "wirelog-disklog-4MiB": // 4 MiB / 4096 records per Produce instead of 1 MiB / 1024
+					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.BatchBytes, c.BatchRecords = 4<<20, 4096 })
 				case "wirelog-disklog-256slots": // 256 datagrams per recvmmsg instead of 64
 					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.udpSlots = 256 })
 				case "rsyslog":
