@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/freeport"
 	"github.com/wirelog/wirelog/internal/parse/proxyproto"
 	"github.com/wirelog/wirelog/internal/tlsconf/tlstest"
 )
@@ -84,7 +85,7 @@ func TestHAProxy(t *testing.T) {
 	cfg.ProxyProtocol = true
 	s := start(t, rec, cfg)
 	dir := t.TempDir()
-	v1, v2 := freeTCPPort(t), freeTCPPort(t)
+	v1, v2 := freeport.Port(t), freeport.Port(t)
 	conf := fmt.Sprintf(`global
   maxconn 64
 defaults

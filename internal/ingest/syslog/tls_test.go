@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/freeport"
 	"github.com/wirelog/wirelog/internal/parse/proxyproto"
 	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
 	"github.com/wirelog/wirelog/internal/tlsconf"
@@ -243,7 +244,7 @@ func TestRsyslogOverTLS(t *testing.T) {
 	crt, key := f.ca.Issue(t, tlstest.Leaf{SPIFFEID: idSender})
 	ca := tlstest.WriteFile(t, dir, "ca.crt", f.ca.PEM)
 	crtF, keyF := tlstest.WriteFile(t, dir, "c.crt", crt), tlstest.WriteFile(t, dir, "c.key", key)
-	in := freeTCPPort(t)
+	in := freeport.Port(t)
 	_, port, _ := net.SplitHostPort(f.s.TLSAddr().String())
 	conf := fmt.Sprintf(`global(workDirectory=%q DefaultNetstreamDriver="ossl"
   DefaultNetstreamDriverCAFile=%q DefaultNetstreamDriverCertFile=%q DefaultNetstreamDriverKeyFile=%q)
@@ -301,15 +302,6 @@ action(type="omfwd" target="127.0.0.1" port=%q protocol="tcp" TCP_Framing="octet
 	if metrics(t, f.s)["wirelog_syslog_tls_connections_total"] < 1 {
 		t.Fatal("no TLS connection counted")
 	}
-}
-
-func freeTCPPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitUntil(t *testing.T, ok func() bool, what string) {
