@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +23,8 @@ Subcommands:
            and a self-contained report.html; everything is torn down on exit, also on Ctrl-C
   plan     line-rate arithmetic plus measured (or built-in) cost per packet: which path
            reaches a target rate, with how many cores
+  queues   the direct path with one receive core, then several (multi-queue veths, RPS,
+           one SO_REUSEPORT receiver per core): where the knee moves with more receive cores
   cleanup  remove lab namespaces (and processes in them) left by an interrupted run
 
 Run "wirelog netlab <subcommand> --help" for its flags.`
@@ -29,7 +32,7 @@ Run "wirelog netlab <subcommand> --help" for its flags.`
 // runNetlab dispatches the netlab subcommands.
 func runNetlab(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("Usage: wirelog netlab <run|plan|cleanup> [flags]\n\n" + netlabSummary)
+		fmt.Println("Usage: wirelog netlab <run|plan|queues|cleanup> [flags]\n\n" + netlabSummary)
 		if len(args) == 0 {
 			return fmt.Errorf("%w: missing subcommand (run, plan or cleanup)", errUsage)
 		}
@@ -40,10 +43,90 @@ func runNetlab(ctx context.Context, args []string) error {
 		return runNetlabRun(ctx, args[1:])
 	case "plan":
 		return runNetlabPlan(args[1:])
+	case "queues":
+		return runNetlabQueues(ctx, args[1:])
 	case "cleanup":
 		return runNetlabCleanup(args[1:])
 	}
-	return fmt.Errorf("%w: unknown netlab subcommand %q (run, plan or cleanup)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown netlab subcommand %q (run, plan, queues or cleanup)", errUsage, args[0])
+}
+
+func runNetlabQueues(ctx context.Context, args []string) error {
+	fs := newFlagSet("netlab queues", "The direct path (client veth → the pod's VF stand-in) with one receive core, then several: veths with one\n"+
+		"receive and transmit queue per receive core, RPS over those cores, one bare recvmmsg receiver per core on one\n"+
+		"SO_REUSEPORT port, a new flow per packet. Prints every step and each set's knee. Needs root.\n"+
+		"The generator runs on core 0: a set that includes core 0 shares it, and its knee is then the generator's ceiling.")
+	coreSets := fs.String("cores", "", "receive-core sets to compare: sets separated by commas, cores of a set joined by + (default 1,1+2 with 3 or more cores, 1,0+1 with 2)")
+	sizes := fs.String("sizes", "", "UDP payload sizes in bytes, comma-separated (default 64,1024)")
+	rates := fs.String("rates", "", "offered rates in packets/s, e.g. 50k,100k,200k (default 50k..400k)")
+	dur := fs.Duration("duration-per-step", netlab.DefaultDurationPerStep, "how long each offered rate is held")
+	prefix := fs.String("prefix", netlab.DefaultPrefix, "namespace name prefix; the lab refuses to reuse a taken name")
+	jsonOut := fs.String("json", "", "also write every step as JSON to this `file`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	sets := netlab.DefaultCoreSets()
+	if *coreSets != "" {
+		var err error
+		if sets, err = netlab.ParseCoreSets(*coreSets); err != nil {
+			return fmt.Errorf("%w: --cores: %v", errUsage, err)
+		}
+	}
+	sz, rt := netlab.DefaultQueueSizes, netlab.DefaultQueueRates
+	for _, l := range []struct {
+		flag, val string
+		dst       *[]int
+	}{{"--sizes", *sizes, &sz}, {"--rates", *rates, &rt}} {
+		if l.val == "" {
+			continue
+		}
+		v, err := netlab.ParseList(l.val)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, l.flag, err)
+		}
+		*l.dst = v
+	}
+	if os.Geteuid() != 0 {
+		return netlab.ErrNotRoot
+	}
+	steps, err := netlab.RunMultiQueue(ctx, *prefix, sets, sz, rt, *dur, func(line string) { fmt.Fprintln(os.Stderr, line) })
+	fmt.Printf("%-12s %5s %9s %9s %11s %7s %14s %9s %9s  %s\n", "cores", "size", "offered", "sent", "delivered", "loss", "sender-limited", "rx µs/pk", "sirq µs/pk", "per receiver")
+	for _, s := range steps {
+		fmt.Printf("%-12s %5d %9d %9.0f %11.0f %6.2f%% %14v %9.2f %9.2f  %v\n", fmt.Sprint(s.ReceiveCores), s.Size, s.OfferedPPS,
+			s.SentPPS, s.DeliveredPPS, 100*s.Loss, s.SenderLimited, s.ReceiverusPerPkt, s.SoftirqusPerPkt, s.PerReceiver)
+	}
+	for _, set := range sets {
+		for _, size := range sz {
+			var group []netlab.MultiQueueStep
+			for _, s := range steps {
+				if fmt.Sprint(s.ReceiveCores) == fmt.Sprint(set) && s.Size == size {
+					group = append(group, s)
+				}
+			}
+			if len(group) == 0 {
+				continue
+			}
+			pps, reached, senderBound := netlab.MultiQueueKnee(group, netlab.DefaultLossObjective)
+			note := "a step past it lost more than the objective"
+			if !reached {
+				note = "no step lost more: the knee is past the last rate"
+			}
+			if senderBound {
+				note += "; the generator could not offer every rate (its ceiling, not the receivers')"
+			}
+			fmt.Printf("knee, receive cores %v, %d B: %d pps delivered (%s)\n", set, size, pps, note)
+		}
+	}
+	if *jsonOut != "" && len(steps) > 0 {
+		b, jerr := json.MarshalIndent(steps, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(*jsonOut, b, 0o644)
+		}
+		if jerr != nil {
+			err = errors.Join(err, fmt.Errorf("--json %s: %w", *jsonOut, jerr))
+		}
+	}
+	return err
 }
 
 func runNetlabRun(ctx context.Context, args []string) error {

@@ -3,6 +3,9 @@ package netlab
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -195,4 +198,47 @@ func MultiQueueKnee(steps []MultiQueueStep, loss float64) (pps int, reached, sen
 		senderBound = senderBound || s.SenderLimited
 	}
 	return pps, false, senderBound
+}
+
+// Defaults of `netlab queues`.
+var (
+	// DefaultQueueSizes and DefaultQueueRates are the payload sizes and
+	// offered rates of each receive-core set.
+	DefaultQueueSizes = []int{64, 1024}
+	DefaultQueueRates = []int{50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 400_000}
+)
+
+// DefaultCoreSets are the receive-core sets `netlab queues` compares: one
+// core, then two. The generator runs on core 0 (senderCPU), so two receive
+// cores that leave it alone need three cores; on a 2-core machine the
+// second set shares the generator's core, which the report says.
+func DefaultCoreSets() [][]int {
+	if runtime.NumCPU() >= 3 {
+		return [][]int{{1}, {1, 2}}
+	}
+	return [][]int{{receiverCPU}, {0, 1}}
+}
+
+// ParseCoreSets reads receive-core sets: sets separated by commas, the
+// cores of a set joined by '+' ("1,1+2" = core 1 alone, then cores 1
+// and 2).
+func ParseCoreSets(s string) ([][]int, error) {
+	var sets [][]int
+	for _, set := range strings.Split(s, ",") {
+		var cores []int
+		seen := map[int]bool{}
+		for _, c := range strings.Split(strings.TrimSpace(set), "+") {
+			n, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil || n < 0 || n >= runtime.NumCPU() {
+				return nil, fmt.Errorf("receive core %q in %q: want a core number 0..%d", c, set, runtime.NumCPU()-1)
+			}
+			if seen[n] {
+				return nil, fmt.Errorf("receive core %d twice in %q", n, set)
+			}
+			seen[n] = true
+			cores = append(cores, n)
+		}
+		sets = append(sets, cores)
+	}
+	return sets, nil
 }

@@ -81,3 +81,26 @@ func BenchmarkMultiQueueKnee(b *testing.B) {
 		}
 	}
 }
+
+func TestParseCoreSets(t *testing.T) {
+	got, err := ParseCoreSets("1, 0+1")
+	if err != nil || fmt.Sprint(got) != "[[1] [0 1]]" {
+		t.Fatalf("got %v %v", got, err)
+	}
+	for _, bad := range []string{"", "x", "1+1", "-1", fmt.Sprint(runtime.NumCPU()), "0+"} {
+		if _, err := ParseCoreSets(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestMultiQueueKnee(t *testing.T) {
+	steps := []MultiQueueStep{{OfferedPPS: 50_000, DeliveredPPS: 49_000}, {OfferedPPS: 100_000, DeliveredPPS: 90_000, SenderLimited: true},
+		{OfferedPPS: 200_000, DeliveredPPS: 95_000, Loss: 0.05}, {OfferedPPS: 400_000, DeliveredPPS: 150_000}}
+	if pps, reached, sender := MultiQueueKnee(steps, DefaultLossObjective); pps != 90_000 || !reached || !sender {
+		t.Fatalf("knee %d reached %v sender-bound %v, want 90000 true true", pps, reached, sender)
+	}
+	if pps, reached, _ := MultiQueueKnee(steps[:2], DefaultLossObjective); pps != 90_000 || reached {
+		t.Fatalf("no lossy step: knee %d reached %v", pps, reached)
+	}
+}
