@@ -4,20 +4,23 @@
 # so a neighbour's build hurts them alike. Prints every run and the median
 # per payload and receiver of rx/s, CPU ns per stored line, lost % and
 # kernel drops, with the load average before and after.
-# Usage: scripts/bench/syslog-udp.sh [rounds=5] [receivers regexp] [sizes=64 256 1024]
+# Usage: scripts/bench/syslog-udp.sh [rounds=5] [receivers regexp] [sizes=64 256 1024] [bench=UDPReceive]
+# (bench=UDPPaced offers 100,000 datagrams/s instead of as fast as the sender can: CPU per line
+# at equal load.)
 # Needs: rsyslog (scripts/deps/40-syslog.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-5}
 receivers=${2:-'bare-recvmmsg|wirelog-disklog|wirelog-disklog-json|rsyslog'}
 sizes=${3:-"64 256 1024"}
+bench=${4:-UDPReceive}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/syslog.test" ./internal/ingest/syslog/
 echo "# $(date -u +%FT%TZ) nproc=$(nproc) cpu=\"$(lscpu | sed -n 's/^Model name: *//p')\" load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$rounds"); do
 	for size in $sizes; do
-		(cd "$tmp" && ./syslog.test -test.run '^$' -test.bench "UDPReceive/${size}B/^(${receivers})\$" \
+		(cd "$tmp" && ./syslog.test -test.run '^$' -test.bench "${bench}/${size}B/^(${receivers})\$" \
 			-test.benchtime 300000x -test.count 1) | grep '^Benchmark' | tee -a "$tmp/runs"
 	done
 done

@@ -512,22 +512,27 @@ func BenchmarkUDPReceive(b *testing.B) {
 	}
 }
 
-// BenchmarkUDPPaced sends 256-byte datagrams at a fixed 100,000/s, a rate
-// every receiver keeps up with, to compare CPU per message.
+// BenchmarkUDPPaced sends datagrams of 64, 256 and 1024 bytes at a fixed
+// 100,000/s, a rate every receiver keeps up with, to compare CPU per
+// message at equal load.
 func BenchmarkUDPPaced(b *testing.B) {
-	for _, name := range []string{"bare-recvmmsg", "wirelog-disklog", "rsyslog"} {
-		b.Run(name, func(b *testing.B) {
-			var rx rxUnderTest
-			switch name {
-			case "bare-recvmmsg":
-				rx = bareRecvmmsg(b, 32<<20)
-			case "wirelog-disklog":
-				rx = wirelogRx(b, "udp", 32<<20, true)
-			case "rsyslog":
-				rx = rsyslogRx(b, "udp", 32<<20)
-			}
-			measure(b, rx, "udp", 256, 1, 100000)
-		})
+	for _, size := range []int{64, 256, 1024} {
+		for _, name := range []string{"bare-recvmmsg", "wirelog-disklog", "wirelog-disklog-json", "rsyslog"} {
+			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
+				var rx rxUnderTest
+				switch name {
+				case "bare-recvmmsg":
+					rx = bareRecvmmsg(b, 32<<20)
+				case "wirelog-disklog":
+					rx = wirelogRx(b, "udp", 32<<20, true)
+				case "wirelog-disklog-json":
+					rx = wirelogRx(b, "udp", 32<<20, true, func(c *Config) { c.UDPRaw = false })
+				case "rsyslog":
+					rx = rsyslogRx(b, "udp", 32<<20)
+				}
+				measure(b, rx, "udp", size, 1, 100000)
+			})
+		}
 	}
 }
 
