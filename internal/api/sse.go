@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -25,10 +26,12 @@ func tailKeys(r *http.Request) []string {
 	return keys
 }
 
-// tail streams matching events as server-sent events: each event is a
-// "data:" line with its log-record JSON; "event: dropped" with
-// {"dropped":N} tells a slow client how many events it missed; comment lines
-// keep an idle stream open. Filters: service and level (exact), q
+// tail streams matching events as server-sent events: each event has an
+// "id:" (see TailHub) and a "data:" line with its log-record JSON;
+// "event: dropped" with {"dropped":N} tells a slow client how many events it
+// missed; "event: gap" tells a resuming client (Last-Event-ID, which
+// browsers send themselves on reconnect) what could not be replayed; comment
+// lines keep an idle stream open. Filters: service and level (exact), q
 // (case-insensitive substring of the message).
 func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/tail"], s.opts.Now())
@@ -38,7 +41,12 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 		writeParamError(w, p.err)
 		return
 	}
-	sub, err := s.opts.Tail.subscribe(f, tailKeys(r)...)
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = p.str("last_event_id") // for clients that cannot set headers
+	}
+	hub := s.opts.Tail
+	sub, err := hub.subscribe(f, lastID, tailKeys(r)...)
 	switch {
 	case errors.Is(err, ErrTooManyTailClients), errors.Is(err, ErrTailClientBusy):
 		w.Header().Set("Retry-After", "5")
@@ -49,7 +57,7 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "live tail is shutting down"})
 		return
 	}
-	defer s.opts.Tail.unsubscribe(sub)
+	defer hub.unsubscribe(sub)
 
 	rc := http.NewResponseController(w)
 	// A server WriteTimeout would cut the stream; tail lives until the client leaves.
@@ -62,13 +70,36 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 	if _, err := w.Write([]byte(": wirelog live tail\nretry: 2000\n\n")); err != nil {
 		return
 	}
+	var out []byte
+	if sub.gap != nil {
+		out = append(out, "event: gap\ndata: "...)
+		gap, _ := json.Marshal(sub.gap)
+		out = append(out, gap...)
+		out = append(out, "\n\n"...)
+	}
+	// The replay is written in slices, so a long one does not sit in one
+	// buffer; live events wait in the client's pending queue meanwhile.
+	for i, it := range sub.replay {
+		out = hub.appendEvent(out, it)
+		if len(out) >= 1<<20 || i == len(sub.replay)-1 {
+			if _, err := w.Write(out); err != nil {
+				return
+			}
+			out = out[:0]
+		}
+	}
+	sub.replay = nil
+	if len(out) > 0 {
+		if _, err := w.Write(out); err != nil {
+			return
+		}
+	}
 	if err := rc.Flush(); err != nil {
 		return
 	}
 	keepalive := time.NewTicker(tailKeepalive)
 	defer keepalive.Stop()
-	var batch [][]byte
-	var out []byte
+	var batch []tailItem
 	for {
 		select {
 		case <-r.Context().Done():
@@ -87,10 +118,8 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 				out = strconv.AppendInt(out, dropped, 10)
 				out = append(out, "}\n\n"...)
 			}
-			for _, b := range batch {
-				out = append(out, "data: "...)
-				out = append(out, b...)
-				out = append(out, '\n', '\n')
+			for _, it := range batch {
+				out = hub.appendEvent(out, it)
 			}
 			clear(batch)
 			if len(out) > 0 {
@@ -107,4 +136,13 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// appendEvent appends one log event of the stream: its id and its data.
+func (h *TailHub) appendEvent(out []byte, it tailItem) []byte {
+	out = append(out, "id: "...)
+	out = h.appendID(out, it.seq)
+	out = append(out, "\ndata: "...)
+	out = append(out, it.json...)
+	return append(out, '\n', '\n')
 }

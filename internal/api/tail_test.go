@@ -15,7 +15,8 @@ import (
 
 // sseEvent is one server-sent event as a client parses it.
 type sseEvent struct {
-	name string // "" for a log event, "dropped" for a drop notice
+	name string // "" for a log event, "dropped" or "gap" for a notice
+	id   string
 	data string
 }
 
@@ -24,7 +25,17 @@ func sseClient(t *testing.T, url string) (<-chan sseEvent, *http.Response) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	return sseResume(t, ctx, url, "")
+}
+
+// sseResume connects as a browser's EventSource reconnecting after lastID
+// does; the stream ends when ctx is cancelled.
+func sseResume(t *testing.T, ctx context.Context, url, lastID string) (<-chan sseEvent, *http.Response) {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +61,8 @@ func sseClient(t *testing.T, url string) (<-chan sseEvent, *http.Response) {
 					ch <- ev
 				}
 				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.id = strings.TrimPrefix(line, "id: ")
 			case strings.HasPrefix(line, "event: "):
 				ev.name = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
@@ -188,7 +201,7 @@ func BenchmarkTailPublish(b *testing.B) {
 	hub := NewTailHub()
 	subs := []*tailSub{}
 	for _, f := range []tailFilter{{}, {service: "payments"}, {q: "declined"}} {
-		s, err := hub.subscribe(f)
+		s, err := hub.subscribe(f, "")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -202,7 +215,7 @@ func BenchmarkTailPublish(b *testing.B) {
 	}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
-	var buf [][]byte
+	var buf []tailItem
 	for i := 0; i < b.N; i++ {
 		hub.Publish(batch)
 		for _, s := range subs { // drain, as the streams would

@@ -4,6 +4,7 @@ import type { TailEvent } from '../api/types'
 import { LogList } from '../components/LogList'
 import { useParams } from '../router'
 import { Rate, Ring } from './ring'
+import { gapNotice, parseGap } from './tailgap'
 
 const CAP = 5000
 const FLUSH_MS = 250
@@ -11,7 +12,10 @@ const FLUSH_MS = 250
 // Live tail over server-sent events. Events land in a ring of the last
 // 5,000; the list is redrawn at most 4 times a second, so a 100k ev/s stream
 // costs the browser one array copy per redraw, not one render per event.
-// Paused, events keep counting but the list holds still.
+// Paused, events keep counting but the list holds still. Every event has an
+// id: when the connection drops, the browser's EventSource reconnects with
+// Last-Event-ID and the server replays what the tab missed; what it cannot
+// replay arrives as a gap notice, shown with a link to Explore.
 export default function Tail() {
   const [params, set] = useParams()
   const service = params.get('service') ?? ''
@@ -23,6 +27,7 @@ export default function Tail() {
   const [rate, setRate] = useState(0)
   const [dropped, setDropped] = useState(0)
   const [missed, setMissed] = useState(0)
+  const [gap, setGap] = useState<{ text: string; href?: string } | null>(null)
   const ring = useRef(new Ring<TailEvent>(CAP))
   const rater = useRef(new Rate())
   const pausedRef = useRef(paused)
@@ -34,6 +39,8 @@ export default function Tail() {
     setRows([])
     setDropped(0)
     setMissed(0)
+    setGap(null)
+    let lastTs: string | undefined
     const es = new EventSource(api.tailURL({ service, level, q }))
     let pending: TailEvent[] = []
     let missedWhilePaused = 0
@@ -47,6 +54,7 @@ export default function Tail() {
         return
       }
       rater.current.add(1)
+      lastTs = e.ts
       if (pausedRef.current) {
         missedWhilePaused++
         return
@@ -60,6 +68,10 @@ export default function Tail() {
       } catch {
         /* a malformed notice changes nothing */
       }
+    })
+    es.addEventListener('gap', (m) => {
+      const g = parseGap((m as MessageEvent).data)
+      if (g) setGap(gapNotice(g, lastTs, Date.now(), { service, level, q }))
     })
     const t = setInterval(() => {
       setRate(rater.current.perSecond())
@@ -112,6 +124,11 @@ export default function Tail() {
         <span className="muted">showing the last {Math.min(rows.length, CAP).toLocaleString()} of {ring.current.total.toLocaleString()} received (ring of {CAP.toLocaleString()})</span>
         {paused && <span className="warn">paused: {missed.toLocaleString()} new events not shown</span>}
         {dropped > 0 && <span className="warn">the server dropped {dropped.toLocaleString()} events for this slow tab</span>}
+        {gap && (
+          <span className="warn" data-testid="tail-gap">
+            {gap.text} {gap.href && <a href={gap.href}>See them in Explore</a>}
+          </span>
+        )}
       </div>
       {rows.length === 0 ? (
         <div className="empty">Waiting for events{service || level || q ? ' matching the filter' : ''}… (new events appear here as they are stored)</div>
