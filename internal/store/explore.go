@@ -354,13 +354,109 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		idx[name] = len(res.Fields)
 		res.Fields = append(res.Fields, FieldStats{Name: name, Values: []FieldValue{}})
 	}
-	// The sample is "ts at or after the newest FieldSampleSize-th match": a
-	// top-N over the timestamp alone, so the wide columns are read only for
-	// the sample.
-	cutF, err := s.sampleCut(ctx, w, FieldSampleSize)
+	// The sample is the matches at or after a cut time, so the wide columns
+	// are read only for the sample; see fieldsCut for how the cut is found.
+	cutF, coarse, err := s.fieldsCut(ctx, req.Filter, w, FieldSampleSize, 0)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.fieldColumns(ctx, w, cutF, limit, res, idx); err != nil {
+		return nil, err
+	}
+	if coarse && res.Total < minFieldSample {
+		// A filter the rollups cannot see (host, text, attributes) matched
+		// too few of the newest events: find the cut by the matches
+		// themselves (a scan) and count again.
+		if cutF, _, err = s.fieldsCut(ctx, req.Filter, w, FieldSampleSize, FieldSampleSize); err != nil {
+			return nil, err
+		}
+		for i := range res.Fields {
+			res.Fields[i].Values = res.Fields[i].Values[:0]
+		}
+		if err := s.fieldColumns(ctx, w, cutF, limit, res, idx); err != nil {
+			return nil, err
+		}
+	}
+	sortValues(res.Fields)
+
+	cutA, coarse, err := s.fieldsCut(ctx, req.Filter, w, AttrSampleSize, 0)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.fieldAttrs(ctx, w, cutA, limit, res, idx, true)
+	if err != nil {
+		return nil, err
+	}
+	if coarse && n < minAttrSample {
+		if cutA, _, err = s.fieldsCut(ctx, req.Filter, w, AttrSampleSize, AttrSampleSize); err != nil {
+			return nil, err
+		}
+		if _, err := s.fieldAttrs(ctx, w, cutA, limit, res, idx, false); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// Sample floors under which a coarse cut (one the rollups found without the
+// host, text or attribute part of the filter) is redone by a scan.
+const (
+	minFieldSample = 1000
+	minAttrSample  = 200
+)
+
+// fieldsCut finds the time from which the sample of n matches starts (zero:
+// every match is in the sample). With scan == 0 it reads the per-second
+// rollups, a few rows per second instead of every event: the newest second
+// from which the events of the rollup part of the filter (service, level,
+// tenant) number at least n. When that is the whole filter the sample holds
+// about n matches; otherwise (coarse) it holds the matches among the newest
+// n events of the rollup part, which for a selective filter may be few —
+// then the caller asks again with scan = n: the timestamp of the n-th newest
+// match, a top-N over every match (2.8–5.4 s at 10M events, BENCHMARKS.md).
+func (s *Store) fieldsCut(ctx context.Context, f Filter, w *where, n, scan int) (cut time.Time, coarse bool, err error) {
+	if scan > 0 {
+		cut, err = s.sampleCut(ctx, w, scan)
+		return cut, false, err
+	}
+	rw := &where{}
+	if !f.From.IsZero() {
+		rw.add("sec >= ?", floorDiv(f.From.Unix(), 1))
+	}
+	if !f.To.IsZero() {
+		rw.add("sec < ?", f.To.Unix()+1)
+	}
+	for _, c := range []struct{ col, v string }{{"service", f.Service}, {"level", f.Level}, {"tenant", f.Tenant}} {
+		if c.v != "" {
+			rw.add(c.col+" = ?", c.v)
+		}
+	}
+	var rollupEx []FieldMatch
+	for _, m := range f.Exclude {
+		if m.Field == "service" || m.Field == "level" || m.Field == "tenant" {
+			rollupEx = append(rollupEx, m)
+		}
+	}
+	if err := addMatches(rw, "exclude", nil, rollupEx); err != nil {
+		return time.Time{}, false, err
+	}
+	rw.args = append(rw.args, n)
+	var sec int64
+	found := false
+	err = s.query(ctx, "fields", `SELECT sec FROM (
+			SELECT sec, sum(sum(count)) OVER (ORDER BY sec DESC ROWS UNBOUNDED PRECEDING) AS cum
+			FROM rollups`+rw.String()+` GROUP BY sec)
+		WHERE cum >= $`+strconv.Itoa(len(rw.args))+` ORDER BY sec DESC LIMIT 1`, rw.args,
+		func(rows *sql.Rows) error { found = true; return rows.Scan(&sec) })
+	if err != nil || !found {
+		return time.Time{}, false, err
+	}
+	return time.Unix(sec, 0).UTC(), !f.onlyRollupDims(), nil
+}
+
+// fieldColumns counts service, level, host and tenant over the matches at
+// or after cut (all when cut is zero) into res.
+func (s *Store) fieldColumns(ctx context.Context, w *where, cutF time.Time, limit int, res *FieldsResult, idx map[string]int) error {
 	args := append(append([]any{}, w.args...), limit)
 	la := "$" + strconv.Itoa(len(args))
 	sw := w.String()
@@ -375,7 +471,8 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 			FROM m GROUP BY GROUPING SETS ((service), (level), (host), (tenant), ()))
 		SELECT g, coalesce(service, level, host, tenant, ''), c FROM g
 		QUALIFY g = 15 OR row_number() OVER (PARTITION BY g ORDER BY c DESC, coalesce(service, level, host, tenant)) <= ` + la
-	err = s.query(ctx, "fields", q, args, func(rows *sql.Rows) error {
+	res.Total, res.Sampled = 0, !cutF.IsZero()
+	return s.query(ctx, "fields", q, args, func(rows *sql.Rows) error {
 		var g int
 		var v string
 		var c int64
@@ -386,7 +483,6 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		name := map[int]string{7: "service", 11: "level", 13: "host", 14: "tenant"}[g]
 		if g == 15 {
 			res.Total = c
-			res.Sampled = c >= FieldSampleSize
 			return nil
 		}
 		if name != "" {
@@ -395,15 +491,16 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	sortValues(res.Fields)
+}
 
-	cutA, err := s.sampleCut(ctx, w, AttrSampleSize)
-	if err != nil {
-		return nil, err
-	}
+// fieldAttrs adds the attribute keys and their top values over the matches
+// at or after cut into res (replacing those of an earlier call), and
+// returns how many events the sample held. When keepEmpty is false a
+// sample of none leaves res as it was.
+func (s *Store) fieldAttrs(ctx context.Context, w *where, cutA time.Time, limit int, res *FieldsResult, idx map[string]int, keepEmpty bool) (int64, error) {
+	var sample int64
+	var attrs []FieldStats
+	seen := map[string]int{}
 	sargs := append(append([]any{}, w.args...), limit)
 	la2 := "$" + strconv.Itoa(len(sargs))
 	aw := andWhere(w.String(), "attrs IS NOT NULL")
@@ -411,33 +508,50 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 		sargs = append(sargs, cutA)
 		aw = andWhere(aw, "ts >= $"+strconv.Itoa(len(sargs)))
 	}
-	q = `WITH s AS (SELECT attrs FROM events` + aw + `),
+	q := `WITH s AS (SELECT attrs FROM events` + aw + `),
 		k AS (SELECT attrs, unnest(json_keys(attrs)) AS k FROM s),
 		kv AS (SELECT k, json_extract_string(attrs, '$."' || k || '"') AS v FROM k WHERE NOT contains(k, '"') AND NOT contains(k, '\')),
 		c AS (SELECT k, v, count(*)::BIGINT AS c, sum(count(*)) OVER (PARTITION BY k)::BIGINT AS kc FROM kv WHERE v IS NOT NULL GROUP BY k, v)
 		SELECT (SELECT count(*) FROM s)::BIGINT, k, v, c, kc FROM c
 		QUALIFY row_number() OVER (PARTITION BY k ORDER BY c DESC, v) <= ` + la2 + `
 		ORDER BY kc DESC, k, c DESC, v`
-	err = s.query(ctx, "fields", q, sargs, func(rows *sql.Rows) error {
-		var sample, c, kc int64
+	err := s.query(ctx, "fields", q, sargs, func(rows *sql.Rows) error {
+		var c, kc int64
 		var k, v string
 		if err := rows.Scan(&sample, &k, &v, &c, &kc); err != nil {
 			return err
 		}
-		res.AttrSample = sample
-		i, ok := idx["attr:"+k]
+		i, ok := seen[k]
 		if !ok {
-			i = len(res.Fields)
-			idx["attr:"+k] = i
-			res.Fields = append(res.Fields, FieldStats{Name: k, Attr: true, Values: []FieldValue{}})
+			i = len(attrs)
+			seen[k] = i
+			attrs = append(attrs, FieldStats{Name: k, Attr: true, Values: []FieldValue{}})
 		}
-		res.Fields[i].Values = append(res.Fields[i].Values, FieldValue{Value: v, Count: c})
+		attrs[i].Values = append(attrs[i].Values, FieldValue{Value: v, Count: c})
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || (sample == 0 && !keepEmpty) {
+		return sample, err
 	}
-	return res, nil
+	// Drop an earlier call's attributes: the columns come first.
+	n := 0
+	for _, fs := range res.Fields {
+		if !fs.Attr {
+			res.Fields[n] = fs
+			n++
+		}
+	}
+	res.Fields = append(res.Fields[:n], attrs...)
+	for k := range idx {
+		if strings.HasPrefix(k, "attr:") {
+			delete(idx, k)
+		}
+	}
+	for i, fs := range attrs {
+		idx["attr:"+fs.Name] = n + i
+	}
+	res.AttrSample = sample
+	return sample, nil
 }
 
 // sampleCut is the timestamp of the n-th newest event w selects, or zero

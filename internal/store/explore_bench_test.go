@@ -31,28 +31,43 @@ func exploreBenchRows(b *testing.B) int {
 // reports the median and p90 of each as metrics.
 func BenchmarkExplore(b *testing.B) {
 	n := exploreBenchRows(b)
-	st, err := Open(filepath.Join(b.TempDir(), "explore.duckdb"), Options{DisableMaintenance: true, Retention: -1})
+	// WIRELOG_EXPLORE_BENCH_DIR keeps the built store between runs (10M
+	// events take many minutes to write on a loaded machine); it is reused
+	// when it holds exactly n events.
+	dir := os.Getenv("WIRELOG_EXPLORE_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	st, err := Open(filepath.Join(dir, "explore-"+strconv.Itoa(n)+".duckdb"), Options{DisableMaintenance: true, Retention: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	start := time.Now()
-	const batch = 10000
-	step := time.Hour / time.Duration(n)
-	for i := 0; i < n; i += batch {
-		rows := genRows(min(batch, n-i), "logs", 0, int64(i), bigT0.Add(time.Duration(i)*step), step)
-		if _, err := st.Write(context.Background(), rows); err != nil {
+	ctx := context.Background()
+	win := Filter{From: bigT0, To: bigT0.Add(time.Hour)}
+	if have, err := st.Search(ctx, SearchRequest{From: win.From, To: win.To, Limit: 1}); err != nil || len(have.Events) == 0 {
+		start := time.Now()
+		const batch = 10000
+		step := time.Hour / time.Duration(n)
+		for i := 0; i < n; i += batch {
+			rows := genRows(min(batch, n-i), "logs", 0, int64(i), bigT0.Add(time.Duration(i)*step), step)
+			if _, err := st.Write(ctx, rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := st.Compact(ctx); err != nil {
 			b.Fatal(err)
 		}
+		b.Logf("built %d events in %s", n, time.Since(start).Round(time.Second))
 	}
-	if err := st.Compact(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("built %d events in %s", n, time.Since(start).Round(time.Second))
-	win := Filter{From: bigT0, To: bigT0.Add(time.Hour)}
 	host := win
 	host.Host = "node-3.cluster.local"
-	ctx := context.Background()
+	text := win
+	text.Query = "in 42ms"
+	attr := win
+	attr.Attrs = []FieldMatch{{Field: "latency_ms", Value: "42"}}
+	svc := win
+	svc.Service = "checkout"
 	for _, c := range []struct {
 		name string
 		run  func() error
@@ -76,8 +91,24 @@ func BenchmarkExplore(b *testing.B) {
 			_, err := st.Search(ctx, SearchRequest{From: win.From, To: win.To, Limit: 500})
 			return err
 		}},
+		{"histogram-events-text", func() error {
+			_, err := st.Histogram(ctx, HistogramRequest{Filter: text, Step: 30 * time.Second})
+			return err
+		}},
+		{"histogram-events-attr", func() error {
+			_, err := st.Histogram(ctx, HistogramRequest{Filter: attr, Step: 30 * time.Second})
+			return err
+		}},
 		{"fields", func() error {
 			_, err := st.Fields(ctx, FieldsRequest{Filter: win, Limit: 5})
+			return err
+		}},
+		{"fields-service", func() error {
+			_, err := st.Fields(ctx, FieldsRequest{Filter: svc, Limit: 5})
+			return err
+		}},
+		{"fields-host", func() error {
+			_, err := st.Fields(ctx, FieldsRequest{Filter: host, Limit: 5})
 			return err
 		}},
 	} {

@@ -157,3 +157,61 @@ func TestContextAndExport(t *testing.T) {
 		t.Error("attribute key with a quote: no error")
 	}
 }
+
+// The field sidebar samples the newest matches from a cut the per-second
+// rollups give (no scan of the events); a filter the rollups cannot see is
+// counted over the matches among the same newest events, and redone from
+// the matches themselves when those are too few.
+func TestFieldsSampleFromRollupCut(t *testing.T) {
+	st := openTest(t, tempDB(t))
+	const n = FieldSampleSize + FieldSampleSize/2
+	step := 4 * time.Millisecond // 250 events a second over 10 minutes
+	var rows []Row
+	for i := 0; i < n; i += 10000 {
+		b := genRows(min(10000, n-i), "logs", 0, int64(i), t0.Add(time.Duration(i)*step), step)
+		mustWrite(t, st, b)
+		rows = append(rows, b...)
+	}
+	win := Filter{From: t0, To: t0.Add(time.Hour)}
+	// The cut: the second of the FieldSampleSize-th newest event.
+	cut := rows[len(rows)-FieldSampleSize].Event.Time.Truncate(time.Second)
+	for _, c := range []struct {
+		name    string
+		f       Filter
+		sampled bool
+	}{
+		{"rollup filter", win, true},
+		{"host filter (coarse cut)", Filter{From: win.From, To: win.To, Host: "node-3.cluster.local"}, true},
+		{"rare filter (scan)", Filter{From: win.From, To: win.To, Host: "node-3.cluster.local", Attrs: []FieldMatch{{"latency_ms", "5"}}}, false},
+	} {
+		res, err := st.Fields(context.Background(), FieldsRequest{Filter: c.f, Limit: 10})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		svc := map[string]int64{}
+		var total int64
+		for i := range rows {
+			if matchRow(&rows[i], c.f) && (!c.sampled || !rows[i].Event.Time.Before(cut)) {
+				svc[rows[i].Event.Service]++
+				total++
+			}
+		}
+		if res.Sampled != c.sampled || res.Total != total || total == 0 {
+			t.Errorf("%s: total %d sampled %v, want %d (>0) sampled %v", c.name, res.Total, res.Sampled, total, c.sampled)
+		}
+		for _, v := range res.Fields[0].Values {
+			if v.Count != svc[v.Value] {
+				t.Errorf("%s: service %s counted %d, want %d", c.name, v.Value, v.Count, svc[v.Value])
+			}
+		}
+		var lat *FieldStats
+		for i := range res.Fields {
+			if res.Fields[i].Name == "latency_ms" {
+				lat = &res.Fields[i]
+			}
+		}
+		if lat == nil || res.AttrSample == 0 {
+			t.Errorf("%s: no latency_ms attribute from a sample of %d", c.name, res.AttrSample)
+		}
+	}
+}

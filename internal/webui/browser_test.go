@@ -33,6 +33,8 @@ var syslogUDPRE = regexp.MustCompile(`syslog_udp=([0-9.:]+)`)
 // Debian's /usr/bin/chromium) against a real `wirelog run` fed by `wirelog
 // loadgen` and syslog, with --prometheus reading a real Prometheus that
 // scrapes a real `wirelog dataplane` on a real dpdk-testpmd, and kills and restarts that node when the script asks.
+// The browser reaches the node through cutProxy, so the script can also drop
+// the browser's connections (CUT) and let them back (UNCUT) with wirelog up.
 // Screenshots go to the test's temp dir, or to docs/img when
 // WIRELOG_REFRESH_SCREENSHOTS is set (so `make test` leaves the tree clean).
 func TestDashboardInChromium(t *testing.T) {
@@ -98,7 +100,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if os.Getenv("WIRELOG_REFRESH_SCREENSHOTS") != "" {
 		shots, _ = filepath.Abs("../../docs/img")
 	}
-	cmd.Env = append(os.Environ(), "WIRELOG_URL="+node.URL, "WIRELOG_SHOTS="+shots,
+	// The browser reaches wirelog through a proxy the script can cut.
+	proxy := startCutProxy(t, strings.TrimPrefix(node.URL, "http://"))
+	cmd.Env = append(os.Environ(), "WIRELOG_URL="+proxy.URL(), "WIRELOG_DIRECT_URL="+node.URL, "WIRELOG_SHOTS="+shots,
 		"WIRELOG_PATTERN_SERVICE="+e2eSyslogApp, fmt.Sprintf("WIRELOG_PATTERN_LINES=%d", e2eSyslogLines))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -114,6 +118,12 @@ func TestDashboardInChromium(t *testing.T) {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
+		case line == "CUT":
+			proxy.cut()
+			io.WriteString(stdin, "CUT\n")
+		case line == "UNCUT":
+			proxy.uncut()
+			io.WriteString(stdin, "UNCUT\n")
 		case line == "KILL":
 			node.Kill9()
 			io.WriteString(stdin, "KILLED\n")

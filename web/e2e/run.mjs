@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
-const base = process.env.WIRELOG_URL
+const base = process.env.WIRELOG_URL // through the test's cuttable proxy
+const direct = process.env.WIRELOG_DIRECT_URL ?? base // wirelog itself
 const shots = process.env.WIRELOG_SHOTS
 const patternService = process.env.WIRELOG_PATTERN_SERVICE
 const patternLines = Number(process.env.WIRELOG_PATTERN_LINES)
@@ -30,8 +31,8 @@ function check(cond, msg) {
   console.log('ok   ' + msg)
 }
 
-async function api(path) {
-  const r = await fetch(base + path)
+async function api(path, root = base) {
+  const r = await fetch(root + path)
   if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`)
   return r.json()
 }
@@ -135,12 +136,18 @@ try {
   check(errs === he.total && errs < all && errs > 0, `level=error narrows to ${errs} (API ${he.total}) of ${all}`)
   const lv = await page.locator('[data-testid=logrow] .lvl').allTextContents()
   check(lv.length > 0 && lv.every((l) => l === 'error'), `every shown row is an error (${lv.length} rows)`)
-  // Excluding a service (the sidebar's "-") narrows further.
-  const svcBtn = page.getByRole('button', { name: /^Exclude service=/ }).first()
-  const svcName = (await svcBtn.getAttribute('aria-label')).replace('Exclude service=', '')
-  await svcBtn.click()
+  // Excluding a service (the sidebar's "-") narrows further. The sidebar
+  // keeps the unfiltered values on screen until the level=error answer
+  // lands (aria-busy meanwhile): wait for it, click the button by its exact
+  // name, and check the API with what the URL says was excluded.
+  await page.locator('[data-testid=fields][aria-busy=false]').waitFor()
+  const svcLabel = await page.getByRole('button', { name: /^Exclude service=/ }).first().getAttribute('aria-label')
+  await page.getByRole('button', { name: svcLabel, exact: true }).click()
   await page.waitForURL(/exclude=service/)
-  const hx = await api(`/api/v1/logs/histogram?from=-1h&level=error&exclude=${encodeURIComponent('service=' + svcName)}`)
+  const excluded = new URL(page.url()).searchParams.getAll('exclude')
+  const svcName = svcLabel.replace('Exclude service=', '')
+  check(excluded.length === 1 && excluded[0] === 'service=' + svcName, `the URL excludes the clicked service (${excluded})`)
+  const hx = await api(`/api/v1/logs/histogram?from=-1h&level=error&exclude=${encodeURIComponent(excluded[0])}`)
   await waitTotal('excluded total', hx.total)
   check(hx.total < errs, `excluding service ${svcName} leaves ${hx.total} of ${errs}`)
 
@@ -196,7 +203,7 @@ try {
   await page.goto(base + '/tail')
   await retry('tail live', async () => (await text('[data-testid=tail-status]')) === 'live')
   const marker = 'tail-marker-' + Date.now()
-  const post = (m) => fetch(base + '/api/v1/logs', { method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' }, body: JSON.stringify({ service: 'e2e', level: 'warn', message: m }) + '\n' })
+  const post = (m, root = base) => fetch(root + '/api/v1/logs', { method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' }, body: JSON.stringify({ service: 'e2e', level: 'warn', message: m }) + '\n' })
   check((await post(marker)).status === 202, 'posted a line after the tail opened')
   await page.getByText(marker).waitFor({ timeout: 20000 })
   check(true, 'the tail shows the line sent after the page opened')
@@ -209,6 +216,29 @@ try {
   await post(marker + '-resumed')
   await page.getByText(marker + '-resumed').waitFor({ timeout: 20000 })
   check(true, 'after resume new lines show again')
+
+  // The connection drops (wirelog stays up): the browser's EventSource
+  // reconnects with Last-Event-ID and the server replays the lines stored
+  // meanwhile, each exactly once, with no gap notice.
+  const exact = (m) => page.locator('[data-testid=tail] .msg', { hasText: new RegExp('^' + m + '$') })
+  await post(marker + '-before-cut')
+  await exact(marker + '-before-cut').waitFor({ timeout: 20000 })
+  allowNetErrors = true
+  await ask('CUT', 'CUT')
+  await retry('tail notices the drop', async () => (await text('[data-testid=tail-status]')) !== 'live', 10000)
+  const cutLines = 5
+  for (let i = 0; i < cutLines; i++) check((await post(`${marker}-cut-${i}`, direct)).status === 202, `posted line ${i} while the tab is cut off`)
+  await retry('cut lines stored', async () => (await api(`/api/v1/logs/histogram?from=-1h&q=${marker}-cut-`, direct)).total === cutLines)
+  await ask('UNCUT', 'UNCUT')
+  await exact(`${marker}-cut-${cutLines - 1}`).waitFor({ timeout: 20000 })
+  allowNetErrors = false
+  for (const m of [marker + '-before-cut', ...Array.from({ length: cutLines }, (_, i) => `${marker}-cut-${i}`)]) {
+    const n = await exact(m).count()
+    check(n === 1, `after the reconnect "${m}" shows once (${n})`)
+  }
+  check((await page.locator('[data-testid=tail-gap]').count()) === 0, 'the resume left no gap notice')
+  const resumes = (await (await fetch(direct + '/metrics')).text()).match(/^wirelog_tail_resumes_total\{outcome="replayed"\} (\d+)/m)
+  check(resumes && Number(resumes[1]) >= 1, `the server counted the browser's Last-Event-ID resume (wirelog_tail_resumes_total{outcome="replayed"} ${resumes?.[1]})`)
 
   let lastPatterns
   process.on('exit', (code) => code && lastPatterns && console.log('last patterns answer: ' + JSON.stringify(lastPatterns).slice(0, 2000)))

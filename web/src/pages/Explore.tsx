@@ -127,7 +127,10 @@ export default function Explore() {
         )}
       </section>
       <div className="body">
-        <aside className="fields" data-testid="fields">
+        {/* While the sidebar shows the previous filter's values (kept to avoid a
+            flash), it says so: aria-busy, dimmed. A click then acts on what the
+            current filter's answer shows, not on a row about to move. */}
+        <aside className={'fields' + (fields.isPlaceholderData ? ' stale' : '')} data-testid="fields" aria-busy={fields.isPending || fields.isPlaceholderData}>
           {fields.isPending ? (
             <Loading what="fields" />
           ) : fields.isError ? (
