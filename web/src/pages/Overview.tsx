@@ -1,6 +1,6 @@
 import { useMemo, useRef, useState } from 'react'
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
-import { api } from '../api/client'
+import { APIError, api, headers } from '../api/client'
 import { LEVELS } from '../api/types'
 import { Bars, LEVEL_COLORS } from '../components/Chart'
 import { Empty, ErrorState, Loading } from '../components/States'
@@ -9,7 +9,7 @@ import { useAutoRefresh } from '../components/useAutoRefresh'
 import { link, navigate, useParams } from '../router'
 import { fmtCount, iso, step } from '../time'
 import { readState, window as resolveWindow } from './filters'
-import { parseMetrics, quantile, total, type Sample } from './metrics'
+import { TENANT_LAG_MS, TENANT_WINDOW_MS, parseMetrics, quantile, tenantLive, total, type Sample } from './metrics'
 
 function Go({ to, children, testid }: { to: string; children: React.ReactNode; testid?: string }) {
   return (
@@ -42,9 +42,26 @@ export function Overview() {
   const metrics = useQuery({
     queryKey: ['metrics', now],
     queryFn: async ({ signal }) => {
-      const r = await fetch('/metrics', { signal })
-      if (!r.ok) throw new Error(`/metrics answered ${r.status}`)
+      const r = await fetch('/metrics', { headers: headers(), signal })
+      if (!r.ok) throw new APIError(r.status, `/metrics answered ${r.status}`)
       return parseMetrics(await r.text())
+    },
+    placeholderData: keepPreviousData,
+    retry: (n, e) => !operatorOnlyError(e) && n < 2,
+  })
+  // A tenant token may not read /metrics (node-wide: every tenant's
+  // traffic); it sees its own stored rate and freshness instead.
+  const operatorOnly = operatorOnlyError(metrics.error)
+  const mine = useQuery({
+    queryKey: ['tenant-live', now],
+    enabled: operatorOnly,
+    queryFn: async ({ signal }) => {
+      const to = now - TENANT_LAG_MS
+      const [w, newest] = await Promise.all([
+        api.stats({ from: iso(to - TENANT_WINDOW_MS), to: iso(to) }, signal),
+        api.search({ from: '-24h', to: iso(now), limit: 1 }, signal),
+      ])
+      return tenantLive(w.events, newest.events[0]?.ts, Date.now())
     },
     placeholderData: keepPreviousData,
   })
@@ -88,7 +105,18 @@ export function Overview() {
         </div>
         <div className="card" data-testid="ingest-card">
           <div className="label">Ingest (this node, live)</div>
-          {metrics.isError ? (
+          {operatorOnly ? (
+            <div data-testid="tenant-live">
+              <div>
+                <span className="big">{mine.data ? fmtCount(Math.round(mine.data.storedRate * 10) / 10) : '…'}</span> ev/s stored for your tenant
+                <span className="muted"> (last {TENANT_WINDOW_MS / 1000} s)</span>
+              </div>
+              <div className="muted">
+                newest event {mine.data?.newestAgeS == null ? 'none in 24 h' : `${mine.data.newestAgeS.toFixed(1)} s ago`}
+              </div>
+              <div className="muted">accepted rate, ack latency, rejects and consumer lag are node-wide: an operator (admin token) sees them</div>
+            </div>
+          ) : metrics.isError ? (
             <span className="muted">/metrics unavailable</span>
           ) : !ingest ? (
             <span className="muted">…</span>
@@ -154,6 +182,10 @@ export function Overview() {
       </section>
     </div>
   )
+}
+
+function operatorOnlyError(e: unknown): boolean {
+  return e instanceof APIError && (e.status === 401 || e.status === 403)
 }
 
 function fmtMs(sec: number): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseMetrics, quantile, total } from './metrics'
+import { parseMetrics, quantile, tenantLive, total } from './metrics'
 
 const text = `# HELP wirelog_ingest_events_total Events.
 # TYPE wirelog_ingest_events_total counter
@@ -24,5 +24,13 @@ describe('Prometheus text', () => {
     expect(quantile(m, 'lat', 0.7)).toBeCloseTo(0.001 + 0.009 * 0.5)
     expect(quantile(m, 'lat', 0.99)).toBeCloseTo(0.01 + 0.09 * 0.9)
     expect(Number.isNaN(quantile(m, 'none', 0.5))).toBe(true)
+  })
+})
+
+describe('tenantLive', () => {
+  it('turns the window count into a rate and the newest event into an age', () => {
+    const now = Date.parse('2026-12-06T08:00:10Z')
+    expect(tenantLive(2500, '2026-12-06T08:00:07Z', now)).toEqual({ storedRate: 250, newestAgeS: 3 })
+    expect(tenantLive(0, undefined, now)).toEqual({ storedRate: 0, newestAgeS: null })
   })
 })

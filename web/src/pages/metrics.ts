@@ -59,3 +59,18 @@ export function quantile(s: Sample[], name: string, q: number): number {
   }
   return prevLe
 }
+
+// TENANT_WINDOW_MS is the window a tenant's live stored rate is taken over;
+// it ends TENANT_LAG_MS ago so a batch still being stored does not read as
+// a dip.
+export const TENANT_WINDOW_MS = 10_000
+export const TENANT_LAG_MS = 2_000
+
+// tenantLive is what the Overview's live card shows a tenant token, which may
+// not read the node's /metrics (operator only: they sum every tenant): its
+// own stored rate from /api/v1/stats over the window, and how long ago its
+// newest event was stored.
+export function tenantLive(storedInWindow: number, newestTs: string | undefined, nowMs: number): { storedRate: number; newestAgeS: number | null } {
+  const age = newestTs ? Math.max(0, (nowMs - Date.parse(newestTs)) / 1000) : null
+  return { storedRate: storedInWindow / (TENANT_WINDOW_MS / 1000), newestAgeS: age }
+}
