@@ -4,7 +4,10 @@
 // Vite names every asset by its content hash (assets/index-3f9a1c.js), so
 // assets are cached for a year as immutable; index.html, which names the
 // current hashes, is revalidated on every load (no-cache + ETag). Text
-// assets are gzipped once, in memory, the first time they are asked for.
+// assets are gzipped once, in memory, the first time they are asked for;
+// their brotli form is made at build time (`make ui` writes NAME.br next to
+// each, with Node's own zlib: no Go brotli dependency) and preferred when
+// the browser accepts br. A .br file is never served under its own name.
 //
 // Built assets are not committed: dist/ holds only a placeholder, so a
 // plain `go build` compiles and the dashboard answers with a page that says
@@ -81,9 +84,10 @@ type server struct {
 	files map[string]*file
 }
 
-// file is one asset read into memory, with its gzip form when that is smaller.
+// file is one asset read into memory, with its gzip and brotli forms when
+// those are smaller.
 type file struct {
-	body, gz []byte
+	body, gz, br []byte
 	ctype    string
 	etag     string
 }
@@ -113,6 +117,9 @@ func (s *server) load(name string) *file {
 		if b.Len() < len(body) {
 			f.gz = b.Bytes()
 		}
+		if br, err := fs.ReadFile(s.fsys, name+".br"); err == nil && len(br) < len(body) {
+			f.br = br
+		}
 	}
 	s.files[name] = f
 	return f
@@ -141,6 +148,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(path.Clean(p), "/")
+	if strings.HasSuffix(name, ".br") {
+		http.NotFound(w, r) // a compressed form, served only as Content-Encoding
+		return
+	}
 	if name != "" && name != "index.html" {
 		if f := s.load(name); f != nil {
 			cc := pageCacheControl
@@ -176,7 +187,7 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, f *file, cacheCon
 	h.Set("Cache-Control", cacheControl)
 	h.Set("ETag", f.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
-	if f.gz != nil {
+	if f.gz != nil || f.br != nil {
 		h.Add("Vary", "Accept-Encoding")
 	}
 	if match := r.Header.Get("If-None-Match"); match != "" && match == f.etag {
@@ -184,7 +195,12 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, f *file, cacheCon
 		return
 	}
 	body := f.body
-	if f.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	ae := r.Header.Get("Accept-Encoding")
+	switch {
+	case f.br != nil && accepts(ae, "br"):
+		h.Set("Content-Encoding", "br")
+		body = f.br
+	case f.gz != nil && accepts(ae, "gzip"):
 		h.Set("Content-Encoding", "gzip")
 		body = f.gz
 	}
@@ -195,11 +211,12 @@ func (s *server) write(w http.ResponseWriter, r *http.Request, f *file, cacheCon
 	w.Write(body)
 }
 
-func acceptsGzip(ae string) bool {
+// accepts reports whether an Accept-Encoding header allows the coding enc.
+func accepts(ae, enc string) bool {
 	for _, part := range strings.Split(ae, ",") {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		name = strings.TrimSpace(name)
-		if !strings.EqualFold(name, "gzip") && name != "*" {
+		if !strings.EqualFold(name, enc) && name != "*" {
 			continue
 		}
 		if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {

@@ -13,6 +13,9 @@ import (
 var app = fstest.MapFS{
 	"index.html":             {Data: []byte(`<!doctype html><script type="module" src="/assets/index-abc123.js"></script>`)},
 	"assets/index-abc123.js": {Data: []byte(strings.Repeat("console.log('wirelog');\n", 200))},
+	// What `make ui` writes beside each text asset (the bytes are opaque
+	// to the server; the browser test checks real ones decode).
+	"assets/index-abc123.js.br": {Data: []byte("BROTLI")},
 }
 
 func serve(h http.Handler, path string, hdr map[string]string) *httptest.ResponseRecorder {
@@ -34,7 +37,14 @@ func TestCacheHeadersAndGzip(t *testing.T) {
 	if again := serve(h, "/", map[string]string{"If-None-Match": page.Header().Get("ETag")}); again.Code != http.StatusNotModified {
 		t.Errorf("revalidating index.html with its ETag: %d, want 304", again.Code)
 	}
-	js := serve(h, "/assets/index-abc123.js", map[string]string{"Accept-Encoding": "br, gzip"})
+	br := serve(h, "/assets/index-abc123.js", map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+	if br.Header().Get("Content-Encoding") != "br" || br.Body.String() != "BROTLI" || !strings.Contains(br.Header().Get("Vary"), "Accept-Encoding") {
+		t.Fatalf("asset for a brotli client: %v %q, want the build's .br", br.Header(), br.Body)
+	}
+	if raw := serve(h, "/assets/index-abc123.js.br", nil); raw.Code != 404 {
+		t.Errorf("the .br file under its own name: %d, want 404", raw.Code)
+	}
+	js := serve(h, "/assets/index-abc123.js", map[string]string{"Accept-Encoding": "br;q=0, gzip"})
 	if js.Code != 200 || !strings.Contains(js.Header().Get("Cache-Control"), "immutable") || js.Header().Get("Content-Encoding") != "gzip" {
 		t.Fatalf("asset: %d %v", js.Code, js.Header())
 	}

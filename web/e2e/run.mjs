@@ -107,6 +107,16 @@ const text = async (sel) => (await page.locator(sel).first().textContent())?.tri
 const num = (s) => Number(s.replace(/[^0-9]/g, ''))
 
 try {
+  // Assets: the build's brotli forms decode to the file (Node's fetch
+  // decodes br), gzip for clients without br; note what Chromium chose.
+  const entry = (await (await fetch(base + '/')).text()).match(/src="(\/assets\/[^"]+\.js)"/)[1]
+  const plainJs = await (await fetch(base + entry, { headers: { 'Accept-Encoding': 'identity' } })).text()
+  for (const enc of ['br', 'gzip']) {
+    const r = await fetch(base + entry, { headers: { 'Accept-Encoding': enc } })
+    check(r.headers.get('content-encoding') === enc && (await r.text()) === plainJs, `the entry script served as ${enc} decodes to the file`)
+  }
+  page.on('response', (r) => r.url().endsWith(entry) && (results.chromium_entry_encoding = r.headers()['content-encoding'] ?? 'identity'))
+
   // Overview: real totals, and time-to-interactive from the Performance API.
   await page.goto(base + '/')
   await page.locator('[data-testid=overview-total]').waitFor()
