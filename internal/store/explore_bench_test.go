@@ -84,6 +84,14 @@ func BenchmarkExplore(b *testing.B) {
 			_, err := st.Search(ctx, SearchRequest{From: win.From, To: win.To, Limit: 500})
 			return err
 		}},
+		{"search-first-page-last-10s", func() error {
+			_, err := st.Search(ctx, SearchRequest{From: win.To.Add(-10 * time.Second), To: win.To, Limit: 500})
+			return err
+		}},
+		{"search-text-last-10s", func() error {
+			_, err := st.Search(ctx, SearchRequest{From: win.To.Add(-10 * time.Second), To: win.To, Limit: 500, Query: "in 42ms"})
+			return err
+		}},
 		{"histogram+search", func() error {
 			if _, err := st.Histogram(ctx, HistogramRequest{Filter: win, Step: 30 * time.Second}); err != nil {
 				return err

@@ -215,3 +215,44 @@ func TestFieldsSampleFromRollupCut(t *testing.T) {
 		}
 	}
 }
+
+// SearchNewest narrows the window from the rollups and must answer exactly
+// as Search does: the same events in the same order, the same More.
+func TestSearchNewestAnswersAsSearch(t *testing.T) {
+	st, _ := knownStore(t)
+	from, to := t0.Add(-time.Hour), t0.Add(time.Hour)
+	for _, req := range []SearchRequest{
+		{Limit: 10},
+		{Limit: 1},
+		{Service: "checkout", Limit: 25},
+		{Level: "error", Exclude: []FieldMatch{{"service", "auth"}}, Limit: 50},
+		{Host: "node-3.cluster.local", Limit: 40},                                             // coarse: widened
+		{Query: "orders/17", Limit: 5},                                                        // rare: widened, then the whole window
+		{Attrs: []FieldMatch{{"latency_ms", "5"}}, Limit: 100},                                // fewer matches than the limit
+		{Service: "checkout", Limit: 5000},                                                    // more than the window holds
+		{Service: "nope", Limit: 10},                                                          // nothing
+		{Limit: 10, From: t0.Add(9 * time.Minute), To: t0.Add(9*time.Minute + 2*time.Second)}, // a narrow window
+	} {
+		if req.From.IsZero() {
+			req.From, req.To = from, to
+		}
+		want, err := st.Search(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.SearchNewest(context.Background(), req)
+		if err != nil {
+			t.Fatalf("%+v: %v", req, err)
+		}
+		if len(got.Events) != len(want.Events) || got.More != want.More {
+			t.Errorf("%+v: %d events more=%v, Search %d more=%v", req, len(got.Events), got.More, len(want.Events), want.More)
+			continue
+		}
+		for i := range want.Events {
+			if got.Events[i].Offset != want.Events[i].Offset || got.Events[i].Partition != want.Events[i].Partition {
+				t.Errorf("%+v: event %d is %d/%d, Search has %d/%d", req, i, got.Events[i].Partition, got.Events[i].Offset, want.Events[i].Partition, want.Events[i].Offset)
+				break
+			}
+		}
+	}
+}
