@@ -420,7 +420,14 @@ func (h *TailHub) Publish(events []event.Event) {
 	// Each event is encoded once, with the fields filters read, into one
 	// buffer that is never written again; clients and the ring share views
 	// of it.
-	var buf []byte
+	// Sized up front: growing it by append copied it over and over (a
+	// quarter of Publish's time).
+	size := 0
+	for i := range events {
+		e := &events[i]
+		size += 160 + 2*(len(e.Message)+len(e.Service)+len(e.Tenant)) + len(e.Host) + len(e.TraceID) + len(e.SpanID) + len(e.Attrs)
+	}
+	buf := make([]byte, 0, size)
 	spans := make([][4]int, len(events)) // ends of json, tenant, service, message
 	for i := range events {
 		e := &events[i]

@@ -197,30 +197,47 @@ func TestTailClientLimitAndClose(t *testing.T) {
 	}
 }
 
+// BenchmarkTailPublish is the processor's cost per stored batch of 1,000
+// events for the live tail: with no client (a counter add), one unfiltered
+// client (every event encoded once and kept in the resume ring), and three
+// clients with filters. Compare its ns per event with the store's write cost
+// per event for the tail's share of ingest CPU (docs/BENCHMARKS.md).
 func BenchmarkTailPublish(b *testing.B) {
-	hub := NewTailHub()
-	subs := []*tailSub{}
-	for _, f := range []tailFilter{{}, {service: "payments"}, {q: "declined"}} {
-		s, err := hub.subscribe(f, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		subs = append(subs, s)
-	}
-	batch := make([]event.Event, 1000)
-	size := 0
-	for i := range batch {
-		batch[i] = tailEvent(services[i%3], levels[i%4], "card declined for order 1234567 after 3 attempts")
-		size += len(event.AppendJSON(nil, &batch[i]))
-	}
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	var buf []tailItem
-	for i := 0; i < b.N; i++ {
-		hub.Publish(batch)
-		for _, s := range subs { // drain, as the streams would
-			buf, _, _ = s.take(buf)
-		}
+	for _, c := range []struct {
+		name    string
+		filters []tailFilter
+	}{
+		{"clients=0", nil},
+		{"clients=1", []tailFilter{{}}},
+		{"clients=3", []tailFilter{{}, {service: "payments"}, {q: "declined"}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			hub := NewTailHub()
+			subs := []*tailSub{}
+			for _, f := range c.filters {
+				s, err := hub.subscribe(f, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				subs = append(subs, s)
+			}
+			batch := make([]event.Event, 1000)
+			size := 0
+			for i := range batch {
+				batch[i] = tailEvent(services[i%3], levels[i%4], "card declined for order 1234567 after 3 attempts")
+				size += len(event.AppendJSON(nil, &batch[i]))
+			}
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			var buf []tailItem
+			for i := 0; i < b.N; i++ {
+				hub.Publish(batch)
+				for _, s := range subs { // drain, as the streams would
+					buf, _, _ = s.take(buf)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/event")
+		})
 	}
 }
 
