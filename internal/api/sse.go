@@ -28,8 +28,9 @@ func tailKeys(r *http.Request) []string {
 
 // tail streams matching events as server-sent events: each event has an
 // "id:" (see TailHub) and a "data:" line with its log-record JSON;
-// "event: dropped" with {"dropped":N} tells a slow client how many events it
-// missed; "event: gap" tells a resuming client (Last-Event-ID, which
+// a client that falls behind its queue reads on from the resume ring, and
+// "event: dropped" with {"dropped":N} tells it how many events (at most) the
+// ring no longer held; "event: gap" tells a resuming client (Last-Event-ID, which
 // browsers send themselves on reconnect) what could not be replayed; comment
 // lines keep an idle stream open. Filters: service and level (exact), q
 // (case-insensitive substring of the message).
@@ -109,15 +110,8 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-sub.notify:
-			var dropped int64
-			var done bool
-			batch, dropped, done = sub.take(batch)
+			batch, behind, done := sub.take(batch)
 			out = out[:0]
-			if dropped > 0 {
-				out = append(out, "event: dropped\ndata: {\"dropped\":"...)
-				out = strconv.AppendInt(out, dropped, 10)
-				out = append(out, "}\n\n"...)
-			}
 			for _, it := range batch {
 				out = hub.appendEvent(out, it)
 			}
@@ -126,6 +120,26 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 				if _, err := w.Write(out); err != nil {
 					return
 				}
+			}
+			// Fell behind: read on from the ring, a buffer at a time, until
+			// caught up; only what it no longer holds is dropped.
+			for behind != 0 && !done {
+				var lost uint64
+				batch, lost = hub.catchUp(sub, behind, batch)
+				out = out[:0]
+				if lost > 0 {
+					out = append(out, "event: dropped\ndata: {\"dropped\":"...)
+					out = strconv.AppendUint(out, lost, 10)
+					out = append(out, "}\n\n"...)
+				}
+				for _, it := range batch {
+					out = hub.appendEvent(out, it)
+				}
+				clear(batch)
+				if _, err := w.Write(out); err != nil {
+					return
+				}
+				behind, done = sub.state()
 			}
 			if done {
 				rc.Flush()

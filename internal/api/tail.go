@@ -16,8 +16,10 @@ import (
 
 // Tail defaults.
 const (
-	// DefaultTailBuffer is how many events one tail client may have waiting;
-	// past it the client's events are dropped and it is told how many.
+	// DefaultTailBuffer is how many events one tail client may have queued;
+	// past it the client's stream catches up from the resume ring (a
+	// processor batch can hold more than this), and only what the ring no
+	// longer holds is dropped, with a notice of how many.
 	DefaultTailBuffer = 4096
 	// DefaultMaxTailClients bounds concurrent tail clients; more get 503.
 	DefaultMaxTailClients = 64
@@ -132,7 +134,7 @@ func NewTailHubOptions(opts TailOptions) *TailHub {
 			Name: "wirelog_tail_events_sent_total", Help: "Events queued to tail clients (one per event per client).",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "wirelog_tail_events_dropped_total", Help: "Events a slow tail client missed because its buffer was full.",
+			Name: "wirelog_tail_events_dropped_total", Help: "Events a slow tail client missed: its queue was full and the resume ring no longer held them (an upper bound: counted over every filter).",
 		}),
 		resumed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_tail_resumes_total",
@@ -265,6 +267,28 @@ func (r *tailRing) since(dst []tailItem, seq uint64, f *tailFilter) []tailItem {
 	return dst
 }
 
+// from appends to dst up to max entries from seq on that f matches, and
+// returns the sequence number to go on from.
+func (r *tailRing) from(dst []tailItem, seq uint64, f *tailFilter, max int) ([]tailItem, uint64) {
+	if r.n == 0 {
+		return dst, seq
+	}
+	first := r.buf[r.start].seq
+	if seq < first {
+		seq = first
+	}
+	for i := int(seq - first); i < r.n; i++ {
+		e := &r.buf[(r.start+i)%len(r.buf)]
+		if f.match(e) {
+			if len(dst) == max {
+				return dst, e.seq
+			}
+			dst = append(dst, tailItem{e.seq, e.json})
+		}
+	}
+	return dst, first + uint64(r.n)
+}
+
 func (r *tailRing) reset() {
 	*r = tailRing{maxEvents: r.maxEvents, maxBytes: r.maxBytes}
 }
@@ -288,21 +312,57 @@ type tailSub struct {
 
 	mu      sync.Mutex
 	pending []tailItem // encoded events, oldest first
-	dropped int64
-	done    bool // the hub closed
+	// behind is the first sequence number not queued because pending was
+	// full (0: none): from there the stream reads the ring (catchUp) until
+	// it has caught up, and Publish queues nothing meanwhile, so order holds.
+	behind uint64
+	done   bool // the hub closed
 }
 
-// take returns what is waiting and how many events were dropped since the
-// last take.
-func (s *tailSub) take(buf []tailItem) ([]tailItem, int64, bool) {
+// take returns what is queued, and where the client fell behind (0: it
+// has not).
+func (s *tailSub) take(buf []tailItem) ([]tailItem, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := append(buf[:0], s.pending...)
 	clear(s.pending)
 	s.pending = s.pending[:0]
-	d := s.dropped
-	s.dropped = 0
-	return out, d, s.done
+	return out, s.behind, s.done
+}
+
+// state says where the client fell behind (0: it has not) and whether the
+// hub closed, leaving what is queued in place.
+func (s *tailSub) state() (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.behind, s.done
+}
+
+// catchUp returns up to the client's buffer of the events it matches from
+// seq on, out of the ring, and how many events (of every filter) the ring
+// no longer held. When that reaches the newest event, the client is caught
+// up: Publish queues for it again, with nothing skipped (the hub's lock
+// holds Publish off meanwhile).
+func (h *TailHub) catchUp(s *tailSub, seq uint64, buf []tailItem) ([]tailItem, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var lost uint64
+	if first := h.ring.first(h.seq + 1); seq < first {
+		lost = first - seq
+		seq = first
+	}
+	out, next := h.ring.from(buf[:0], seq, &s.filter, s.max)
+	s.mu.Lock()
+	if next > h.seq {
+		s.behind = 0
+	} else {
+		s.behind = next
+	}
+	s.mu.Unlock()
+	if lost > 0 {
+		h.dropped.Add(float64(lost))
+	}
+	return out, lost
 }
 
 // eventID is the SSE id of the event numbered seq.
@@ -455,19 +515,22 @@ func (h *TailHub) Publish(events []event.Event) {
 		h.ring.push(entries[i])
 		start = sp[3]
 	}
-	var sent, dropped int
+	var sent int
 	for s := range h.subs {
 		s.mu.Lock()
 		added := false
 		for i := range entries {
+			if s.behind != 0 {
+				break // the stream reads the rest from the ring
+			}
 			e := &entries[i]
 			if !s.filter.match(e) {
 				continue
 			}
 			if len(s.pending) >= s.max {
-				s.dropped++
-				dropped++
-				continue
+				s.behind = e.seq
+				added = true
+				break
 			}
 			s.pending = append(s.pending, tailItem{e.seq, e.json})
 			sent++
@@ -482,7 +545,6 @@ func (h *TailHub) Publish(events []event.Event) {
 		}
 	}
 	h.published.Add(float64(sent))
-	h.dropped.Add(float64(dropped))
 }
 
 // Close ends every tail stream (call it before http.Server.Shutdown, which

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -135,37 +136,50 @@ func TestTailReceivesPublishedEventsMatchingItsFilter(t *testing.T) {
 	}
 }
 
-func TestTailSlowClientIsToldWhatItDropped(t *testing.T) {
-	hub := NewTailHubOptions(TailOptions{Buffer: 3})
-	srv, _ := newTestAPI(t, Options{Tail: hub})
-	ch, _ := sseClient(t, srv.URL+"/api/v1/tail")
-	batch := make([]event.Event, 10)
-	for i := range batch {
-		batch[i] = tailEvent("svc", event.LevelInfo, "m")
-	}
-	// One Publish fills the buffer of 3 before the stream can drain it.
-	hub.Publish(batch)
-	ev := next(t, ch)
-	if ev.name != "dropped" || ev.data != `{"dropped":7}` {
-		t.Fatalf("first event %+v, want a dropped notice for 7", ev)
-	}
-	for range 3 {
-		if ev := next(t, ch); ev.name != "" {
-			t.Fatalf("got %+v, want a log event", ev)
-		}
-	}
-	// Publishing never blocks, whatever the clients do.
-	done := make(chan struct{})
-	go func() {
-		for range 1000 {
+// A batch larger than a client's queue (a processor batch often is) is not
+// lost: the stream reads the rest from the resume ring, in order; only what
+// the ring no longer holds is dropped, and the client is told how many.
+func TestTailSlowClientCatchesUpFromTheRing(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts TailOptions
+		want []string
+	}{
+		{"ring holds all", TailOptions{Buffer: 3}, []string{"m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "m10"}},
+		{"ring holds 4", TailOptions{Buffer: 3, ResumeEvents: 4}, []string{"m1", "m2", "m3", `dropped {"dropped":3}`, "m7", "m8", "m9", "m10"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hub := NewTailHubOptions(c.opts)
+			srv, _ := newTestAPI(t, Options{Tail: hub})
+			ch, _ := sseClient(t, srv.URL+"/api/v1/tail")
+			batch := make([]event.Event, 10)
+			for i := range batch {
+				batch[i] = tailEvent("svc", event.LevelInfo, fmt.Sprintf("m%d", i+1))
+			}
 			hub.Publish(batch)
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Publish blocked on a slow client")
+			got := messages(t, readUntil(t, ch, `"m10"`))
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+			// Caught up, live events flow again.
+			hub.Publish([]event.Event{tailEvent("svc", event.LevelInfo, "live")})
+			if got := messages(t, []sseEvent{next(t, ch)}); got[0] != "live" {
+				t.Fatalf("after catching up got %q, want the live event", got)
+			}
+			// Publishing never blocks, whatever the clients do.
+			done := make(chan struct{})
+			go func() {
+				for range 1000 {
+					hub.Publish(batch)
+				}
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Publish blocked on a slow client")
+			}
+		})
 	}
 }
 

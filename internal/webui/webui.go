@@ -88,8 +88,8 @@ type server struct {
 // those are smaller.
 type file struct {
 	body, gz, br []byte
-	ctype    string
-	etag     string
+	ctype        string
+	etag         string
 }
 
 func (s *server) load(name string) *file {

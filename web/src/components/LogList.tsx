@@ -1,6 +1,9 @@
-import { useRef } from 'react'
+import { useEffect, useRef } from 'react'
 import { useVirtualizer } from '@tanstack/react-virtual'
 import { fmtTime } from '../time'
+
+// NEAR_END: how many rows before the end the next page is asked for.
+const NEAR_END = 100
 
 export interface Line {
   ts: string
@@ -20,6 +23,8 @@ export function LogList<T extends Line>(props: {
   height?: number | string
   testid?: string
   follow?: boolean
+  // onNearEnd is called when the last rows come into view (cursor paging).
+  onNearEnd?: () => void
 }) {
   const parent = useRef<HTMLDivElement>(null)
   const v = useVirtualizer({
@@ -30,8 +35,15 @@ export function LogList<T extends Line>(props: {
     // Draw a screenful before the first measurement arrives.
     initialRect: { width: 1000, height: 600 },
   })
+  const items = v.getVirtualItems()
+  const lastShown = items.length ? items[items.length - 1].index : -1
+  const { onNearEnd } = props
+  const count = props.rows.length
+  useEffect(() => {
+    if (onNearEnd && count > 0 && lastShown >= count - NEAR_END) onNearEnd()
+  }, [onNearEnd, lastShown, count])
   return (
-    <div className="loglist" ref={parent} style={{ height: props.height ?? '60vh' }} data-testid={props.testid} role="list">
+    <div className="loglist" ref={parent} style={{ height: props.height ?? '60vh' }} data-testid={props.testid} data-rows={count} role="list">
       <div style={{ height: v.getTotalSize(), position: 'relative' }}>
         {v.getVirtualItems().map((it) => {
           const r = props.rows[it.index]

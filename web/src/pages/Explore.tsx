@@ -1,6 +1,6 @@
 import { useMemo, useRef, useState } from 'react'
 import { useAutoRefresh } from '../components/useAutoRefresh'
-import { keepPreviousData, useQuery } from '@tanstack/react-query'
+import { keepPreviousData, useInfiniteQuery, useQuery } from '@tanstack/react-query'
 import { api } from '../api/client'
 import type { StoredEvent } from '../api/types'
 import { LEVELS } from '../api/types'
@@ -12,6 +12,7 @@ import { TimeRange, refreshMs } from '../components/TimeRange'
 import { useKey, useParams } from '../router'
 import { fmtCount, iso, step } from '../time'
 import { readState, toggle, window as resolveWindow, FILTER_KEYS } from './filters'
+import { mergePages, nextCursor } from './paging'
 
 const PAGE = 500
 
@@ -19,7 +20,6 @@ export default function Explore() {
   const [params, set] = useParams()
   const st = readState(params)
   const [now, setNow] = useState(() => Date.now())
-  const [limit, setLimit] = useState(PAGE)
   const [selected, setSelected] = useState<number | null>(null)
   const queryInput = useRef<HTMLInputElement>(null)
   const key = JSON.stringify(st)
@@ -28,7 +28,6 @@ export default function Explore() {
   if (key !== lastKey) {
     setLastKey(key)
     setNow(Date.now())
-    setLimit(PAGE)
     setSelected(null)
   }
   const win = resolveWindow(st, now)
@@ -43,9 +42,18 @@ export default function Explore() {
     queryFn: ({ signal }) => api.histogram({ ...f, step: stepS + 's' }, signal),
     placeholderData: keepPreviousData,
   })
-  const search = useQuery({
-    queryKey: ['search', f, limit],
-    queryFn: ({ signal }) => api.search({ ...f, limit }, signal),
+  // Pages of PAGE rows by cursor (paging.ts), fetched as the list scrolls
+  // near its end: no row cap, and each request stays a first-page query.
+  const search = useInfiniteQuery({
+    queryKey: ['search', f],
+    queryFn: ({ pageParam, signal }) => api.search({ ...f, to: pageParam ?? f.to, limit: PAGE }, signal),
+    initialPageParam: undefined as string | undefined,
+    // The same cursor twice means more than a page of rows share one
+    // microsecond: stop rather than ask again.
+    getNextPageParam: (last, _all, cursor) => {
+      const next = nextCursor(last)
+      return next === cursor ? undefined : next
+    },
     placeholderData: keepPreviousData,
   })
   const fields = useQuery({
@@ -64,7 +72,8 @@ export default function Explore() {
     return LEVELS.filter((l) => h.levels[l]).reverse().map((l) => ({ label: l, color: LEVEL_COLORS[l], values: h.levels[l] }))
   }, [hist.data])
 
-  const events = search.data?.events ?? []
+  const events = useMemo(() => mergePages(search.data?.pages), [search.data])
+  const more = search.hasNextPage
   const sel = selected != null ? events[selected] : null
   const filterChips: [string, string, boolean][] = [
     ...FILTER_KEYS.filter((k) => k !== 'q' && st.filter[k]).map((k) => [k, st.filter[k] as string, false] as [string, string, boolean]),
@@ -164,7 +173,7 @@ export default function Explore() {
         <section className="results">
           <div className="resulthead">
             <span data-testid="shown">
-              {events.length.toLocaleString()} shown{search.data?.more ? ' (newest first; more match)' : ''}
+              {events.length.toLocaleString()} shown{more ? ' (newest first; more load as you scroll)' : ''}
             </span>
             <a className="button" href={api.exportURL(f, 'ndjson')} download="wirelog.ndjson">Export NDJSON</a>
             <a className="button" href={api.exportURL(f, 'csv')} download="wirelog.csv">Export CSV</a>
@@ -179,12 +188,14 @@ export default function Explore() {
             </Empty>
           ) : (
             <>
-              <LogList testid="results" rows={events} selected={selected ?? undefined} onSelect={(_, i) => setSelected(i)} />
-              {search.data.more && limit < 10000 && (
-                <button className="more" onClick={() => setLimit(Math.min(10000, limit * 4))}>
-                  Load more (up to {Math.min(10000, limit * 4).toLocaleString()}); export streams every match
-                </button>
-              )}
+              <LogList
+                testid="results"
+                rows={events}
+                selected={selected ?? undefined}
+                onSelect={(_, i) => setSelected(i)}
+                onNearEnd={() => more && !search.isFetchingNextPage && search.fetchNextPage()}
+              />
+              {search.isFetchingNextPage && <div className="muted">loading older events…</div>}
             </>
           )}
         </section>
