@@ -109,7 +109,7 @@ const num = (s) => Number(s.replace(/[^0-9]/g, ''))
 try {
   // Assets: the build's brotli forms decode to the file (Node's fetch
   // decodes br), gzip for clients without br; note what Chromium chose.
-  const entry = (await (await fetch(base + '/')).text()).match(/src="(\/assets\/[^"]+\.js)"/)[1]
+  const entry = (await (await fetch(base + '/explore')).text()).match(/src="(\/assets\/[^"]+\.js)"/)[1]
   const plainJs = await (await fetch(base + entry, { headers: { 'Accept-Encoding': 'identity' } })).text()
   for (const enc of ['br', 'gzip']) {
     const r = await fetch(base + entry, { headers: { 'Accept-Encoding': enc } })
