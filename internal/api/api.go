@@ -88,7 +88,7 @@ var queryParams = map[string][]string{
 	"/api/v1/stats":            {"from", "to", "tenant", "partial"},
 	"/api/v1/rollups":          {"from", "to", "step", "by", "service", "level", "tenant", "partial"},
 	"/api/v1/logs/search":      {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit", "host", "attr", "exclude", "partial"},
-	"/api/v1/tail":             {"service", "level", "q", "tenant", "last_event_id"},
+	"/api/v1/tail":             {"service", "level", "q", "tenant", "last_event_id", "max_rate"},
 	"/api/v1/logs/histogram":   filterParamsAnd("step"),
 	"/api/v1/logs/fields":      filterParamsAnd("limit"),
 	"/api/v1/logs/context":     {"topic", "partition", "offset", "n", "by", "tenant"},

@@ -233,6 +233,23 @@ func (p *params) limit(name string) int {
 	return n
 }
 
+// maxRate reads a tail's events-a-second cap (0 when absent).
+func (p *params) maxRate(name string) int {
+	v := p.str(name)
+	if p.err != nil || v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxTailRate {
+		p.err = badParam(name, "%q is not a number of events a second from 1 to %d", v, maxTailRate)
+		return 0
+	}
+	return n
+}
+
+// maxTailRate bounds the max_rate parameter.
+const maxTailRate = 1_000_000
+
 // partial reads a boolean that defaults to true: whether the answer may miss
 // data a store cannot reach right now (said in the answer as "partial").
 func (p *params) partial(name string) bool {

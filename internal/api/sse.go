@@ -33,11 +33,21 @@ func tailKeys(r *http.Request) []string {
 // ring no longer held; "event: gap" tells a resuming client (Last-Event-ID, which
 // browsers send themselves on reconnect) what could not be replayed; comment
 // lines keep an idle stream open. Filters: service and level (exact), q
-// (case-insensitive substring of the message).
+// (case-insensitive substring of the message). max_rate caps the events a
+// second the stream sends, keeping the newest of each burst and telling how
+// many it skipped ("event: sampled", {"skipped":N}): the dashboard asks for
+// 2,000, more than anyone reads, so a 100k events/s ingest does not swamp
+// the browser's main thread with messages to parse.
 func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/tail"], s.opts.Now())
 	f := tailFilter{service: p.str("service"), level: p.level("level"), q: strings.ToLower(p.str("q")),
 		tenant: p.str("tenant"), byTenant: p.has("tenant")}
+	if p.err != nil {
+		writeParamError(w, p.err)
+		return
+	}
+	sampler := tailSampler{rate: float64(p.maxRate("max_rate")), last: time.Now()}
+	sampler.tokens = sampler.rate
 	if p.err != nil {
 		writeParamError(w, p.err)
 		return
@@ -80,9 +90,11 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 	}
 	// The replay is written in slices, so a long one does not sit in one
 	// buffer; live events wait in the client's pending queue meanwhile.
-	for i, it := range sub.replay {
+	replay := sampler.keep(sub.replay, time.Now())
+	out = sampler.appendNotice(out)
+	for i, it := range replay {
 		out = hub.appendEvent(out, it)
-		if len(out) >= 1<<20 || i == len(sub.replay)-1 {
+		if len(out) >= 1<<20 || i == len(replay)-1 {
 			if _, err := w.Write(out); err != nil {
 				return
 			}
@@ -111,8 +123,9 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-sub.notify:
 			batch, behind, done := sub.take(batch)
-			out = out[:0]
-			for _, it := range batch {
+			kept := sampler.keep(batch, time.Now())
+			out = sampler.appendNotice(out[:0])
+			for _, it := range kept {
 				out = hub.appendEvent(out, it)
 			}
 			clear(batch)
@@ -132,7 +145,9 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 					out = strconv.AppendUint(out, lost, 10)
 					out = append(out, "}\n\n"...)
 				}
-				for _, it := range batch {
+				kept := sampler.keep(batch, time.Now())
+				out = sampler.appendNotice(out)
+				for _, it := range kept {
 					out = hub.appendEvent(out, it)
 				}
 				clear(batch)
@@ -159,4 +174,36 @@ func (h *TailHub) appendEvent(out []byte, it tailItem) []byte {
 	out = append(out, "\ndata: "...)
 	out = append(out, it.json...)
 	return append(out, '\n', '\n')
+}
+
+// tailSampler keeps a stream under rate events a second (0: no cap), a
+// token bucket one second deep that keeps the newest events of a burst.
+type tailSampler struct {
+	rate, tokens float64
+	last         time.Time
+	skipped      uint64
+}
+
+func (s *tailSampler) keep(items []tailItem, now time.Time) []tailItem {
+	if s.rate == 0 {
+		return items
+	}
+	s.tokens = min(s.rate, s.tokens+now.Sub(s.last).Seconds()*s.rate)
+	s.last = now
+	n := min(len(items), int(s.tokens))
+	s.tokens -= float64(n)
+	s.skipped += uint64(len(items) - n)
+	return items[len(items)-n:]
+}
+
+// appendNotice appends "event: sampled" when events were skipped since the
+// last notice.
+func (s *tailSampler) appendNotice(out []byte) []byte {
+	if s.skipped == 0 {
+		return out
+	}
+	out = append(out, "event: sampled\ndata: {\"skipped\":"...)
+	out = strconv.AppendUint(out, s.skipped, 10)
+	s.skipped = 0
+	return append(out, "}\n\n"...)
 }

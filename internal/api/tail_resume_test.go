@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -248,4 +249,32 @@ func testWait(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// max_rate keeps a stream under N events a second: of a burst it sends the
+// newest, after a notice of how many it skipped.
+func TestTailMaxRateSamplesTheNewest(t *testing.T) {
+	hub := NewTailHub()
+	srv, _ := newTestAPI(t, Options{Tail: hub})
+	ch, _ := sseClient(t, srv.URL+"/api/v1/tail?max_rate=5")
+	batch := make([]event.Event, 100)
+	for i := range batch {
+		batch[i] = tailEvent("a", event.LevelInfo, fmt.Sprintf("m%d", i+1))
+	}
+	hub.Publish(batch)
+	got := messages(t, readUntil(t, ch, `"m100"`))
+	want := []string{`sampled {"skipped":95}`, "m96", "m97", "m98", "m99", "m100"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for _, bad := range []string{"0", "x", "2000000"} {
+		resp, err := http.Get(srv.URL + "/api/v1/tail?max_rate=" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("max_rate=%s: %d, want 400", bad, resp.StatusCode)
+		}
+	}
 }

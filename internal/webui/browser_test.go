@@ -25,6 +25,7 @@ const (
 	e2eLoadgenEvents = 20000
 	e2eSyslogLines   = 300
 	e2eSyslogApp     = "diskwatch"
+	e2eFloodRate     = 100000 // events/s offered while the tail page is measured
 )
 
 var syslogUDPRE = regexp.MustCompile(`syslog_udp=([0-9.:]+)`)
@@ -124,6 +125,21 @@ func TestDashboardInChromium(t *testing.T) {
 		case line == "UNCUT":
 			proxy.uncut()
 			io.WriteString(stdin, "UNCUT\n")
+		case line == "FLOOD":
+			// The tail at full ingest: as fast as loadgen and this machine
+			// go, aiming at 100k events/s, for 10 s.
+			out, err := exec.Command(bin, "loadgen", "--target", node.URL, "--rate", fmt.Sprint(e2eFloodRate), "--duration", "10s",
+				"--concurrency", "8", "--batch", "500", "--quiet", "--json").Output()
+			var rep struct {
+				EventsPerSecond float64 `json:"events_per_second"`
+			}
+			if err == nil {
+				err = json.Unmarshal(out, &rep)
+			}
+			if err != nil {
+				t.Errorf("flood loadgen: %v\n%s", err, out)
+			}
+			fmt.Fprintf(stdin, "FLOODED %.0f\n", rep.EventsPerSecond)
 		case line == "KILL":
 			node.Kill9()
 			io.WriteString(stdin, "KILLED\n")

@@ -287,6 +287,8 @@ try {
   const dp = await api('/api/v1/dataplane/series?from=-5m')
   const moving = dp.series.filter((x) => x.name === 'DPDK port rx packets/s' && x.values.some((v) => v > 0))
   check(moving.length > 0 && dp.errors.length === 0, `the data-plane page charts testpmd's ports from Prometheus (${moving.length} moving rx series)`)
+  const verdict = await text('[data-testid=verdict]')
+  check(/did not fall|Loss|Quiet/.test(verdict), `the data-plane page gives its loss-vs-quiet verdict: "${verdict.slice(0, 160)}"`)
   await shot('dataplane')
 
   // Backend killed mid-session: a banner with retry, then recovery.
@@ -304,6 +306,49 @@ try {
   check(true, 'the banner goes away and the page recovers when wirelog is back')
   await page.goto(base + '/explore')
   await page.locator('[data-testid=logrow]').first().waitFor()
+
+  // Live tail at full ingest (the issue asks for 100k events/s; loadgen
+  // offers that and this machine takes what it can): the page batches
+  // redraws 4x a second, so it must stay responsive. Frame gaps and long
+  // tasks are measured in the page and reported, not asserted (timings on a
+  // shared machine); a click during the flood must take effect.
+  await page.goto(base + '/tail')
+  await retry('tail live before the flood', async () => (await text('[data-testid=tail-status]')) === 'live')
+  await page.evaluate(() => {
+    const p = (window.__perf = { long: [], frames: [], stop: false })
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => p.long.push(e.duration))).observe({ type: 'longtask' })
+    let last = performance.now()
+    const f = (t) => {
+      p.frames.push(t - last)
+      last = t
+      if (!p.stop) requestAnimationFrame(f)
+    }
+    requestAnimationFrame(f)
+  })
+  console.log('FLOOD')
+  const flood = stdin.next()
+  await page.waitForTimeout(5000)
+  const clickAt = Date.now()
+  await page.locator('[data-testid=pause]').click()
+  await page.getByText('▶ Resume').waitFor()
+  const clickMs = Date.now() - clickAt
+  await page.locator('[data-testid=pause]').click()
+  const { value: floodLine } = await flood
+  if (!floodLine?.startsWith('FLOODED ')) throw new Error(`asked FLOOD, got ${floodLine}`)
+  const perf = await page.evaluate(() => ((window.__perf.stop = true), window.__perf))
+  const q = (xs, p) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] : 0)
+  results.tail_flood = {
+    ingest_acked_per_s: Number(floodLine.slice(8)),
+    tail_rate_shown: await text('[data-testid=tail-rate]'),
+    frames: perf.frames.length,
+    frame_ms_p50: Math.round(q(perf.frames, 0.5)),
+    frame_ms_p99: Math.round(q(perf.frames, 0.99)),
+    frame_ms_max: Math.round(Math.max(0, ...perf.frames)),
+    long_tasks: perf.long.length,
+    long_task_ms_total: Math.round(perf.long.reduce((a, b) => a + b, 0)),
+    pause_click_ms: clickMs,
+  }
+  check(perf.frames.length > 0, `the tail page kept drawing during the flood: ${JSON.stringify(results.tail_flood)}`)
 
   check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? ': ' + consoleErrors.join(' | ') : ''}`)
   console.log('RESULT ' + JSON.stringify(results))

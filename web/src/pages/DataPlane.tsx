@@ -8,6 +8,7 @@ import { TimeRange } from '../components/TimeRange'
 import { link, navigate, useParams } from '../router'
 import { iso, step } from '../time'
 import { readState, window as resolveWindow } from './filters'
+import { type Verdict, verdicts } from './verdict'
 
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d']
 
@@ -87,6 +88,7 @@ export default function DataPlane() {
             saturation or hugepage exhaustion at the same moment (loss), or none (the services went quiet). Drag to zoom;
             a click opens Explore at that moment.
           </p>
+          {logs.data && <VerdictCard v={verdicts(logs.data, dp.data)} />}
           {logs.data && (
             <section className="histogram">
               <h3>Log events stored per {stepS}s, by level</h3>
@@ -103,5 +105,30 @@ export default function DataPlane() {
         </>
       )}
     </div>
+  )
+}
+
+// VerdictCard says, for each recent fall of the log rate, whether the data
+// plane lost packets at that moment or the services went quiet (verdict.ts),
+// with a link to Explore at that moment.
+function VerdictCard({ v }: { v: Verdict[] }) {
+  return (
+    <section className="verdict" data-testid="verdict">
+      <h3>Log rate falls</h3>
+      {v.length === 0 ? (
+        <p className="muted">The log rate did not fall by half in this range.</p>
+      ) : (
+        <ul>
+          {v.map((x) => (
+            <li key={x.at} className={x.kind} data-kind={x.kind}>
+              <strong>{x.kind === 'loss' ? 'Loss' : 'Quiet'}</strong> at {new Date(x.at * 1000).toLocaleTimeString()}: {x.rate.toLocaleString()} events
+              against {x.before.toLocaleString()} before —{' '}
+              {x.kind === 'loss' ? x.reasons.join('; ') : 'no data-plane drops, PMD saturation or hugepage exhaustion at that moment: the services logged less'}.{' '}
+              <a href={link('/explore', { from: iso((x.at - x.stepSeconds) * 1000), to: iso((x.at + 2 * x.stepSeconds) * 1000) })}>Open in Explore</a>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
   )
 }
