@@ -131,7 +131,7 @@ func NewTailHubOptions(opts TailOptions) *TailHub {
 			Name: "wirelog_tail_clients", Help: "Connected live tail (server-sent events) clients.",
 		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "wirelog_tail_events_sent_total", Help: "Events queued to tail clients (one per event per client).",
+			Name: "wirelog_tail_events_sent_total", Help: "Events queued to tail clients, or read by them from the resume ring (one per event per client).",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wirelog_tail_events_dropped_total", Help: "Events a slow tail client missed: its queue was full and the resume ring no longer held them (an upper bound: counted over every filter).",
@@ -362,6 +362,7 @@ func (h *TailHub) catchUp(s *tailSub, seq uint64, buf []tailItem) ([]tailItem, u
 	if lost > 0 {
 		h.dropped.Add(float64(lost))
 	}
+	h.published.Add(float64(len(out)))
 	return out, lost
 }
 
