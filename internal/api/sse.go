@@ -122,43 +122,50 @@ func (s *server) tail(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-sub.notify:
-			batch, behind, done := sub.take(batch)
-			kept := sampler.keep(batch, time.Now())
-			out = sampler.appendNotice(out[:0])
-			for _, it := range kept {
-				out = hub.appendEvent(out, it)
-			}
-			clear(batch)
-			if len(out) > 0 {
-				if _, err := w.Write(out); err != nil {
-					return
-				}
-			}
-			// Fell behind: read on from the ring, a buffer at a time, until
-			// caught up; only what it no longer holds is dropped.
-			for behind != 0 && !done {
-				var lost uint64
-				batch, lost = hub.catchUp(sub, behind, batch)
-				out = out[:0]
-				if lost > 0 {
-					out = append(out, "event: dropped\ndata: {\"dropped\":"...)
-					out = strconv.AppendUint(out, lost, 10)
-					out = append(out, "}\n\n"...)
-				}
+			// What is queued first, then, if the client fell behind, on from
+			// the ring a buffer at a time; again until nothing is queued and
+			// it is caught up. Queued events always come before the point it
+			// fell behind at (Publish queues nothing past it), so taking the
+			// queue before each catch-up keeps the order.
+			for {
+				var behind uint64
+				var done bool
+				batch, behind, done = sub.take(batch)
 				kept := sampler.keep(batch, time.Now())
-				out = sampler.appendNotice(out)
+				out = sampler.appendNotice(out[:0])
 				for _, it := range kept {
 					out = hub.appendEvent(out, it)
 				}
 				clear(batch)
-				if _, err := w.Write(out); err != nil {
+				if done {
+					w.Write(out)
+					rc.Flush()
 					return
 				}
-				behind, done = sub.state()
-			}
-			if done {
-				rc.Flush()
-				return
+				if behind != 0 {
+					// Only what the ring no longer holds is dropped.
+					var lost uint64
+					batch, lost = hub.catchUp(sub, behind, batch)
+					if lost > 0 {
+						out = append(out, "event: dropped\ndata: {\"dropped\":"...)
+						out = strconv.AppendUint(out, lost, 10)
+						out = append(out, "}\n\n"...)
+					}
+					kept := sampler.keep(batch, time.Now())
+					out = sampler.appendNotice(out)
+					for _, it := range kept {
+						out = hub.appendEvent(out, it)
+					}
+					clear(batch)
+				}
+				if len(out) > 0 {
+					if _, err := w.Write(out); err != nil {
+						return
+					}
+				}
+				if behind == 0 {
+					break
+				}
 			}
 		}
 		if err := rc.Flush(); err != nil {

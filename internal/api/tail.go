@@ -330,14 +330,6 @@ func (s *tailSub) take(buf []tailItem) ([]tailItem, uint64, bool) {
 	return out, s.behind, s.done
 }
 
-// state says where the client fell behind (0: it has not) and whether the
-// hub closed, leaving what is queued in place.
-func (s *tailSub) state() (uint64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.behind, s.done
-}
-
 // catchUp returns up to the client's buffer of the events it matches from
 // seq on, out of the ring, and how many events (of every filter) the ring
 // no longer held. When that reaches the newest event, the client is caught
