@@ -52,6 +52,13 @@ func (s *Store) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.seg != nil {
+		// The offsets below move past the dead letters: every event before
+		// them must be durable first.
+		if err := s.flushSegment(ctx); err != nil {
+			return fmt.Errorf("store the events before %d dead letters: %w", len(dls), err)
+		}
+	}
 	next := make(map[offsetKey]int64, 1)
 	for _, d := range dls {
 		k := offsetKey{d.Topic, d.Partition}

@@ -96,6 +96,11 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (Deleted, e
 	if err != nil {
 		return Deleted{}, fmt.Errorf("retention: %w", err)
 	}
+	n, err := s.expireSegments(ctx, cutoff) // FormatParquet: whole segment files
+	d.Events += n
+	if err != nil {
+		return d, fmt.Errorf("retention: %w", err)
+	}
 	s.metrics.retentionDeleted.WithLabelValues("events").Add(float64(d.Events))
 	s.metrics.retentionDeleted.WithLabelValues("rollups").Add(float64(d.Rollups))
 	return d, nil

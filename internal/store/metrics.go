@@ -101,5 +101,5 @@ func (s *Store) Collector() prometheus.Collector {
 	set := promset.Set{m.rowsWritten, m.rowsSkipped, m.writeErrors, m.writeSeconds,
 		m.batchRows, m.retentionDeleted, m.retentionErrors, m.compactions, m.compactErrors,
 		m.querySeconds, m.queryErrors, m.checkpointSeconds, m.checkpointRows, m.checkpointErrors, m.inlineCheckpoints}
-	return append(set, s.fileGauges()...)
+	return append(append(set, s.fileGauges()...), s.segmentCollectors()...)
 }

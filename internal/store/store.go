@@ -124,6 +124,14 @@ type Options struct {
 	MaxReaders int
 	// Logger receives maintenance errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Format is how events are kept: FormatTable ("" = DefaultFormat) or
+	// FormatParquet (segment files, segment.go).
+	Format string
+	// SegmentRows and SegmentInterval bound the events FormatParquet
+	// buffers before writing a segment (zero: DefaultSegmentRows,
+	// DefaultSegmentInterval).
+	SegmentRows     int
+	SegmentInterval time.Duration
 	// DisableMaintenance turns off the background retention and compaction
 	// loop; the caller then runs EnforceRetention and Compact itself.
 	DisableMaintenance bool
@@ -162,6 +170,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Format == "" {
+		o.Format = DefaultFormat
+	}
+	if o.SegmentRows <= 0 {
+		o.SegmentRows = DefaultSegmentRows
+	}
+	if o.SegmentInterval <= 0 {
+		o.SegmentInterval = DefaultSegmentInterval
 	}
 }
 
@@ -250,6 +267,8 @@ type Store struct {
 	path           string // the database file; "" in memory
 	// patternsPruned is when WritePatterns last expired old pattern counts.
 	patternsPruned time.Time
+	// seg is the segment-file state of FormatParquet; nil for FormatTable.
+	seg *segments
 
 	// beforeCommit, when set (by tests), runs on the writer's connection
 	// just before COMMIT; an error aborts the transaction.
@@ -373,6 +392,19 @@ func Open(path string, opts Options) (*Store, error) {
 		s.wconn.Close()
 		s.ckconn.Close()
 		return fail(err)
+	}
+	switch opts.Format {
+	case FormatTable:
+	case FormatParquet:
+		if err := s.openSegments(ctx); err != nil {
+			s.wconn.Close()
+			s.ckconn.Close()
+			return fail(err)
+		}
+	default:
+		s.wconn.Close()
+		s.ckconn.Close()
+		return fail(fmt.Errorf("store format %q is not one of %s (--store-format)", opts.Format, strings.Join(Formats, ", ")))
 	}
 	if opts.DisableMaintenance {
 		close(s.done)
@@ -528,6 +560,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.isClosed.Store(true)
+	s.closeSegments() // writes what is buffered
 	close(s.stop)
 	ckDone := s.ckDone
 	s.writeMu.Unlock()

@@ -52,6 +52,9 @@ func (s *Store) Write(ctx context.Context, rows []Row) (int, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
+	if s.seg != nil {
+		return s.writeSegmented(ctx, rows)
+	}
 
 	// Decide which rows are new, and the next offset of every partition.
 	next := make(map[offsetKey]int64, 4)

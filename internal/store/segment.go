@@ -1,0 +1,615 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// Store formats, the values of Options.Format (--store-format).
+const (
+	// FormatTable stores events as rows of a DuckDB table, each batch in
+	// its own transaction (the store since the first release).
+	FormatTable = "table"
+	// FormatParquet buffers events in memory and writes them as immutable
+	// Parquet segment files that DuckDB reads; the offsets a segment covers
+	// commit in the DuckDB transaction that registers it (segment.go).
+	FormatParquet = "parquet"
+	// DefaultFormat is the table path: segments measured 2-3x less CPU per
+	// event but are new; docs/bench/store.md "Segments" has the figures
+	// this default must be revisited with.
+	DefaultFormat = FormatTable
+)
+
+// Formats lists the Format values, for help texts and errors.
+var Formats = []string{FormatTable, FormatParquet}
+
+// Segment defaults (Options.SegmentRows, Options.SegmentInterval).
+const (
+	// DefaultSegmentRows is how many buffered events make a segment: one
+	// Parquet row group. arrow-go encodes 100,000-300,000 events at
+	// ~1.0-1.2 CPU µs each but 20,000 at ~1.4 (BenchmarkSegmentEncode),
+	// and fewer, larger files are what DuckDB scans fastest.
+	DefaultSegmentRows = 122880
+	// DefaultSegmentInterval is the longest an event waits in the buffer
+	// before its segment is written: the freshness bound (ingest to
+	// queryable) is this plus one encode.
+	DefaultSegmentInterval = 500 * time.Millisecond
+	// segmentDirSuffix names the directory of segment files beside the
+	// database file: wirelog.duckdb → wirelog.duckdb.segments/.
+	segmentDirSuffix = ".segments"
+)
+
+// segmentCompression: snappy cost 1.0-1.2 CPU µs/event with 34 bytes per
+// ~300-byte event on disk; zstd 1.4-1.9 µs for 11 bytes; lz4 about snappy's
+// CPU for 29 bytes (BenchmarkSegmentEncode, docs/bench/store.md).
+var segmentCompression = compress.Codecs.Snappy
+
+// segmentTable registers the segment files: a file is part of the store
+// exactly when its row is committed here, in the same transaction as the
+// consumer offsets it moves past, so exactly-once rests on DuckDB's commit
+// as it does for table rows. Created in both twins; the view over them is
+// what the store lists on Open.
+const segmentTable = `CREATE TABLE IF NOT EXISTS segments (
+	file VARCHAR NOT NULL,
+	"rows" BIGINT NOT NULL,
+	min_ts TIMESTAMP NOT NULL,
+	max_ts TIMESTAMP NOT NULL,
+	file_bytes BIGINT NOT NULL,
+	created TIMESTAMP NOT NULL
+)`
+
+// segments is the store's state in FormatParquet (nil in FormatTable); all
+// of it under writeMu.
+type segments struct {
+	dir      string
+	maxRows  int
+	interval time.Duration
+
+	buf      *segmentBuilder // events written but not yet in a file
+	bufSince time.Time       // when the oldest buffered event was written
+	// bufNext is each partition's next offset counting buffered events; a
+	// replayed row below it is skipped. s.offsets stays what is durable.
+	bufNext    map[offsetKey]int64
+	bufRollups map[rollupKey]rollupAgg
+
+	files   []segmentFile                      // registered, oldest first: what the events view reads
+	durable map[transport.TopicPartition]int64 // advanced since the last Durable call
+	doomed  []string                           // deregistered; deleted by the next retention run (queries may still read them)
+
+	stop, done chan struct{}
+
+	flushes       prometheus.Counter
+	flushErrors   prometheus.Counter
+	flushSeconds  prometheus.Histogram
+	fileBytes     prometheus.Counter
+	bufferedRows  prometheus.GaugeFunc
+	segmentsGauge prometheus.GaugeFunc
+}
+
+type segmentFile struct {
+	name         string
+	rows         int64
+	minTS, maxTS time.Time
+}
+
+// openSegments prepares FormatParquet: the segments directory and table,
+// the registered files (an unregistered file is what a crash between
+// writing a segment and its commit leaves: deleted), the events view, and
+// the loop that writes a buffer older than the interval.
+func (s *Store) openSegments(ctx context.Context) error {
+	if s.path == "" {
+		return fmt.Errorf("--store-format %s needs a data directory (--data); an in-memory store has nowhere to put segment files", FormatParquet)
+	}
+	g := &segments{
+		dir:      s.path + segmentDirSuffix,
+		maxRows:  s.opts.SegmentRows,
+		interval: s.opts.SegmentInterval,
+		bufNext:  map[offsetKey]int64{},
+		durable:  map[transport.TopicPartition]int64{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if err := os.MkdirAll(g.dir, 0o755); err != nil {
+		return fmt.Errorf("create segment directory %s: %w", g.dir, err)
+	}
+	s.writeMu.Lock()
+	err := s.ensureTable(ctx, "segments", segmentTable)
+	s.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT file, "rows", min_ts, max_ts FROM memory.main.segments ORDER BY min_ts, file`)
+	if err != nil {
+		return fmt.Errorf("list segment files: %w", err)
+	}
+	registered := map[string]bool{}
+	for rows.Next() {
+		var f segmentFile
+		if err := rows.Scan(&f.name, &f.rows, &f.minTS, &f.maxTS); err != nil {
+			rows.Close()
+			return fmt.Errorf("list segment files: %w", err)
+		}
+		registered[f.name] = true
+		if _, err := os.Stat(filepath.Join(g.dir, f.name)); err != nil {
+			// The view would fail every query; leave it out, loudly.
+			s.opts.Logger.Error("store: a registered segment file is missing; its events are not queryable (restore it from a backup of the data directory)",
+				"file", filepath.Join(g.dir, f.name), "events", f.rows, "err", err)
+			continue
+		}
+		g.files = append(g.files, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list segment files: %w", err)
+	}
+	entries, err := os.ReadDir(g.dir)
+	if err != nil {
+		return fmt.Errorf("read segment directory %s: %w", g.dir, err)
+	}
+	for _, e := range entries {
+		if !registered[e.Name()] {
+			// Written but never committed (a crash before the registering
+			// transaction), or deregistered by retention before a crash:
+			// not part of the store. Its events, if any, are replayed.
+			if err := os.Remove(filepath.Join(g.dir, e.Name())); err != nil {
+				return fmt.Errorf("remove uncommitted segment %s: %w", e.Name(), err)
+			}
+			s.opts.Logger.Info("store: removed a segment file that was never committed", "file", e.Name())
+		}
+	}
+	g.flushes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wirelog_store_segments_written_total",
+		Help: "Parquet segment files written and registered (--store-format parquet).",
+	})
+	g.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wirelog_store_segment_errors_total",
+		Help: "Segment writes that failed (see the log); the buffered events stay buffered and are written at the next try.",
+	})
+	g.flushSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wirelog_store_segment_write_seconds",
+		Help:    "Time to encode, fsync and register one segment file; writes of the processor wait meanwhile.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+	g.fileBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wirelog_store_segment_bytes_total",
+		Help: "Bytes of segment files written.",
+	})
+	g.bufferedRows = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wirelog_store_segment_buffered_events",
+		Help: "Events written to the store but not yet in a segment file (not yet queryable; replayed from the log after a crash).",
+	}, func() float64 {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		if g.buf == nil {
+			return 0
+		}
+		return float64(g.buf.n)
+	})
+	g.segmentsGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wirelog_store_segment_files",
+		Help: "Segment files the events view reads.",
+	}, func() float64 {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		return float64(len(g.files))
+	})
+	s.writeMu.Lock()
+	s.seg = g
+	err = s.replaceEventsView(ctx)
+	s.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	go s.flushLoop(g)
+	return nil
+}
+
+func (s *Store) segmentCollectors() []prometheus.Collector {
+	if s.seg == nil {
+		return nil
+	}
+	g := s.seg
+	return []prometheus.Collector{g.flushes, g.flushErrors, g.flushSeconds, g.fileBytes, g.bufferedRows, g.segmentsGauge}
+}
+
+// flushLoop writes the buffer once its oldest event is older than the
+// interval, for a processor that has stopped writing.
+func (s *Store) flushLoop(g *segments) {
+	defer close(g.done)
+	t := time.NewTicker(max(g.interval/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+			s.writeMu.Lock()
+			if !s.closed && g.buf != nil && time.Since(g.bufSince) >= g.interval {
+				if err := s.flushSegment(context.Background()); err != nil {
+					s.opts.Logger.Error("store: writing a segment failed; retrying", "err", err)
+				}
+			}
+			s.writeMu.Unlock()
+		}
+	}
+}
+
+// closeSegments stops the loop and writes what is buffered (Close; the
+// caller holds writeMu). A failure is logged: the events are replayed from
+// the log on the next start.
+func (s *Store) closeSegments() {
+	g := s.seg
+	if g == nil {
+		return
+	}
+	close(g.stop)
+	s.writeMu.Unlock()
+	<-g.done
+	s.writeMu.Lock()
+	if g.buf != nil {
+		if err := s.flushSegment(context.Background()); err != nil {
+			s.opts.Logger.Error("store: writing the last segment at shutdown failed; its events are replayed from the log on restart", "err", err)
+		}
+	}
+}
+
+// writeSegmented is Write in FormatParquet (the caller holds writeMu): the
+// new rows go to the buffer, which becomes a segment file when it holds
+// SegmentRows events or its oldest is SegmentInterval old. Write returns
+// before the rows are durable: Durable reports them once their segment is
+// committed, and the processor commits log offsets only then (the store is
+// a storage.Deferred). A full buffer that cannot be written fails the
+// call, with nothing of rows taken.
+func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
+	g := s.seg
+	start := time.Now()
+	if g.buf != nil && (g.buf.rec != nil || g.buf.n >= g.maxRows || time.Since(g.bufSince) >= g.interval) {
+		if err := s.flushSegment(ctx); err != nil {
+			s.metrics.writeErrors.Inc()
+			return 0, err
+		}
+	}
+	stored := 0
+	for i := range rows {
+		r := &rows[i]
+		k := offsetKey{r.Topic, r.Partition}
+		n, ok := g.bufNext[k]
+		if !ok {
+			if n, ok = s.offsets[k]; !ok {
+				n = -1 << 63
+			}
+		}
+		if r.Offset < n {
+			continue
+		}
+		g.bufNext[k] = r.Offset + 1
+		if g.buf == nil {
+			g.buf = newSegmentBuilder(g.maxRows)
+			g.bufSince = time.Now()
+			g.bufRollups = make(map[rollupKey]rollupAgg, 256)
+		}
+		g.buf.add(r)
+		rk := rollupKey{r.Event.Time.Unix(), r.Event.Service, r.Event.Level, r.Event.Tenant}
+		a, seen := g.bufRollups[rk]
+		if !seen {
+			// The map outlives the batch: its keys must not point into it.
+			rk.service, rk.tenant = strings.Clone(validString(rk.service)), strings.Clone(validString(rk.tenant))
+		}
+		a.count++
+		a.bytes += int64(r.Bytes)
+		g.bufRollups[rk] = a
+		stored++
+	}
+	s.metrics.rowsSkipped.Add(float64(len(rows) - stored))
+	if stored > 0 {
+		s.metrics.rowsWritten.Add(float64(stored))
+		s.metrics.batchRows.Observe(float64(stored))
+	}
+	if g.buf != nil && g.buf.n >= g.maxRows {
+		if err := s.flushSegment(ctx); err != nil {
+			// Buffered, so not lost: the next Write or the loop retries.
+			s.opts.Logger.Warn("store: writing a segment failed; retrying at the next write", "err", err)
+		}
+	}
+	s.metrics.writeSeconds.Observe(time.Since(start).Seconds())
+	return stored, nil
+}
+
+// flushSegment writes the buffer as one segment (the caller holds writeMu):
+//  1. encode it as Parquet to a new file in the segments directory, fsync
+//     the file and the directory;
+//  2. one transaction in the active twin: the segments row, the batch's
+//     partial rollups and every partition's next offset; COMMIT;
+//  3. the events view now reads the file.
+//
+// A crash before 2 leaves an unregistered file, which Open deletes (its
+// events are replayed from the log, whose offsets did not move); after 2
+// the file is complete and durable. On error the buffer is kept.
+func (s *Store) flushSegment(ctx context.Context) (err error) {
+	g := s.seg
+	if g.buf == nil || g.buf.n == 0 {
+		return nil
+	}
+	start := time.Now()
+	defer func() {
+		if err != nil {
+			g.flushErrors.Inc()
+		}
+	}()
+	name := fmt.Sprintf("%d.parquet", time.Now().UnixNano())
+	path := filepath.Join(g.dir, name)
+	size, err := writeSegmentFile(path, g.buf.freeze())
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
+	f := segmentFile{name: name, rows: int64(g.buf.n), minTS: time.UnixMicro(g.buf.minTS).UTC(), maxTS: time.UnixMicro(g.buf.maxTS).UTC()}
+	// Offsets to commit: those of partitions that got rows since the last
+	// segment.
+	next := make(map[offsetKey]int64, len(g.bufNext))
+	for k, n := range g.bufNext {
+		if cur, ok := s.offsets[k]; !ok || n > cur {
+			next[k] = n
+		}
+	}
+	err = s.withWriter(func(conn driver.Conn) (err error) {
+		ex := conn.(driver.ExecerContext)
+		if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				if _, rbErr := ex.ExecContext(context.Background(), "ROLLBACK", nil); rbErr != nil {
+					err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+				}
+			}
+		}()
+		if _, err := ex.ExecContext(ctx, `INSERT INTO segments VALUES ($1, $2, $3, $4, $5, $6)`, []driver.NamedValue{
+			{Ordinal: 1, Value: name}, {Ordinal: 2, Value: f.rows}, {Ordinal: 3, Value: f.minTS}, {Ordinal: 4, Value: f.maxTS},
+			{Ordinal: 5, Value: size}, {Ordinal: 6, Value: time.Now().UTC()}}); err != nil {
+			return fmt.Errorf("register segment %s: %w", name, err)
+		}
+		if err := appendRollups(conn, g.bufRollups); err != nil {
+			return err
+		}
+		for k, n := range next {
+			if _, err := ex.ExecContext(ctx, `INSERT INTO consumer_offsets VALUES ($1, $2, $3)
+				ON CONFLICT DO UPDATE SET next_offset = greatest(next_offset, excluded.next_offset)`,
+				[]driver.NamedValue{{Ordinal: 1, Value: k.topic}, {Ordinal: 2, Value: int64(k.partition)}, {Ordinal: 3, Value: n}}); err != nil {
+				return fmt.Errorf("advance offset of %s/%d to %d: %w", k.topic, k.partition, n, err)
+			}
+		}
+		if s.beforeCommit != nil {
+			if err := s.beforeCommit(conn); err != nil {
+				return err
+			}
+		}
+		if _, err := ex.ExecContext(ctx, "COMMIT", nil); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		os.Remove(path) // never registered: not part of the store
+		return fmt.Errorf("store segment of %d events: %w", f.rows, err)
+	}
+	for k, n := range next {
+		s.offsets[k] = n
+		g.durable[transport.TopicPartition{Topic: k.topic, Partition: k.partition}] = n
+	}
+	for k := range g.bufRollups {
+		s.dirty[s.active][minuteOf(k.sec)] = struct{}{}
+	}
+	s.uncheckpointed += int64(len(g.bufRollups)) + 1
+	g.buf.release()
+	g.buf, g.bufRollups = nil, nil
+	g.files = append(g.files, f)
+	if err := s.replaceEventsView(ctx); err != nil {
+		// Committed and durable; queries see it once a view update works.
+		s.opts.Logger.Error("store: a segment is stored but the events view could not be updated; retrying at the next segment", "err", err)
+	}
+	g.flushes.Inc()
+	g.fileBytes.Add(float64(size))
+	g.flushSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// writeSegmentFile encodes b into a new file at path and makes the file
+// and its directory entry durable. It returns the file's size.
+func writeSegmentFile(path string, rec arrow.RecordBatch) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("create segment file: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if err := encodeRecord(w, rec, segmentCompression, false); err != nil {
+		return 0, fmt.Errorf("write segment %s: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
+		return 0, fmt.Errorf("write segment %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("fsync segment %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat segment %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s to fsync it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// replaceEventsView points the events view (in the instance's catalog,
+// where every query runs) at both twins' events tables and every
+// registered segment file, listed by name: no glob, so a file being written
+// or left by a crash is never read. The caller holds writeMu.
+func (s *Store) replaceEventsView(ctx context.Context) error {
+	var q strings.Builder
+	fmt.Fprintf(&q, `CREATE OR REPLACE VIEW memory.main.events AS SELECT * FROM %[1]s.main.events UNION ALL SELECT * FROM %[2]s.main.events`, twins[0], twins[1])
+	if len(s.seg.files) > 0 {
+		q.WriteString(` UNION ALL SELECT topic, "partition", "offset", ts, service, level::` + levelEnum + ` AS level, message, host, trace_id, span_id, tenant,
+			CASE WHEN attrs IS NULL THEN NULL WHEN json_valid(attrs) THEN attrs::JSON ELSE to_json(attrs) END AS attrs, bytes
+			FROM read_parquet([`)
+		for i, f := range s.seg.files {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("'" + sqlString(filepath.Join(s.seg.dir, f.name)) + "'")
+		}
+		q.WriteString(`])`)
+	}
+	return s.withWriter(func(conn driver.Conn) error {
+		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, q.String(), nil); err != nil {
+			return fmt.Errorf("update the events view: %w", err)
+		}
+		return nil
+	})
+}
+
+// expireSegments drops the segments whose newest event is older than
+// cutoff, whole (EnforceRetention; the caller holds writeMu): deregistered
+// in each twin, left out of the view, and deleted at the next run, when
+// no query that started before can still be reading them. A segment with
+// any newer event stays until that one expires too.
+func (s *Store) expireSegments(ctx context.Context, cutoff time.Time) (int64, error) {
+	g := s.seg
+	if g == nil {
+		return 0, nil
+	}
+	for _, name := range g.doomed {
+		if err := os.Remove(filepath.Join(g.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.opts.Logger.Warn("store: removing an expired segment file failed; retrying at the next run", "file", name, "err", err)
+			continue
+		}
+	}
+	g.doomed = g.doomed[:0]
+	var expired []segmentFile
+	for _, f := range g.files {
+		if f.maxTS.Before(cutoff) {
+			expired = append(expired, f)
+		}
+	}
+	if len(expired) == 0 {
+		return 0, nil
+	}
+	err := s.eachTwin(ctx, func(exec exec) error {
+		_, err := exec(`DELETE FROM segments WHERE max_ts < $1`, cutoff)
+		return err
+	}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("deregister expired segments: %w", err)
+	}
+	// A twin skipped while it is checkpointed keeps its registrations until
+	// the next run: drop from the view only what is gone from the table.
+	left := map[string]bool{}
+	rows, err := s.db.QueryContext(ctx, `SELECT file FROM memory.main.segments WHERE max_ts < $1`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("list expired segments: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err == nil {
+			left[name] = true
+		}
+	}
+	rows.Close()
+	var n int64
+	kept := g.files[:0]
+	for _, f := range g.files {
+		if f.maxTS.Before(cutoff) && !left[f.name] {
+			g.doomed = append(g.doomed, f.name)
+			n += f.rows
+			continue
+		}
+		kept = append(kept, f)
+	}
+	g.files = kept
+	sort.Slice(g.files, func(i, j int) bool { return g.files[i].minTS.Before(g.files[j].minTS) })
+	if err := s.replaceEventsView(ctx); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// DeferredWrites reports whether Write returns before rows are durable
+// (FormatParquet buffers them): the processor then commits log offsets as
+// Durable reports them (storage.AsDeferred).
+func (s *Store) DeferredWrites() bool { return s.seg != nil }
+
+// Durable returns, per partition, the next offset below which every row is
+// in a committed segment, for the partitions that advanced since the last
+// call (storage.Deferred). The table format reports nothing: its Write is
+// durable on return.
+func (s *Store) Durable() map[transport.TopicPartition]int64 {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.seg == nil || len(s.seg.durable) == 0 {
+		return nil
+	}
+	out := s.seg.durable
+	s.seg.durable = map[transport.TopicPartition]int64{}
+	return out
+}
+
+// Lost is always empty: a segment, once committed, is not lost by the
+// store (storage.Deferred). Buffered rows lost in a crash were never
+// reported durable, and the consumer resumes before them (NextOffset).
+func (s *Store) Lost() map[transport.TopicPartition]int64 { return nil }
+
+// Forget drops the durable reports of partitions this processor no longer
+// owns (storage.Deferred). Their buffered rows are still written here: the
+// DuckDB store is this processor's own, and its NextOffset stays right for
+// them.
+func (s *Store) Forget(tps []transport.TopicPartition) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.seg == nil {
+		return
+	}
+	for _, tp := range tps {
+		delete(s.seg.durable, tp)
+	}
+}
+
+// FlushSegments writes the buffered events as a segment now (tests,
+// benchmarks, and a dead letter that must not move an offset past them).
+func (s *Store) FlushSegments(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.seg == nil {
+		return nil
+	}
+	return s.flushSegment(ctx)
+}
