@@ -403,7 +403,7 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := st.(storage.Deferred); ok {
+	if d, ok := storage.AsDeferred(st); ok {
 		// Partitions that move away are no longer this store's to verify
 		// and commit; their new owner replays from the group's offset.
 		for _, f := range []*func([]transport.TopicPartition){&n.cfg.Kafka.OnRevoked, &n.cfg.Kafka.OnLost} {

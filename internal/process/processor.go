@@ -174,7 +174,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		raws   [][]byte
 		events []event.Event
 	)
-	deferred, _ := p.store.(storage.Deferred)
+	deferred, _ := storage.AsDeferred(p.store)
 	if deferred != nil {
 		done := make(chan struct{})
 		defer func() { close(done); p.commitDurable(context.WithoutCancel(ctx), deferred) }()

@@ -62,6 +62,28 @@ type Deferred interface {
 	Forget(tps []transport.TopicPartition)
 }
 
+// SometimesDeferred is implemented by a store that implements Deferred's
+// methods but defers durability only in some configurations (DuckDB with
+// --store-format parquet buffers events for a segment file; its table
+// format is durable when Write returns).
+type SometimesDeferred interface {
+	DeferredWrites() bool
+}
+
+// AsDeferred returns w's Deferred side when its writes are deferred: a
+// Deferred that is not a SometimesDeferred, or one whose DeferredWrites is
+// true.
+func AsDeferred(w any) (Deferred, bool) {
+	d, ok := w.(Deferred)
+	if !ok {
+		return nil, false
+	}
+	if sd, ok := w.(SometimesDeferred); ok && !sd.DeferredWrites() {
+		return nil, false
+	}
+	return d, true
+}
+
 // Querier answers the query API. Answers carry store.Coverage: a store that
 // could read only part of its data says so instead of answering smaller
 // numbers silently.

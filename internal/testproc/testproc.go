@@ -199,8 +199,33 @@ func ReadStore(t testing.TB, dataDir string) Store {
 		if _, err := db.Exec(fmt.Sprintf("ATTACH '%s' AS %s (READ_ONLY)", f, name)); err != nil {
 			t.Fatalf("open %s: %v", f, err)
 		}
-		union[0] = append(union[0], "SELECT * FROM "+name+".events")
+		union[0] = append(union[0], "SELECT attrs::VARCHAR AS attrs FROM "+name+".events")
 		union[1] = append(union[1], "SELECT * FROM "+name+".rollups")
+		// --store-format parquet: the events of the segment files this
+		// twin registered (an unregistered file is not part of the store).
+		var hasSegments bool
+		if err := db.QueryRow(`SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = ? AND table_name = 'segments'`, name).Scan(&hasSegments); err != nil {
+			t.Fatalf("read %s: %v", f, err)
+		}
+		if !hasSegments {
+			continue
+		}
+		rows, err := db.Query(`SELECT file FROM ` + name + `.segments`)
+		if err != nil {
+			t.Fatalf("list segments in %s: %v", f, err)
+		}
+		var paths []string
+		for rows.Next() {
+			var file string
+			if err := rows.Scan(&file); err != nil {
+				t.Fatal(err)
+			}
+			paths = append(paths, "'"+filepath.Join(files[0]+".segments", file)+"'")
+		}
+		rows.Close()
+		if len(paths) > 0 {
+			union[0] = append(union[0], "SELECT attrs FROM read_parquet(["+strings.Join(paths, ",")+"])")
+		}
 	}
 	for i, table := range []string{"events", "rollups"} {
 		if _, err := db.Exec("CREATE TEMP VIEW " + table + " AS " + strings.Join(union[i], " UNION ALL ")); err != nil {
