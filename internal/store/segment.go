@@ -86,6 +86,12 @@ type segments struct {
 	bufNext    map[offsetKey]int64
 	bufRollups map[rollupKey]rollupAgg
 
+	// inflight is the sealed buffer being written in the background
+	// (nil: none); one at a time, so segments commit in order. closing
+	// makes it give up after one failed try instead of retrying.
+	inflight *sealedSegment
+	closing  bool
+
 	files   []segmentFile                      // registered, oldest first: what the events view reads
 	durable map[transport.TopicPartition]int64 // advanced since the last Durable call
 	doomed  []string                           // deregistered; deleted by the next retention run (queries may still read them)
@@ -125,6 +131,12 @@ func (s *Store) openSegments(ctx context.Context) error {
 	}
 	if err := os.MkdirAll(g.dir, 0o755); err != nil {
 		return fmt.Errorf("create segment directory %s: %w", g.dir, err)
+	}
+	// Segment files never change once registered: keep their footers
+	// (schema, row-group statistics) in memory instead of re-reading them
+	// from every file at every query.
+	if _, err := s.db.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {
+		return fmt.Errorf("configure DuckDB for segment files: %w", err)
 	}
 	s.writeMu.Lock()
 	err := s.ensureTable(ctx, "segments", segmentTable)
@@ -238,10 +250,8 @@ func (s *Store) flushLoop(g *segments) {
 			return
 		case <-t.C:
 			s.writeMu.Lock()
-			if !s.closed && g.buf != nil && time.Since(g.bufSince) >= g.interval {
-				if err := s.flushSegment(context.Background()); err != nil {
-					s.opts.Logger.Error("store: writing a segment failed; retrying", "err", err)
-				}
+			if !s.closed && g.buf != nil && g.inflight == nil && time.Since(g.bufSince) >= g.interval {
+				s.startFlush()
 			}
 			s.writeMu.Unlock()
 		}
@@ -260,10 +270,9 @@ func (s *Store) closeSegments() {
 	s.writeMu.Unlock()
 	<-g.done
 	s.writeMu.Lock()
-	if g.buf != nil {
-		if err := s.flushSegment(context.Background()); err != nil {
-			s.opts.Logger.Error("store: writing the last segment at shutdown failed; its events are replayed from the log on restart", "err", err)
-		}
+	g.closing = true
+	if err := s.flushSegment(context.Background()); err != nil {
+		s.opts.Logger.Error("store: writing the last segment at shutdown failed; its events are replayed from the log on restart", "err", err)
 	}
 }
 
@@ -277,12 +286,6 @@ func (s *Store) closeSegments() {
 func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 	g := s.seg
 	start := time.Now()
-	if g.buf != nil && (g.buf.rec != nil || g.buf.n >= g.maxRows || time.Since(g.bufSince) >= g.interval) {
-		if err := s.flushSegment(ctx); err != nil {
-			s.metrics.writeErrors.Inc()
-			return 0, err
-		}
-	}
 	stored := 0
 	for i := range rows {
 		r := &rows[i]
@@ -319,31 +322,143 @@ func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 		s.metrics.rowsWritten.Add(float64(stored))
 		s.metrics.batchRows.Observe(float64(stored))
 	}
-	if g.buf != nil && g.buf.n >= g.maxRows {
-		if err := s.flushSegment(ctx); err != nil {
-			// Buffered, so not lost: the next Write or the loop retries.
-			s.opts.Logger.Warn("store: writing a segment failed; retrying at the next write", "err", err)
+	if g.buf != nil && (g.buf.n >= g.maxRows || time.Since(g.bufSince) >= g.interval) {
+		// Waits only while the previous segment is still being written:
+		// at most two buffers of events are in memory.
+		s.startFlush()
+		if s.closed {
+			return stored, ErrClosed
 		}
 	}
 	s.metrics.writeSeconds.Observe(time.Since(start).Seconds())
 	return stored, nil
 }
 
-// flushSegment writes the buffer as one segment (the caller holds writeMu):
+// sealedSegment is a buffer taken out of Write's way to become a file.
+type sealedSegment struct {
+	b       *segmentBuilder // frozen: b.rec is the record
+	rollups map[rollupKey]rollupAgg
+	next    map[offsetKey]int64 // each partition's next offset once this segment is committed
+	done    chan struct{}       // closed when written, or given up at shutdown
+	err     error               // the last try's error
+}
+
+// seal takes the buffer for a segment (the caller holds writeMu); nil when
+// it is empty.
+func (s *Store) seal() *sealedSegment {
+	g := s.seg
+	if g.buf == nil || g.buf.n == 0 {
+		return nil
+	}
+	g.buf.freeze()
+	f := &sealedSegment{b: g.buf, rollups: g.bufRollups, next: make(map[offsetKey]int64, len(g.bufNext)), done: make(chan struct{})}
+	for k, n := range g.bufNext {
+		f.next[k] = n
+	}
+	g.buf, g.bufRollups = nil, nil
+	return f
+}
+
+// waitInflight waits for the segment being written in the background (the
+// caller holds writeMu, which is released meanwhile: the writer needs it to
+// commit).
+func (s *Store) waitInflight() *sealedSegment {
+	g := s.seg
+	var last *sealedSegment
+	for g.inflight != nil {
+		f := g.inflight
+		s.writeMu.Unlock()
+		<-f.done
+		s.writeMu.Lock()
+		last = f
+	}
+	return last
+}
+
+// startFlush seals the buffer and writes it in the background, after the
+// previous segment (the caller holds writeMu). Encoding, the one CPU-heavy
+// step, then overlaps the processor's decoding of the next batches.
+func (s *Store) startFlush() {
+	g := s.seg
+	s.waitInflight()
+	f := s.seal()
+	if f == nil {
+		return
+	}
+	g.inflight = f
+	go s.writeInBackground(f, false)
+}
+
+// writeInBackground writes f until it is stored, retrying every second (a
+// full disk, a DuckDB error); at shutdown it tries once more and gives up:
+// the events are replayed from the log on restart.
+func (s *Store) writeInBackground(f *sealedSegment, failed bool) {
+	g := s.seg
+	for {
+		if failed {
+			select {
+			case <-g.stop:
+			case <-time.After(time.Second):
+			}
+		}
+		failed = true
+		err := s.writeSealed(context.Background(), f, false)
+		s.writeMu.Lock()
+		f.err = err
+		if err == nil || g.closing {
+			if err != nil {
+				f.b.release()
+			}
+			g.inflight = nil
+			close(f.done)
+			s.writeMu.Unlock()
+			return
+		}
+		s.writeMu.Unlock()
+		s.opts.Logger.Error("store: writing a segment failed; retrying in a second (its events stay buffered, the log keeps them)", "events", f.b.n, "err", err)
+	}
+}
+
+// flushSegment writes everything buffered as segments and waits for them
+// (the caller holds writeMu): Close, FlushSegments, dead letters. It
+// returns the error of the last try when a segment could not be written;
+// that segment is then retried in the background (but not at shutdown).
+func (s *Store) flushSegment(ctx context.Context) error {
+	g := s.seg
+	if last := s.waitInflight(); last != nil && last.err != nil && !g.closing {
+		return last.err
+	}
+	f := s.seal()
+	if f == nil {
+		return nil
+	}
+	if err := s.writeSealed(ctx, f, true); err != nil {
+		f.err = err
+		if g.closing {
+			f.b.release()
+			return err
+		}
+		g.inflight = f
+		go s.writeInBackground(f, true)
+		return err
+	}
+	return nil
+}
+
+// writeSealed writes one segment; locked says whether the caller holds
+// writeMu (else it is taken for the commit only):
 //  1. encode it as Parquet to a new file in the segments directory, fsync
-//     the file and the directory;
-//  2. one transaction in the active twin: the segments row, the batch's
+//     the file and the directory (without the lock: Write goes on);
+//  2. one transaction in the active twin: the segments row, the segment's
 //     partial rollups and every partition's next offset; COMMIT;
 //  3. the events view now reads the file.
 //
 // A crash before 2 leaves an unregistered file, which Open deletes (its
 // events are replayed from the log, whose offsets did not move); after 2
-// the file is complete and durable. On error the buffer is kept.
-func (s *Store) flushSegment(ctx context.Context) (err error) {
+// the file is complete and durable. On error nothing is registered and f
+// can be tried again.
+func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) (err error) {
 	g := s.seg
-	if g.buf == nil || g.buf.n == 0 {
-		return nil
-	}
 	start := time.Now()
 	defer func() {
 		if err != nil {
@@ -352,16 +467,18 @@ func (s *Store) flushSegment(ctx context.Context) (err error) {
 	}()
 	name := fmt.Sprintf("%d.parquet", time.Now().UnixNano())
 	path := filepath.Join(g.dir, name)
-	size, err := writeSegmentFile(path, g.buf.freeze())
+	size, err := writeSegmentFile(path, f.b.rec)
 	if err != nil {
 		os.Remove(path)
 		return err
 	}
-	f := segmentFile{name: name, rows: int64(g.buf.n), minTS: time.UnixMicro(g.buf.minTS).UTC(), maxTS: time.UnixMicro(g.buf.maxTS).UTC()}
-	// Offsets to commit: those of partitions that got rows since the last
-	// segment.
-	next := make(map[offsetKey]int64, len(g.bufNext))
-	for k, n := range g.bufNext {
+	if !locked {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	file := segmentFile{name: name, rows: int64(f.b.n), minTS: time.UnixMicro(f.b.minTS).UTC(), maxTS: time.UnixMicro(f.b.maxTS).UTC()}
+	next := make(map[offsetKey]int64, len(f.next))
+	for k, n := range f.next {
 		if cur, ok := s.offsets[k]; !ok || n > cur {
 			next[k] = n
 		}
@@ -379,11 +496,11 @@ func (s *Store) flushSegment(ctx context.Context) (err error) {
 			}
 		}()
 		if _, err := ex.ExecContext(ctx, `INSERT INTO segments VALUES ($1, $2, $3, $4, $5, $6)`, []driver.NamedValue{
-			{Ordinal: 1, Value: name}, {Ordinal: 2, Value: f.rows}, {Ordinal: 3, Value: f.minTS}, {Ordinal: 4, Value: f.maxTS},
+			{Ordinal: 1, Value: name}, {Ordinal: 2, Value: file.rows}, {Ordinal: 3, Value: file.minTS}, {Ordinal: 4, Value: file.maxTS},
 			{Ordinal: 5, Value: size}, {Ordinal: 6, Value: time.Now().UTC()}}); err != nil {
 			return fmt.Errorf("register segment %s: %w", name, err)
 		}
-		if err := appendRollups(conn, g.bufRollups); err != nil {
+		if err := appendRollups(conn, f.rollups); err != nil {
 			return err
 		}
 		for k, n := range next {
@@ -405,19 +522,18 @@ func (s *Store) flushSegment(ctx context.Context) (err error) {
 	})
 	if err != nil {
 		os.Remove(path) // never registered: not part of the store
-		return fmt.Errorf("store segment of %d events: %w", f.rows, err)
+		return fmt.Errorf("store segment of %d events: %w", file.rows, err)
 	}
 	for k, n := range next {
 		s.offsets[k] = n
 		g.durable[transport.TopicPartition{Topic: k.topic, Partition: k.partition}] = n
 	}
-	for k := range g.bufRollups {
+	for k := range f.rollups {
 		s.dirty[s.active][minuteOf(k.sec)] = struct{}{}
 	}
-	s.uncheckpointed += int64(len(g.bufRollups)) + 1
-	g.buf.release()
-	g.buf, g.bufRollups = nil, nil
-	g.files = append(g.files, f)
+	s.uncheckpointed += int64(len(f.rollups)) + 1
+	f.b.release()
+	g.files = append(g.files, file)
 	if err := s.replaceEventsView(ctx); err != nil {
 		// Committed and durable; queries see it once a view update works.
 		s.opts.Logger.Error("store: a segment is stored but the events view could not be updated; retrying at the next segment", "err", err)

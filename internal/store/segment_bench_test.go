@@ -2,9 +2,13 @@ package store
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +74,109 @@ func BenchmarkSegmentEncode(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkSegmentQueries times issue 12's query mix over a store of N
+// events (WIRELOG_SEGMENT_BENCH_ROWS, default 1,000,000) spread over 24
+// hours, for each format: stats, a 1 h rollup by service and level, the
+// first page of a service + 1 h search, and a free-text search over the 24
+// hours. It reports p50 and p90 of each (ms), the build's CPU µs per event
+// and the bytes on disk per event.
+func BenchmarkSegmentQueries(b *testing.B) {
+	n := 1_000_000
+	if v := os.Getenv("WIRELOG_SEGMENT_BENCH_ROWS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10000 {
+			b.Fatalf("WIRELOG_SEGMENT_BENCH_ROWS=%q: want a number >= 10000", v)
+		}
+	}
+	formats := []string{FormatParquet, FormatTable}
+	if v := os.Getenv("WIRELOG_SEGMENT_BENCH_FORMATS"); v != "" {
+		formats = strings.Split(v, ",")
+	}
+	ctx := context.Background()
+	for _, format := range formats {
+		b.Run(fmt.Sprintf("%s/rows=%d", format, n), func(b *testing.B) {
+			dir := b.TempDir()
+			path := filepath.Join(dir, "q.duckdb")
+			st, err := Open(path, Options{DisableMaintenance: true, Retention: -1, Format: format})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			start := time.Now()
+			step := 24 * time.Hour / time.Duration(n)
+			const batch = 20000
+			var cpu time.Duration
+			for i := 0; i < n; i += batch {
+				rows := genRows(min(batch, n-i), "logs", 0, int64(i), bigT0.Add(time.Duration(i)*step), step)
+				c0 := processCPU(b)
+				if _, err := st.Write(ctx, rows); err != nil {
+					b.Fatal(err)
+				}
+				cpu += processCPU(b) - c0
+			}
+			c0 := processCPU(b)
+			if err := st.FlushSegments(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := st.Compact(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if format == FormatTable {
+				if _, err := st.db.ExecContext(ctx, "CHECKPOINT "+twins[0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu += processCPU(b) - c0
+			var disk int64
+			filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if fi, err := d.Info(); err == nil {
+						disk += fi.Size()
+					}
+				}
+				return nil
+			})
+			b.Logf("%s: built %d events in %s, %.2f CPU µs/event, %.1f bytes/event on disk", format, n,
+				time.Since(start).Round(time.Second), float64(cpu)/float64(time.Microsecond)/float64(n), float64(disk)/float64(n))
+			hour := bigT0.Add(12 * time.Hour)
+			for _, c := range []struct {
+				name string
+				run  func() error
+			}{
+				{"stats", func() error { _, err := st.Stats(ctx, StatsRequest{}); return err }},
+				{"rollups-1h-service-level", func() error {
+					_, err := st.Rollups(ctx, RollupsRequest{From: hour, To: hour.Add(time.Hour), Step: 10 * time.Second, By: []string{ByService, ByLevel}})
+					return err
+				}},
+				{"search-service-1h", func() error {
+					r, err := st.Search(ctx, SearchRequest{Service: "payments", From: hour, To: hour.Add(time.Hour)})
+					if err == nil && len(r.Events) == 0 {
+						err = fmt.Errorf("no events")
+					}
+					return err
+				}},
+				{"search-text-24h", func() error {
+					_, err := st.Search(ctx, SearchRequest{Query: "orders/77777 ", From: bigT0, To: bigT0.Add(24 * time.Hour)})
+					return err
+				}},
+			} {
+				b.Run(c.name, func(b *testing.B) {
+					var lat []time.Duration
+					for i := 0; i < b.N; i++ {
+						t := time.Now()
+						if err := c.run(); err != nil {
+							b.Fatal(err)
+						}
+						lat = append(lat, time.Since(t))
+					}
+					sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+					b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
+				})
+			}
+		})
 	}
 }

@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+func openSegmentStore(t testing.TB, path string, opts Options) *Store {
+	t.Helper()
+	opts.DisableMaintenance = true
+	if opts.Retention == 0 {
+		opts.Retention = -1
+	}
+	opts.Format = FormatParquet
+	st, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open(%q, parquet): %v", path, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func segmentFiles(t testing.TB, path string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(path+segmentDirSuffix, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// Every query the API and the dashboard make answers the same from
+// segment files as from the table, for the same rows.
+func TestSegmentsAnswerLikeTable(t *testing.T) {
+	ctx := context.Background()
+	table := openTest(t, tempDB(t))
+	seg := openSegmentStore(t, tempDB(t), Options{SegmentRows: 700})
+	rows := genRows(3000, "logs", 0, 0, t0, 7*time.Millisecond)
+	rows = append(rows, genRows(500, "logs", 1, 0, t0.Add(time.Second), 11*time.Millisecond)...)
+	rows[5].Event.Message = "bad \xff utf-8"
+	rows[6].Event.Attrs = nil
+	rows[7].Event.Attrs = []byte(`not json`)
+	for _, st := range []*Store{table, seg} {
+		for i := 0; i < len(rows); i += 400 {
+			mustWrite(t, st, append([]Row(nil), rows[i:min(i+400, len(rows))]...))
+		}
+	}
+	if err := seg.FlushSegments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segmentFiles(t, seg.path)); n < 5 {
+		t.Fatalf("%d segment files for 3,500 events at 700 a segment; want at least 5", n)
+	}
+	if got, want := countEvents(t, seg), countEvents(t, table); got != want || got != int64(len(rows)) {
+		t.Fatalf("segments hold %d events, table %d, written %d", got, want, len(rows))
+	}
+	probe := rows[1234].Event
+	same := func(name string, q func(st *Store) (any, error)) {
+		t.Helper()
+		a, err := q(table)
+		if err != nil {
+			t.Fatalf("%s on the table: %v", name, err)
+		}
+		b, err := q(seg)
+		if err != nil {
+			t.Fatalf("%s on segments: %v", name, err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s differs:\n table    %+v\n segments %+v", name, a, b)
+		}
+	}
+	same("stats", func(st *Store) (any, error) { return st.Stats(ctx, StatsRequest{}) })
+	same("rollups", func(st *Store) (any, error) {
+		return st.Rollups(ctx, RollupsRequest{From: t0, To: t0.Add(time.Minute), Step: time.Second, By: []string{ByService, ByLevel}})
+	})
+	for _, req := range []SearchRequest{
+		{},
+		{Service: "payments", Level: "error", From: t0, To: t0.Add(10 * time.Second)},
+		{Query: "ORDERS/12"},
+		{TraceID: probe.TraceID},
+		{Query: "bad"},
+		{Limit: 1000, Host: probe.Host, Tenant: "acme"},
+	} {
+		same("search", func(st *Store) (any, error) { return st.Search(ctx, req) })
+	}
+	same("histogram", func(st *Store) (any, error) {
+		return st.Histogram(ctx, HistogramRequest{Filter: Filter{Query: "completed", From: t0, To: t0.Add(time.Minute)}, Step: 5 * time.Second})
+	})
+	same("fields", func(st *Store) (any, error) { return st.Fields(ctx, FieldsRequest{Filter: Filter{Service: "search"}}) })
+	same("context", func(st *Store) (any, error) {
+		return st.Context(ctx, ContextRequest{Topic: "logs", Partition: 0, Offset: 1234, N: 5})
+	})
+}
+
+// A segment's offsets commit with it, and only with it: a segment whose
+// transaction fails leaves no file and moves no offset; a file left by a
+// crash before its commit is removed on Open; buffered events are not
+// durable until their segment is.
+func TestSegmentOffsetsCommitWithTheFile(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	st := openSegmentStore(t, path, Options{SegmentInterval: time.Hour})
+	tp := transport.TopicPartition{Topic: "logs", Partition: 0}
+	if n := mustWrite(t, st, genRows(100, "logs", 0, 0, t0, time.Millisecond)); n != 100 {
+		t.Fatalf("stored %d of 100", n)
+	}
+	if next, ok, _ := st.NextOffset(ctx, tp); ok {
+		t.Fatalf("NextOffset %d before any segment: buffered events must not count as stored", next)
+	}
+	if d := st.Durable(); len(d) != 0 {
+		t.Fatalf("Durable %v before any segment", d)
+	}
+	// A replay of buffered rows is skipped, as after a crash.
+	if n := mustWrite(t, st, genRows(150, "logs", 0, 0, t0, time.Millisecond)); n != 50 {
+		t.Fatalf("replay stored %d, want the 50 new", n)
+	}
+	st.writeMu.Lock()
+	st.beforeCommit = func(driver.Conn) error { return errors.New("injected commit failure") }
+	st.writeMu.Unlock()
+	if err := st.FlushSegments(ctx); err == nil {
+		t.Fatal("FlushSegments succeeded with a failing commit")
+	}
+	if files := segmentFiles(t, path); len(files) != 0 {
+		t.Fatalf("a segment whose commit failed left files %v", files)
+	}
+	if _, ok, _ := st.NextOffset(ctx, tp); ok {
+		t.Fatal("an offset moved with a failed segment")
+	}
+	st.writeMu.Lock()
+	st.beforeCommit = nil
+	st.writeMu.Unlock()
+	// The failed segment is retried in the background; FlushSegments waits.
+	if err := st.FlushSegments(ctx); err != nil {
+		t.Fatalf("retry of the same segment: %v", err)
+	}
+	if next, _, _ := st.NextOffset(ctx, tp); next != 150 {
+		t.Fatalf("NextOffset %d after the segment, want 150", next)
+	}
+	if d := st.Durable(); d[tp] != 150 || len(d) != 1 {
+		t.Fatalf("Durable %v, want %v:150", d, tp)
+	}
+	if d := st.Durable(); len(d) != 0 {
+		t.Fatalf("Durable reported again: %v", d)
+	}
+	mustWrite(t, st, genRows(10, "logs", 0, 150, t0, time.Millisecond)) // buffered, then "lost" below
+	// A crash between writing a file and registering it.
+	stray := filepath.Join(path+segmentDirSuffix, "1.parquet")
+	if err := os.WriteFile(stray, []byte("half a segment"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Simulate the crash: drop the buffer instead of letting Close write it.
+	st.writeMu.Lock()
+	st.seg.buf.release()
+	st.seg.buf = nil
+	st.writeMu.Unlock()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = openSegmentStore(t, path, Options{})
+	if _, err := os.Stat(stray); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the unregistered file %s survived Open: %v", stray, err)
+	}
+	if next, _, _ := st.NextOffset(ctx, tp); next != 150 {
+		t.Fatalf("NextOffset %d after restart, want 150 (the buffered 10 are replayed)", next)
+	}
+	if n := mustWrite(t, st, genRows(160, "logs", 0, 0, t0, time.Millisecond)); n != 10 {
+		t.Fatalf("replay after restart stored %d, want 10", n)
+	}
+	if err := st.FlushSegments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := countEvents(t, st); got != 160 {
+		t.Fatalf("%d events, want 160 exactly once", got)
+	}
+	if s := mustStats(t, st, StatsRequest{}); s.Events != 160 {
+		t.Fatalf("stats count %d events, want 160", s.Events)
+	}
+}
+
+// The buffer becomes a segment by itself after SegmentInterval, and at
+// SegmentRows.
+func TestSegmentFlushTriggers(t *testing.T) {
+	path := tempDB(t)
+	st, err := Open(path, Options{Format: FormatParquet, Retention: -1, SegmentRows: 1000, SegmentInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mustWrite(t, st, genRows(10, "logs", 0, 0, t0, time.Millisecond))
+	deadline := time.Now().Add(10 * time.Second)
+	for countEvents(t, st) != 10 {
+		if time.Now().After(deadline) {
+			t.Fatal("buffered events not queryable 10 s after a 50 ms segment interval")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st2 := openSegmentStore(t, tempDB(t), Options{SegmentRows: 1000, SegmentInterval: time.Hour})
+	mustWrite(t, st2, genRows(999, "logs", 0, 0, t0, time.Millisecond))
+	if n := countEvents(t, st2); n != 0 {
+		t.Fatalf("%d events queryable before the segment filled", n)
+	}
+	mustWrite(t, st2, genRows(1, "logs", 0, 999, t0, time.Millisecond))
+	// Written in the background: queryable soon, not necessarily at once.
+	deadline = time.Now().Add(10 * time.Second)
+	for countEvents(t, st2) != 1000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events queryable 10 s after SegmentRows were written, want 1000", countEvents(t, st2))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Retention drops whole segments once their newest event expires, and
+// deletes their files at the next run.
+func TestSegmentRetention(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	st := openSegmentStore(t, path, Options{Retention: time.Hour})
+	old := genRows(100, "logs", 0, 0, t0, time.Second)
+	mustWrite(t, st, old)
+	if err := st.FlushSegments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, st, genRows(100, "logs", 0, 100, t0.Add(2*time.Hour), time.Second))
+	if err := st.FlushSegments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(2*time.Hour + 30*time.Minute)
+	d, err := st.EnforceRetention(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Events != 100 {
+		t.Fatalf("retention dropped %d events, want the 100 of the old segment", d.Events)
+	}
+	if n := countEvents(t, st); n != 100 {
+		t.Fatalf("%d events after retention, want 100", n)
+	}
+	if n := len(segmentFiles(t, path)); n != 2 {
+		t.Fatalf("%d files right after retention; the expired one stays until the next run (queries may read it)", n)
+	}
+	if _, err := st.EnforceRetention(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segmentFiles(t, path)); n != 1 {
+		t.Fatalf("%d files after the second run, want 1", n)
+	}
+	st.Close()
+	st = openSegmentStore(t, path, Options{})
+	if n := countEvents(t, st); n != 100 {
+		t.Fatalf("%d events after reopening, want 100", n)
+	}
+}
+
+// A dead letter moves its partition's offset: the events buffered before
+// it are written first, so a crash cannot skip them.
+func TestSegmentDeadLetterWritesBufferFirst(t *testing.T) {
+	ctx := context.Background()
+	st := openSegmentStore(t, tempDB(t), Options{SegmentInterval: time.Hour})
+	mustWrite(t, st, genRows(20, "logs", 0, 0, t0, time.Millisecond))
+	if err := st.WriteDeadLetters(ctx, []DeadLetter{{Topic: "logs", Partition: 0, Offset: 20, Time: t0, Reason: "test", Raw: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countEvents(t, st); n != 20 {
+		t.Fatalf("%d events durable after a dead letter, want the 20 buffered before it", n)
+	}
+	if next, _, _ := st.NextOffset(ctx, transport.TopicPartition{Topic: "logs", Partition: 0}); next != 21 {
+		t.Fatalf("NextOffset %d, want 21", next)
+	}
+}
+
+func TestSegmentFormatNeedsAPath(t *testing.T) {
+	if _, err := Open("", Options{Format: FormatParquet}); err == nil {
+		t.Fatal("an in-memory store opened with --store-format parquet")
+	}
+	if _, err := Open("", Options{Format: "csv"}); err == nil {
+		t.Fatal("an unknown format was accepted")
+	}
+}
