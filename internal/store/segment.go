@@ -281,8 +281,9 @@ func (s *Store) closeSegments() {
 // SegmentRows events or its oldest is SegmentInterval old. Write returns
 // before the rows are durable: Durable reports them once their segment is
 // committed, and the processor commits log offsets only then (the store is
-// a storage.Deferred). A full buffer that cannot be written fails the
-// call, with nothing of rows taken.
+// a storage.Deferred). When the buffer is due while the previous segment
+// is still being written (or retried after an error), Write waits for it:
+// memory stays bounded at two buffers, and the processor stops reading.
 func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 	g := s.seg
 	start := time.Now()
