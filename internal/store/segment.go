@@ -96,8 +96,10 @@ type segments struct {
 	durable map[transport.TopicPartition]int64 // advanced since the last Durable call
 	doomed  []string                           // deregistered; deleted by the next retention run (queries may still read them)
 
-	stop, done chan struct{}
+	stop, done  chan struct{}
+	compactDone chan struct{} // compactLoop ended
 
+	compactions   prometheus.Counter
 	flushes       prometheus.Counter
 	flushErrors   prometheus.Counter
 	flushSeconds  prometheus.Histogram
@@ -110,6 +112,7 @@ type segmentFile struct {
 	name         string
 	rows         int64
 	minTS, maxTS time.Time
+	twin         int // index in twins of the database that registered it
 }
 
 // openSegments prepares FormatParquet: the segments directory and table,
@@ -128,6 +131,8 @@ func (s *Store) openSegments(ctx context.Context) error {
 		durable:  map[transport.TopicPartition]int64{},
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+
+		compactDone: make(chan struct{}),
 	}
 	if err := os.MkdirAll(g.dir, 0o755); err != nil {
 		return fmt.Errorf("create segment directory %s: %w", g.dir, err)
@@ -144,14 +149,15 @@ func (s *Store) openSegments(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT file, "rows", min_ts, max_ts FROM memory.main.segments ORDER BY min_ts, file`)
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT * FROM (SELECT 0 AS twin, file, "rows", min_ts, max_ts FROM %s.main.segments
+		UNION ALL SELECT 1, file, "rows", min_ts, max_ts FROM %s.main.segments) ORDER BY min_ts, file`, twins[0], twins[1]))
 	if err != nil {
 		return fmt.Errorf("list segment files: %w", err)
 	}
 	registered := map[string]bool{}
 	for rows.Next() {
 		var f segmentFile
-		if err := rows.Scan(&f.name, &f.rows, &f.minTS, &f.maxTS); err != nil {
+		if err := rows.Scan(&f.twin, &f.name, &f.rows, &f.minTS, &f.maxTS); err != nil {
 			rows.Close()
 			return fmt.Errorf("list segment files: %w", err)
 		}
@@ -186,6 +192,10 @@ func (s *Store) openSegments(ctx context.Context) error {
 	g.flushes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "wirelog_store_segments_written_total",
 		Help: "Parquet segment files written and registered (--store-format parquet).",
+	})
+	g.compactions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wirelog_store_segment_compactions_total",
+		Help: "Merges of small segment files into one (errors count in wirelog_store_rollup_compaction_errors_total).",
 	})
 	g.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "wirelog_store_segment_errors_total",
@@ -227,6 +237,11 @@ func (s *Store) openSegments(ctx context.Context) error {
 		return err
 	}
 	go s.flushLoop(g)
+	if s.opts.DisableMaintenance {
+		close(g.compactDone)
+	} else {
+		go s.compactLoop(g)
+	}
 	return nil
 }
 
@@ -235,7 +250,7 @@ func (s *Store) segmentCollectors() []prometheus.Collector {
 		return nil
 	}
 	g := s.seg
-	return []prometheus.Collector{g.flushes, g.flushErrors, g.flushSeconds, g.fileBytes, g.bufferedRows, g.segmentsGauge}
+	return []prometheus.Collector{g.compactions, g.flushes, g.flushErrors, g.flushSeconds, g.fileBytes, g.bufferedRows, g.segmentsGauge}
 }
 
 // flushLoop writes the buffer once its oldest event is older than the
@@ -269,6 +284,7 @@ func (s *Store) closeSegments() {
 	close(g.stop)
 	s.writeMu.Unlock()
 	<-g.done
+	<-g.compactDone
 	s.writeMu.Lock()
 	g.closing = true
 	if err := s.flushSegment(context.Background()); err != nil {
@@ -477,7 +493,7 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}
-	file := segmentFile{name: name, rows: int64(f.b.n), minTS: time.UnixMicro(f.b.minTS).UTC(), maxTS: time.UnixMicro(f.b.maxTS).UTC()}
+	file := segmentFile{name: name, rows: int64(f.b.n), minTS: time.UnixMicro(f.b.minTS).UTC(), maxTS: time.UnixMicro(f.b.maxTS).UTC(), twin: s.active}
 	next := make(map[offsetKey]int64, len(f.next))
 	for k, n := range f.next {
 		if cur, ok := s.offsets[k]; !ok || n > cur {

@@ -285,3 +285,67 @@ func TestSegmentFormatNeedsAPath(t *testing.T) {
 		t.Fatal("an unknown format was accepted")
 	}
 }
+
+// Small segments of one tier are merged into one sorted file; the events,
+// their answers and the offsets stay the same, and after a restart only
+// the merged file is left.
+func TestSegmentCompaction(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	st := openSegmentStore(t, path, Options{SegmentRows: 4000, SegmentInterval: time.Hour})
+	for i := 0; i < 40; i++ {
+		// Newest first inside the store's time, so the merge has to sort.
+		mustWrite(t, st, genRows(20, "logs", 0, int64(i*20), t0.Add(time.Duration(40-i)*time.Second), time.Millisecond))
+		if err := st.FlushSegments(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := st.Search(ctx, SearchRequest{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for {
+		n, err := st.CompactSegments(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	st.writeMu.Lock()
+	files := len(st.seg.files)
+	st.writeMu.Unlock()
+	// 40 files of 20 events (tier 2): merged 16+16+8 into 3 of tier 4
+	// (320, 320, 160 events), then those three are too few to merge.
+	if total != 40 || files != 3 {
+		t.Fatalf("merged %d files into %d; want 40 into 3", total, files)
+	}
+	after, err := st.Search(ctx, SearchRequest{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("search differs after compaction:\n before %d events\n after  %d events", len(before.Events), len(after.Events))
+	}
+	var n, distinct int64
+	if err := st.db.QueryRow(`SELECT count(*), count(DISTINCT "offset") FROM events`).Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != 800 || distinct != 800 {
+		t.Fatalf("%d events, %d distinct offsets after compaction; want 800 exactly once", n, distinct)
+	}
+	st.Close()
+	st = openSegmentStore(t, path, Options{SegmentRows: 4000})
+	if got := len(segmentFiles(t, path)); got != 3 {
+		t.Fatalf("%d files after a restart; the merged-away ones must be removed", got)
+	}
+	if got := countEvents(t, st); got != 800 {
+		t.Fatalf("%d events after a restart, want 800", got)
+	}
+	if next, _, _ := st.NextOffset(ctx, transport.TopicPartition{Topic: "logs", Partition: 0}); next != 800 {
+		t.Fatalf("NextOffset %d after compaction and restart, want 800", next)
+	}
+}
