@@ -112,7 +112,8 @@ type segmentFile struct {
 	name         string
 	rows         int64
 	minTS, maxTS time.Time
-	twin         int // index in twins of the database that registered it
+	twin         int       // index in twins of the database that registered it
+	created      time.Time // when it was registered
 }
 
 // openSegments prepares FormatParquet: the segments directory and table,
@@ -149,15 +150,15 @@ func (s *Store) openSegments(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT * FROM (SELECT 0 AS twin, file, "rows", min_ts, max_ts FROM %s.main.segments
-		UNION ALL SELECT 1, file, "rows", min_ts, max_ts FROM %s.main.segments) ORDER BY min_ts, file`, twins[0], twins[1]))
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT * FROM (SELECT 0 AS twin, file, "rows", min_ts, max_ts, created FROM %s.main.segments
+		UNION ALL SELECT 1, file, "rows", min_ts, max_ts, created FROM %s.main.segments) ORDER BY min_ts, file`, twins[0], twins[1]))
 	if err != nil {
 		return fmt.Errorf("list segment files: %w", err)
 	}
 	registered := map[string]bool{}
 	for rows.Next() {
 		var f segmentFile
-		if err := rows.Scan(&f.twin, &f.name, &f.rows, &f.minTS, &f.maxTS); err != nil {
+		if err := rows.Scan(&f.twin, &f.name, &f.rows, &f.minTS, &f.maxTS, &f.created); err != nil {
 			rows.Close()
 			return fmt.Errorf("list segment files: %w", err)
 		}
@@ -493,7 +494,8 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}
-	file := segmentFile{name: name, rows: int64(f.b.n), minTS: time.UnixMicro(f.b.minTS).UTC(), maxTS: time.UnixMicro(f.b.maxTS).UTC(), twin: s.active}
+	file := segmentFile{name: name, rows: int64(f.b.n), minTS: time.UnixMicro(f.b.minTS).UTC(), maxTS: time.UnixMicro(f.b.maxTS).UTC(),
+		twin: s.active, created: time.Now().UTC()}
 	next := make(map[offsetKey]int64, len(f.next))
 	for k, n := range f.next {
 		if cur, ok := s.offsets[k]; !ok || n > cur {
@@ -514,7 +516,7 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 		}()
 		if _, err := ex.ExecContext(ctx, `INSERT INTO segments VALUES ($1, $2, $3, $4, $5, $6)`, []driver.NamedValue{
 			{Ordinal: 1, Value: name}, {Ordinal: 2, Value: file.rows}, {Ordinal: 3, Value: file.minTS}, {Ordinal: 4, Value: file.maxTS},
-			{Ordinal: 5, Value: size}, {Ordinal: 6, Value: time.Now().UTC()}}); err != nil {
+			{Ordinal: 5, Value: size}, {Ordinal: 6, Value: file.created}}); err != nil {
 			return fmt.Errorf("register segment %s: %w", name, err)
 		}
 		if err := appendRollups(conn, f.rollups); err != nil {

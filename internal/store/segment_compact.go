@@ -22,10 +22,20 @@ import (
 // rewritten at most log4(SegmentRows/4) ≈ 7 times, and only when the rate
 // is low: at the rates that fill a segment within the interval nothing is
 // ever compacted.
+//
+// Only files older than segmentCompactAge are merged: a burst of small
+// files while the processor is starved of CPU (seen under sustained load)
+// is not worth merging while that load lasts, and a merge needs CPU and
+// DuckDB memory (an ORDER BY of a dozen files ran out of the 128MB `run`
+// gives DuckDB: merges keep the files' order instead, streaming).
 const (
 	segmentCompactMin = 4  // files of one tier that make a merge
 	segmentCompactMax = 16 // most files merged at once
 )
+
+// segmentCompactAge is how old a file must be to be merged; a variable so
+// tests can merge at once.
+var segmentCompactAge = 5 * time.Minute
 
 func segmentTier(rows int64) int { return bits.Len64(uint64(rows)) / 2 }
 
@@ -61,7 +71,7 @@ func (s *Store) compactLoop(g *segments) {
 }
 
 // CompactSegments merges one group of small segment files of the same size
-// tier and twin into one file sorted by ts, and returns how many files it
+// tier and twin into one file, and returns how many files it
 // merged (0: nothing to do). The merge (DuckDB reads the files and writes
 // the new one) runs without the write lock; then one transaction in the
 // twin that registered them replaces their rows in segments by the new
@@ -84,7 +94,7 @@ func (s *Store) CompactSegments(ctx context.Context) (int, error) {
 	groups := map[key][]segmentFile{}
 	var order []key
 	for _, f := range g.files { // oldest first
-		if f.rows*4 >= int64(g.maxRows) || f.twin == s.checkpointing {
+		if f.rows*4 >= int64(g.maxRows) || f.twin == s.checkpointing || time.Since(f.created) < segmentCompactAge {
 			continue
 		}
 		k := key{f.twin, segmentTier(f.rows)}
@@ -120,8 +130,8 @@ func (s *Store) CompactSegments(ctx context.Context) (int, error) {
 			file.maxTS = f.maxTS
 		}
 	}
-	file.name, file.twin = name, pick[0].twin
-	q := fmt.Sprintf(`COPY (SELECT * FROM read_parquet([%s]) ORDER BY ts, "partition", "offset") TO '%s' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE %d)`,
+	file.name, file.twin, file.created = name, pick[0].twin, time.Now().UTC()
+	q := fmt.Sprintf(`COPY (SELECT * FROM read_parquet([%s])) TO '%s' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE %d)`,
 		strings.Join(paths, ","), sqlString(path), segmentRowGroup)
 	if _, err := s.db.ExecContext(ctx, q); err != nil {
 		os.Remove(path)
@@ -200,7 +210,7 @@ func (s *Store) replaceSegments(ctx context.Context, old []segmentFile, file seg
 			return fmt.Errorf("deregister merged segments: %d of %d were registered in %s", n, len(old), twins[file.twin])
 		}
 		if _, err := exec(`INSERT INTO segments VALUES ($1, $2, $3, $4, $5, $6)`,
-			file.name, file.rows, file.minTS, file.maxTS, size, time.Now().UTC()); err != nil {
+			file.name, file.rows, file.minTS, file.maxTS, size, file.created); err != nil {
 			return fmt.Errorf("register merged segment %s: %w", file.name, err)
 		}
 		return nil

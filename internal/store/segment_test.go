@@ -291,10 +291,12 @@ func TestSegmentFormatNeedsAPath(t *testing.T) {
 // the merged file is left.
 func TestSegmentCompaction(t *testing.T) {
 	ctx := context.Background()
+	age := segmentCompactAge
+	segmentCompactAge = 0
+	t.Cleanup(func() { segmentCompactAge = age })
 	path := tempDB(t)
 	st := openSegmentStore(t, path, Options{SegmentRows: 4000, SegmentInterval: time.Hour})
 	for i := 0; i < 40; i++ {
-		// Newest first inside the store's time, so the merge has to sort.
 		mustWrite(t, st, genRows(20, "logs", 0, int64(i*20), t0.Add(time.Duration(40-i)*time.Second), time.Millisecond))
 		if err := st.FlushSegments(ctx); err != nil {
 			t.Fatal(err)
