@@ -28,9 +28,10 @@ const (
 	// Parquet segment files that DuckDB reads; the offsets a segment covers
 	// commit in the DuckDB transaction that registers it (segment.go).
 	FormatParquet = "parquet"
-	// DefaultFormat is the table path: segments measured 2-3x less CPU per
-	// event but are new; docs/bench/store.md "Segments" has the figures
-	// this default must be revisited with.
+	// DefaultFormat is the table path: segments cost 2.3x less CPU per
+	// stored event end to end and keep up where the table falls behind,
+	// but searches over them are 2-3x slower at 10M events and they are
+	// new (docs/bench/store.md, "Issue 12 … Step 4").
 	DefaultFormat = FormatTable
 )
 
