@@ -247,6 +247,25 @@ func (s *Store) openSegments(ctx context.Context) error {
 	return nil
 }
 
+// refuseSegments fails Open in FormatTable when the data directory holds
+// segment files: the table format's events view would not read them, and
+// their events would silently disappear from every answer.
+func (s *Store) refuseSegments(ctx context.Context) error {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 'segments' AND database_name IN (?, ?)`, twins[0], twins[1]).Scan(&n)
+	if err != nil || n == 0 {
+		return err
+	}
+	var events int64
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum("rows"), 0) FROM memory.main.segments`).Scan(&events); err != nil {
+		return fmt.Errorf("read segments of %s: %w", s.path, err)
+	}
+	if events > 0 {
+		return fmt.Errorf("%s holds %d events in Parquet segment files (%s%s): start with --store-format %s", s.path, events, s.path, segmentDirSuffix, FormatParquet)
+	}
+	return nil
+}
+
 func (s *Store) segmentCollectors() []prometheus.Collector {
 	if s.seg == nil {
 		return nil

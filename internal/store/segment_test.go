@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,6 +275,25 @@ func TestSegmentDeadLetterWritesBufferFirst(t *testing.T) {
 	}
 	if next, _, _ := st.NextOffset(ctx, transport.TopicPartition{Topic: "logs", Partition: 0}); next != 21 {
 		t.Fatalf("NextOffset %d, want 21", next)
+	}
+}
+
+// A data directory written with segments is not opened in the table
+// format, whose view would not show their events.
+func TestTableFormatRefusesSegments(t *testing.T) {
+	path := tempDB(t)
+	st := openSegmentStore(t, path, Options{})
+	mustWrite(t, st, genRows(10, "logs", 0, 0, t0, time.Millisecond))
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path, Options{DisableMaintenance: true})
+	if err == nil || !strings.Contains(err.Error(), "--store-format parquet") {
+		t.Fatalf("Open in the table format of a store with segments: %v; want an error naming --store-format parquet", err)
+	}
+	st = openSegmentStore(t, path, Options{})
+	if n := countEvents(t, st); n != 10 {
+		t.Fatalf("%d events, want 10", n)
 	}
 }
 

@@ -395,6 +395,11 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	switch opts.Format {
 	case FormatTable:
+		if err := s.refuseSegments(ctx); err != nil {
+			s.wconn.Close()
+			s.ckconn.Close()
+			return fail(err)
+		}
 	case FormatParquet:
 		if err := s.openSegments(ctx); err != nil {
 			s.wconn.Close()
