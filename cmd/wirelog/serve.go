@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/wirelog/wirelog/internal/pipeline"
@@ -59,15 +58,23 @@ func registerStoreFlags(fs *flag.FlagSet, cfg *pipeline.Config, def string) {
 			cfg.VictoriaLogs.StreamFields = fields
 			return nil
 		})
-	fs.Func("store-tenant", "VictoriaLogs tenant `AccountID:ProjectID` every row is written to and every query reads (default 0:0); wirelog's own tenants are the field tenant inside it",
+	fs.Func("store-tenant", "default VictoriaLogs account `AccountID:ProjectID` (default 0:0): rows of tenants --store-tenants does not list, and of events without a tenant, are written there",
 		func(v string) error {
-			a, p, ok := strings.Cut(v, ":")
-			acc, err1 := strconv.ParseUint(a, 10, 32)
-			proj, err2 := strconv.ParseUint(p, 10, 32)
-			if !ok || err1 != nil || err2 != nil {
-				return fmt.Errorf("%q is not AccountID:ProjectID, two numbers such as 12:0", v)
+			a, err := victorialogs.ParseAccount(v)
+			cfg.VictoriaLogs.AccountID, cfg.VictoriaLogs.ProjectID = a.AccountID, a.ProjectID
+			return err
+		})
+	fs.Func("store-tenants", "`file` mapping wirelog tenants to VictoriaLogs accounts, a line each: \"tenant AccountID:ProjectID\" (\"* A:P\" sets the default, as --store-tenant); "+
+		"a tenant token's queries read its account only, an operator's query reads every account listed and merges (docs/ARCHITECTURE.md)",
+		func(v string) error {
+			m, def, err := victorialogs.LoadTenants(v)
+			if err != nil {
+				return err
 			}
-			cfg.VictoriaLogs.AccountID, cfg.VictoriaLogs.ProjectID = uint32(acc), uint32(proj)
+			cfg.VictoriaLogs.Tenants = m
+			if def != nil {
+				cfg.VictoriaLogs.AccountID, cfg.VictoriaLogs.ProjectID = def.AccountID, def.ProjectID
+			}
 			return nil
 		})
 }

@@ -84,7 +84,7 @@ func (s *Store) runOnce(ctx context.Context, q string, partial bool, each func(*
 		return store.Coverage{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	s.setTenant(req.Header)
+	setAccount(req.Header, s.accountIn(ctx))
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -208,7 +208,7 @@ func (s *Store) Stats(ctx context.Context, req store.StatsRequest) (*store.Stats
 	}
 	f.window(from, to)
 	f.eq("tenant", req.Tenant)
-	cov, err := s.countDistinct(ctx, "stats", f.String(), "", []string{"level", "service"}, !req.NoPartial, func(k []string, c, b int64) {
+	cov, err := s.countDistinct(ctx, s.scope(req.Tenant), "stats", f.String(), "", []string{"level", "service"}, !req.NoPartial, func(k []string, c, b int64) {
 		st.ByLevel[k[0]] += c
 		st.ByService[k[1]] += c
 		st.Events += c
@@ -254,7 +254,7 @@ func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.R
 	type key struct{ svc, lvl, ten string }
 	points := make(map[key]map[int64]*store.Point)
 	groups := append(slices.Clone(by), "wl_bucket")
-	cov, err := s.countDistinct(ctx, "rollups", f.String(), bucket, groups, !req.NoPartial, func(g []string, c, b int64) {
+	cov, err := s.countDistinct(ctx, s.scope(req.Tenant), "rollups", f.String(), bucket, groups, !req.NoPartial, func(g []string, c, b int64) {
 		var k key
 		for i, d := range by {
 			switch d {
@@ -322,7 +322,22 @@ func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.R
 // in the same offset ranges), so only those are collapsed with uniq — the
 // bulk of the data is counted as VictoriaLogs counts it, fast. add gets the
 // group values, the count and the bytes (several calls per group may come).
-func (s *Store) countDistinct(ctx context.Context, kind, filter, pre string, groups []string, allowPartial bool, add func([]string, int64, int64)) (store.Coverage, error) {
+func (s *Store) countDistinct(ctx context.Context, accts []Account, kind, filter, pre string, groups []string, allowPartial bool, add func([]string, int64, int64)) (store.Coverage, error) {
+	var cov store.Coverage
+	for _, a := range accts {
+		c, err := s.countDistinctIn(inAccount(ctx, a), kind, filter, pre, groups, allowPartial, add)
+		cov = mergeCoverage(cov, c)
+		if err != nil {
+			return cov, err
+		}
+	}
+	return cov, nil
+}
+
+// countDistinctIn is countDistinct in the account of ctx: replay zones,
+// like the ids they collapse, never span accounts (an id's tenant decides
+// its account).
+func (s *Store) countDistinctIn(ctx context.Context, kind, filter, pre string, groups []string, allowPartial bool, add func([]string, int64, int64)) (store.Coverage, error) {
 	by := strings.Join(groups, ", ")
 	emit := func(sign int64) func(*fastjson.Value) error {
 		return func(v *fastjson.Value) error {
@@ -474,12 +489,12 @@ func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.Sea
 	now := time.Now()
 	if recent := now.Add(-recentWindow); (req.To.IsZero() || !req.To.Before(now)) && req.From.Before(recent) {
 		fr := append(slices.Clone(f), "_time:>="+recent.UTC().Format(time.RFC3339Nano))
-		res, err := s.searchIn(ctx, fr, limit, req.NoPartial)
+		res, err := s.searchIn(ctx, s.scope(req.Tenant), fr, limit, req.NoPartial)
 		if err != nil || res.More {
 			return res, err
 		}
 	}
-	return s.searchIn(ctx, f, limit, req.NoPartial)
+	return s.searchIn(ctx, s.scope(req.Tenant), f, limit, req.NoPartial)
 }
 
 // matchField is the VictoriaLogs field an attr/exclude match compares:
@@ -501,8 +516,9 @@ func matchField(m store.FieldMatch) (string, error) {
 // recentWindow is the window Search tries first.
 const recentWindow = 5 * time.Minute
 
-// searchIn returns the newest limit events matching f, each id once.
-func (s *Store) searchIn(ctx context.Context, f filter, limit int, noPartial bool) (*store.SearchResult, error) {
+// searchIn returns the newest limit events matching f in accts, each id
+// once.
+func (s *Store) searchIn(ctx context.Context, accts []Account, f filter, limit int, noPartial bool) (*store.SearchResult, error) {
 	// Read limit+1 plus a margin; if dropping repeated ids leaves too few
 	// while more rows exist, read again with more.
 	for read := limit + 1 + DefaultSearchSlack; ; read *= 4 {
@@ -510,40 +526,38 @@ func (s *Store) searchIn(ctx context.Context, f filter, limit int, noPartial boo
 			" | fields " + resultFields
 		res := &store.SearchResult{Events: make([]store.StoredEvent, 0, min(limit+1, 256)), Limit: limit}
 		seen := make(map[string]struct{}, min(read, 1024))
-		rows, dups := 0, 0
-		cov, err := s.run(ctx, "search", q, !noPartial, func(v *fastjson.Value) error {
-			rows++
-			id := string(v.GetStringBytes(fieldTopic)) + "/" + string(v.GetStringBytes(fieldPartition)) + "/" + string(v.GetStringBytes(fieldOffset))
-			if _, dup := seen[id]; dup {
-				dups++
+		full, dups := false, 0
+		var cov store.Coverage
+		for _, a := range accts {
+			rows := 0
+			c, err := s.run(inAccount(ctx, a), "search", q, !noPartial, func(v *fastjson.Value) error {
+				rows++
+				id := string(v.GetStringBytes(fieldTopic)) + "/" + string(v.GetStringBytes(fieldPartition)) + "/" + string(v.GetStringBytes(fieldOffset))
+				if _, dup := seen[id]; dup {
+					dups++
+					return nil
+				}
+				seen[id] = struct{}{}
+				e, err := storedEvent(v)
+				if err != nil {
+					return err
+				}
+				res.Events = append(res.Events, e)
 				return nil
-			}
-			seen[id] = struct{}{}
-			e, err := storedEvent(v)
+			})
 			if err != nil {
-				return err
+				return nil, err
 			}
-			res.Events = append(res.Events, e)
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			cov = mergeCoverage(cov, c)
+			full = full || rows == read
 		}
 		s.m.dupsDropped.WithLabelValues("search").Add(float64(dups))
-		if len(res.Events) <= limit && rows == read && read < 64*store.MaxSearchLimit {
+		if len(res.Events) <= limit && full && read < 64*store.MaxSearchLimit {
 			continue // duplicates crowded the page out; more rows exist
 		}
 		// Equal timestamps may come back in any order across nodes; sort
 		// as DuckDB does.
-		slices.SortStableFunc(res.Events, func(a, b store.StoredEvent) int {
-			if c := b.Time.Compare(a.Time); c != 0 {
-				return c
-			}
-			if a.Partition != b.Partition {
-				return int(b.Partition - a.Partition)
-			}
-			return int(b.Offset - a.Offset)
-		})
+		sortEvents(res.Events)
 		if len(res.Events) > limit {
 			res.Events = res.Events[:limit]
 			res.More = true
@@ -551,6 +565,20 @@ func (s *Store) searchIn(ctx context.Context, f filter, limit int, noPartial boo
 		res.Coverage = cov
 		return res, nil
 	}
+}
+
+// sortEvents orders events newest first as DuckDB does: time, then
+// partition, then offset, descending.
+func sortEvents(evs []store.StoredEvent) {
+	slices.SortStableFunc(evs, func(a, b store.StoredEvent) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		if a.Partition != b.Partition {
+			return int(b.Partition - a.Partition)
+		}
+		return int(b.Offset - a.Offset)
+	})
 }
 
 // storedEvent maps one answered row back to the API's event.

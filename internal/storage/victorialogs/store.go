@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,10 +84,15 @@ type Options struct {
 	MaxPendingRows int
 	// StreamFields overrides StreamFields (benchmarks).
 	StreamFields []string
-	// AccountID and ProjectID are the VictoriaLogs tenant every row is
-	// written to and every query reads (headers AccountID / ProjectID).
-	// wirelog's own tenants are the stream field tenant inside it.
+	// AccountID and ProjectID are the default VictoriaLogs account
+	// (headers AccountID / ProjectID): rows of tenants Tenants does not
+	// list, and of events without a tenant, are written there.
 	AccountID, ProjectID uint32
+	// Tenants maps wirelog tenants to their own accounts (--store-tenants).
+	// Inside an account the stream field tenant still tells tenants apart
+	// (several may share one). A tenant's queries read its account only;
+	// a query across tenants reads every account and merges the answers.
+	Tenants map[string]Account
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Client; nil means a client with keep-alive to the front node.
@@ -202,9 +208,10 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) setTenant(h http.Header) {
-	h.Set("AccountID", fmt.Sprint(s.opts.AccountID))
-	h.Set("ProjectID", fmt.Sprint(s.opts.ProjectID))
+// setAccount sets the VictoriaLogs tenant headers.
+func setAccount(h http.Header, a Account) {
+	h.Set("AccountID", strconv.FormatUint(uint64(a.AccountID), 10))
+	h.Set("ProjectID", strconv.FormatUint(uint64(a.ProjectID), 10))
 }
 
 // errClosed is returned by Write after Close.

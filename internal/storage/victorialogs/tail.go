@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -18,36 +19,56 @@ const tailSeen = 1 << 16
 
 // Follow implements storage.Tailer with VictoriaLogs' live tail
 // (/select/logsql/tail): every newly stored row once, reconnecting with
-// backoff when the stream breaks, until ctx ends.
+// backoff when the stream breaks, until ctx ends. A tail reads one
+// account, so there is one stream per account (--store-tenants); the API's
+// tail hub then gives each subscriber its own tenant's events.
 func (s *Store) Follow(ctx context.Context, publish func([]event.Event)) error {
 	seen := make(map[string]struct{}, tailSeen)
 	ring := make([]string, 0, tailSeen)
+	var mu sync.Mutex
+	each := func(e event.Event, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := seen[id]; dup {
+			s.m.dupsDropped.WithLabelValues("tail").Inc()
+			return
+		}
+		if len(ring) == tailSeen {
+			delete(seen, ring[0])
+			ring = ring[1:]
+		}
+		seen[id] = struct{}{}
+		ring = append(ring, id)
+		publish([]event.Event{e})
+	}
+	var wg sync.WaitGroup
+	for _, a := range s.accounts() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.followAccount(inAccount(ctx, a), each)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// followAccount follows the account of ctx until ctx ends.
+func (s *Store) followAccount(ctx context.Context, each func(event.Event, string)) {
 	backoff := s.opts.RetryBackoff
 	for {
 		start := time.Now()
-		err := s.followOnce(ctx, func(e event.Event, id string) {
-			if _, dup := seen[id]; dup {
-				s.m.dupsDropped.WithLabelValues("tail").Inc()
-				return
-			}
-			if len(ring) == tailSeen {
-				delete(seen, ring[0])
-				ring = ring[1:]
-			}
-			seen[id] = struct{}{}
-			ring = append(ring, id)
-			publish([]event.Event{e})
-		})
+		err := s.followOnce(ctx, each)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if time.Since(start) > time.Minute {
 			backoff = s.opts.RetryBackoff
 		}
-		s.log.Warn("live tail from VictoriaLogs broke; reconnecting", "in", backoff, "err", err)
+		s.log.Warn("live tail from VictoriaLogs broke; reconnecting", "account", s.accountIn(ctx), "in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, MaxRetryBackoff)
@@ -60,7 +81,7 @@ func (s *Store) followOnce(ctx context.Context, each func(event.Event, string)) 
 	if err != nil {
 		return err
 	}
-	s.setTenant(req.Header)
+	setAccount(req.Header, s.accountIn(ctx))
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
 		return err

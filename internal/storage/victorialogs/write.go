@@ -134,6 +134,56 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	sentAt := time.Now()
+	// A failed attempt may have been stored all the same (a timeout after
+	// VictoriaLogs took the rows): from then on every row of the batch is a
+	// possible replay.
+	s.tracker.attempted(rows)
+	// One insert per VictoriaLogs account (--store-tenants): the account is
+	// a header of the request, not a field of the row.
+	for _, g := range s.byAccount(rows) {
+		if err := s.writeAccount(ctx, g.acct, g.rows, zones); err != nil {
+			return 0, err
+		}
+	}
+	s.tracker.sent(rows, sentAt)
+	return len(rows), nil
+}
+
+// accountRows are the rows of one batch bound for one account.
+type accountRows struct {
+	acct Account
+	rows []store.Row
+}
+
+// byAccount splits rows by account, keeping their order; a batch of one
+// account (the usual case) is not copied.
+func (s *Store) byAccount(rows []store.Row) []accountRows {
+	first := s.accountOf(rows[0].Event.Tenant)
+	i := 1
+	for i < len(rows) && s.accountOf(rows[i].Event.Tenant) == first {
+		i++
+	}
+	if i == len(rows) {
+		return []accountRows{{first, rows}}
+	}
+	var out []accountRows
+	idx := map[Account]int{}
+	for k := range rows {
+		a := s.accountOf(rows[k].Event.Tenant)
+		j, ok := idx[a]
+		if !ok {
+			j = len(out)
+			idx[a] = j
+			out = append(out, accountRows{acct: a})
+		}
+		out[j].rows = append(out[j].rows, rows[k])
+	}
+	return out
+}
+
+// writeAccount encodes and inserts the rows of one account.
+func (s *Store) writeAccount(ctx context.Context, acct Account, rows []store.Row, zones zoneSet) error {
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	encode := func(zoneOf func(r *store.Row) int64) {
@@ -144,19 +194,13 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 		enc.wire = enc.zw.EncodeAll(enc.raw, enc.wire[:0])
 	}
 	encode(zones.of)
-	sentAt := time.Now()
-	// A failed attempt may have been stored all the same (a timeout after
-	// VictoriaLogs took the rows): from then on every row of the batch is a
-	// possible replay.
-	s.tracker.attempted(rows)
 	retry := func() { encode(zones.all(rows)) }
-	if err := s.insert(ctx, enc.wire, retry, func() []byte { return enc.wire }); err != nil {
-		return 0, err
+	if err := s.insert(inAccount(ctx, acct), enc.wire, retry, func() []byte { return enc.wire }); err != nil {
+		return err
 	}
 	s.m.rowsSent.Add(float64(len(rows)))
 	s.m.bytesSent.Add(float64(len(enc.raw)))
-	s.tracker.sent(rows, sentAt)
-	return len(rows), nil
+	return nil
 }
 
 // insert posts one compressed body, with bounded retries; before a retry
@@ -211,7 +255,7 @@ func (s *Store) insertOnce(ctx context.Context, target string, body []byte) erro
 	}
 	req.Header.Set("Content-Type", ContentType)
 	req.Header.Set("Content-Encoding", "zstd")
-	s.setTenant(req.Header)
+	setAccount(req.Header, s.accountIn(ctx))
 	s.m.bytesWire.Add(float64(len(body)))
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
