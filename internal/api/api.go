@@ -89,8 +89,8 @@ var queryParams = map[string][]string{
 	"/api/v1/rollups":          {"from", "to", "step", "by", "service", "level", "tenant", "partial"},
 	"/api/v1/logs/search":      {"service", "level", "q", "trace_id", "tenant", "from", "to", "limit", "host", "attr", "exclude", "partial"},
 	"/api/v1/tail":             {"service", "level", "q", "tenant", "last_event_id", "max_rate"},
-	"/api/v1/logs/histogram":   filterParamsAnd("step"),
-	"/api/v1/logs/fields":      filterParamsAnd("limit"),
+	"/api/v1/logs/histogram":   filterParamsAnd("step", "partial"),
+	"/api/v1/logs/fields":      filterParamsAnd("limit", "partial"),
 	"/api/v1/logs/context":     {"topic", "partition", "offset", "n", "by", "tenant"},
 	"/api/v1/logs/export":      filterParamsAnd("format", "access_token"),
 	"/api/v1/patterns":         {"from", "to", "service", "limit", "tenant"},
@@ -251,6 +251,8 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, kind string, res
 		writeJSON(w, http.StatusOK, res)
 	case errors.As(err, &re):
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Param: re.Field})
+	case errors.Is(err, storage.ErrNotSupported):
+		writeJSON(w, http.StatusNotImplemented, apiError{Error: kind + ": " + err.Error()})
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		w.WriteHeader(http.StatusServiceUnavailable)

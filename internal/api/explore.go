@@ -142,7 +142,7 @@ func (s *server) histogram(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.opts.Now()
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/logs/histogram"], now)
-	req := store.HistogramRequest{Filter: p.filter(now, DefaultExploreWindow), Step: p.step("step")}
+	req := store.HistogramRequest{Filter: p.filter(now, DefaultExploreWindow), Step: p.step("step"), NoPartial: !p.partial("partial")}
 	if p.err == nil && req.Step == 0 {
 		req.Step = autoStep(req.To.Sub(req.From))
 	}
@@ -161,7 +161,7 @@ func (s *server) fields(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.opts.Now()
 	p := newParams(r.URL.RawQuery, queryParams["/api/v1/logs/fields"], now)
-	req := store.FieldsRequest{Filter: p.filter(now, DefaultExploreWindow)}
+	req := store.FieldsRequest{Filter: p.filter(now, DefaultExploreWindow), NoPartial: !p.partial("partial")}
 	if v := p.str("limit"); v != "" && p.err == nil {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > store.MaxTopValues {

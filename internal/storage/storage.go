@@ -117,3 +117,8 @@ var _ Store = (*store.Store)(nil)
 // storage node is down and the request refused a partial answer) or cannot
 // be reached. The HTTP API answers it with 503 and Retry-After.
 var ErrUnavailable = errors.New("storage: store unavailable, retry later")
+
+// ErrNotSupported means the store cannot answer this kind of query at all
+// (the VictoriaLogs store mines no log patterns); the error says why. The
+// HTTP API answers it with 501.
+var ErrNotSupported = errors.New("not supported by this store")

@@ -203,6 +203,8 @@ func (f *Filter) eventsWhere() (*where, error) {
 type HistogramRequest struct {
 	Filter
 	Step time.Duration
+	// NoPartial: see StatsRequest.
+	NoPartial bool
 }
 
 // Histogram is columnar, the shape charts take: Times[i] is the start of
@@ -218,6 +220,7 @@ type Histogram struct {
 	// Source is "rollups" when the per-second rollups answered (filters on
 	// service, level and tenant only), "events" when the events were scanned.
 	Source string `json:"source"`
+	Coverage
 }
 
 // Histogram counts matching events per bucket and level.
@@ -309,6 +312,8 @@ type FieldsRequest struct {
 	Filter
 	// Limit is how many values per field (0: DefaultTopValues).
 	Limit int
+	// NoPartial: see StatsRequest.
+	NoPartial bool
 }
 
 // FieldValue is one value of a field and how many matching events have it.
@@ -335,6 +340,7 @@ type FieldsResult struct {
 	Sampled    bool         `json:"sampled"`
 	AttrSample int64        `json:"attr_sample"`
 	Fields     []FieldStats `json:"fields"`
+	Coverage
 }
 
 // Fields returns the top values per field of the events f selects.

@@ -209,6 +209,7 @@ func Run(t *testing.T, h Harness) {
 			}
 		}
 	})
+	exploreContract(t, st, rows, base)
 	t.Run("bad requests", func(t *testing.T) {
 		var re *store.RequestError
 		if _, err := st.Search(ctx, store.SearchRequest{Level: "loud"}); !errors.As(err, &re) || re.Field != "level" {

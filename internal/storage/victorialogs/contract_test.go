@@ -20,7 +20,8 @@ func TestContract(t *testing.T) {
 	vl := vltest.Start(t, true, "")
 	storagetest.Run(t, storagetest.Harness{
 		Open: func(t *testing.T) storage.Store {
-			st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL})
+			// Small export slices, so the contract walks many of them.
+			st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL, ExportSliceRows: 7})
 			if err != nil {
 				t.Fatal(err)
 			}

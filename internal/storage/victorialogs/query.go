@@ -452,6 +452,30 @@ func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.Sea
 	case limit < 0 || limit > store.MaxSearchLimit:
 		return nil, &store.RequestError{Field: "limit", Reason: fmt.Sprintf("%d is out of range 1..%d", limit, store.MaxSearchLimit)}
 	}
+	f, err := filterOf(store.SearchRequest.Filter(req))
+	if err != nil {
+		return nil, err
+	}
+	// The newest page usually lies in the last minutes: ask for those
+	// first, and read everything only when they hold too few events (the
+	// newest limit+1 of all rows are inside any window ending at the
+	// newest row that holds limit+1 of them).
+	now := time.Now()
+	if recent := now.Add(-recentWindow); (req.To.IsZero() || !req.To.Before(now)) && req.From.Before(recent) {
+		fr := append(slices.Clone(f), "_time:>="+recent.UTC().Format(time.RFC3339Nano))
+		res, err := s.searchIn(ctx, s.scope(req.Tenant), fr, limit, req.NoPartial)
+		if err != nil || res.More {
+			return res, err
+		}
+	}
+	return s.searchIn(ctx, s.scope(req.Tenant), f, limit, req.NoPartial)
+}
+
+// filterOf is the LogsQL filter selecting what f selects, as the DuckDB
+// store's WHERE clause does: columns exactly, the message as a
+// case-insensitive substring, attributes and exclusions, the window
+// [From, To).
+func filterOf(req store.Filter) (filter, error) {
 	if err := checkWindow(req.From, req.To); err != nil {
 		return nil, err
 	}
@@ -482,19 +506,7 @@ func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.Sea
 		}
 		f = append(f, "-"+field+":="+quote(m.Value))
 	}
-	// The newest page usually lies in the last minutes: ask for those
-	// first, and read everything only when they hold too few events (the
-	// newest limit+1 of all rows are inside any window ending at the
-	// newest row that holds limit+1 of them).
-	now := time.Now()
-	if recent := now.Add(-recentWindow); (req.To.IsZero() || !req.To.Before(now)) && req.From.Before(recent) {
-		fr := append(slices.Clone(f), "_time:>="+recent.UTC().Format(time.RFC3339Nano))
-		res, err := s.searchIn(ctx, s.scope(req.Tenant), fr, limit, req.NoPartial)
-		if err != nil || res.More {
-			return res, err
-		}
-	}
-	return s.searchIn(ctx, s.scope(req.Tenant), f, limit, req.NoPartial)
+	return f, nil
 }
 
 // matchField is the VictoriaLogs field an attr/exclude match compares:

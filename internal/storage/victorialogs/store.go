@@ -82,6 +82,8 @@ type Options struct {
 	RetryBackoff time.Duration
 	// MaxPendingRows: see DefaultMaxPendingRows.
 	MaxPendingRows int
+	// ExportSliceRows: see DefaultExportSliceRows.
+	ExportSliceRows int
 	// StreamFields overrides StreamFields (benchmarks).
 	StreamFields []string
 	// AccountID and ProjectID are the default VictoriaLogs account
@@ -117,6 +119,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxPendingRows <= 0 {
 		o.MaxPendingRows = DefaultMaxPendingRows
+	}
+	if o.ExportSliceRows <= 0 {
+		o.ExportSliceRows = DefaultExportSliceRows
 	}
 	if len(o.StreamFields) == 0 {
 		o.StreamFields = StreamFields
