@@ -11,6 +11,7 @@ import (
 	"github.com/wirelog/wirelog/internal/netattach"
 	"github.com/wirelog/wirelog/internal/pipeline"
 	"github.com/wirelog/wirelog/internal/process"
+	"github.com/wirelog/wirelog/internal/storage"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport/disklog"
@@ -21,7 +22,8 @@ import (
 func runAll(ctx context.Context, args []string) error {
 	fs := newFlagSet("run", "Run ingest (HTTP NDJSON/JSON, OTLP/HTTP, syslog), the embedded durable log, the processor,\n"+
 		"the DuckDB store, the query API and the dashboard in one process. Nothing else is needed;\n"+
-		"with --kafka the events go through Apache Kafka instead of the embedded log.")
+		"with --kafka the events go through Apache Kafka instead of the embedded log, with --store victorialogs\n"+
+		"--store-url URL they are stored in a VictoriaLogs cluster instead of DuckDB.")
 	cfg := pipeline.Config{Name: "run", Roles: pipeline.RoleAll}
 	fs.StringVar(&cfg.HTTPAddr, "http", pipeline.DefaultHTTPAddr, "`address` for HTTP: ingest, query API, dashboard, /metrics")
 	fs.StringVar(&cfg.DataDir, "data", pipeline.DefaultDataDir, "`directory` for the embedded log and the DuckDB store")
@@ -29,6 +31,7 @@ func runAll(ctx context.Context, args []string) error {
 	var bind netattach.Binding
 	bind.RegisterFlags(fs)
 	registerProcessFlags(fs, &cfg, pipeline.DefaultRunStoreMemory)
+	registerStoreFlags(fs, &cfg, storage.KindDuckDB)
 	cfg.Kafka.RegisterFlags(fs)
 	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", disklog.DefaultMaxLagBytes, "unprocessed `bytes` the embedded log may hold before ingest answers 429 (bounds disk and catch-up time)")
 	fs.Int64Var(&cfg.Log.RetentionBytes, "log-retention-bytes", disklog.DefaultRetentionBytes, "`bytes` of processed records the embedded log keeps for replay")
@@ -36,6 +39,9 @@ func runAll(ctx context.Context, args []string) error {
 	registerCommonFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if cfg.StoreKind == storage.KindVictoriaLogs && cfg.VictoriaLogs.URL == "" {
+		return usageErrorf("--store victorialogs needs --store-url, the VictoriaLogs front node (e.g. http://127.0.0.1:19428)")
 	}
 	if err := bind.Apply(ctx, slog.Default().With("component", "netattach"), &cfg.HTTPAddr, &cfg.Syslog.UDPAddr, &cfg.Syslog.TCPAddr); err != nil {
 		return err

@@ -64,6 +64,15 @@ func registerStoreFlags(fs *flag.FlagSet, cfg *pipeline.Config, def string) {
 			cfg.VictoriaLogs.AccountID, cfg.VictoriaLogs.ProjectID = a.AccountID, a.ProjectID
 			return err
 		})
+	fs.IntVar(&cfg.VictoriaLogs.MaxLineBytes, "store-max-line-bytes", victorialogs.DefaultMaxLineBytes,
+		"the VictoriaLogs cluster's -insert.maxLineSizeBytes (`bytes`): it skips longer JSON lines with a 200, so a row longer than this as a line is refused and goes to the dead letters instead")
+	fs.Func("store-dead-letters", "VictoriaLogs account `AccountID:ProjectID` of the dead letters, records the store refuses (default "+victorialogs.DefaultDeadLetters.String()+
+		"; read them with those AccountID/ProjectID headers); no tenant's account",
+		func(v string) error {
+			a, err := victorialogs.ParseAccount(v)
+			cfg.VictoriaLogs.DeadLetters = a
+			return err
+		})
 	fs.Func("store-tenants", "`file` mapping wirelog tenants to VictoriaLogs accounts, a line each: \"tenant AccountID:ProjectID\" (\"* A:P\" sets the default, as --store-tenant); "+
 		"a tenant token's queries read its account only, an operator's query reads every account listed and merges (docs/ARCHITECTURE.md)",
 		func(v string) error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/wirelog/wirelog/internal/storage"
 	"github.com/wirelog/wirelog/internal/store"
 )
 
@@ -29,7 +30,8 @@ type DeadLetterStore interface {
 // the store is closed, or its disk is full or failing. A batch failing so
 // is retried whole until the condition passes, never split and dead-lettered.
 func transientStoreError(err error) bool {
-	if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, storage.ErrUnavailable) { // a store that cannot be reached (VictoriaLogs down, 5xx)
 		return true
 	}
 	msg := strings.ToLower(err.Error())

@@ -437,8 +437,9 @@ func (s *Store) verifyDue() {
 func (s *Store) maxStored(ctx context.Context, tp transport.TopicPartition, from int64) (int64, error) {
 	q := fmt.Sprintf("%s:=%s %s:=%d %s:>=%d | stats max(%s) as m", fieldTopic, quote(tp.Topic), fieldPartition, tp.Partition, fieldOffset, from, fieldOffset)
 	m := int64(-1)
-	// A partition's rows are in as many accounts as its tenants map to.
-	for _, a := range s.accounts() {
+	// A partition's rows are in as many accounts as its tenants map to,
+	// and its dead letters in theirs.
+	for _, a := range s.writtenAccounts() {
 		_, err := s.run(inAccount(ctx, a), "replay_zone", q, false, func(v *fastjson.Value) error {
 			if b := v.GetStringBytes("m"); len(b) > 0 {
 				n, err := strconv.ParseFloat(string(b), 64)
@@ -487,7 +488,7 @@ func (s *Store) countSent(ctx context.Context, c check) (int, error) {
 	// offsets of the accounts add up (docs/ARCHITECTURE.md: a mapping
 	// changed while rows of a partition are unverified is the exception).
 	total := 0
-	for _, a := range s.accounts() {
+	for _, a := range s.writtenAccounts() {
 		n := -1
 		_, err := s.run(inAccount(ctx, a), "verify", q.String(), false, func(v *fastjson.Value) error {
 			var err error

@@ -20,6 +20,8 @@ type metrics struct {
 	queryErrors   *prometheus.CounterVec
 	partial       *prometheus.CounterVec
 	dupsDropped   *prometheus.CounterVec
+	rowsRefused   *prometheus.CounterVec
+	deadLetters   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -65,10 +67,16 @@ func newMetrics() *metrics {
 		dupsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_vl_duplicates_dropped_total", Help: "Rows with an id already returned, dropped from search and tail answers (replays after a failure).",
 		}, []string{"kind"}),
+		rowsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_vl_rows_refused_total", Help: "Rows Write refused because VictoriaLogs would skip them silently, by reason (line_too_long); the processor dead-letters them.",
+		}, []string{"reason"}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_vl_dead_letters_total", Help: "Records written to the dead-letter account (--store-dead-letters) because the store refused them.",
+		}),
 	}
 }
 
 func (m *metrics) set() promset.Set {
 	return promset.Set{m.rowsSent, m.bytesSent, m.bytesWire, m.insertSeconds, m.insertErrors, m.rowsDurable,
-		m.rowsLost, m.rowsPending, m.verifyErrors, m.querySeconds, m.queryErrors, m.partial, m.dupsDropped}
+		m.rowsLost, m.rowsPending, m.verifyErrors, m.querySeconds, m.queryErrors, m.partial, m.dupsDropped, m.rowsRefused, m.deadLetters}
 }

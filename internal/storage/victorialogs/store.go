@@ -14,7 +14,7 @@ package victorialogs
 
 import (
 	"context"
-	"errors"
+
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wirelog/wirelog/internal/storage"
+	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -57,6 +58,11 @@ const (
 	// past it Write waits (a storage node down for long stops commits, and
 	// the processor then stops reading instead of growing without bound).
 	DefaultMaxPendingRows = 5_000_000
+	// DefaultMaxLineBytes is VictoriaLogs' -insert.maxLineSizeBytes: a
+	// longer JSON line is skipped with a warning and a 200 answer, so the
+	// row would be missing at verification and replayed forever. Write
+	// refuses such rows instead, and the processor dead-letters them.
+	DefaultMaxLineBytes = 256 << 10
 	// DefaultSearchSlack is how many rows beyond limit+1 a search reads, so
 	// that dropping duplicates rarely needs a second read.
 	DefaultSearchSlack = 64
@@ -82,6 +88,13 @@ type Options struct {
 	RetryBackoff time.Duration
 	// MaxPendingRows: see DefaultMaxPendingRows.
 	MaxPendingRows int
+	// MaxLineBytes: see DefaultMaxLineBytes; set it to the cluster's
+	// -insert.maxLineSizeBytes.
+	MaxLineBytes int
+	// DeadLetters is the account dead letters are written to (records the
+	// store refuses, see WriteDeadLetters); zero means DefaultDeadLetters.
+	// It must be no tenant's account.
+	DeadLetters Account
 	// ExportSliceRows: see DefaultExportSliceRows.
 	ExportSliceRows int
 	// StreamFields overrides StreamFields (benchmarks).
@@ -119,6 +132,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxPendingRows <= 0 {
 		o.MaxPendingRows = DefaultMaxPendingRows
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if o.DeadLetters == (Account{}) {
+		o.DeadLetters = DefaultDeadLetters
 	}
 	if o.ExportSliceRows <= 0 {
 		o.ExportSliceRows = DefaultExportSliceRows
@@ -163,6 +182,14 @@ func Open(opts Options) (*Store, error) {
 	u, err := url.Parse(strings.TrimRight(opts.URL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--store-url %q is not an http(s) URL of a VictoriaLogs front node (e.g. http://127.0.0.1:19428)", opts.URL)
+	}
+	if opts.DeadLetters == (Account{opts.AccountID, opts.ProjectID}) {
+		return nil, fmt.Errorf("--store-dead-letters %s is the default account (--store-tenant): dead letters need an account of their own", opts.DeadLetters)
+	}
+	for t, a := range opts.Tenants {
+		if a == opts.DeadLetters {
+			return nil, fmt.Errorf("--store-dead-letters %s is tenant %q's account (--store-tenants): dead letters need an account of their own", a, t)
+		}
 	}
 	s := &Store{
 		opts: opts, base: u,
@@ -220,4 +247,4 @@ func setAccount(h http.Header, a Account) {
 }
 
 // errClosed is returned by Write after Close.
-var errClosed = errors.New("victorialogs store: closed")
+var errClosed = fmt.Errorf("victorialogs store: %w", store.ErrClosed)

@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/storage"
 	"github.com/wirelog/wirelog/internal/store"
 )
 
@@ -109,7 +110,15 @@ type insertError struct {
 }
 
 func (e *insertError) Error() string { return e.err.Error() }
-func (e *insertError) Unwrap() error { return e.err }
+// Unwrap makes a retryable failure (network, 5xx, 429) a
+// storage.ErrUnavailable: it says nothing about the rows, so the processor
+// retries the batch whole and never dead-letters it.
+func (e *insertError) Unwrap() []error {
+	if e.retry {
+		return []error{e.err, storage.ErrUnavailable}
+	}
+	return []error{e.err}
+}
 
 // Write sends rows to /insert/jsonline (zstd, retried with backoff) and
 // registers them with the durability tracker. It returns when VictoriaLogs
@@ -122,6 +131,9 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 	}
 	if len(rows) == 0 {
 		return 0, nil
+	}
+	if err := s.checkLines(rows); err != nil {
+		return 0, err
 	}
 	if err := s.tracker.waitRoom(ctx, len(rows)); err != nil {
 		s.m.insertErrors.WithLabelValues("backpressure").Inc()
@@ -206,7 +218,12 @@ func (s *Store) writeAccount(ctx context.Context, acct Account, rows []store.Row
 // insert posts one compressed body, with bounded retries; before a retry
 // it calls reencode and posts body() instead.
 func (s *Store) insert(ctx context.Context, body []byte, reencode func(), next func() []byte) error {
-	q := "_stream_fields=" + strings.Join(s.opts.StreamFields, ",") + "&_time_field=_time&_msg_field=_msg"
+	return s.insertTo(ctx, s.opts.StreamFields, body, reencode, next)
+}
+
+// insertTo is insert with the given stream fields.
+func (s *Store) insertTo(ctx context.Context, streams []string, body []byte, reencode func(), next func() []byte) error {
+	q := "_stream_fields=" + strings.Join(streams, ",") + "&_time_field=_time&_msg_field=_msg"
 	target := s.base.String() + "/insert/jsonline?" + q
 	backoff := s.opts.RetryBackoff
 	var last error

@@ -21,7 +21,7 @@ import (
 // Records returned by Poll alias a buffer the log never reuses, so they stay
 // valid after the next Poll.
 func (l *Log) Consumer(group string, src transport.OffsetSource) transport.Consumer {
-	return &consumer{l: l, group: group, src: src, closeCh: make(chan struct{}), avgRecord: 512}
+	return &consumer{l: l, group: group, src: src, closeCh: make(chan struct{}), avgRecord: 512, rewindCh: make(chan struct{}, 1)}
 }
 
 type consumer struct {
@@ -37,6 +37,50 @@ type consumer struct {
 	cur       []cursor
 	rr        int     // partition to read first on the next Poll
 	avgRecord float64 // encoded bytes per record, to size reads
+
+	// rewind holds seeks asked by Rewind, applied by the next Poll (which
+	// rewindCh wakes when it is waiting for records).
+	rewindMu sync.Mutex
+	rewind   map[int32]int64
+	rewindCh chan struct{}
+}
+
+// Rewind seeks partitions back to the given next offsets, dropping nothing
+// already returned: the next Poll reads from there again. A store whose
+// writes become durable later (VictoriaLogs) asks for it when rows it had
+// sent were lost; the records are still in the log, as the group's
+// committed offset, which retention keeps, is never past them.
+func (c *consumer) Rewind(next map[transport.TopicPartition]int64) {
+	c.rewindMu.Lock()
+	for tp, o := range next {
+		if tp.Topic != c.l.opts.Topic || tp.Partition < 0 || int(tp.Partition) >= len(c.l.parts) {
+			continue
+		}
+		if c.rewind == nil {
+			c.rewind = make(map[int32]int64)
+		}
+		if cur, ok := c.rewind[tp.Partition]; !ok || o < cur {
+			c.rewind[tp.Partition] = o
+		}
+	}
+	c.rewindMu.Unlock()
+	select {
+	case c.rewindCh <- struct{}{}:
+	default:
+	}
+}
+
+// applyRewind moves the cursors Rewind asked for; called by Poll.
+func (c *consumer) applyRewind() {
+	c.rewindMu.Lock()
+	defer c.rewindMu.Unlock()
+	for p, o := range c.rewind {
+		if o < c.cur[p].next {
+			c.l.log.Warn("consumer rewinds to replay records the store lost", "group", c.group, "partition", p, "from", c.cur[p].next, "to", o)
+			c.cur[p] = cursor{next: o}
+		}
+	}
+	clear(c.rewind)
 }
 
 // cursor is a consumer's position in one partition.
@@ -131,6 +175,7 @@ func (c *consumer) Poll(ctx context.Context, maxRecs int) ([]transport.Record, e
 			return nil, transport.ErrClosed
 		default:
 		}
+		c.applyRewind()
 		c.l.waiters.Add(1)
 		wait := c.l.waitCh()
 		out, err := c.read(maxRecs)
@@ -140,6 +185,8 @@ func (c *consumer) Poll(ctx context.Context, maxRecs int) ([]transport.Record, e
 		}
 		select {
 		case <-wait:
+			c.l.waiters.Add(-1)
+		case <-c.rewindCh:
 			c.l.waiters.Add(-1)
 		case <-ctx.Done():
 			c.l.waiters.Add(-1)

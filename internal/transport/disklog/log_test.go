@@ -673,3 +673,39 @@ wirelog_disklog_group_lag_records{group="processor",partition="0",topic="wirelog
 		t.Fatalf("appended_records_total = %v", got)
 	}
 }
+
+// TestConsumerRewind: a rewound partition is read again from the offset
+// asked, also when the consumer was waiting for new records; a rewind
+// ahead of the cursor is ignored.
+func TestConsumerRewind(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{SegmentBytes: 4 << 10})
+	produceT(t, l, makeRecs("r", 100))
+	c := l.Consumer("processor", nil)
+	defer c.Close()
+	pollN(t, c, 100)
+	rw, ok := c.(interface {
+		Rewind(map[transport.TopicPartition]int64)
+	})
+	if !ok {
+		t.Fatal("the embedded log's consumer cannot rewind")
+	}
+	got := make(chan []transport.Record, 1)
+	go func() {
+		recs, _ := c.Poll(context.Background(), 10)
+		got <- recs
+	}()
+	time.Sleep(100 * time.Millisecond) // the Poll waits for records
+	rw.Rewind(map[transport.TopicPartition]int64{{Topic: DefaultTopic, Partition: 0}: 40, {Topic: "other", Partition: 0}: 1})
+	select {
+	case recs := <-got:
+		if len(recs) == 0 || recs[0].Offset != 40 {
+			t.Fatalf("after Rewind to 40 a waiting Poll returned %d records starting at %v", len(recs), recs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting Poll did not wake up on Rewind")
+	}
+	rw.Rewind(map[transport.TopicPartition]int64{{Topic: DefaultTopic, Partition: 0}: 95})
+	if recs := pollN(t, c, 1); recs[0].Offset != 50 {
+		t.Fatalf("a rewind ahead of the cursor moved it: next record %d, want 50", recs[0].Offset)
+	}
+}
