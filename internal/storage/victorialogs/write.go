@@ -110,6 +110,7 @@ type insertError struct {
 }
 
 func (e *insertError) Error() string { return e.err.Error() }
+
 // Unwrap makes a retryable failure (network, 5xx, 429) a
 // storage.ErrUnavailable: it says nothing about the rows, so the processor
 // retries the batch whole and never dead-letters it.
