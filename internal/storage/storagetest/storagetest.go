@@ -236,6 +236,41 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("rollups of %v at step=1s: %v, want a RequestError naming step", limit+time.Second, err)
 		}
 	})
+	t.Run("ties", func(t *testing.T) { tiesContract(t, h, st, len(rows)) })
+}
+
+// tiesContract: events sharing one timestamp come back in (partition,
+// offset) order, newest first, however many share it and wherever the page
+// ends among them. Run last: it adds rows.
+func tiesContract(t *testing.T, h Harness, st storage.Store, written int) {
+	ctx := context.Background()
+	at := time.Now().Add(-2 * time.Hour).Truncate(time.Second).Add(250 * time.Millisecond).UTC()
+	var rows []store.Row
+	// More than a store reads for one page, so the page is cut among them.
+	for i := 0; i < 240; i++ {
+		p := int32(i % 4)
+		rows = append(rows, store.Row{Topic: "ties", Partition: p, Offset: int64(i / 4), Bytes: 10, Event: event.Event{
+			Time: at, Service: "ties", Level: event.LevelInfo, Message: fmt.Sprintf("tie %d", i), Host: "h"}})
+	}
+	// One more a millisecond later, so the page starts above the ties.
+	rows = append(rows, store.Row{Topic: "ties", Partition: 0, Offset: 60, Bytes: 10, Event: event.Event{
+		Time: at.Add(time.Millisecond), Service: "ties", Level: event.LevelInfo, Message: "after the ties", Host: "h"}})
+	if _, err := st.Write(ctx, rows); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if h.Settle != nil {
+		h.Settle(t, st, int64(written+len(rows)))
+	}
+	want := newestFirst(rows)
+	for _, limit := range []int{1, 7, 33, 100, 241} {
+		got, err := st.Search(ctx, store.SearchRequest{Service: "ties", Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := rowIDs(want[:limit]); !reflect.DeepEqual(ids(got.Events), w) || got.More != (limit < len(rows)) {
+			t.Errorf("search limit %d among %d events at one timestamp:\n got %v more=%v\nwant %v", limit, len(rows)-1, ids(got.Events), got.More, w)
+		}
+	}
 }
 
 func expectStats(rows []store.Row, from, to time.Time, tenant string) store.Stats {
