@@ -1,6 +1,7 @@
 import { lazy, Suspense } from 'react'
 import { useLocation, navigate } from './router'
 import { BackendBanner } from './components/BackendBanner'
+import { PartialBanner } from './components/PartialBanner'
 import { ErrorBoundary } from './components/ErrorBoundary'
 import { Overview } from './pages/Overview'
 
@@ -73,6 +74,7 @@ export function App() {
         </nav>
       </header>
       <BackendBanner />
+      <PartialBanner />
       <main>
         <ErrorBoundary key={path}>
           <Suspense fallback={<div className="loading">Loading…</div>}>{page}</Suspense>
