@@ -177,6 +177,25 @@ func BenchmarkQueries(b *testing.B) {
 					return err
 				}},
 			}
+			if ex, ok := st.(Explorer); ok {
+				queries = append(queries, []struct {
+					name string
+					run  func() error
+				}{
+					{"histogram_1h_10s", func() error {
+						_, err := ex.Histogram(ctx, store.HistogramRequest{Filter: store.Filter{From: start, To: now}, Step: 10 * time.Second})
+						return err
+					}},
+					{"histogram_1h_q", func() error {
+						_, err := ex.Histogram(ctx, store.HistogramRequest{Filter: store.Filter{From: start, To: now, Query: "orders/4242"}, Step: 10 * time.Second})
+						return err
+					}},
+					{"fields_1h", func() error {
+						_, err := ex.Fields(ctx, store.FieldsRequest{Filter: store.Filter{From: start, To: now}})
+						return err
+					}},
+				}...)
+			}
 			for _, q := range queries {
 				b.Run(q.name, func(b *testing.B) {
 					for b.Loop() {
