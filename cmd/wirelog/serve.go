@@ -66,6 +66,10 @@ func registerStoreFlags(fs *flag.FlagSet, cfg *pipeline.Config, def string) {
 		})
 	fs.IntVar(&cfg.VictoriaLogs.MaxLineBytes, "store-max-line-bytes", victorialogs.DefaultMaxLineBytes,
 		"the VictoriaLogs cluster's -insert.maxLineSizeBytes (`bytes`): it skips longer JSON lines with a 200, so a row longer than this as a line is refused and goes to the dead letters instead")
+	fs.DurationVar(&cfg.VictoriaLogs.Retention, "store-retention", victorialogs.DefaultRetention,
+		"the VictoriaLogs cluster's -retentionPeriod (`duration`): it drops older rows with a 200, so they go to the dead letters instead")
+	fs.DurationVar(&cfg.VictoriaLogs.FutureRetention, "store-future-retention", victorialogs.DefaultFutureRetention,
+		"the VictoriaLogs cluster's -futureRetention (`duration`): rows further in the future go to the dead letters")
 	fs.Func("store-dead-letters", "VictoriaLogs account `AccountID:ProjectID` of the dead letters, records the store refuses (default "+victorialogs.DefaultDeadLetters.String()+
 		"; read them with those AccountID/ProjectID headers); no tenant's account",
 		func(v string) error {

@@ -86,21 +86,45 @@ func (s *Store) WriteDeadLetters(ctx context.Context, dls []store.DeadLetter) er
 	if len(dls) == 0 {
 		return nil
 	}
-	var raw []byte
+	rows := deadLetterRows(dls)
+	sentAt := time.Now()
+	s.tracker.attempted(rows)
+	if err := s.insertDeadLetters(ctx, dls); err != nil {
+		return err
+	}
+	s.tracker.sent(rows, sentAt)
+	return nil
+}
+
+// deadLetterRows are the rows the tracker verifies for dls: their ids at
+// the dead letters' times.
+func deadLetterRows(dls []store.DeadLetter) []store.Row {
 	rows := make([]store.Row, len(dls))
 	for i, d := range dls {
-		ts := d.Time
-		if ts.IsZero() {
-			ts = time.Now()
-		}
-		rows[i] = store.Row{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Event: event.Event{Time: ts}}
+		rows[i] = store.Row{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Event: event.Event{Time: deadLetterTime(d)}}
+	}
+	return rows
+}
+
+func deadLetterTime(d store.DeadLetter) time.Time {
+	if d.Time.IsZero() {
+		return time.Now()
+	}
+	return d.Time
+}
+
+// insertDeadLetters writes dls to the dead-letter account, without telling
+// the tracker.
+func (s *Store) insertDeadLetters(ctx context.Context, dls []store.DeadLetter) error {
+	var raw []byte
+	for _, d := range dls {
 		body := d.Raw
 		if len(body) > store.DeadLetterRawBytes {
 			body = body[:store.DeadLetterRawBytes]
 		}
 		body = bytes.ToValidUTF8(body, []byte(string(utf8.RuneError)))
 		raw = append(raw, `{"_time":"`...)
-		raw = ts.UTC().AppendFormat(raw, time.RFC3339Nano)
+		raw = deadLetterTime(d).UTC().AppendFormat(raw, time.RFC3339Nano)
 		raw = append(raw, `","_msg":`...)
 		raw = event.AppendString(raw, d.Reason)
 		raw = append(raw, `,"`+fieldTopic+`":`...)
@@ -118,15 +142,35 @@ func (s *Store) WriteDeadLetters(ctx context.Context, dls []store.DeadLetter) er
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	enc.wire = enc.zw.EncodeAll(raw, enc.wire[:0])
-	ctx = inAccount(ctx, s.opts.DeadLetters)
-	sentAt := time.Now()
-	s.tracker.attempted(rows)
-	if err := s.insertTo(ctx, deadLetterStreams, enc.wire, nil, nil); err != nil {
+	if err := s.insertTo(inAccount(ctx, s.opts.DeadLetters), deadLetterStreams, enc.wire, nil, nil); err != nil {
 		return fmt.Errorf("write %d dead letters to VictoriaLogs account %s (--store-dead-letters): %w", len(dls), s.opts.DeadLetters, err)
 	}
 	s.m.deadLetters.Add(float64(len(dls)))
-	s.tracker.sent(rows, sentAt)
 	return nil
+}
+
+// outsideRetention splits off the rows VictoriaLogs would drop with a 200
+// for their _time: before the first day it retains (-retentionPeriod,
+// counted from the start of today, UTC) or past -futureRetention from it.
+// A minute of margin on each side takes clock skew toward refusing.
+func (s *Store) outsideRetention(rows []store.Row, now time.Time) (dead []store.DeadLetter) {
+	day := now.UTC().Truncate(24 * time.Hour)
+	oldest := day.Add(-s.opts.Retention).Add(time.Minute)
+	newest := day.Add(s.opts.FutureRetention).Add(-time.Minute)
+	var line []byte
+	for i := range rows {
+		t := rows[i].Event.Time
+		if !t.Before(oldest) && t.Before(newest) {
+			continue
+		}
+		r := &rows[i]
+		line = appendRow(line[:0], r, -1)
+		dead = append(dead, store.DeadLetter{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Time: now,
+			Reason: fmt.Sprintf("event time %s is outside what VictoriaLogs retains, %s to %s (-retentionPeriod %s, -futureRetention %s; --store-retention, --store-future-retention): it would drop the row",
+				t.UTC().Format(time.RFC3339), oldest.Format(time.RFC3339), newest.Format(time.RFC3339), s.opts.Retention, s.opts.FutureRetention),
+			Raw: append([]byte(nil), bytes.TrimSuffix(line, []byte("\n"))...)})
+	}
+	return dead
 }
 
 // deadLetterStreams are the stream fields of dead letters.

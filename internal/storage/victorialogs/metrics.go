@@ -68,7 +68,7 @@ func newMetrics() *metrics {
 			Name: "wirelog_vl_duplicates_dropped_total", Help: "Rows with an id already returned, dropped from search and tail answers (replays after a failure).",
 		}, []string{"kind"}),
 		rowsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wirelog_vl_rows_refused_total", Help: "Rows Write refused because VictoriaLogs would skip them silently, by reason (line_too_long); the processor dead-letters them.",
+			Name: "wirelog_vl_rows_refused_total", Help: "Rows Write refused because VictoriaLogs would skip them silently, by reason: line_too_long (the processor dead-letters them), time_outside_retention (written to the dead letters at once).",
 		}, []string{"reason"}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wirelog_vl_dead_letters_total", Help: "Records written to the dead-letter account (--store-dead-letters) because the store refused them.",

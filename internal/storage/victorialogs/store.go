@@ -63,6 +63,12 @@ const (
 	// row would be missing at verification and replayed forever. Write
 	// refuses such rows instead, and the processor dead-letters them.
 	DefaultMaxLineBytes = 256 << 10
+	// DefaultRetention and DefaultFutureRetention are VictoriaLogs'
+	// -retentionPeriod and -futureRetention: it drops rows whose _time
+	// is outside them with a 200. Write sends such rows to the dead
+	// letters instead; set them to the cluster's flags.
+	DefaultRetention       = 7 * 24 * time.Hour
+	DefaultFutureRetention = 2 * 24 * time.Hour
 	// DefaultSearchSlack is how many rows beyond limit+1 a search reads, so
 	// that dropping duplicates rarely needs a second read.
 	DefaultSearchSlack = 64
@@ -94,6 +100,8 @@ type Options struct {
 	// MaxLineBytes: see DefaultMaxLineBytes; set it to the cluster's
 	// -insert.maxLineSizeBytes.
 	MaxLineBytes int
+	// Retention and FutureRetention: see DefaultRetention.
+	Retention, FutureRetention time.Duration
 	// DeadLetters is the account dead letters are written to (records the
 	// store refuses, see WriteDeadLetters); zero means DefaultDeadLetters.
 	// It must be no tenant's account.
@@ -138,6 +146,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.FutureRetention <= 0 {
+		o.FutureRetention = DefaultFutureRetention
 	}
 	if o.DeadLetters == (Account{}) {
 		o.DeadLetters = DefaultDeadLetters

@@ -9,10 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -438,5 +440,69 @@ func TestFollow(t *testing.T) {
 		if e.Offset != int64(49-i) || e.Partition != 3 {
 			t.Errorf("newest event %d is %d/%d, want 3/%d", i, e.Partition, e.Offset, 49-i)
 		}
+	}
+}
+
+// TestOutsideRetentionIsDeadLettered: VictoriaLogs drops a row whose time
+// is outside its retention with a 200; such rows go to the dead-letter
+// account instead, and the partition is verified durable past them
+// (without this it would be found missing and replayed forever).
+func TestOutsideRetentionIsDeadLettered(t *testing.T) {
+	vl := vltest.Start(t, false, "1s")
+	st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL, DurableAfter: 3 * time.Second, VerifyInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rs := rows(3, 0, 6)
+	rs[1].Event.Time = time.Now().Add(-10 * 24 * time.Hour)
+	rs[4].Event.Time = time.Now().Add(5 * 24 * time.Hour)
+	if n, err := st.Write(context.Background(), rs); err != nil || n != 6 {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	p3 := transport.TopicPartition{Topic: "events", Partition: 3}
+	durable := map[transport.TopicPartition]int64{}
+	testproc.Eventually(t, 60*time.Second, func() error {
+		for tp, o := range st.Durable() {
+			durable[tp] = o
+		}
+		if l := st.Lost(); l != nil {
+			return fmt.Errorf("lost %v: the dropped rows made a hole", l)
+		}
+		if durable[p3] != 6 {
+			return fmt.Errorf("durable %v, want partition 3 up to 6", durable)
+		}
+		return nil
+	})
+	vl.Flush()
+	dead := map[int64]string{}
+	q := url.Values{"query": {"* | fields wl_offset, _msg, wl_raw"}}
+	req, _ := http.NewRequest(http.MethodPost, vl.URL+"/select/logsql/query", strings.NewReader(q.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("AccountID", "4294967295")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		v, err := fastjson.ParseBytes(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := strconv.ParseInt(string(v.GetStringBytes("wl_offset")), 10, 64)
+		dead[o] = string(v.GetStringBytes("_msg"))
+		if !strings.Contains(string(v.GetStringBytes("wl_raw")), rs[o].Event.Message) {
+			t.Errorf("dead letter %d does not hold the row: %s", o, sc.Text())
+		}
+	}
+	if len(dead) != 2 || !strings.Contains(dead[1], "--store-retention") || !strings.Contains(dead[4], "retain") {
+		t.Errorf("dead letters %v, want offsets 1 and 4 with the reason", dead)
+	}
+	s, err := st.Stats(context.Background(), store.StatsRequest{NoPartial: true})
+	if err != nil || s.Events != 4 {
+		t.Errorf("stats: %v events, %v; want the 4 rows inside retention", s, err)
 	}
 }

@@ -152,14 +152,43 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 	// VictoriaLogs took the rows): from then on every row of the batch is a
 	// possible replay.
 	s.tracker.attempted(rows)
-	// One insert per VictoriaLogs account (--store-tenants): the account is
-	// a header of the request, not a field of the row.
-	for _, g := range s.byAccount(rows) {
-		if err := s.writeAccount(ctx, g.acct, g.rows, zones); err != nil {
+	// Rows VictoriaLogs would drop for their time go to the dead letters
+	// instead, so they neither vanish nor stall the partition as a hole.
+	keep, tracked := rows, rows
+	dead := s.outsideRetention(rows, sentAt)
+	if len(dead) > 0 {
+		keep = make([]store.Row, 0, len(rows)-len(dead))
+		// The tracker looks for each dead letter at its own time.
+		tracked = make([]store.Row, len(rows))
+		isDead := make(map[[2]int64]bool, len(dead))
+		for _, d := range dead {
+			isDead[[2]int64{int64(d.Partition), d.Offset}] = true
+		}
+		for i := range rows {
+			tracked[i] = rows[i]
+			if isDead[[2]int64{int64(rows[i].Partition), rows[i].Offset}] {
+				tracked[i].Event = event.Event{Time: sentAt}
+			} else {
+				keep = append(keep, rows[i])
+			}
+		}
+		if err := s.insertDeadLetters(ctx, dead); err != nil {
 			return 0, err
 		}
+		s.m.rowsRefused.WithLabelValues("time_outside_retention").Add(float64(len(dead)))
+		s.log.Warn("rows outside VictoriaLogs' retention went to the dead letters", "rows", len(dead), "first", dead[0].Reason)
 	}
-	s.tracker.sent(rows, sentAt)
+	// One insert per VictoriaLogs account (--store-tenants): the account is
+	// a header of the request, not a field of the row.
+	if len(keep) > 0 {
+		for _, g := range s.byAccount(keep) {
+			if err := s.writeAccount(ctx, g.acct, g.rows, zones); err != nil {
+				return 0, err
+			}
+		}
+	}
+	// The dead letters and the rows are verified together, in offset order.
+	s.tracker.sent(tracked, sentAt)
 	return len(rows), nil
 }
 
