@@ -453,7 +453,7 @@ func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.Sea
 	case limit < 0 || limit > store.MaxSearchLimit:
 		return nil, &store.RequestError{Field: "limit", Reason: fmt.Sprintf("%d is out of range 1..%d", limit, store.MaxSearchLimit)}
 	}
-	f, err := filterOf(store.SearchRequest.Filter(req))
+	f, err := filterOf(req.Filter())
 	if err != nil {
 		return nil, err
 	}
