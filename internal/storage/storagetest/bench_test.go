@@ -50,6 +50,12 @@ func benchRows(n int, p int32, first int64, start time.Time, span time.Duration)
 	return rows
 }
 
+// checkpointer is the DuckDB store's checkpoint schedule (process.Checkpointer).
+type checkpointer interface {
+	CheckpointDue() bool
+	Checkpoint(ctx context.Context) error
+}
+
 type opener struct {
 	name string
 	open func(b *testing.B) (storage.Store, func())
@@ -140,6 +146,21 @@ func BenchmarkQueries(b *testing.B) {
 				rows := benchRows(min(batch, n-off), p, int64(off), start.Add(time.Duration(int64(time.Hour)/int64(n)*int64(off))), time.Duration(int64(time.Hour)/int64(n)*int64(batch)))
 				if _, err := st.Write(ctx, rows); err != nil {
 					b.Fatal(err)
+				}
+				// As the processor does between batches (DuckDB: fold the
+				// WAL into the file in the background, on its schedule).
+				if c, ok := st.(checkpointer); ok && c.CheckpointDue() {
+					if err := c.Checkpoint(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if c, ok := st.(checkpointer); ok {
+				// The last checkpoint, once the one running has finished.
+				for deadline := time.Now().Add(5 * time.Minute); c.CheckpointDue() && time.Now().Before(deadline); time.Sleep(time.Second) {
+					if err := c.Checkpoint(ctx); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 			for deadline := time.Now().Add(5 * time.Minute); ; {

@@ -230,18 +230,21 @@ type attrResult struct {
 // values as DuckDB's json_extract_string gives them: strings as they are,
 // other JSON values as their JSON text, nulls left out.
 func (s *Store) attrStats(ctx context.Context, accts []Account, lf filter, limit int, allowPartial bool) (attrResult, store.Coverage, error) {
-	type row struct {
-		t      time.Time
-		p      int32
-		o      int64
-		attrs  string
-		hasAny bool
+	// The sample is "at or after the AttrSampleSize-th newest match's
+	// time", as in DuckDB: that time is found with the fast sort by _time
+	// alone, and the sample read unsorted (a sort by more columns reads
+	// every match: 15 s at 10M rows).
+	cut, cov, err := s.nthNewest(ctx, accts, lf, store.AttrSampleSize, allowPartial)
+	if err != nil {
+		return attrResult{}, cov, err
 	}
-	var rows []row
+	sf := lf
+	if !cut.IsZero() {
+		sf = append(slices.Clone(lf), "_time:>="+cut.UTC().Format(time.RFC3339Nano))
+	}
+	var rows []string // attributes of each sampled event, "" for none
 	seen := map[string]struct{}{}
-	var cov store.Coverage
-	q := lf.String() + " | sort by (_time desc, " + fieldPartition + " desc, " + fieldOffset + " desc) limit " + strconv.Itoa(store.AttrSampleSize) +
-		" | fields _time, " + fieldAttrs + ", " + idFields
+	q := sf.String() + " | fields " + fieldAttrs + ", " + idFields
 	for _, a := range accts {
 		c, err := s.run(inAccount(ctx, a), "fields", q, allowPartial, func(v *fastjson.Value) error {
 			id := string(v.GetStringBytes(fieldTopic)) + "/" + string(v.GetStringBytes(fieldPartition)) + "/" + string(v.GetStringBytes(fieldOffset))
@@ -249,12 +252,7 @@ func (s *Store) attrStats(ctx context.Context, accts []Account, lf filter, limit
 				return nil
 			}
 			seen[id] = struct{}{}
-			t, err := time.Parse(time.RFC3339Nano, string(v.GetStringBytes("_time")))
-			if err != nil {
-				return fmt.Errorf("VictoriaLogs answered _time %q: %w", v.GetStringBytes("_time"), err)
-			}
-			attrs := string(v.GetStringBytes(fieldAttrs))
-			rows = append(rows, row{t: t, p: int32(num(v, fieldPartition)), o: num(v, fieldOffset), attrs: attrs, hasAny: attrs != ""})
+			rows = append(rows, string(v.GetStringBytes(fieldAttrs)))
 			return nil
 		})
 		if err != nil {
@@ -262,28 +260,16 @@ func (s *Store) attrStats(ctx context.Context, accts []Account, lf filter, limit
 		}
 		cov = mergeCoverage(cov, c)
 	}
-	slices.SortFunc(rows, func(a, b row) int {
-		if c := b.t.Compare(a.t); c != 0 {
-			return c
-		}
-		if a.p != b.p {
-			return int(b.p - a.p)
-		}
-		return int(b.o - a.o)
-	})
-	if len(rows) > store.AttrSampleSize {
-		rows = rows[:store.AttrSampleSize]
-	}
 	type kv struct{ k, v string }
 	counts := map[kv]int64{}
 	keyCounts := map[string]int64{}
 	var res attrResult
 	var p fastjson.Parser
-	for _, r := range rows {
-		if !r.hasAny {
+	for _, attrs := range rows {
+		if attrs == "" {
 			continue
 		}
-		o, err := p.Parse(r.attrs)
+		o, err := p.Parse(attrs)
 		if err != nil {
 			continue
 		}
