@@ -20,8 +20,10 @@ func TestContract(t *testing.T) {
 	vl := vltest.Start(t, true, "")
 	storagetest.Run(t, storagetest.Harness{
 		Open: func(t *testing.T) storage.Store {
-			// Small export slices, so the contract walks many of them.
-			st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL, ExportSliceRows: 7})
+			// Small export slices, so the contract walks many of them; a
+			// small unsorted read, so searches take both paths (a few
+			// matches: read whole, ordered here; more: sorted by VictoriaLogs).
+			st, err := victorialogs.Open(victorialogs.Options{URL: vl.URL, ExportSliceRows: 7, SearchUnsortedRows: 50})
 			if err != nil {
 				t.Fatal(err)
 			}

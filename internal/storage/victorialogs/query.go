@@ -481,7 +481,55 @@ func (s *Store) Search(ctx context.Context, req store.SearchRequest) (*store.Sea
 			return res, err
 		}
 	}
+	// A selective filter matches few rows, and VictoriaLogs hands them over
+	// unsorted fast but sorts them slowly (a substring at 10M rows: 0.7 s
+	// for the first 2,000 unsorted, 6.5 s sorted), so read them unsorted
+	// first: when fewer than the cap come back, that is every match.
+	if res, complete, err := s.searchUnsorted(ctx, s.scope(req.Tenant), f, limit, req.NoPartial); err != nil || complete {
+		return res, err
+	}
 	return s.searchIn(ctx, s.scope(req.Tenant), f, limit, req.NoPartial)
+}
+
+// searchUnsorted reads every match of f when there are fewer than
+// Options.SearchUnsortedRows per account (complete), and orders them here.
+func (s *Store) searchUnsorted(ctx context.Context, accts []Account, f filter, limit int, noPartial bool) (*store.SearchResult, bool, error) {
+	q := f.String() + " | limit " + strconv.Itoa(s.opts.SearchUnsortedRows) + " | fields " + resultFields
+	res := &store.SearchResult{Events: []store.StoredEvent{}, Limit: limit}
+	seen := map[string]struct{}{}
+	dups := 0
+	for _, a := range accts {
+		rows := 0
+		c, err := s.run(inAccount(ctx, a), "search", q, !noPartial, func(v *fastjson.Value) error {
+			rows++
+			id := string(v.GetStringBytes(fieldTopic)) + "/" + string(v.GetStringBytes(fieldPartition)) + "/" + string(v.GetStringBytes(fieldOffset))
+			if _, dup := seen[id]; dup {
+				dups++
+				return nil
+			}
+			seen[id] = struct{}{}
+			e, err := storedEvent(v)
+			if err != nil {
+				return err
+			}
+			res.Events = append(res.Events, e)
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		if rows >= s.opts.SearchUnsortedRows {
+			return nil, false, nil
+		}
+		res.Coverage = mergeCoverage(res.Coverage, c)
+	}
+	s.m.dupsDropped.WithLabelValues("search").Add(float64(dups))
+	sortEvents(res.Events)
+	if len(res.Events) > limit {
+		res.Events = res.Events[:limit]
+		res.More = true
+	}
+	return res, true, nil
 }
 
 // filterOf is the LogsQL filter selecting what f selects, as the DuckDB

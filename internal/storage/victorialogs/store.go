@@ -69,6 +69,11 @@ const (
 	// letters instead; set them to the cluster's flags.
 	DefaultRetention       = 7 * 24 * time.Hour
 	DefaultFutureRetention = 2 * 24 * time.Hour
+	// DefaultSearchUnsortedRows is how many matches a search reads unsorted
+	// first: when fewer match, they are all, and are ordered here, because
+	// VictoriaLogs hands few matches over fast but sorts them slowly (a
+	// substring at 10M rows here: 0.7 s unsorted, 6.5 s sorted).
+	DefaultSearchUnsortedRows = 4000
 	// DefaultSearchSlack is how many rows beyond limit+1 a search reads, so
 	// that dropping duplicates rarely needs a second read.
 	DefaultSearchSlack = 64
@@ -106,6 +111,8 @@ type Options struct {
 	// store refuses, see WriteDeadLetters); zero means DefaultDeadLetters.
 	// It must be no tenant's account.
 	DeadLetters Account
+	// SearchUnsortedRows: see DefaultSearchUnsortedRows.
+	SearchUnsortedRows int
 	// ExportSliceRows: see DefaultExportSliceRows.
 	ExportSliceRows int
 	// StreamFields overrides StreamFields (benchmarks).
@@ -155,6 +162,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DeadLetters == (Account{}) {
 		o.DeadLetters = DefaultDeadLetters
+	}
+	if o.SearchUnsortedRows <= 0 {
+		o.SearchUnsortedRows = DefaultSearchUnsortedRows
 	}
 	if o.ExportSliceRows <= 0 {
 		o.ExportSliceRows = DefaultExportSliceRows
