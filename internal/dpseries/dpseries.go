@@ -66,7 +66,17 @@ var Panels = []Panel{
 		kindRate, []string{"sriov_vf_rx_dropped_total", "sriov_vf_tx_dropped_total"}},
 	{"Hugepages free per NUMA node", "pages", `hugepages_numa_free_pages`, kindGauge, []string{"hugepages_numa_free_pages"}},
 	{"Isolated CPUs", "cpus", `cpu_isolation_isolated`, kindGauge, []string{"cpu_isolation_isolated"}},
+	// wirelog's own consumer lag, beside the data plane's: when the log
+	// rate falls while it rises, events are late, not lost (the page's
+	// verdict). From Prometheus it needs Prometheus to scrape wirelog too
+	// (the chart's ServiceMonitor does); the Scraper reads this node's own.
+	{ConsumerLagPanel, "records", `sum by (partition) (wirelog_disklog_group_lag_records) or sum by (partition) (wirelog_kafka_consumer_lag_records)`,
+		kindGauge, []string{"wirelog_disklog_group_lag_records", "wirelog_kafka_consumer_lag_records"}},
 }
+
+// ConsumerLagPanel names the consumer-lag chart (the dashboard's verdict
+// looks for it by name).
+const ConsumerLagPanel = "Consumer lag (records)"
 
 // dropLabels are target labels that say nothing about the data plane.
 var dropLabels = map[string]bool{"__name__": true, "job": true, "instance": true}

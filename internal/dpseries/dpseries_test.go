@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/dpseries/dpseriestest"
 	"github.com/wirelog/wirelog/internal/freeport"
@@ -104,6 +106,12 @@ func TestScraperFromRealAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The node's own registry rides along: its consumer lag is a panel.
+	local := prometheus.NewRegistry()
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wirelog_disklog_group_lag_records", Help: "lag"}, []string{"group", "partition"})
+	local.MustRegister(lag)
+	lag.WithLabelValues("wirelog-processor", "0").Set(1234)
+	src.SetLocal(local)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); src.Run(ctx) }()
@@ -124,4 +132,22 @@ func TestScraperFromRealAgent(t *testing.T) {
 		}
 		return fmt.Errorf("no positive DPDK rx rate from %d series yet (errors %v)", len(res.Series), res.Errors)
 	})
+	res, err := src.Series(context.Background(), time.Now().Add(-time.Minute), time.Now(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lagSeen bool
+	for _, s := range res.Series {
+		if s.Name != ConsumerLagPanel {
+			continue
+		}
+		for _, v := range s.Values {
+			if v != nil && *v == 1234 && s.Labels["partition"] == "0" {
+				lagSeen = true
+			}
+		}
+	}
+	if !lagSeen {
+		t.Errorf("the %q panel does not carry this node's lag of 1234 records: %+v", ConsumerLagPanel, res.Series)
+	}
 }

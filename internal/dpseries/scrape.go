@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -40,6 +43,9 @@ type Scraper struct {
 	client   *http.Client
 	log      *slog.Logger
 	wanted   map[string]bool
+	// Local, when set, is gathered with every scrape: this node's own
+	// registry, for the consumer-lag panel (SetLocal).
+	local prometheus.Gatherer
 
 	mu      sync.Mutex
 	scrapes []scrape // oldest first
@@ -76,6 +82,11 @@ func NewScraper(rawURL string, interval time.Duration, log *slog.Logger) (*Scrap
 	return &Scraper{url: u.String(), interval: interval, keep: int(DefaultScrapeKeep/interval) + 1,
 		client: &http.Client{Timeout: min(interval, DefaultQueryTimeout)}, log: log, wanted: w}, nil
 }
+
+// SetLocal makes every scrape also gather g (the node's own registry), so
+// the page's consumer-lag panel has data without a Prometheus. Call it
+// before Run.
+func (s *Scraper) SetLocal(g prometheus.Gatherer) { s.local = g }
 
 // Kind implements api.DataPlaneSource.
 func (s *Scraper) Kind() string { return "scrape" }
@@ -124,6 +135,17 @@ func (s *Scraper) scrapeOnce(ctx context.Context) error {
 	fams, err := p.TextToMetricFamilies(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return fmt.Errorf("agent at %s answered something that is not Prometheus text: %w", s.url, err)
+	}
+	if s.local != nil {
+		local, err := s.local.Gather()
+		if err != nil {
+			s.log.Warn("dataplane: gather this node's own metrics", "err", err)
+		}
+		for _, f := range local {
+			if _, dup := fams[f.GetName()]; !dup {
+				fams[f.GetName()] = f
+			}
+		}
 	}
 	sc := scrape{at: time.Now(), vals: map[string]sample{}}
 	for name, f := range fams {
@@ -203,9 +225,9 @@ func (s *Scraper) Series(ctx context.Context, from, to time.Time, step time.Dura
 			}
 			cur := scrapes[j].vals
 			switch p.Kind {
-			case kindGauge:
+			case kindGauge: // each metric's series (the lag panel has two sources)
 				for _, sm := range cur {
-					if sm.name == p.Metrics[0] {
+					if slices.Contains(p.Metrics, sm.name) {
 						put(sm.labels, i, sm.v)
 					}
 				}

@@ -562,6 +562,7 @@ func (n *node) dashboard() (api.DashboardOptions, error) {
 		if err != nil {
 			return dash, err
 		}
+		src.SetLocal(n.reg) // the consumer-lag panel: this node's own lag
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); src.Run(ctx) }()

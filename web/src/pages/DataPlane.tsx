@@ -108,6 +108,8 @@ export default function DataPlane() {
   )
 }
 
+const verdictTitle: Record<Verdict['kind'], string> = { loss: 'Loss', behind: 'Behind', quiet: 'Quiet' }
+
 // VerdictCard says, for each recent fall of the log rate, whether the data
 // plane lost packets at that moment or the services went quiet (verdict.ts),
 // with a link to Explore at that moment.
@@ -121,9 +123,14 @@ function VerdictCard({ v }: { v: Verdict[] }) {
         <ul>
           {v.map((x) => (
             <li key={x.at} className={x.kind} data-kind={x.kind}>
-              <strong>{x.kind === 'loss' ? 'Loss' : 'Quiet'}</strong> at {new Date(x.at * 1000).toLocaleTimeString()}: {x.rate.toLocaleString()} events
+              <strong>{verdictTitle[x.kind]}</strong> at {new Date(x.at * 1000).toLocaleTimeString()}: {x.rate.toLocaleString()} events
               against {x.before.toLocaleString()} before —{' '}
-              {x.kind === 'loss' ? x.reasons.join('; ') : 'no data-plane drops, PMD saturation or hugepage exhaustion at that moment: the services logged less'}.{' '}
+              {x.kind === 'loss'
+                ? x.reasons.join('; ')
+                : x.kind === 'behind'
+                  ? `${x.reasons.join('; ')}: the events are late, not lost (the processor is catching up)`
+                  : 'no data-plane drops, PMD saturation, hugepage exhaustion or consumer lag at that moment: the services logged less'}
+              .{' '}
               <a href={link('/explore', { from: iso((x.at - x.stepSeconds) * 1000), to: iso((x.at + 2 * x.stepSeconds) * 1000) })}>Open in Explore</a>
             </li>
           ))}

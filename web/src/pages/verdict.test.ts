@@ -29,6 +29,17 @@ describe('loss vs quiet', () => {
     expect(out[0].reasons[0]).toMatch(/no free hugepages on 0/)
     expect(verdicts(falling, dp('Hugepages free per NUMA node', Array(12).fill(0)))[0].kind).toBe('quiet')
   })
+  it('calls a fall while the consumer lag rose behind, not loss, and a lag that was already there quiet', () => {
+    const lag = (values: number[]) => dp('Consumer lag (records)', values, { partition: '2' })
+    const v = verdicts(falling, lag([0, 0, 0, 0, 0, 0, 0, 0, 50000, 0, 0, 0]))
+    expect(v[0]).toMatchObject({ at: 1080, kind: 'behind' })
+    expect(v[0].reasons[0]).toMatch(/partition 2 rose to 50,000 records/)
+    expect(verdicts(falling, lag(Array(12).fill(50000)))[0].kind).toBe('quiet')
+    // Drops at the same moment make it loss: the data plane is the cause to look at first.
+    const both: DataPlaneResult = { ...lag([0, 0, 0, 0, 0, 0, 0, 0, 50000, 0, 0, 0]) }
+    both.series = [...both.series, ...dp('SR-IOV VF drops/s', [0, 0, 0, 0, 0, 0, 0, 0, 50, 0, 0, 0]).series]
+    expect(verdicts(falling, both)[0].kind).toBe('loss')
+  })
   it('calls a fall with a calm data plane quiet', () => {
     const v = verdicts(falling, dp('SR-IOV VF drops/s', [5, 5, 5, 5, 5, 5, 5, 5, 6, 5, 5, 5]))
     expect(v).toEqual([expect.objectContaining({ at: 1080, kind: 'quiet', reasons: [] })])

@@ -11,6 +11,9 @@ import type { DataPlaneResult, Histogram } from '../api/types'
 //            MIN_DROPS/s, or PMD busy is at least BUSY %, or free hugepages
 //            of a NUMA node fall to 0 (from more before: a node whose pages
 //            are all taken by design is not news);
+//   behind:  no loss, but wirelog's own consumer lag rose at that moment
+//            (over RISE x its median before and at least MIN_LAG records):
+//            the events are late, not lost — the processor is catching up;
 //   quiet:   a fall with none of those.
 export const FALL = 0.5
 export const BASE = 5
@@ -18,11 +21,12 @@ export const MIN_EVENTS = 10
 export const RISE = 2
 export const MIN_DROPS = 1
 export const BUSY = 95
+export const MIN_LAG = 1000
 
 export interface Verdict {
   at: number // bucket start, Unix seconds
   stepSeconds: number
-  kind: 'loss' | 'quiet'
+  kind: 'loss' | 'behind' | 'quiet'
   rate: number // events in the bucket
   before: number // median of the buckets before
   reasons: string[]
@@ -59,6 +63,7 @@ export function verdicts(h: Histogram, dp: DataPlaneResult | undefined, max = 3)
     const t = h.times[i]
     const step = h.step_seconds
     const reasons: string[] = []
+    const lagging: string[] = []
     for (const s of dp?.series ?? []) {
       const { now, before: prev } = near(dp!, s.values, t, step)
       if (!now.length) continue
@@ -69,9 +74,12 @@ export function verdicts(h: Histogram, dp: DataPlaneResult | undefined, max = 3)
         reasons.push(`PMD ${label(s.labels)} busy ${peak.toFixed(0)}%`.replace(/\s+/g, ' '))
       } else if (/Hugepages free/i.test(s.name) && Math.min(...now) <= 0 && median(prev) > 0) {
         reasons.push(`no free hugepages on ${label(s.labels) || 'a NUMA node'}`)
+      } else if (/Consumer lag/i.test(s.name) && peak >= MIN_LAG && peak > RISE * median(prev)) {
+        lagging.push(`consumer lag of partition ${s.labels.partition ?? label(s.labels)} rose to ${Math.round(peak).toLocaleString()} records`)
       }
     }
-    out.push({ at: t, stepSeconds: step, kind: reasons.length ? 'loss' : 'quiet', rate: totals[i], before, reasons })
+    const kind = reasons.length ? 'loss' : lagging.length ? 'behind' : 'quiet'
+    out.push({ at: t, stepSeconds: step, kind, rate: totals[i], before, reasons: reasons.length ? reasons : lagging })
     i -= BASE // one verdict per fall, not one per bucket of it
   }
   return out
