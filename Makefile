@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak ui test-ui vl-up vl-down
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak sustained ui test-ui vl-up vl-down
 
 ## run: build (the dashboard too, when web/ changed) and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: ui build
@@ -78,6 +78,11 @@ bench:
 ## soak: a fresh `wirelog run` at a fixed rate for 15 minutes (SOAK_RATE, SOAK_DURATION…, see scripts/soak.sh): CSV, HTML chart, verdict in bin/soak
 soak: build
 	bash scripts/soak.sh
+
+## sustained: issue 12's scenario in one command — a fresh `wirelog run` taking as much as loadgen can send for 120 s (8 connections, batches of 500) on the same machine; prints stored rate, backlog slope, ack latency, freshness, RSS and CPU per stored event (bin/sustained; STORE_FORMAT=parquet for segment files)
+sustained: build
+	SOAK_RATE=0 SOAK_DURATION=$${SOAK_DURATION:-120s} SOAK_CONCURRENCY=8 SOAK_BATCH=500 SOAK_OUT=bin/sustained \
+	SOAK_RUN_FLAGS="--store-format $${STORE_FORMAT:-table} $${SOAK_RUN_FLAGS:-}" bash scripts/soak.sh
 
 fmt:
 	gofmt -w cmd internal

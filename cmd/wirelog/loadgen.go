@@ -73,7 +73,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 		}
 	}
 	if soak != nil {
-		if err := finishSoak(soak, f, cfg); err != nil && runErr == nil {
+		if err := finishSoak(soak, rep, f, cfg); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -88,9 +88,10 @@ func runLoadgen(ctx context.Context, args []string) error {
 
 // finishSoak stops the sampler, writes the CSV and the chart, and prints
 // the summary and its verdict to stderr (stdout keeps the --json report).
-func finishSoak(soak *loadgen.Soak, f loadgen.Flags, cfg loadgen.Config) error {
+func finishSoak(soak *loadgen.Soak, rep loadgen.Report, f loadgen.Flags, cfg loadgen.Config) error {
 	samples := soak.Stop()
 	sum := soak.Summarize(samples)
+	sum.AddReport(rep)
 	write := func(path string, fn func(*os.File) error) error {
 		out, err := os.Create(path)
 		if err != nil {

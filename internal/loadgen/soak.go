@@ -348,8 +348,21 @@ type SoakSummary struct {
 	StallBound       float64       `json:"stall_bound_s"`
 	RSSBound         float64       `json:"rss_bound_bytes"`
 	FreshnessBound   float64       `json:"freshness_bound_s"`
-	Problems         []string      `json:"problems"`
-	Pass             bool          `json:"pass"`
+	// Ack and Refused come from the load generator's own report
+	// (AddReport): what the senders saw while the samples were taken.
+	Ack      LatencyMs `json:"ack_latency_ms"`
+	Refused  int64     `json:"requests_refused"` // answered 429 or 503
+	Problems []string  `json:"problems"`
+	Pass     bool      `json:"pass"`
+}
+
+// AddReport adds what the senders saw (ack latency, refused requests) to
+// the summary. Refusals are reported, not judged: under a fixed offered
+// rate they say the target pushed back, which the backlog and freshness
+// lines already judge.
+func (sum *SoakSummary) AddReport(r Report) {
+	sum.Ack = r.Latency
+	sum.Refused = r.Errors["429"] + r.Errors["503"]
 }
 
 // Summarize computes the verdict of the samples.
@@ -486,6 +499,7 @@ func (sum SoakSummary) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "soak: %s, %d samples (%d scrape errors)\n", sum.Duration.Round(time.Second), sum.Samples, sum.ScrapeErrors)
 	fmt.Fprintf(&b, "  acknowledged   %.0f events (%.0f/s)\n", sum.Acked, sum.AckedPerSec)
+	fmt.Fprintf(&b, "  ack latency    p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d requests refused (429/503)\n", sum.Ack.P50, sum.Ack.P99, sum.Ack.Max, sum.Refused)
 	fmt.Fprintf(&b, "  stored         %.0f events (%.0f/s mean, %.0f/s median of 1 s samples)\n", sum.Stored, sum.StoredPerSec, sum.StoredPerSecP50)
 	fmt.Fprintf(&b, "  backlog        slope %+.2f MB/min, max %.1f MB\n", sum.BacklogSlope/1e6, sum.BacklogMax/1e6)
 	fmt.Fprintf(&b, "  freshness p99  %s over the run, worst minute %s\n", secStr(sum.FreshP99), secStr(sum.FreshP99WorstMin))

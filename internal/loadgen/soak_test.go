@@ -87,11 +87,13 @@ func TestSoakVerdict(t *testing.T) {
 	if sum.FreshP99 != 1 {
 		t.Fatalf("run freshness p99 %v, want 1 (bucket bound)", sum.FreshP99)
 	}
+	sum.AddReport(Report{Latency: LatencyMs{P50: 1.5, P99: 24, Max: 80}, Errors: map[string]int64{"429": 3, "503": 2, "transport": 7}})
 	var out bytes.Buffer
 	if err := sum.WriteText(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"verdict: FAIL", "2 seconds had a store write over 250ms", "nothing was stored in 1", "peak RSS 400 MB"} {
+	for _, want := range []string{"verdict: FAIL", "2 seconds had a store write over 250ms", "nothing was stored in 1", "peak RSS 400 MB",
+		"p50 1.50 ms, p99 24.00 ms", "5 requests refused (429/503)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
