@@ -44,4 +44,39 @@ describe('Overview live card', () => {
     // One refused /metrics is enough: it is not retried.
     expect(fetch.mock.calls.filter(([u]) => String(u).startsWith('/metrics')).length).toBe(1)
   })
+  it('links the live figures to what explains them: the last minute in Explore, the lag to the Data plane page', async () => {
+    const metrics = [
+      'wirelog_ingest_events_total{result="accepted"} 1000',
+      'wirelog_processor_events_stored_total 900',
+      'wirelog_disklog_group_lag_records{group="wirelog-processor",partition="0"} 100',
+    ].join('\n')
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (u: string) => {
+        const url = new URL(u, 'http://x')
+        switch (url.pathname) {
+          case '/metrics':
+            return new Response(metrics + '\n', { status: 200 })
+          case '/api/v1/stats':
+            return json({ events: 5, bytes: 1, by_level: {}, by_service: {} })
+          case '/api/v1/logs/histogram':
+            return json({ from: '', to: '', step_seconds: 60, times: [], levels: {}, total: 0, source: 'rollups' })
+        }
+        throw new Error('unexpected request ' + u)
+      }),
+    )
+    render(
+      <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
+        <Overview />
+      </QueryClientProvider>,
+    )
+    const stored = await screen.findByTestId('overview-live-stored')
+    const href = new URL(stored.getAttribute('href') ?? '', 'http://x')
+    expect(href.pathname).toBe('/explore')
+    const span = Date.parse(href.searchParams.get('to') ?? '') - Date.parse(href.searchParams.get('from') ?? '')
+    expect(span).toBe(60_000)
+    expect(screen.getByTestId('overview-live-accepted').getAttribute('href')).toMatch(/^\/explore\?/)
+    expect(screen.getByTestId('overview-live-lag').getAttribute('href')).toMatch(/^\/dataplane/)
+    expect(screen.getByTestId('ingest-card').textContent).toMatch(/p0 100 records/)
+  })
 })

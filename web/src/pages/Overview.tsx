@@ -123,8 +123,14 @@ export function Overview() {
           ) : (
             <>
               <div>
-                <span className="big">{ingest.acceptedRate == null ? '…' : fmtCount(Math.round(ingest.acceptedRate))}</span> ev/s accepted,{' '}
-                <strong>{ingest.storedRate == null ? '…' : fmtCount(Math.round(ingest.storedRate))}</strong> ev/s stored
+                <Go to={lastMinute()} testid="overview-live-accepted">
+                  <span className="big">{ingest.acceptedRate == null ? '…' : fmtCount(Math.round(ingest.acceptedRate))}</span>
+                </Go>{' '}
+                ev/s accepted,{' '}
+                <Go to={lastMinute()} testid="overview-live-stored">
+                  <strong>{ingest.storedRate == null ? '…' : fmtCount(Math.round(ingest.storedRate))}</strong>
+                </Go>{' '}
+                ev/s stored
               </div>
               <div className="muted">
                 ack latency p50 {fmtMs(ingest.p50)} · p99 {fmtMs(ingest.p99)}
@@ -133,7 +139,10 @@ export function Overview() {
                 rejected since start: {ingest.rejects.length === 0 ? '0' : ingest.rejects.map((r) => `${r.reason} ${fmtCount(r.value)}`).join(', ')}
               </div>
               <div className="muted">
-                consumer lag: {ingest.lag.length === 0 ? 'n/a' : ingest.lag.map((l) => `p${l.partition} ${fmtCount(l.value)}`).join(', ')} records
+                <Go to={link('/dataplane', range)} testid="overview-live-lag">
+                  consumer lag
+                </Go>
+                : {ingest.lag.length === 0 ? 'n/a' : ingest.lag.map((l) => `p${l.partition} ${fmtCount(l.value)}`).join(', ')} records
               </div>
             </>
           )}
@@ -182,6 +191,13 @@ export function Overview() {
       </section>
     </div>
   )
+}
+
+// lastMinute is Explore over the minute just past: the events the live
+// rates are made of.
+function lastMinute(): string {
+  const now = Date.now()
+  return link('/explore', { from: iso(now - 60_000), to: iso(now) })
 }
 
 function operatorOnlyError(e: unknown): boolean {
