@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/transport"
-	"github.com/wirelog/wirelog/internal/transport/disklog"
 )
 
 // TestProcessorCheckpointsBetweenBatches runs the processor on a real log
@@ -22,17 +20,7 @@ import (
 // COMMIT. The last due checkpoint may wait for a running one to end, so at
 // least 3 of the 5 are required.
 func TestProcessorCheckpointsBetweenBatches(t *testing.T) {
-	dir := t.TempDir()
-	lg, err := disklog.Open(filepath.Join(dir, "log"), disklog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lg.Close()
-	st, err := store.Open(filepath.Join(dir, "wirelog.duckdb"), store.Options{DisableMaintenance: true, CheckpointRows: 1000, CheckpointInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	lg, st := openRealLog(t, store.Options{CheckpointRows: 1000, CheckpointInterval: time.Hour})
 	const n = 5000
 	recs := make([]transport.Record, n)
 	for i := range recs {

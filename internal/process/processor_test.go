@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,17 +16,7 @@ import (
 // stores all three — the bad one as an error event naming its offset — and
 // moves on, and a restart on the same store stores nothing twice.
 func TestUndecodableRecordIsStoredAsAnError(t *testing.T) {
-	dir := t.TempDir()
-	lg, err := disklog.Open(filepath.Join(dir, "log"), disklog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lg.Close()
-	st, err := store.Open(filepath.Join(dir, "wirelog.duckdb"), store.Options{DisableMaintenance: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	lg, st := openRealLog(t, store.Options{})
 	good := func(msg string) []byte {
 		return event.AppendJSON(nil, &event.Event{Time: time.Now(), Service: "svc", Level: event.LevelInfo, Message: msg})
 	}
@@ -36,34 +25,8 @@ func TestUndecodableRecordIsStoredAsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func() {
-		cons := lg.Consumer("test", st.NextOffset)
-		defer cons.Close()
-		p := New(cons, st, Options{})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			next, ok, err := st.NextOffset(context.Background(), transport.TopicPartition{Topic: disklog.DefaultTopic, Partition: 0})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok && next == 3 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("processor did not reach offset 3 (at %d)", next)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	}
-	run()
-	run() // a second processor on the same store must skip what is stored
+	processUntil(t, lg, st, 3)
+	processUntil(t, lg, st, 3) // a second processor on the same store must skip what is stored
 
 	res, err := st.Search(context.Background(), store.SearchRequest{Limit: 10})
 	if err != nil {
@@ -86,17 +49,7 @@ func TestUndecodableRecordIsStoredAsAnError(t *testing.T) {
 // TestPauseStopsStoring: while paused the processor stores nothing; after
 // Resume it catches up.
 func TestPauseStopsStoring(t *testing.T) {
-	dir := t.TempDir()
-	lg, err := disklog.Open(filepath.Join(dir, "log"), disklog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lg.Close()
-	st, err := store.Open(filepath.Join(dir, "wirelog.duckdb"), store.Options{DisableMaintenance: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	lg, st := openRealLog(t, store.Options{})
 	cons := lg.Consumer("test", st.NextOffset)
 	defer cons.Close()
 	p := New(cons, st, Options{})
@@ -114,16 +67,7 @@ func TestPauseStopsStoring(t *testing.T) {
 		t.Fatal("a paused processor stored a record")
 	}
 	p.Resume()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if next, ok, _ := st.NextOffset(context.Background(), tp); ok && next == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the processor did not store the record after Resume")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStored(t, st, 1)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

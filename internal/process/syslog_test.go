@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	sysparse "github.com/wirelog/wirelog/internal/parse/syslog"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/transport"
-	"github.com/wirelog/wirelog/internal/transport/disklog"
 )
 
 // TestRawSyslogRecords: raw syslog records (UDP with --syslog-udp-raw) in
@@ -23,17 +21,7 @@ import (
 // which form a line came in — and a line whose header does not parse is
 // stored too and counted by reason.
 func TestRawSyslogRecords(t *testing.T) {
-	dir := t.TempDir()
-	lg, err := disklog.Open(filepath.Join(dir, "log"), disklog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lg.Close()
-	st, err := store.Open(filepath.Join(dir, "wirelog.duckdb"), store.Options{DisableMaintenance: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	lg, st := openRealLog(t, store.Options{})
 	meta := sysparse.RecordMeta{Recv: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		Peer: netip.MustParseAddrPort("198.18.0.9:40514"), Location: time.UTC}
 	lines := []string{
@@ -54,30 +42,7 @@ func TestRawSyslogRecords(t *testing.T) {
 	if err := lg.Producer().Produce(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	cons := lg.Consumer("test", st.NextOffset)
-	defer cons.Close()
-	p := New(cons, st, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		next, ok, err := st.NextOffset(context.Background(), transport.TopicPartition{Topic: disklog.DefaultTopic, Partition: 0})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok && next == int64(len(recs)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processor did not reach offset %d (at %d)", len(recs), next)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := processUntil(t, lg, st, int64(len(recs)))
 	res, err := st.Search(context.Background(), store.SearchRequest{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
