@@ -447,6 +447,17 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 	}
 	if req.TraceID != "" {
 		w.add("trace_id = ?", req.TraceID)
+		// Only the time ranges whose trace blooms may hold it (traceindex.go).
+		ranges, indexed, err := s.traceRanges(ctx, req.TraceID)
+		if err != nil {
+			return nil, err
+		}
+		if indexed && len(ranges) == 0 {
+			return &SearchResult{Events: []StoredEvent{}, Limit: limit}, nil
+		}
+		if indexed {
+			w.addTraceRanges(ranges)
+		}
 	}
 	if req.Tenant != "" {
 		w.add("tenant = ?", req.Tenant)

@@ -1,0 +1,469 @@
+package store
+
+// Trace-id lookups (issue 21). Trace ids are random, so DuckDB's min/max
+// zone maps cannot skip anything and a search by trace id scans every
+// trace_id of the store (416-610 ms at 54M rows). The store therefore keeps
+// a skip structure of its own, built in Go as rows are written: per block of
+// TraceBlockRows events of one twin, a blocked bloom filter of their trace
+// ids and the block's event-time range. A lookup reads one 64-byte chunk of
+// each block's bloom, keeps the blocks that may hold the id, and searches
+// only their time ranges, where the zone maps on ts do skip.
+// docs/bench/store.md ("Trace-id lookups") has the alternatives measured
+// (an ART index, UHUGEINT ids) and why this one was kept.
+//
+// Exactly-once: a block's bloom rows are written in the transaction of the
+// batch that fills it, together with the twin's consumer offsets at that
+// point (trace_cover), so the sealed blocks cover exactly the rows below
+// those offsets. The rows after them (the open block) are kept in memory and
+// rebuilt from the events on Open. A crash therefore never leaves a stored
+// event that a lookup cannot find; at worst the open block holds the keys of
+// a rolled-back batch as well (a false positive, never a miss).
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// Trace index sizes.
+const (
+	// TraceBlockRows is how many events of one twin one bloom block covers.
+	// Smaller blocks narrow the time range a hit scans but make more bloom
+	// chunks to read per lookup; 65,536 is about half a DuckDB row group, so
+	// a hit scans one or two row groups of trace ids (docs/bench/store.md).
+	TraceBlockRows = 65536
+	// traceBloomBits is the bits of bloom per event of a full block: at 16
+	// bits and 8 probes a blocked bloom answers "maybe" for about 0.1% of the
+	// blocks that do not hold an id (2 bytes on disk per event).
+	traceBloomBits = 16
+	// traceChunkWords is one bloom chunk: 512 bits, a cache line. Every probe
+	// of one id falls in the same chunk, so a lookup reads one chunk per block.
+	traceChunkWords = 8
+	// traceBloomChunks is the chunks of one block's bloom.
+	traceBloomChunks = TraceBlockRows * traceBloomBits / (traceChunkWords * 64)
+	// traceBloomProbes is the bits set per id.
+	traceBloomProbes = 8
+	// traceRebuildMax bounds the unsealed rows Open indexes from the events
+	// table per twin; a crash leaves at most about one block. A store written
+	// before the index existed has more, and is searched by a full scan.
+	traceRebuildMax = 4 * TraceBlockRows
+)
+
+// traceSchema is applied in both twins with the rest of the schema.
+// trace_blocks holds each sealed block's time range, trace_bloom its bloom
+// as one row per 64-byte chunk (all-zero chunks are left out), trace_cover
+// the twin's consumer offsets when its last block was sealed.
+var traceSchema = []string{
+	`CREATE TABLE IF NOT EXISTS trace_blocks (
+		block BIGINT NOT NULL,
+		ts_min TIMESTAMP NOT NULL,
+		ts_max TIMESTAMP NOT NULL,
+		rows INTEGER NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS trace_bloom (
+		block BIGINT NOT NULL,
+		chunk INTEGER NOT NULL,
+		bits BLOB NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS trace_cover (
+		topic VARCHAR NOT NULL,
+		"partition" INTEGER NOT NULL,
+		next_offset BIGINT NOT NULL,
+		PRIMARY KEY (topic, "partition")
+	)`,
+}
+
+// traceKey is where an id's bits are: chunk, and the two values its probe
+// positions are derived from.
+type traceKey struct {
+	chunk int
+	a, b  uint32
+}
+
+// traceKeyOf hashes a trace id (FNV-1a, then a 64-bit finaliser so every
+// bit depends on every byte): stable across processes and releases, since
+// the bits are stored.
+func traceKeyOf(id string) traceKey {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	x := mix64(h.Sum64())
+	y := mix64(x ^ 0x9e3779b97f4a7c15)
+	chunk, _ := bits.Mul64(x, traceBloomChunks)
+	return traceKey{chunk: int(chunk), a: uint32(y), b: uint32(y>>32) | 1}
+}
+
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// set sets k's probe bits in chunk c; has reports whether all are set.
+func (k traceKey) set(c []uint64) {
+	for i := uint32(0); i < traceBloomProbes; i++ {
+		p := (k.a + i*k.b) & 511
+		c[p>>6] |= 1 << (p & 63)
+	}
+}
+
+func (k traceKey) has(c []uint64) bool {
+	for i := uint32(0); i < traceBloomProbes; i++ {
+		p := (k.a + i*k.b) & 511
+		if c[p>>6]&(1<<(p&63)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// traceBlock is the bloom and time range of the events of one block.
+type traceBlock struct {
+	bits         []uint64 // traceBloomChunks × traceChunkWords
+	tsMin, tsMax time.Time
+	rows         int
+}
+
+func newTraceBlock() *traceBlock {
+	return &traceBlock{bits: make([]uint64, traceBloomChunks*traceChunkWords)}
+}
+
+func (b *traceBlock) chunk(i int) []uint64 {
+	return b.bits[i*traceChunkWords : (i+1)*traceChunkWords]
+}
+
+// add indexes one event. Events without a trace id count toward the block
+// (its time range covers them) but set no bits.
+func (b *traceBlock) add(ts time.Time, id string) {
+	if b.rows == 0 || ts.Before(b.tsMin) {
+		b.tsMin = ts
+	}
+	if b.rows == 0 || ts.After(b.tsMax) {
+		b.tsMax = ts
+	}
+	b.rows++
+	if id != "" {
+		k := traceKeyOf(id)
+		k.set(b.chunk(k.chunk))
+	}
+}
+
+// traceIndex is the store's open (unsealed) block per twin.
+type traceIndex struct {
+	mu        sync.Mutex // guards open; writers hold writeMu as well
+	open      [2]*traceBlock
+	next      [2]int64 // next block id per twin
+	unindexed [2]bool  // the twin has more unsealed rows than Open indexes
+	off       bool     // benchmarks: measure the write path without the index
+}
+
+// indexTraces is the write path's one call: it adds the kept rows to the
+// open block of twin and, when that block is full, writes it (bloom chunks,
+// time range, and the twin's consumer offsets as its cover) in the open
+// transaction on conn, after the batch's offsets. The returned func must
+// run once that transaction committed: only then is the block sealed and a
+// new one opened, so a rolled-back seal is written again by the next batch.
+func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, rows []Row, keep []bool) (committed func(), err error) {
+	ix := &s.traces
+	if ix.off {
+		return func() {}, nil
+	}
+	ix.mu.Lock()
+	b := ix.open[twin]
+	for i := range rows {
+		if keep == nil || keep[i] {
+			b.add(rows[i].Event.Time, rows[i].Event.TraceID)
+		}
+	}
+	full := b.rows >= TraceBlockRows
+	ix.mu.Unlock()
+	if !full {
+		return func() {}, nil
+	}
+	id := ix.next[twin]
+	if err := writeTraceBlock(ctx, conn, id, b); err != nil {
+		return nil, err
+	}
+	ex := conn.(driver.ExecerContext)
+	if _, err := ex.ExecContext(ctx, `INSERT OR REPLACE INTO trace_cover SELECT topic, "partition", next_offset FROM consumer_offsets`, nil); err != nil {
+		return nil, fmt.Errorf("record what trace block %d covers: %w", id, err)
+	}
+	return func() {
+		ix.mu.Lock()
+		ix.open[twin] = newTraceBlock()
+		ix.next[twin] = id + 1
+		ix.mu.Unlock()
+	}, nil
+}
+
+// indexTracesRecord is the trace hook of the segment path (segment.go):
+// the events of one segment's record (segmentSchema) get blocks of their
+// own, TraceBlockRows each, sealed in the open transaction on conn that
+// registers the segment, so a segment is never stored without its blocks.
+func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin int, rec arrow.RecordBatch) error {
+	tsIdx := rec.Schema().FieldIndices("ts")
+	idIdx := rec.Schema().FieldIndices("trace_id")
+	if len(tsIdx) != 1 || len(idIdx) != 1 {
+		return fmt.Errorf("index trace ids of a segment: its record has no ts or trace_id column")
+	}
+	ts, ok := rec.Column(tsIdx[0]).(*array.Timestamp)
+	var idOf func(int) string
+	switch c := rec.Column(idIdx[0]).(type) {
+	case *array.String:
+		idOf = c.Value
+	case *array.Binary: // the segment builder's string columns
+		idOf = c.ValueString
+	default:
+		ok = false
+	}
+	if !ok {
+		return fmt.Errorf("index trace ids of a segment: ts is %T, trace_id %T", rec.Column(tsIdx[0]), rec.Column(idIdx[0]))
+	}
+	n := int(rec.NumRows())
+	for lo := 0; lo < n; lo += TraceBlockRows {
+		b := newTraceBlock()
+		for i := lo; i < min(n, lo+TraceBlockRows); i++ {
+			b.add(time.UnixMicro(int64(ts.Value(i))).UTC(), idOf(i))
+		}
+		ix := &s.traces
+		ix.mu.Lock()
+		id := ix.next[twin]
+		ix.next[twin]++
+		ix.mu.Unlock()
+		if err := writeTraceBlock(ctx, conn, id, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTraceBlock appends block id's range and non-empty bloom chunks in
+// the open transaction on conn (the writer's current twin).
+func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBlock) (err error) {
+	ex := conn.(driver.ExecerContext)
+	if _, err := ex.ExecContext(ctx, `INSERT INTO trace_blocks VALUES ($1, $2, $3, $4)`, []driver.NamedValue{
+		{Ordinal: 1, Value: id}, {Ordinal: 2, Value: b.tsMin.UTC()}, {Ordinal: 3, Value: b.tsMax.UTC()}, {Ordinal: 4, Value: int64(b.rows)}}); err != nil {
+		return fmt.Errorf("write trace block %d: %w", id, err)
+	}
+	app, err := duckdb.NewAppender(conn, "", "", "trace_bloom")
+	if err != nil {
+		return fmt.Errorf("open trace bloom appender: %w", err)
+	}
+	defer func() {
+		if cerr := app.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("flush trace bloom of block %d: %w", id, cerr)
+		}
+	}()
+	buf := make([]byte, traceChunkWords*8*traceBloomChunks)
+	for c := 0; c < traceBloomChunks; c++ {
+		words := b.chunk(c)
+		if !slices.ContainsFunc(words, func(w uint64) bool { return w != 0 }) {
+			continue
+		}
+		out := buf[c*traceChunkWords*8 : (c+1)*traceChunkWords*8]
+		for i, w := range words {
+			binary.LittleEndian.PutUint64(out[i*8:], w)
+		}
+		if err := app.AppendRow(id, int32(c), out); err != nil {
+			return fmt.Errorf("append trace bloom chunk: %w", err)
+		}
+	}
+	return nil
+}
+
+// openTraceIndex loads the next block ids and rebuilds each twin's open
+// block from the events its trace_cover does not cover.
+func (s *Store) openTraceIndex(ctx context.Context) error {
+	for i, twin := range twins {
+		s.traces.open[i] = newTraceBlock()
+		err := s.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT coalesce(max(block) + 1, 0) FROM %s.main.trace_blocks`, twin)).Scan(&s.traces.next[i])
+		if err != nil {
+			return fmt.Errorf("read the trace index of %s: %w", twin, err)
+		}
+		if err := s.rebuildOpenTraceBlock(ctx, i); err != nil {
+			return err
+		}
+	}
+	if s.seg != nil {
+		// Segments written before the index have no blocks: then searches
+		// by trace id scan, rather than miss their events.
+		var segRows, blockRows int64
+		err := s.db.QueryRowContext(ctx, `SELECT (SELECT coalesce(sum("rows"), 0) FROM memory.main.segments),
+			(SELECT coalesce(sum("rows"), 0) FROM memory.main.trace_blocks)`).Scan(&segRows, &blockRows)
+		if err != nil {
+			return fmt.Errorf("compare segments with the trace index: %w", err)
+		}
+		if segRows > blockRows {
+			s.traces.unindexed[0] = true
+			s.opts.Logger.Warn("store: segments written before the trace index existed; searches by trace id scan every event")
+		}
+	}
+	return nil
+}
+
+// rebuildOpenTraceBlock indexes the events of twin i above its cover: per
+// partition the twin holds, the rows at or above the covered offset (all of
+// them when none is covered), in offset order. The offset predicate lets
+// DuckDB skip the row groups below it.
+func (s *Store) rebuildOpenTraceBlock(ctx context.Context, i int) error {
+	twin := twins[i]
+	q := fmt.Sprintf(`SELECT o.topic, o."partition", c.next_offset FROM %[1]s.main.consumer_offsets o
+		LEFT JOIN %[1]s.main.trace_cover c ON c.topic = o.topic AND c."partition" = o."partition"`, twin)
+	type part struct {
+		topic string
+		p     int32
+		from  sql.NullInt64
+	}
+	var parts []part
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("read the trace index cover of %s: %w", twin, err)
+	}
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.topic, &p.p, &p.from); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the trace index cover of %s: %w", twin, err)
+		}
+		parts = append(parts, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the trace index cover of %s: %w", twin, err)
+	}
+	b := s.traces.open[i]
+	for _, p := range parts {
+		from := int64(-1 << 63)
+		if p.from.Valid {
+			from = p.from.Int64
+		}
+		q := fmt.Sprintf(`SELECT ts, trace_id FROM %s.main.events WHERE topic = $1 AND "partition" = $2 AND "offset" >= $3
+			ORDER BY "offset" LIMIT $4`, twin)
+		rows, err := s.db.QueryContext(ctx, q, p.topic, p.p, from, traceRebuildMax+1-b.rows)
+		if err != nil {
+			return fmt.Errorf("rebuild the trace index of %s: %w", twin, err)
+		}
+		for rows.Next() {
+			var ts time.Time
+			var id string
+			if err := rows.Scan(&ts, &id); err != nil {
+				rows.Close()
+				return fmt.Errorf("rebuild the trace index of %s: %w", twin, err)
+			}
+			b.add(ts, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("rebuild the trace index of %s: %w", twin, err)
+		}
+		if b.rows > traceRebuildMax {
+			s.traces.unindexed[i] = true
+			s.opts.Logger.Warn("store: events written before the trace index existed; searches by trace id scan every event",
+				"database", twin)
+			return nil
+		}
+	}
+	return nil
+}
+
+// tsRange is a closed range of event times.
+type tsRange struct{ from, to time.Time }
+
+// traceRanges returns the event-time ranges that may hold events of trace
+// id, merged and sorted; indexed is false when the index cannot answer (a
+// twin written before it existed), and the caller must scan everything.
+func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, indexed bool, err error) {
+	k := traceKeyOf(id)
+	ix := &s.traces
+	// The open blocks first: a block sealed after this snapshot is in the
+	// table by the time the query below runs, so nothing falls in between.
+	ix.mu.Lock()
+	for i := range twins {
+		if ix.unindexed[i] {
+			ix.mu.Unlock()
+			return nil, false, nil
+		}
+		if b := ix.open[i]; b != nil && b.rows > 0 && k.has(b.chunk(k.chunk)) {
+			ranges = append(ranges, tsRange{b.tsMin, b.tsMax})
+		}
+	}
+	ix.mu.Unlock()
+	q := fmt.Sprintf(`SELECT k.ts_min, k.ts_max, b.bits FROM %[1]s.main.trace_bloom b JOIN %[1]s.main.trace_blocks k ON k.block = b.block WHERE b.chunk = $1
+		UNION ALL SELECT k.ts_min, k.ts_max, b.bits FROM %[2]s.main.trace_bloom b JOIN %[2]s.main.trace_blocks k ON k.block = b.block WHERE b.chunk = $1`,
+		twins[0], twins[1])
+	words := make([]uint64, traceChunkWords)
+	err = s.query(ctx, "trace_index", q, []any{int32(k.chunk)}, func(rows *sql.Rows) error {
+		var r tsRange
+		var raw []byte
+		if err := rows.Scan(&r.from, &r.to, &raw); err != nil {
+			return err
+		}
+		if len(raw) != traceChunkWords*8 {
+			return fmt.Errorf("trace bloom chunk of %d bytes, want %d", len(raw), traceChunkWords*8)
+		}
+		for i := range words {
+			words[i] = binary.LittleEndian.Uint64(raw[i*8:])
+		}
+		if k.has(words) {
+			ranges = append(ranges, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return mergeRanges(ranges), true, nil
+}
+
+// mergeRanges sorts ranges and joins the ones that overlap.
+func mergeRanges(rs []tsRange) []tsRange {
+	slices.SortFunc(rs, func(a, b tsRange) int { return a.from.Compare(b.from) })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && !r.from.After(out[n-1].to) {
+			if r.to.After(out[n-1].to) {
+				out[n-1].to = r.to
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// addTraceRanges restricts w to the ranges (ts within any of them).
+func (w *where) addTraceRanges(rs []tsRange) {
+	conds := make([]string, len(rs))
+	args := make([]any, 0, 2*len(rs))
+	for i, r := range rs {
+		conds[i] = "ts BETWEEN ? AND ?"
+		args = append(args, r.from.UTC(), r.to.UTC())
+	}
+	w.addN("("+strings.Join(conds, " OR ")+")", args...)
+}
+
+// expireTraceBlocks deletes the blocks whose events are all older than
+// cutoff, in the retention transaction of one twin.
+func expireTraceBlocks(exec exec, cutoff time.Time) error {
+	if _, err := exec(`DELETE FROM trace_bloom WHERE block IN (SELECT block FROM trace_blocks WHERE ts_max < $1)`, cutoff); err != nil {
+		return fmt.Errorf("delete trace blooms before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	if _, err := exec(`DELETE FROM trace_blocks WHERE ts_max < $1`, cutoff); err != nil {
+		return fmt.Errorf("delete trace blocks before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	return nil
+}
