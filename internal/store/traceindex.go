@@ -25,7 +25,6 @@ import (
 	"database/sql/driver"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"math/bits"
 	"slices"
 	"strings"
@@ -92,16 +91,25 @@ type traceKey struct {
 	a, b  uint32
 }
 
-// traceKeyOf hashes a trace id (FNV-1a, then a 64-bit finaliser so every
-// bit depends on every byte): stable across processes and releases, since
-// the bits are stored.
+// traceKeyOf hashes a trace id: stable across processes and releases,
+// since the bits are stored.
 func traceKeyOf(id string) traceKey {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	x := mix64(h.Sum64())
+	x := mix64(hashString(id))
 	y := mix64(x ^ 0x9e3779b97f4a7c15)
 	chunk, _ := bits.Mul64(x, traceBloomChunks)
 	return traceKey{chunk: int(chunk), a: uint32(y), b: uint32(y>>32) | 1}
+}
+
+// hashString is FNV-1a (64-bit) of s, inline so nothing is allocated;
+// traceKeyOf runs its result through mix64 so every bit of the key depends
+// on every byte.
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 func mix64(x uint64) uint64 {
