@@ -161,7 +161,7 @@ func BenchmarkTraceLookup(b *testing.B) {
 	b.Logf("store on disk: %.1f MB for %d events (bloom chunks %.1f MB)", float64(size)/1e6, n, float64(bloom)/1e6)
 	if os.Getenv("WIRELOG_TRACE_BENCH_UHUGEINT") != "" {
 		t := time.Now()
-		_, err := st.db.Exec(`CREATE TABLE IF NOT EXISTS wl_a.main.trace_u AS SELECT ts, `+uhugeintOf("trace_id")+` AS t FROM events`)
+		_, err := st.db.Exec(`CREATE TABLE IF NOT EXISTS wl_a.main.trace_u AS SELECT ts, ` + uhugeintOf("trace_id") + ` AS t FROM events`)
 		if err != nil {
 			b.Fatal(err)
 		}
