@@ -30,8 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -202,11 +200,16 @@ func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, row
 		}
 	}
 	full := b.rows >= TraceBlockRows
+	var id int64
+	if full {
+		// Reserved now: a rolled-back seal leaves a gap, never a reuse.
+		id = ix.next[twin]
+		ix.next[twin]++
+	}
 	ix.mu.Unlock()
 	if !full {
 		return func() {}, nil
 	}
-	id := ix.next[twin]
 	if err := writeTraceBlock(ctx, conn, id, b); err != nil {
 		return nil, err
 	}
@@ -217,50 +220,34 @@ func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, row
 	return func() {
 		ix.mu.Lock()
 		ix.open[twin] = newTraceBlock()
-		ix.next[twin] = id + 1
 		ix.mu.Unlock()
 	}, nil
 }
 
-// indexTracesRecord is the trace hook of the segment path (segment.go):
-// the events of one segment's record (segmentSchema) get blocks of their
-// own, TraceBlockRows each, sealed in the open transaction on conn that
-// registers the segment, so a segment is never stored without its blocks.
-func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin int, rec arrow.RecordBatch) error {
-	tsIdx := rec.Schema().FieldIndices("ts")
-	idIdx := rec.Schema().FieldIndices("trace_id")
-	if len(tsIdx) != 1 || len(idIdx) != 1 {
-		return fmt.Errorf("index trace ids of a segment: its record has no ts or trace_id column")
-	}
-	ts, ok := rec.Column(tsIdx[0]).(*array.Timestamp)
-	var idOf func(int) string
-	switch c := rec.Column(idIdx[0]).(type) {
-	case *array.String:
-		idOf = c.Value
-	case *array.Binary: // the segment builder's string columns
-		idOf = c.ValueString
-	default:
-		ok = false
-	}
-	if !ok {
-		return fmt.Errorf("index trace ids of a segment: ts is %T, trace_id %T", rec.Column(tsIdx[0]), rec.Column(idIdx[0]))
-	}
-	n := int(rec.NumRows())
-	for lo := 0; lo < n; lo += TraceBlockRows {
-		b := newTraceBlock()
-		for i := lo; i < min(n, lo+TraceBlockRows); i++ {
-			b.add(time.UnixMicro(int64(ts.Value(i))).UTC(), idOf(i))
-		}
-		ix := &s.traces
-		ix.mu.Lock()
-		id := ix.next[twin]
-		ix.next[twin]++
-		ix.mu.Unlock()
-		if err := writeTraceBlock(ctx, conn, id, b); err != nil {
-			return err
+// indexTracesSealed is indexTraces for a write path whose rows do not go
+// to the twin's events table (segment files, issue 12): the kept rows get
+// a block of their own, sealed at once in the open transaction on conn
+// (the writer's twin, where the caller commits the rows' offsets), so
+// nothing of them is left to rebuild from the events table after a crash.
+// Lookups restrict the events view by the block's time range, so the rows
+// must be readable through it. Call it with one segment's rows (at most a
+// few blocks' worth: the bloom is sized for TraceBlockRows).
+func (s *Store) indexTracesSealed(ctx context.Context, conn driver.Conn, twin int, rows []Row, keep []bool) error {
+	b := newTraceBlock()
+	for i := range rows {
+		if keep == nil || keep[i] {
+			b.add(rows[i].Event.Time, rows[i].Event.TraceID)
 		}
 	}
-	return nil
+	if b.rows == 0 {
+		return nil
+	}
+	ix := &s.traces
+	ix.mu.Lock()
+	id := ix.next[twin]
+	ix.next[twin]++
+	ix.mu.Unlock()
+	return writeTraceBlock(ctx, conn, id, b)
 }
 
 // writeTraceBlock appends block id's range and non-empty bloom chunks in
@@ -304,20 +291,6 @@ func (s *Store) openTraceIndex(ctx context.Context) error {
 		}
 		if err := s.rebuildOpenTraceBlock(ctx, i); err != nil {
 			return err
-		}
-	}
-	if s.seg != nil {
-		// Segments written before the index have no blocks: then searches
-		// by trace id scan, rather than miss their events.
-		var segRows, blockRows int64
-		err := s.db.QueryRowContext(ctx, `SELECT (SELECT coalesce(sum("rows"), 0) FROM memory.main.segments),
-			(SELECT coalesce(sum("rows"), 0) FROM memory.main.trace_blocks)`).Scan(&segRows, &blockRows)
-		if err != nil {
-			return fmt.Errorf("compare segments with the trace index: %w", err)
-		}
-		if segRows > blockRows {
-			s.traces.unindexed[0] = true
-			s.opts.Logger.Warn("store: segments written before the trace index existed; searches by trace id scan every event")
 		}
 	}
 	return nil

@@ -184,27 +184,40 @@ func TestMergeRanges(t *testing.T) {
 	}
 }
 
-// With segment files (--store-format parquet) every segment is indexed in
-// the transaction that registers it, also after a reopen.
-func TestTraceLookupOverSegments(t *testing.T) {
+// The sealed hook (for a write path that keeps rows outside the twins'
+// events table) stores a block in the caller's transaction at once; its
+// rows are found through it, and a reopen has nothing to rebuild for them.
+func TestTraceIndexSealedHook(t *testing.T) {
 	path := tempDB(t)
-	st := openSegmentStore(t, path, Options{SegmentRows: 50000})
-	total := int64(TraceBlockRows + 30000)
-	for off := int64(0); off < total; off += 10000 {
-		mustWrite(t, st, traceRows(10000, off, t0.Add(time.Duration(off)*time.Millisecond)))
+	st := openTest(t, path)
+	rows := traceRows(3000, 0, t0)
+	keep := make([]bool, len(rows))
+	for i := range keep {
+		keep[i] = true
 	}
-	if err := st.FlushSegments(context.Background()); err != nil {
+	// The caller's transaction: the rows go in as usual, the block sealed.
+	err := st.withWriter(func(conn driver.Conn) error {
+		ex := conn.(driver.ExecerContext)
+		if _, err := ex.ExecContext(context.Background(), "BEGIN TRANSACTION", nil); err != nil {
+			return err
+		}
+		if err := st.appendEvents(conn, rows, keep); err != nil {
+			return err
+		}
+		if err := st.indexTracesSealed(context.Background(), conn, st.active, rows, nil); err != nil {
+			return err
+		}
+		_, err := ex.ExecContext(context.Background(), "COMMIT", nil)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var blocks int
-	if err := st.db.QueryRow(`SELECT count(*) FROM trace_blocks`).Scan(&blocks); err != nil || blocks < 2 {
-		t.Fatalf("%d trace blocks for %d events in segments (err %v), want at least 2", blocks, total, err)
+	if err := st.db.QueryRow(`SELECT count(*) FROM trace_blocks`).Scan(&blocks); err != nil || blocks != 1 {
+		t.Fatalf("%d sealed blocks (err %v), want 1", blocks, err)
 	}
-	checkTraces(t, st, total)
-	st.Close()
-	st = openSegmentStore(t, path, Options{SegmentRows: 50000})
-	if _, indexed, err := st.traceRanges(context.Background(), traceIDOf(1)); err != nil || !indexed {
-		t.Fatalf("after a reopen: indexed %v, err %v", indexed, err)
+	if got := searchTrace(t, st, traceIDOf(100)); got != 4 {
+		t.Fatalf("trace 100: %d events through the sealed block, want 4", got)
 	}
-	checkTraces(t, st, total)
 }
