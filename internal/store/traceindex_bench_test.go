@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +106,10 @@ func buildBulkStore(b *testing.B, st *Store, n int) {
 // alternating, and reports p50/p99 of each. WIRELOG_TRACE_BENCH_DIR keeps
 // the built store for the next run (building 54M events takes minutes);
 // WIRELOG_TRACE_BENCH_UHUGEINT=1 adds "uhugeint": a scan of the same ids
-// stored as UHUGEINT, the other candidate.
+// stored as UHUGEINT, the other candidate. WIRELOG_TRACE_BENCH_MODES=index
+// runs only the given modes (comma-separated): lookups through the index
+// without full scans between them evicting its pages from DuckDB's buffer
+// pool.
 //
 //	WIRELOG_TRACE_BENCH_ROWS=54000000 WIRELOG_TRACE_BENCH_DIR=/var/tmp/wl-trace \
 //	  go test -run '^$' -bench TraceLookup -benchtime 200x -timeout 3h ./internal/store
@@ -167,17 +171,21 @@ func BenchmarkTraceLookup(b *testing.B) {
 		}
 		b.Logf("UHUGEINT copy of the trace ids in %s", time.Since(t).Round(time.Second))
 	}
+	modes := []string{"index", "scan"}
+	if os.Getenv("WIRELOG_TRACE_BENCH_UHUGEINT") != "" {
+		modes = append(modes, "uhugeint")
+	}
+	if v := os.Getenv("WIRELOG_TRACE_BENCH_MODES"); v != "" {
+		modes = strings.Split(v, ",")
+	}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	lat := map[string][]time.Duration{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := bulkTraceID(rng.Int64N(int64(n / 4)))
-		for _, mode := range []string{"index", "scan", "uhugeint"} {
-			if mode == "uhugeint" && os.Getenv("WIRELOG_TRACE_BENCH_UHUGEINT") == "" {
-				continue
-			}
-			t := time.Now()
+		for _, mode := range modes {
+			t, cpu0 := time.Now(), processCPU(b)
 			var got int
 			switch mode {
 			case "uhugeint":
@@ -200,6 +208,9 @@ func BenchmarkTraceLookup(b *testing.B) {
 				got = len(res.Events)
 			}
 			lat[mode] = append(lat[mode], time.Since(t))
+			// CPU time too: on a loaded machine the wall clock includes
+			// the time the lookup waited for a core.
+			lat[mode+"-cpu"] = append(lat[mode+"-cpu"], processCPU(b)-cpu0)
 			if got != 4 {
 				b.Fatalf("%s: trace %s has %d events, want 4", mode, id, got)
 			}
