@@ -189,7 +189,10 @@ type traceIndex struct {
 // new one opened, so a rolled-back seal is written again by the next batch.
 func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, rows []Row, keep []bool) (committed func(), err error) {
 	ix := &s.traces
-	if ix.off {
+	// A twin with rows no bloom covers (written before the index) is never
+	// sealed: a seal would record every offset as covered, hiding those
+	// rows from lookups after the next restart. Its lookups scan.
+	if ix.off || ix.unindexed[twin] {
 		return func() {}, nil
 	}
 	ix.mu.Lock()

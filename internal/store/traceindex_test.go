@@ -157,6 +157,12 @@ func TestTraceLookupOnUnindexedStore(t *testing.T) {
 		t.Fatalf("traceRanges on a store without its index: indexed %v, err %v; want a full scan", indexed, err)
 	}
 	checkTraces(t, st, total)
+	// New writes must not seal a block that claims to cover the old rows:
+	// after another restart every trace is still found.
+	mustWrite(t, st, traceRows(TraceBlockRows+10, total, t0.Add(time.Duration(total)*time.Millisecond)))
+	st.Close()
+	st = openTest(t, path)
+	checkTraces(t, st, total+TraceBlockRows+10)
 }
 
 func TestTraceBlocksExpireWithRetention(t *testing.T) {
