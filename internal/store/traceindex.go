@@ -335,6 +335,20 @@ func (s *Store) rebuildOpenTraceBlock(ctx context.Context, i int) error {
 		if p.from.Valid {
 			from = p.from.Int64
 		}
+		// Count first, stopping at the bound: a store from before the index
+		// would otherwise sort all its rows at every start.
+		var n int
+		err := s.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s.main.events
+			WHERE topic = $1 AND "partition" = $2 AND "offset" >= $3 LIMIT $4)`, twin), p.topic, p.p, from, traceRebuildMax+1-b.rows).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("rebuild the trace index of %s: %w", twin, err)
+		}
+		if b.rows+n > traceRebuildMax {
+			s.traces.unindexed[i] = true
+			s.opts.Logger.Warn("store: events written before the trace index existed; searches by trace id scan every event",
+				"database", twin)
+			return nil
+		}
 		q := fmt.Sprintf(`SELECT ts, trace_id FROM %s.main.events WHERE topic = $1 AND "partition" = $2 AND "offset" >= $3
 			ORDER BY "offset" LIMIT $4`, twin)
 		rows, err := s.db.QueryContext(ctx, q, p.topic, p.p, from, traceRebuildMax+1-b.rows)
