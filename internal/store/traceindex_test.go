@@ -89,6 +89,16 @@ func TestTraceLookupUsesBlocksAcrossTwins(t *testing.T) {
 	}
 	checkTraces(t, st, total)
 
+	// The API's search (SearchNewest) answers trace ids the same way.
+	id := traceIDOf(4242)
+	res, err := st.SearchNewest(ctx, SearchRequest{TraceID: id, Limit: 10})
+	if err != nil {
+		t.Fatalf("SearchNewest(trace_id=%s): %v", id, err)
+	}
+	if want := wantTrace(t, st, id); len(res.Events) != want {
+		t.Fatalf("SearchNewest(trace_id=%s) found %d events, want %d", id, len(res.Events), want)
+	}
+
 	// A hit in a sealed block narrows the scan to that block's time range.
 	ranges, indexed, err := st.traceRanges(ctx, traceIDOf(10))
 	if err != nil || !indexed {
