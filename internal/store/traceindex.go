@@ -30,6 +30,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -253,6 +255,47 @@ func (s *Store) indexTracesSealed(ctx context.Context, conn driver.Conn, twin in
 	return writeTraceBlock(ctx, conn, id, b)
 }
 
+// indexTracesRecord is the trace hook of the segment path (segment.go):
+// the events of one segment's record (segmentSchema) get blocks of their
+// own, TraceBlockRows each, sealed in the open transaction on conn that
+// registers the segment, so a segment is never stored without its blocks.
+func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin int, rec arrow.RecordBatch) error {
+	tsIdx := rec.Schema().FieldIndices("ts")
+	idIdx := rec.Schema().FieldIndices("trace_id")
+	if len(tsIdx) != 1 || len(idIdx) != 1 {
+		return fmt.Errorf("index trace ids of a segment: its record has no ts or trace_id column")
+	}
+	ts, ok := rec.Column(tsIdx[0]).(*array.Timestamp)
+	var idOf func(int) string
+	switch c := rec.Column(idIdx[0]).(type) {
+	case *array.String:
+		idOf = c.Value
+	case *array.Binary: // the segment builder's string columns
+		idOf = c.ValueString
+	default:
+		ok = false
+	}
+	if !ok {
+		return fmt.Errorf("index trace ids of a segment: ts is %T, trace_id %T", rec.Column(tsIdx[0]), rec.Column(idIdx[0]))
+	}
+	n := int(rec.NumRows())
+	for lo := 0; lo < n; lo += TraceBlockRows {
+		b := newTraceBlock()
+		for i := lo; i < min(n, lo+TraceBlockRows); i++ {
+			b.add(time.UnixMicro(int64(ts.Value(i))).UTC(), idOf(i))
+		}
+		ix := &s.traces
+		ix.mu.Lock()
+		id := ix.next[twin]
+		ix.next[twin]++
+		ix.mu.Unlock()
+		if err := writeTraceBlock(ctx, conn, id, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeTraceBlock appends block id's range and non-empty bloom chunks in
 // the open transaction on conn (the writer's current twin).
 func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBlock) (err error) {
@@ -294,6 +337,20 @@ func (s *Store) openTraceIndex(ctx context.Context) error {
 		}
 		if err := s.rebuildOpenTraceBlock(ctx, i); err != nil {
 			return err
+		}
+	}
+	if s.seg != nil {
+		// Segments written before the index have no blocks: then searches
+		// by trace id scan, rather than miss their events.
+		var segRows, blockRows int64
+		err := s.db.QueryRowContext(ctx, `SELECT (SELECT coalesce(sum("rows"), 0) FROM memory.main.segments),
+			(SELECT coalesce(sum("rows"), 0) FROM memory.main.trace_blocks)`).Scan(&segRows, &blockRows)
+		if err != nil {
+			return fmt.Errorf("compare segments with the trace index: %w", err)
+		}
+		if segRows > blockRows {
+			s.traces.unindexed[0] = true
+			s.opts.Logger.Warn("store: segments written before the trace index existed; searches by trace id scan every event")
 		}
 	}
 	return nil

@@ -237,3 +237,28 @@ func TestTraceIndexSealedHook(t *testing.T) {
 		t.Fatalf("trace 100: %d events through the sealed block, want 4", got)
 	}
 }
+
+// With segment files (--store-format parquet) every segment is indexed in
+// the transaction that registers it, also after a reopen.
+func TestTraceLookupOverSegments(t *testing.T) {
+	path := tempDB(t)
+	st := openSegmentStore(t, path, Options{SegmentRows: 50000})
+	total := int64(TraceBlockRows + 30000)
+	for off := int64(0); off < total; off += 10000 {
+		mustWrite(t, st, traceRows(10000, off, t0.Add(time.Duration(off)*time.Millisecond)))
+	}
+	if err := st.FlushSegments(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var blocks int
+	if err := st.db.QueryRow(`SELECT count(*) FROM trace_blocks`).Scan(&blocks); err != nil || blocks < 2 {
+		t.Fatalf("%d trace blocks for %d events in segments (err %v), want at least 2", blocks, total, err)
+	}
+	checkTraces(t, st, total)
+	st.Close()
+	st = openSegmentStore(t, path, Options{SegmentRows: 50000})
+	if _, indexed, err := st.traceRanges(context.Background(), traceIDOf(1)); err != nil || !indexed {
+		t.Fatalf("after a reopen: indexed %v, err %v", indexed, err)
+	}
+	checkTraces(t, st, total)
+}
