@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -283,6 +285,9 @@ func Run(ctx context.Context, cfg Config) error {
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		if db, ok := n.st.(*store.Store); ok {
+			mux.HandleFunc("GET /debug/store/memory", storeMemoryHandler(db))
+		}
 	}
 	h, err := n.authorize(mux)
 	if err != nil {
@@ -841,4 +846,25 @@ func (n *node) startMiner(st *store.Store) (*patterns.Miner, error) {
 	}()
 	n.onClose(func() { cancel(); <-done })
 	return m, nil
+}
+
+// storeMemoryHandler answers GET /debug/store/memory: DuckDB's own account
+// of its memory (duckdb_memory(), by purpose) beside the Go runtime's, to
+// tell which part of RSS grows.
+func storeMemoryHandler(db *store.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		m, err := db.MemoryUsage(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"duckdb": m,
+			"go": map[string]uint64{"heap_inuse_bytes": ms.HeapInuse, "heap_idle_bytes": ms.HeapIdle,
+				"heap_released_bytes": ms.HeapReleased, "sys_bytes": ms.Sys, "stack_inuse_bytes": ms.StackInuse},
+		})
+	}
 }

@@ -163,7 +163,7 @@ func BenchmarkWrite(b *testing.B) {
 }
 
 // processCPU is the user+system CPU time the process has used.
-func processCPU(b *testing.B) time.Duration {
+func processCPU(b testing.TB) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatalf("getrusage: %v", err)

@@ -744,6 +744,11 @@ func (s *Store) SearchNewest(ctx context.Context, req SearchRequest) (*SearchRes
 	if limit < 0 || limit > MaxSearchLimit {
 		return s.Search(ctx, req) // refused there, with the field named
 	}
+	if req.TraceID != "" {
+		// The rollups know nothing of trace ids; the trace index
+		// (traceindex.go) narrows the search to the id's blocks instead.
+		return s.Search(ctx, req)
+	}
 	n := limit + 1
 	for range searchWidenStep {
 		cut, _, err := s.fieldsCut(ctx, req.Filter(), nil, n, 0)

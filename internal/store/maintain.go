@@ -91,7 +91,7 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (Deleted, e
 		}
 		n, _ = res.RowsAffected()
 		d.Rollups += n
-		return nil
+		return expireTraceBlocks(exec, cutoff)
 	}, nil)
 	if err != nil {
 		return Deleted{}, fmt.Errorf("retention: %w", err)

@@ -439,6 +439,7 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 		return nil, err
 	}
 	var w where
+	var ranges []tsRange // where a trace id may be, from the trace index
 	if req.Service != "" {
 		w.add("service = ?", req.Service)
 	}
@@ -447,6 +448,19 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 	}
 	if req.TraceID != "" {
 		w.add("trace_id = ?", req.TraceID)
+		// Only the time ranges whose trace blooms may hold it (traceindex.go).
+		var indexed bool
+		var err error
+		ranges, indexed, err = s.traceRanges(ctx, req.TraceID)
+		if err != nil {
+			return nil, err
+		}
+		if indexed && len(ranges) == 0 {
+			return &SearchResult{Events: []StoredEvent{}, Limit: limit}, nil
+		}
+		if !indexed {
+			ranges = nil
+		}
 	}
 	if req.Tenant != "" {
 		w.add("tenant = ?", req.Tenant)
@@ -466,10 +480,14 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 	if err := addMatches(&w, "attr", req.Attrs, req.Exclude); err != nil {
 		return nil, err
 	}
+	src := "events"
+	if len(ranges) > 0 {
+		src = traceSource(&w, ranges)
+	}
 	w.args = append(w.args, limit+1)
 	q := `SELECT ts, service, level, message, host, trace_id, span_id, tenant, attrs::VARCHAR,
 			bytes, topic, "partition", "offset"
-		FROM events` + w.String() + `
+		FROM ` + src + w.String() + `
 		ORDER BY ts DESC, "partition" DESC, "offset" DESC LIMIT $` + strconv.Itoa(len(w.args))
 	res := &SearchResult{Events: make([]StoredEvent, 0, min(limit, 256)), Limit: limit}
 	err := s.query(ctx, "search", q, w.args, func(rows *sql.Rows) error {

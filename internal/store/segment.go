@@ -549,6 +549,9 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 				return fmt.Errorf("advance offset of %s/%d to %d: %w", k.topic, k.partition, n, err)
 			}
 		}
+		if err := s.indexTracesRecord(ctx, conn, s.active, f.b.rec); err != nil { // traceindex.go
+			return err
+		}
 		if s.beforeCommit != nil {
 			if err := s.beforeCommit(conn); err != nil {
 				return err

@@ -265,6 +265,8 @@ type Store struct {
 	uncheckpointed int64
 	lastCheckpoint time.Time
 	path           string // the database file; "" in memory
+	// traces is the trace-id skip index's open blocks (traceindex.go).
+	traces traceIndex
 	// patternsPruned is when WritePatterns last expired old pattern counts.
 	patternsPruned time.Time
 	// seg is the segment-file state of FormatParquet; nil for FormatTable.
@@ -411,6 +413,11 @@ func Open(path string, opts Options) (*Store, error) {
 		s.ckconn.Close()
 		return fail(fmt.Errorf("store format %q is not one of %s (--store-format)", opts.Format, strings.Join(Formats, ", ")))
 	}
+	if err := s.openTraceIndex(ctx); err != nil {
+		s.wconn.Close()
+		s.ckconn.Close()
+		return fail(fmt.Errorf("%s: %w", where, err))
+	}
 	if opts.DisableMaintenance {
 		close(s.done)
 	} else {
@@ -432,7 +439,7 @@ func applySchema(ctx context.Context, db *sql.DB, where string) error {
 		if _, err := conn.ExecContext(ctx, "USE "+twin); err != nil {
 			return fmt.Errorf("create schema in %s: %w", where, err)
 		}
-		for _, q := range schema {
+		for _, q := range append(schema, traceSchema...) {
 			if _, err := conn.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("create schema in %s (%s): %w", where, twin, err)
 			}

@@ -155,6 +155,11 @@ func (s *Store) writeTx(ctx context.Context, conn driver.Conn, rows []Row, keep 
 			return fmt.Errorf("advance offset of %s/%d to %d: %w", k.topic, k.partition, n, err)
 		}
 	}
+	// After the offsets: a trace block sealed here covers them.
+	traced, err := s.indexTraces(ctx, conn, s.active, rows, keep)
+	if err != nil {
+		return err
+	}
 	if s.beforeCommit != nil {
 		if err := s.beforeCommit(conn); err != nil {
 			return err
@@ -163,6 +168,7 @@ func (s *Store) writeTx(ctx context.Context, conn driver.Conn, rows []Row, keep 
 	if _, err := ex.ExecContext(ctx, "COMMIT", nil); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	traced()
 	return nil
 }
 
