@@ -36,26 +36,32 @@ func load(t *testing.T, target string, ack *os.File, runID string, d time.Durati
 	return done
 }
 
-// settle waits until the processors' stored totals stop moving and cover at
-// least want events.
-func settle(t *testing.T, want int64, total func() int64) int64 {
+// settle waits until p has stored everything in its partitions: its Kafka
+// consumer lag (end offset − committed offset, committed only after the
+// rows are stored; refreshed every --kafka-lag-interval, 1 s in these tests)
+// is 0 on every partition it owns, at least want events are stored, and the
+// count has not moved for longer than a lag refresh. The count alone cannot
+// say it: it can pass the acknowledged count early (a produce retried after
+// a leader change stores a record at two offsets, each once) while the
+// consumer pauses after a leader kill or a rebalance.
+func settle(t *testing.T, want int64, p *proc) int64 {
 	t.Helper()
 	var last int64 = -1
 	var since time.Time
 	eventually(t, 120*time.Second, func() error {
-		got := total()
-		if got != last || got < want {
+		got := p.stored()
+		if got != last {
 			since = time.Now()
 		}
 		last = got
-		// The count can pass want early (a producer retry after a leader
-		// change stores a record twice at two offsets, each once), so "no
-		// movement" must outlast a consumer's pause after a leader kill or
-		// a rebalance (session timeout 6 s here): a shutdown no longer
-		// drains what is left, so a short pause read as "done" lost events
-		// in the check, not in the store.
-		if time.Since(since) < 10*time.Second {
-			return fmt.Errorf("stored %d events, want at least %d and no movement for 10 s", got, want)
+		if lag := metric(p, "wirelog_kafka_consumer_lag_records"); lag != 0 {
+			return fmt.Errorf("consumer lag %v records (-1: no partition owned yet), %d stored", lag, got)
+		}
+		if got < want {
+			return fmt.Errorf("stored %d events, want at least %d", got, want)
+		}
+		if time.Since(since) < 3*time.Second {
+			return fmt.Errorf("stored %d events, still moving", got)
 		}
 		return nil
 	})
@@ -119,7 +125,7 @@ func TestKafkaPipeline(t *testing.T) {
 		t.Skip("kcat is not installed: run scripts/deps/30-kafka.sh as root")
 	}
 	k := startKafka(t, false)
-	common := []string{"--kafka", k.brokers(), "--kafka-partitions", "4",
+	common := []string{"--kafka", k.brokers(), "--kafka-lag-interval", "1s", "--kafka-partitions", "4",
 		"--kafka-produce-timeout", "3s", "--kafka-session-timeout", "6s"}
 	ing := startProc(t, "ingest", append([]string{"ingest", "--http", "127.0.0.1:0",
 		"--syslog-udp", "", "--syslog-tcp", ""}, common...)...)
@@ -183,7 +189,7 @@ func TestKafkaPipeline(t *testing.T) {
 	t.Logf("rebalance round: %d acked, errors %v", r.EventsAcked, r.Errors)
 	p2Rows := testproc.ReadStore(t, d2).Rows
 	acked := testproc.ReadLines(t, ackPath)
-	settle(t, int64(len(acked))-p2Rows, p1.stored)
+	settle(t, int64(len(acked))-p2Rows, p1)
 
 	// Broker gone: 503 with Retry-After, unready; back: everything resumes.
 	k.stop()
@@ -217,7 +223,7 @@ func TestKafkaPipeline(t *testing.T) {
 		return nil
 	})
 	acked = testproc.ReadLines(t, ackPath)
-	settle(t, int64(len(acked))-p2Rows, p1.stored)
+	settle(t, int64(len(acked))-p2Rows, p1)
 	p1.term()
 	ing.term()
 	checkStores(t, acked, d1, d2)
@@ -229,7 +235,7 @@ func TestKafkaPipeline(t *testing.T) {
 // ingest gateway recovers without a restart.
 func TestKafkaClusterLeaderKill(t *testing.T) {
 	k := startKafka(t, true)
-	common := []string{"--kafka", k.brokers(), "--kafka-partitions", "3", "--kafka-replication-factor", "3",
+	common := []string{"--kafka", k.brokers(), "--kafka-lag-interval", "1s", "--kafka-partitions", "3", "--kafka-replication-factor", "3",
 		"--kafka-produce-timeout", "10s", "--kafka-session-timeout", "6s"}
 	ing := startProc(t, "ingest", append([]string{"ingest", "--http", "127.0.0.1:0",
 		"--syslog-udp", "", "--syslog-tcp", ""}, common...)...)
@@ -263,7 +269,7 @@ func TestKafkaClusterLeaderKill(t *testing.T) {
 	})
 	fmt.Fprintln(ack, "failover-1")
 	acked := testproc.ReadLines(t, ackPath)
-	settle(t, int64(len(acked)), p1.stored)
+	settle(t, int64(len(acked)), p1)
 	p1.term()
 	ing.term()
 	checkStores(t, acked, d1)
