@@ -415,6 +415,9 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 			prev := *f
 			*f = func(tps []transport.TopicPartition) {
 				d.Forget(tps)
+				if n.proc != nil {
+					n.proc.Forget(tps)
+				}
 				if prev != nil {
 					prev(tps)
 				}

@@ -58,7 +58,7 @@ func newMetrics() metrics {
 		}),
 		ingestToStored: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wirelog_processor_ingest_to_stored_seconds",
-			Help:    "Time from a record's arrival at ingest (its log timestamp) to its store commit: how fresh queries are.",
+			Help:    "Time from a record's arrival at ingest (its log timestamp) until queries can see it (its store commit; with --store-format parquet, the registration of its segment): how fresh queries are.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}),
 		syslogParse: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -98,7 +98,8 @@ type Processor struct {
 	uncommitted map[transport.TopicPartition]int64 // durable, not yet committed (deferred stores)
 
 	mu     sync.Mutex
-	stuck  error // why the batch in hand cannot be stored, while it cannot
+	fresh  *freshness // set by Run for a store that reports when rows become queryable
+	stuck  error      // why the batch in hand cannot be stored, while it cannot
 	paused bool
 	resume chan struct{}
 }
@@ -142,6 +143,18 @@ func (p *Processor) Resume() {
 	p.m.paused.Set(0)
 }
 
+// Forget drops what the processor tracks for partitions it no longer owns
+// (revoked or lost in a rebalance): their records' freshness is measured by
+// their new owner.
+func (p *Processor) Forget(tps []transport.TopicPartition) {
+	p.mu.Lock()
+	f := p.fresh
+	p.mu.Unlock()
+	if f != nil {
+		f.forget(tps)
+	}
+}
+
 // Paused reports whether the processor is paused.
 func (p *Processor) Paused() bool {
 	p.mu.Lock()
@@ -175,6 +188,16 @@ func (p *Processor) Run(ctx context.Context) error {
 		events []event.Event
 	)
 	deferred, _ := storage.AsDeferred(p.store)
+	// A store that makes rows queryable after Write returns says when; the
+	// freshness histogram is observed then, not at Write (freshness.go).
+	var fresh *freshness
+	if qn, ok := p.store.(QueryableNotifier); ok && deferred != nil {
+		fresh = newFreshness(p.m.ingestToStored)
+		p.mu.Lock()
+		p.fresh = fresh
+		p.mu.Unlock()
+		qn.OnQueryable(fresh.queryable)
+	}
 	if deferred != nil {
 		done := make(chan struct{})
 		defer func() { close(done); p.commitDurable(context.WithoutCancel(ctx), deferred) }()
@@ -255,6 +278,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		// The batch is retried until stored: the records are not lost by
 		// moving on, and the consumer must not run ahead of the store. A
 		// record the store refuses for itself is dead-lettered (poison.go).
+		if fresh != nil {
+			// Before Write: the store may make them queryable before it returns.
+			fresh.written(recs)
+		}
 		start := time.Now()
 		span.Phase(telemetry.PhaseStore)
 		n, dead, err := p.storeRows(ctx, rows, raws)
@@ -268,9 +295,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		span.Observe(p.m.batchSeconds, time.Since(start).Seconds())
 		p.m.batchRecords.Observe(float64(len(rows)))
 		// Freshness: from the record's log timestamp (its arrival at
-		// ingest, just before its sender's acknowledgement) to stored.
+		// ingest, just before its sender's acknowledgement) to queryable.
 		stored := time.Now()
-		for i := range recs {
+		for i := 0; fresh == nil && i < len(recs); i++ {
 			if ts := recs[i].Timestamp; !ts.IsZero() {
 				span.Observe(p.m.ingestToStored, stored.Sub(ts).Seconds())
 			}

@@ -97,6 +97,10 @@ type segments struct {
 	durable map[transport.TopicPartition]int64 // advanced since the last Durable call
 	doomed  []string                           // deregistered; deleted by the next retention run (queries may still read them)
 
+	// onQueryable is told, after a segment became visible to queries, each
+	// partition's offset below which every row is queryable (OnQueryable).
+	onQueryable func(map[transport.TopicPartition]int64)
+
 	stop, done  chan struct{}
 	compactDone chan struct{} // compactLoop ended
 
@@ -579,6 +583,12 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 	if err := s.replaceEventsView(ctx); err != nil {
 		// Committed and durable; queries see it once a view update works.
 		s.opts.Logger.Error("store: a segment is stored but the events view could not be updated; retrying at the next segment", "err", err)
+	} else if g.onQueryable != nil {
+		q := make(map[transport.TopicPartition]int64, len(s.offsets))
+		for k, n := range s.offsets {
+			q[transport.TopicPartition{Topic: k.topic, Partition: k.partition}] = n
+		}
+		g.onQueryable(q)
 	}
 	g.flushes.Inc()
 	g.fileBytes.Add(float64(size))
@@ -736,6 +746,20 @@ func (s *Store) Durable() map[transport.TopicPartition]int64 {
 	out := s.seg.durable
 	s.seg.durable = map[transport.TopicPartition]int64{}
 	return out
+}
+
+// OnQueryable has fn called each time a segment became visible to queries,
+// with every partition's offset below which all rows written are queryable
+// (process.QueryableNotifier: the processor measures ingest → queryable
+// with it). The table format never calls it: its rows are queryable when
+// Write returns. fn runs with the store's write lock held and must not call
+// the store.
+func (s *Store) OnQueryable(fn func(next map[transport.TopicPartition]int64)) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.seg != nil {
+		s.seg.onQueryable = fn
+	}
 }
 
 // Lost is always empty: a segment, once committed, is not lost by the

@@ -1,0 +1,99 @@
+package process
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// histogramOf reads h's sample count and the cumulative count of samples
+// at or below le.
+func histogramOf(t *testing.T, h prometheus.Histogram, le float64) (count, atMost uint64) {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range m.GetHistogram().GetBucket() {
+		if b.GetUpperBound() == le {
+			atMost = b.GetCumulativeCount()
+		}
+	}
+	return m.GetHistogram().GetSampleCount(), atMost
+}
+
+// TestFreshnessCountsUntilTheSegmentIsQueryable: with Parquet segments the
+// store buffers events for --store-segment-interval before they can be
+// queried, so ingest → queryable must include that wait. Measured at Write
+// it read a few milliseconds while a search could not see the events yet.
+func TestFreshnessCountsUntilTheSegmentIsQueryable(t *testing.T) {
+	const n, interval = 100, 700 * time.Millisecond
+	lg, st := openRealLog(t, store.Options{Format: store.FormatParquet, SegmentInterval: interval})
+	recs := make([]transport.Record, n)
+	for i := range recs {
+		recs[i].Value = event.AppendJSON(nil, &event.Event{Time: time.Now(), Service: "svc", Level: event.LevelInfo, Message: "fresh"})
+	}
+	if err := lg.Producer().Produce(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	p := processUntil(t, lg, st, n)
+
+	var count, early uint64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if count, early = histogramOf(t, p.m.ingestToStored, 0.5); count >= n || time.Now().After(deadline) {
+			break
+		}
+	}
+	if count != n {
+		t.Fatalf("freshness observed %d records, want %d (one per record once its segment is queryable)", count, n)
+	}
+	if early != 0 {
+		t.Fatalf("%d of %d records were reported queryable within 0.5 s, but their segment waits %v before it is written", early, n, interval)
+	}
+	res, err := st.Search(context.Background(), store.SearchRequest{Limit: n + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != n {
+		t.Fatalf("a search finds %d of the %d records freshness counted as queryable", len(res.Events), n)
+	}
+}
+
+// TestFreshnessReplayAndForget: records replayed after a rewind replace the
+// pending ones from their offset on (each is observed once), and a partition
+// that moved to another processor is no longer measured here.
+func TestFreshnessReplayAndForget(t *testing.T) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "t", Buckets: []float64{1}})
+	f := newFreshness(h)
+	tp := transport.TopicPartition{Topic: "logs", Partition: 3}
+	batch := func(from, to int64) []transport.Record {
+		var rs []transport.Record
+		for o := from; o < to; o++ {
+			rs = append(rs, transport.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: o, Timestamp: time.Now()})
+		}
+		return rs
+	}
+	f.written(batch(0, 5))
+	f.queryable(map[transport.TopicPartition]int64{tp: 3})
+	if c, _ := histogramOf(t, h, 1); c != 3 {
+		t.Fatalf("observed %d records below offset 3, want 3", c)
+	}
+	f.written(batch(2, 6)) // rewound to 2: 3 and 4 are pending again, not twice
+	f.queryable(map[transport.TopicPartition]int64{tp: 6})
+	if c, _ := histogramOf(t, h, 1); c != 3+4 {
+		t.Fatalf("observed %d records after the replay, want 7 (2..5 once each)", c)
+	}
+	f.written(batch(6, 9))
+	f.forget([]transport.TopicPartition{tp})
+	f.queryable(map[transport.TopicPartition]int64{tp: 9})
+	if c, _ := histogramOf(t, h, 1); c != 7 {
+		t.Fatalf("observed %d records, want 7: a forgotten partition's records are its new owner's to measure", c)
+	}
+}
