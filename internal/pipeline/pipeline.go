@@ -436,6 +436,7 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 	n.tail = api.NewTailHub()
 	n.reg.MustRegister(n.tail.Collector())
 	popts := cfg.Processor
+	popts.Logger = n.log.With("component", "processor")
 	// The processor hands every stored batch to the live tail and, on the
 	// DuckDB store (whose patterns table it fills), to the pattern miner
 	// (internal/patterns), which flushes to the store itself. The

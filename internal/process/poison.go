@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/wirelog/wirelog/internal/storage"
@@ -71,7 +70,7 @@ func (p *Processor) storeRows(ctx context.Context, rows []store.Row, raws [][]by
 				err = serr
 			}
 		}
-		slog.Error("processor: store write failed; retrying the batch", "records", len(rows), "try", tries, "err", err)
+		p.opts.Logger.Error("store write failed; retrying the batch", "records", len(rows), "try", tries, "err", err)
 		if !sleep(ctx, p.opts.RetryDelay) {
 			return 0, nil, fmt.Errorf("store write failed at shutdown, batch will be replayed on restart: %w", err)
 		}
@@ -91,7 +90,7 @@ func (p *Processor) split(ctx context.Context, dls DeadLetterStore, rows []store
 		}
 		dead[0] = true
 		p.m.poisoned.Inc()
-		slog.Error("processor: the store refused one record; it is in the dead_letters table and the batch goes on",
+		p.opts.Logger.Error("the store refused one record; it is in the dead_letters table and the batch goes on",
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "bytes", len(raws[0]), "err", cause)
 		return 0, nil
 	}

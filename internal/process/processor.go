@@ -49,6 +49,9 @@ type Options struct {
 	// stored as an error event that says what was wrong, so it is never
 	// dropped unseen.
 	DeadLetter DeadLetterer
+	// Logger receives the processor's warnings (failed polls, writes,
+	// commits); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // DeadLetterer sends a record the processor cannot handle aside, with the
@@ -114,6 +117,9 @@ func New(cons transport.Consumer, st Store, opts Options) *Processor {
 	}
 	if opts.MaxWriteTries <= 0 {
 		opts.MaxWriteTries = DefaultMaxWriteTries
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 
 	return &Processor{cons: cons, store: st, opts: opts, m: newMetrics(), resume: make(chan struct{})}
@@ -231,7 +237,7 @@ func (p *Processor) Run(ctx context.Context) error {
 				return nil
 			}
 			p.m.errors.WithLabelValues("poll").Inc()
-			slog.Warn("processor: poll failed; retrying", "err", err)
+			p.opts.Logger.Warn("poll failed; retrying", "err", err)
 			if !sleep(ctx, p.opts.RetryDelay) {
 				return nil
 			}
@@ -265,7 +271,7 @@ func (p *Processor) Run(ctx context.Context) error {
 						p.m.deadLettered.Inc()
 						continue
 					} else {
-						slog.Warn("processor: dead-letter send failed; storing the record as an error event", "err", dlErr)
+						p.opts.Logger.Warn("dead-letter send failed; storing the record as an error event", "err", dlErr)
 					}
 				}
 				// Keep the record as an event that says what was wrong, so
@@ -315,7 +321,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		} else if err := p.cons.Commit(context.WithoutCancel(ctx), next); err != nil {
 			// Advisory: the store already holds the offsets.
 			p.m.errors.WithLabelValues("commit").Inc()
-			slog.Warn("processor: offset commit to the log failed (store offsets are authoritative)", "err", err)
+			p.opts.Logger.Warn("offset commit to the log failed (store offsets are authoritative)", "err", err)
 		}
 		span.End(len(rows))
 		if p.opts.OnStored != nil {
@@ -344,7 +350,7 @@ func (p *Processor) checkpointIfDue(ctx context.Context) {
 	}
 	if err := c.Checkpoint(context.WithoutCancel(ctx)); err != nil {
 		p.m.errors.WithLabelValues("checkpoint").Inc()
-		slog.Warn("processor: store checkpoint failed; retrying after the next batch", "err", err)
+		p.opts.Logger.Warn("store checkpoint failed; retrying after the next batch", "err", err)
 	}
 }
 
@@ -366,7 +372,7 @@ func (p *Processor) commitDurable(ctx context.Context, d storage.Deferred) {
 		if r, ok := p.cons.(Rewinder); ok {
 			r.Rewind(lost)
 		} else {
-			slog.Error("processor: the store lost rows it had accepted and this log cannot rewind; they are replayed only after a restart", "offsets", lost)
+			p.opts.Logger.Error("the store lost rows it had accepted and this log cannot rewind; they are replayed only after a restart", "offsets", lost)
 		}
 	}
 	p.commitMu.Lock()
@@ -382,7 +388,7 @@ func (p *Processor) commitDurable(ctx context.Context, d storage.Deferred) {
 	}
 	if err := p.cons.Commit(ctx, p.uncommitted); err != nil {
 		p.m.errors.WithLabelValues("commit").Inc()
-		slog.Warn("processor: committing durable offsets to the log failed; retrying in a second", "err", err)
+		p.opts.Logger.Warn("committing durable offsets to the log failed; retrying in a second", "err", err)
 		return
 	}
 	clear(p.uncommitted)
