@@ -57,8 +57,30 @@ type DataPlaneSeries struct {
 	StepSeconds int64            `json:"step_seconds"`
 	Times       []int64          `json:"times"`
 	Series      []DataPlaneTrace `json:"series"`
+	// VFs are the SR-IOV VFs the agent exported in the window, each with
+	// the container the kubelet had given it at the VF's last sample; a
+	// VF series in Series carries the same pod labels for the steps that
+	// container held it.
+	VFs []DataPlaneVF `json:"vfs"`
 	// Errors are queries that failed; the others are still answered.
 	Errors []string `json:"errors"`
+}
+
+// DataPlaneVF is one SR-IOV VF (the agent's sriov_vf_info) and the
+// container it belongs to (its podresources_pod_device_info, joined on the
+// agent and the VF's PCI address). Namespace, Pod, Container and Resource
+// are empty when no container holds the VF: it is unassigned.
+type DataPlaneVF struct {
+	Node       string `json:"node"`
+	PF         string `json:"pf"`
+	VF         int    `json:"vf"`
+	PCIAddress string `json:"pci_address"`
+	NUMANode   string `json:"numa_node"`
+	Driver     string `json:"driver"`
+	Namespace  string `json:"namespace"`
+	Pod        string `json:"pod"`
+	Container  string `json:"container"`
+	Resource   string `json:"resource_name"`
 }
 
 // DataPlaneTrace is one series: Values[i] belongs to Times[i]; null where

@@ -79,7 +79,9 @@ var Panels = []Panel{
 const ConsumerLagPanel = "Consumer lag (records)"
 
 // dropLabels are target labels that say nothing about the data plane.
-var dropLabels = map[string]bool{"__name__": true, "job": true, "instance": true}
+// instance is kept until the VF → pod join (on instance and pci_address)
+// is done, then dropped too.
+var dropLabels = map[string]bool{"__name__": true, "job": true}
 
 // Prometheus answers the page from a Prometheus server's HTTP API.
 type Prometheus struct {
@@ -108,7 +110,7 @@ func (p *Prometheus) URL() string { return p.base.String() }
 // when no query could be answered at all (Prometheus down).
 func (p *Prometheus) Series(ctx context.Context, from, to time.Time, step time.Duration) (*api.DataPlaneSeries, error) {
 	start := from.Truncate(step)
-	res := &api.DataPlaneSeries{From: start.UTC(), To: to.UTC(), StepSeconds: int64(step / time.Second), Series: []api.DataPlaneTrace{}, Errors: []string{}}
+	res := &api.DataPlaneSeries{From: start.UTC(), To: to.UTC(), StepSeconds: int64(step / time.Second), Series: []api.DataPlaneTrace{}, VFs: []api.DataPlaneVF{}, Errors: []string{}}
 	for t := start; !t.After(to); t = t.Add(step) {
 		res.Times = append(res.Times, t.Unix())
 	}
@@ -120,20 +122,26 @@ func (p *Prometheus) Series(ctx context.Context, from, to time.Time, step time.D
 		series []api.DataPlaneTrace
 		err    error
 	}
-	answers := make([]answer, len(Panels))
+	// The panels, then the VF → pod lookups (vfpods.go).
+	queries := append(append([]Panel{}, Panels...), vfInfoLookup, podDeviceLookup)
+	answers := make([]answer, len(queries))
 	var wg sync.WaitGroup
-	for i, panel := range Panels {
+	for i, q := range queries {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := p.queryRange(ctx, panel, start, to, step, index, len(res.Times))
+			limit := MaxSeriesPerPanel
+			if i >= len(Panels) {
+				limit = MaxVFs
+			}
+			s, err := p.queryRange(ctx, q, start, to, step, index, len(res.Times), limit)
 			answers[i] = answer{s, err}
 		}()
 	}
 	wg.Wait()
 	failed := 0
 	var firstErr error
-	for i, a := range answers {
+	for i, a := range answers[:len(Panels)] {
 		if a.err != nil {
 			failed++
 			if firstErr == nil {
@@ -146,6 +154,16 @@ func (p *Prometheus) Series(ctx context.Context, from, to time.Time, step time.D
 	}
 	if failed == len(Panels) {
 		return nil, firstErr
+	}
+	for i, a := range answers[len(Panels):] {
+		if a.err != nil {
+			res.Errors = append(res.Errors, queries[len(Panels)+i].Name+": "+a.err.Error())
+		}
+	}
+	res.Series, res.VFs = joinPods(res.Series, answers[len(Panels)].series, answers[len(Panels)+1].series)
+	// instance served the join; the page names series by what they are.
+	for _, tr := range res.Series {
+		delete(tr.Labels, "instance")
 	}
 	return res, nil
 }
@@ -164,7 +182,7 @@ type promResponse struct {
 	} `json:"data"`
 }
 
-func (p *Prometheus) queryRange(ctx context.Context, panel Panel, from, to time.Time, step time.Duration, index map[int64]int, n int) ([]api.DataPlaneTrace, error) {
+func (p *Prometheus) queryRange(ctx context.Context, panel Panel, from, to time.Time, step time.Duration, index map[int64]int, n, limit int) ([]api.DataPlaneTrace, error) {
 	q := url.Values{}
 	q.Set("query", panel.Query)
 	q.Set("start", strconv.FormatInt(from.Unix(), 10))
@@ -216,14 +234,14 @@ func (p *Prometheus) queryRange(ctx context.Context, panel Panel, from, to time.
 		}
 		out = append(out, tr)
 	}
-	return capSeries(out), nil
+	return capSeries(out, limit), nil
 }
 
-// capSeries orders a panel's series by labels and keeps MaxSeriesPerPanel.
-func capSeries(out []api.DataPlaneTrace) []api.DataPlaneTrace {
+// capSeries orders a panel's series by labels and keeps the first limit.
+func capSeries(out []api.DataPlaneTrace, limit int) []api.DataPlaneTrace {
 	sort.Slice(out, func(a, b int) bool { return labelKey(out[a].Labels) < labelKey(out[b].Labels) })
-	if len(out) > MaxSeriesPerPanel {
-		out = out[:MaxSeriesPerPanel]
+	if len(out) > limit {
+		out = out[:limit]
 	}
 	return out
 }

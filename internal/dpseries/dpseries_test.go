@@ -2,6 +2,7 @@ package dpseries
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wirelog/wirelog/internal/api"
+	"github.com/wirelog/wirelog/internal/dataplane/sysfs/sysfstest"
 	"github.com/wirelog/wirelog/internal/dpseries/dpseriestest"
 	"github.com/wirelog/wirelog/internal/freeport"
 	"github.com/wirelog/wirelog/internal/testproc"
@@ -40,7 +42,7 @@ func TestSeriesFromRealPrometheus(t *testing.T) {
 			return err
 		}
 		for _, s := range res.Series {
-			if s.Name == "DPDK port rx packets/s" && s.Labels["node"] == "test-node" {
+			if s.Name == "DPDK port rx packets/s" && s.Labels["node"] == dpseriestest.Node {
 				for _, v := range s.Values {
 					if v != nil && *v > 0 {
 						return nil
@@ -49,6 +51,15 @@ func TestSeriesFromRealPrometheus(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("no positive DPDK rx rate yet (%d series, errors %v)", len(res.Series), res.Errors)
+	})
+	// The VF series carry the pod that holds each VF, joined on the agent
+	// and the PCI address, and the VF → pod table lists every VF.
+	testproc.Eventually(t, 60*time.Second, func() error {
+		res, err = src.Series(context.Background(), time.Now().Add(-2*time.Minute), time.Now(), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		return vfPodsJoined(res)
 	})
 	if len(res.Errors) != 0 {
 		t.Errorf("panel errors: %v", res.Errors)
@@ -67,10 +78,101 @@ func TestSeriesFromRealPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("GET /api/v1/dataplane/series: %d", resp.StatusCode)
 	}
+	// The documented JSON (docs/openapi.yaml DataPlaneSeries) has the table.
+	var doc struct {
+		VFs []map[string]any `json:"vfs"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	vf0 := sysfstest.VFAddress(dpseriestest.PF.PCI, 0)
+	found := false
+	for _, v := range doc.VFs {
+		if v["pci_address"] == vf0 {
+			found = true
+			if v["pod"] != "cnf-0" || v["namespace"] != "telco" || v["container"] != "dpdk" || v["resource_name"] != "intel.com/sriov_dpdk" || v["pf"] != "ens1f0" || v["vf"] != 0.0 {
+				t.Errorf("GET /api/v1/dataplane/series: vfs row of %s is %v", vf0, v)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("GET /api/v1/dataplane/series: no vfs row for %s in %v", vf0, doc.VFs)
+	}
+}
+
+// vfPodsJoined says what is missing from res for the chain's fake node:
+// every VF rx series moving and labelled with its holder (none for an
+// unassigned VF), the dropping VF's drops under its pod, and one table row
+// per VF with its holder.
+func vfPodsJoined(res *api.DataPlaneSeries) error {
+	moving := func(s api.DataPlaneTrace) bool {
+		for _, v := range s.Values {
+			if v != nil && *v > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range dpseriestest.PF.NumVFs {
+		pci := sysfstest.VFAddress(dpseriestest.PF.PCI, i)
+		o, held := dpseriestest.VFOwners[pci]
+		panels := []string{"SR-IOV VF rx packets/s"}
+		if pci == dpseriestest.DroppingVF {
+			panels = append(panels, "SR-IOV VF drops/s")
+		}
+		for _, panel := range panels {
+			// A held VF may also have a part without pod labels (a
+			// scrape where the kubelet had not answered yet), never a
+			// part naming another pod.
+			ok := false
+			for _, s := range res.Series {
+				if s.Name != panel || s.Labels["pci_address"] != pci {
+					continue
+				}
+				l := s.Labels
+				if l["node"] != dpseriestest.Node || l["pf"] != dpseriestest.PF.Name {
+					return fmt.Errorf("%s %s: labels %v", panel, pci, l)
+				}
+				pod, has := l["pod"]
+				switch {
+				case has && (!held || pod != o.Pod):
+					return fmt.Errorf("%s of %s (held by %q) is labelled with pod %q: %v", panel, pci, o.Pod, pod, l)
+				case has && (l["namespace"] != o.Namespace || l["container"] != o.Container || l["resource_name"] != o.Resource):
+					return fmt.Errorf("%s of %s, held by %s/%s %s, is labelled %v", panel, pci, o.Namespace, o.Pod, o.Container, l)
+				case has == held && moving(s):
+					ok = true
+				}
+			}
+			if !ok {
+				var seen []string
+				for _, s := range res.Series {
+					if s.Name == panel && s.Labels["pci_address"] == pci {
+						seen = append(seen, fmt.Sprintf("%v %v", s.Labels, values(s)))
+					}
+				}
+				return fmt.Errorf("no moving %q series for %s labelled with its holder %q yet (errors %v; series %v)", panel, pci, o.Pod, res.Errors, seen)
+			}
+		}
+		var row *api.DataPlaneVF
+		for j := range res.VFs {
+			if res.VFs[j].PCIAddress == pci && res.VFs[j].Node == dpseriestest.Node {
+				row = &res.VFs[j]
+			}
+		}
+		want := api.DataPlaneVF{Node: dpseriestest.Node, PF: dpseriestest.PF.Name, VF: i, PCIAddress: pci, NUMANode: "0", Driver: dpseriestest.PF.VFDriver,
+			Namespace: o.Namespace, Pod: o.Pod, Container: o.Container, Resource: o.Resource}
+		if row == nil || *row != want {
+			return fmt.Errorf("VF table row of %s: %+v, want %+v", pci, row, want)
+		}
+	}
+	if len(res.VFs) != dpseriestest.PF.NumVFs {
+		return fmt.Errorf("VF table has %d rows, want %d: %+v", len(res.VFs), dpseriestest.PF.NumVFs, res.VFs)
+	}
+	return nil
 }
 
 func TestPrometheusDownAndBadURL(t *testing.T) {
@@ -150,4 +252,23 @@ func TestScraperFromRealAgent(t *testing.T) {
 	if !lagSeen {
 		t.Errorf("the %q panel does not carry this node's lag of 1234 records: %+v", ConsumerLagPanel, res.Series)
 	}
+	// The same VF → pod join as from Prometheus, from the node's own scrapes.
+	testproc.Eventually(t, 30*time.Second, func() error {
+		res, err := src.Series(context.Background(), time.Now().Add(-time.Minute), time.Now(), time.Second)
+		if err != nil {
+			return err
+		}
+		return vfPodsJoined(res)
+	})
+}
+
+// values are a series' samples, for failure messages.
+func values(s api.DataPlaneTrace) []float64 {
+	var out []float64
+	for _, v := range s.Values {
+		if v != nil {
+			out = append(out, *v)
+		}
+	}
+	return out
 }

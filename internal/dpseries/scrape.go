@@ -74,7 +74,7 @@ func NewScraper(rawURL string, interval time.Duration, log *slog.Logger) (*Scrap
 		interval = DefaultScrapeInterval
 	}
 	w := map[string]bool{}
-	for _, p := range Panels {
+	for _, p := range append(append([]Panel{}, Panels...), vfInfoLookup, podDeviceLookup) {
 		for _, m := range p.Metrics {
 			w[m] = true
 		}
@@ -191,7 +191,7 @@ func (s *Scraper) Series(ctx context.Context, from, to time.Time, step time.Dura
 	lastErr := s.lastErr
 	s.mu.Unlock()
 	start := from.Truncate(step)
-	res := &api.DataPlaneSeries{From: start.UTC(), To: to.UTC(), StepSeconds: int64(step / time.Second), Series: []api.DataPlaneTrace{}, Errors: []string{}}
+	res := &api.DataPlaneSeries{From: start.UTC(), To: to.UTC(), StepSeconds: int64(step / time.Second), Series: []api.DataPlaneTrace{}, VFs: []api.DataPlaneVF{}, Errors: []string{}}
 	for t := start; !t.After(to); t = t.Add(step) {
 		res.Times = append(res.Times, t.Unix())
 	}
@@ -201,84 +201,94 @@ func (s *Scraper) Series(ctx context.Context, from, to time.Time, step time.Dura
 	if lastErr != nil {
 		res.Errors = append(res.Errors, "latest scrape: "+lastErr.Error())
 	}
+	n := len(res.Times)
+	for _, p := range Panels {
+		res.Series = append(res.Series, capSeries(panelTraces(p, scrapes, start, to, step, n), MaxSeriesPerPanel)...)
+	}
+	sort.SliceStable(res.Series, func(a, b int) bool { return panelIndex(res.Series[a].Name) < panelIndex(res.Series[b].Name) })
+	res.Series, res.VFs = joinPods(res.Series,
+		capSeries(panelTraces(vfInfoLookup, scrapes, start, to, step, n), MaxVFs),
+		capSeries(panelTraces(podDeviceLookup, scrapes, start, to, step, n), MaxVFs))
+	return res, nil
+}
+
+// panelTraces computes one panel's series from the kept scrapes, n points
+// from start: the last value (or rate between two scrapes) in each bucket.
+func panelTraces(p Panel, scrapes []scrape, start, to time.Time, step time.Duration, n int) []api.DataPlaneTrace {
 	bucket := func(t time.Time) int {
 		if t.Before(start) || t.After(to) {
 			return -1
 		}
 		return int(t.Sub(start) / step)
 	}
-	for _, p := range Panels {
-		traces := map[string]*api.DataPlaneTrace{}
-		put := func(labels map[string]string, i int, v float64) {
-			k := labelKey(labels)
-			tr := traces[k]
-			if tr == nil {
-				tr = &api.DataPlaneTrace{Name: p.Name, Unit: p.Unit, Labels: labels, Values: make([]*float64, len(res.Times))}
-				traces[k] = tr
-			}
-			tr.Values[i] = &v
+	traces := map[string]*api.DataPlaneTrace{}
+	put := func(labels map[string]string, i int, v float64) {
+		k := labelKey(labels)
+		tr := traces[k]
+		if tr == nil {
+			tr = &api.DataPlaneTrace{Name: p.Name, Unit: p.Unit, Labels: labels, Values: make([]*float64, n)}
+			traces[k] = tr
 		}
-		for j := range scrapes {
-			i := bucket(scrapes[j].at)
-			if i < 0 || i >= len(res.Times) {
+		tr.Values[i] = &v
+	}
+	for j := range scrapes {
+		i := bucket(scrapes[j].at)
+		if i < 0 || i >= n {
+			continue
+		}
+		cur := scrapes[j].vals
+		switch p.Kind {
+		case kindGauge: // each metric's series (the lag panel has two sources)
+			for _, sm := range cur {
+				if slices.Contains(p.Metrics, sm.name) {
+					put(sm.labels, i, sm.v)
+				}
+			}
+		case kindRate, kindBusy:
+			if j == 0 {
 				continue
 			}
-			cur := scrapes[j].vals
-			switch p.Kind {
-			case kindGauge: // each metric's series (the lag panel has two sources)
-				for _, sm := range cur {
-					if slices.Contains(p.Metrics, sm.name) {
-						put(sm.labels, i, sm.v)
-					}
-				}
-			case kindRate, kindBusy:
-				if j == 0 {
-					continue
-				}
-				prev := scrapes[j-1]
-				dt := scrapes[j].at.Sub(prev.at).Seconds()
-				rates := map[string]map[int]float64{} // labels → metric index → rate
-				lbls := map[string]map[string]string{}
-				for mi, name := range p.Metrics {
-					for k, sm := range cur {
-						if sm.name != name {
-							continue
-						}
-						old, ok := prev.vals[k]
-						if !ok || sm.v < old.v || dt <= 0 {
-							continue // new series or a counter reset: no rate yet
-						}
-						lk := labelKey(sm.labels)
-						if rates[lk] == nil {
-							rates[lk] = map[int]float64{}
-							lbls[lk] = sm.labels
-						}
-						rates[lk][mi] = (sm.v - old.v) / dt
-					}
-				}
-				for lk, r := range rates {
-					if p.Kind == kindBusy {
-						if tot := r[0] + r[1]; tot > 0 {
-							put(lbls[lk], i, 100*r[0]/tot)
-						}
+			prev := scrapes[j-1]
+			dt := scrapes[j].at.Sub(prev.at).Seconds()
+			rates := map[string]map[int]float64{} // labels → metric index → rate
+			lbls := map[string]map[string]string{}
+			for mi, name := range p.Metrics {
+				for k, sm := range cur {
+					if sm.name != name {
 						continue
 					}
-					var sum float64
-					for _, v := range r {
-						sum += v
+					old, ok := prev.vals[k]
+					if !ok || sm.v < old.v || dt <= 0 {
+						continue // new series or a counter reset: no rate yet
 					}
-					put(lbls[lk], i, sum)
+					lk := labelKey(sm.labels)
+					if rates[lk] == nil {
+						rates[lk] = map[int]float64{}
+						lbls[lk] = sm.labels
+					}
+					rates[lk][mi] = (sm.v - old.v) / dt
 				}
 			}
+			for lk, r := range rates {
+				if p.Kind == kindBusy {
+					if tot := r[0] + r[1]; tot > 0 {
+						put(lbls[lk], i, 100*r[0]/tot)
+					}
+					continue
+				}
+				var sum float64
+				for _, v := range r {
+					sum += v
+				}
+				put(lbls[lk], i, sum)
+			}
 		}
-		out := make([]api.DataPlaneTrace, 0, len(traces))
-		for _, tr := range traces {
-			out = append(out, *tr)
-		}
-		res.Series = append(res.Series, capSeries(out)...)
 	}
-	sort.SliceStable(res.Series, func(a, b int) bool { return panelIndex(res.Series[a].Name) < panelIndex(res.Series[b].Name) })
-	return res, nil
+	out := make([]api.DataPlaneTrace, 0, len(traces))
+	for _, tr := range traces {
+		out = append(out, *tr)
+	}
+	return out
 }
 
 func panelIndex(name string) int {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/dataplane/sysfs/sysfstest"
 	"github.com/wirelog/wirelog/internal/dpseries/dpseriestest"
 	"github.com/wirelog/wirelog/internal/testproc"
 )
@@ -30,10 +31,54 @@ const (
 
 var syslogUDPRE = regexp.MustCompile(`syslog_udp=([0-9.:]+)`)
 
+// Tenant tokens of the second node, the one the script opens with a tenant
+// token (the Overview's tenant live card).
+const (
+	e2eTenantToken      = "e2e-tenant-acme-0123456789"
+	e2eOtherTenantToken = "e2e-tenant-globex-0123456789"
+)
+
+// startTenantNode runs a second `wirelog run` with tenant tokens
+// (--auth-tokens, docs/OPERATIONS.md): a tenant token reads only its
+// tenant and may not read /metrics.
+func startTenantNode(t *testing.T, bin string) *testproc.Proc {
+	t.Helper()
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.json")
+	if err := os.WriteFile(tokens, []byte(`{"tokens":[{"token":"`+e2eTenantToken+`","tenant":"acme"},{"token":"`+e2eOtherTenantToken+`","tenant":"globex"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return testproc.Start(t, bin, "wirelog-tenants", "run", "--http", "127.0.0.1:0", "--data", filepath.Join(dir, "data"),
+		"--syslog-udp", "", "--syslog-tcp", "", "--auth-tokens", tokens)
+}
+
+// vfOwnersJSON is what the fake kubelet of the data-plane chain says holds
+// each VF of its fake NIC, for the script to find on the page: pci_address
+// → {namespace, pod, container}, or null for a VF no container holds.
+func vfOwnersJSON() string {
+	type holder struct {
+		Namespace string `json:"namespace"`
+		Pod       string `json:"pod"`
+		Container string `json:"container"`
+	}
+	out := map[string]*holder{}
+	for i := range dpseriestest.PF.NumVFs {
+		pci := sysfstest.VFAddress(dpseriestest.PF.PCI, i)
+		out[pci] = nil
+		if o, ok := dpseriestest.VFOwners[pci]; ok {
+			out[pci] = &holder{o.Namespace, o.Pod, o.Container}
+		}
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
 // TestDashboardInChromium runs web/e2e/run.mjs (playwright-core driving
 // Debian's /usr/bin/chromium) against a real `wirelog run` fed by `wirelog
 // loadgen` and syslog, with --prometheus reading a real Prometheus that
-// scrapes a real `wirelog dataplane` on a real dpdk-testpmd, and kills and restarts that node when the script asks.
+// scrapes a real `wirelog dataplane` on a real dpdk-testpmd (and a fake
+// SR-IOV NIC whose VFs a fake kubelet gave to pods), and kills and restarts that node when the script asks.
+// A second node with tenant tokens serves the Overview under a tenant token.
 // The browser reaches the node through cutProxy, so the script can also drop
 // the browser's connections (CUT) and let them back (UNCUT) with wirelog up.
 // Screenshots go to the test's temp dir, or to docs/img when
@@ -103,8 +148,11 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	// The browser reaches wirelog through a proxy the script can cut.
 	proxy := startCutProxy(t, strings.TrimPrefix(node.URL, "http://"))
+	tenants := startTenantNode(t, bin)
 	cmd.Env = append(os.Environ(), "WIRELOG_URL="+proxy.URL(), "WIRELOG_DIRECT_URL="+node.URL, "WIRELOG_SHOTS="+shots,
-		"WIRELOG_PATTERN_SERVICE="+e2eSyslogApp, fmt.Sprintf("WIRELOG_PATTERN_LINES=%d", e2eSyslogLines))
+		"WIRELOG_PATTERN_SERVICE="+e2eSyslogApp, fmt.Sprintf("WIRELOG_PATTERN_LINES=%d", e2eSyslogLines),
+		"WIRELOG_VF_OWNERS="+vfOwnersJSON(),
+		"WIRELOG_TENANT_URL="+tenants.URL, "WIRELOG_TENANT_TOKEN="+e2eTenantToken, "WIRELOG_OTHER_TENANT_TOKEN="+e2eOtherTenantToken)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
