@@ -16,7 +16,13 @@ const direct = process.env.WIRELOG_DIRECT_URL ?? base // wirelog itself
 const shots = process.env.WIRELOG_SHOTS
 const patternService = process.env.WIRELOG_PATTERN_SERVICE
 const patternLines = Number(process.env.WIRELOG_PATTERN_LINES)
-if (!base) throw new Error('WIRELOG_URL is not set: run this from internal/webui/browser_test.go')
+// The fake kubelet's VF → pod assignments: {pci_address: {namespace, pod, container} | null}.
+const vfOwners = JSON.parse(process.env.WIRELOG_VF_OWNERS ?? 'null')
+// A second node with tenant tokens (--auth-tokens), and two of its tokens.
+const tenantBase = process.env.WIRELOG_TENANT_URL
+const tenantToken = process.env.WIRELOG_TENANT_TOKEN
+const otherToken = process.env.WIRELOG_OTHER_TENANT_TOKEN
+if (!base || !vfOwners || !tenantBase || !tenantToken || !otherToken) throw new Error('WIRELOG_URL, WIRELOG_VF_OWNERS or WIRELOG_TENANT_* is not set: run this from internal/webui/browser_test.go')
 
 const rl = createInterface({ input: process.stdin })
 const stdin = rl[Symbol.asyncIterator]()
@@ -31,8 +37,8 @@ function check(cond, msg) {
   console.log('ok   ' + msg)
 }
 
-async function api(path, root = base) {
-  const r = await fetch(root + path)
+async function api(path, root = base, token) {
+  const r = await fetch(root + path, token ? { headers: { Authorization: 'Bearer ' + token } } : {})
   if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`)
   return r.json()
 }
@@ -80,15 +86,15 @@ page.on('console', (m) => {
 })
 page.on('pageerror', (e) => consoleErrors.push('uncaught: ' + e.message))
 
-async function shot(name) {
+async function shot(name, p = page) {
   if (!shots) return
   mkdirSync(shots, { recursive: true })
   for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme })
-    await page.waitForTimeout(150)
-    await page.screenshot({ path: join(shots, `${name}-${scheme}.png`) })
+    await p.emulateMedia({ colorScheme: scheme })
+    await p.waitForTimeout(150)
+    await p.screenshot({ path: join(shots, `${name}-${scheme}.png`) })
   }
-  await page.emulateMedia({ colorScheme: 'light' })
+  await p.emulateMedia({ colorScheme: 'light' })
 }
 
 // waitTotal waits until the page's event total is want, and says what it
@@ -290,6 +296,95 @@ try {
   const verdict = await text('[data-testid=verdict]')
   check(/did not fall|Loss|Quiet/.test(verdict), `the data-plane page gives its loss-vs-quiet verdict: "${verdict.slice(0, 160)}"`)
   await shot('dataplane')
+
+  // VF → pod: the API joined the kubelet's pod-resources onto the VF series.
+  // Each VF's legend entry names the pod holding it, and the VF → pod table
+  // puts the pod in the VF's row; a VF no container holds says unassigned.
+  const vfTable = page.locator('[data-testid=vf-pods]')
+  await vfTable.waitFor({ timeout: 30000 })
+  const vfRx = page.locator('[data-testid=dp-panel]', { hasText: 'SR-IOV VF rx packets/s' })
+  for (const [pci, o] of Object.entries(vfOwners)) {
+    const who = o ? `${o.namespace}/${o.pod} ${o.container}` : 'unassigned'
+    // A held VF may also have a part from before the kubelet first answered
+    // (unassigned), never one naming another pod.
+    const entries = (await vfRx.locator('[data-testid=dp-legend] li', { hasText: pci }).allTextContents()).map((e) => e.trim())
+    check(entries.includes(`${who} · ${pci}`) && entries.every((e) => e === `${who} · ${pci}` || e === `unassigned · ${pci}`),
+      `the VF rx chart names VF ${pci} by its holder: ${JSON.stringify(entries)}`)
+    const row = vfTable.locator(`[data-testid=vf-row][data-pci="${pci}"]`)
+    const pod = ((await row.locator('[data-testid=vf-pod]').textContent()) ?? '').trim()
+    const rowText = (await row.textContent()) ?? ''
+    check(o ? pod === o.pod && rowText.includes(o.namespace) && rowText.includes(o.container) : pod === 'unassigned',
+      `the VF → pod table's row of ${pci} says ${o ? o.namespace + '/' + o.pod : 'unassigned'}: "${rowText.trim()}"`)
+  }
+  await vfRx.scrollIntoViewIfNeeded()
+  await shot('dataplane-vfs')
+
+  // A tenant token on the Overview (--auth-tokens, internal/authz): /metrics
+  // is operator-only, so the live card shows the tenant's own stored rate
+  // (over the card's 10 s window, checked against the API for that window
+  // and that token) and its newest event's age, and says which figures need
+  // an operator token. Both tenants send a trickle meanwhile; the other
+  // sends five times more, so a node-wide figure could not pass.
+  {
+    const tp = await ctx.newPage()
+    const tenantErrors = []
+    tp.on('console', (m) => {
+      if (m.type() !== 'error') return
+      // The card's probe of /metrics is refused by design, and Chromium logs the 403.
+      if (/status of 403/.test(m.text()) && /\/metrics$/.test(m.location().url)) return
+      tenantErrors.push(m.text())
+    })
+    tp.on('pageerror', (e) => tenantErrors.push('uncaught: ' + e.message))
+    const send = (token, n) =>
+      fetch(tenantBase + '/api/v1/logs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-ndjson', Authorization: 'Bearer ' + token },
+        body: Array.from({ length: n }, (_, i) => JSON.stringify({ service: 'tenant-e2e', level: 'info', message: `tenant line ${i}` })).join('\n') + '\n',
+      })
+    let trickling = true
+    let trickleErr
+    const trickle = (async () => {
+      const end = Date.now() + 90_000 // bounded whatever happens below
+      while (trickling && Date.now() < end) {
+        const [a, b] = await Promise.all([send(tenantToken, 2), send(otherToken, 10)])
+        if (a.status !== 202 || b.status !== 202) throw new Error(`tenant ingest answered ${a.status} and ${b.status}`)
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    })().catch((e) => (trickleErr = e))
+    try {
+      await tp.goto(tenantBase + '/?token=' + encodeURIComponent(tenantToken))
+      await tp.locator('[data-testid=tenant-live]').waitFor({ timeout: 30000 })
+      check(!tp.url().includes('token='), 'the dashboard moves ?token= out of the address bar')
+      let lastCard
+      const card = await retry('the tenant card agrees with the API', async () => {
+        if (trickleErr) throw trickleErr
+        const c = (lastCard = await tp.locator('[data-testid=tenant-live]').evaluate((el) => ({
+          from: el.dataset.from, to: el.dataset.to, text: el.textContent,
+          rate: el.querySelector('[data-testid=tenant-rate]').textContent,
+          newest: el.querySelector('[data-testid=tenant-newest]').textContent,
+        })))
+        if (!c.from) return null
+        const w = `/api/v1/stats?from=${encodeURIComponent(c.from)}&to=${encodeURIComponent(c.to)}`
+        const [mine, other] = await Promise.all([api(w, tenantBase, tenantToken), api(w, tenantBase, otherToken)])
+        return mine.events > 0 && Number(c.rate) === mine.events / 10 ? { ...c, mine: mine.events, other: other.events } : null
+      }, 60000).catch((e) => {
+        throw new Error(`${e.message}; the card last showed ${JSON.stringify(lastCard)}`)
+      })
+      check(card.other > card.mine, `the tenant card shows ${card.rate} ev/s: its tenant's ${card.mine} events in ${card.from} → ${card.to}, not the other tenant's ${card.other}`)
+      const age = Number(/newest event ([0-9.]+) s ago/.exec(card.newest)?.[1] ?? NaN)
+      check(age >= 0 && age < 60, `the tenant card gives the newest event's age: "${card.newest.trim()}"`)
+      check(/node-wide: an operator \(admin token\) sees them/.test(card.text) && /accepted rate, ack latency, rejects and consumer lag/.test(card.text),
+        'the tenant card says which figures need an operator token')
+      const ingest = (await tp.locator('[data-testid=ingest-card]').textContent()) ?? ''
+      check(!/unavailable|ev\/s accepted/.test(ingest), 'the tenant card shows no node-wide figure and no "/metrics unavailable"')
+      await shot('overview-tenant', tp)
+    } finally {
+      trickling = false
+      await trickle
+      await tp.close()
+    }
+    check(tenantErrors.length === 0, `no console errors under a tenant token${tenantErrors.length ? ': ' + tenantErrors.join(' | ') : ''}`)
+  }
 
   // Backend killed mid-session: a banner with retry, then recovery.
   await page.goto(base + '/')

@@ -93,12 +93,27 @@ export interface DataPlaneSeries {
   unit: string
   values: (number | null)[]
 }
+// One SR-IOV VF and the container the kubelet gave it; namespace, pod,
+// container and resource_name are '' when none holds it (unassigned).
+export interface DataPlaneVF {
+  node: string
+  pf: string
+  vf: number
+  pci_address: string
+  numa_node: string
+  driver: string
+  namespace: string
+  pod: string
+  container: string
+  resource_name: string
+}
 export interface DataPlaneResult {
   from: string
   to: string
   step_seconds: number
   times: number[]
   series: DataPlaneSeries[]
+  vfs: DataPlaneVF[]
   errors: string[]
 }
 

@@ -1,14 +1,15 @@
-import { useMemo, useState } from 'react'
+import { Fragment, useMemo, useState } from 'react'
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { api } from '../api/client'
 import { Bars, LEVEL_COLORS } from '../components/Chart'
-import { LEVELS } from '../api/types'
+import { LEVELS, type DataPlaneVF } from '../api/types'
 import { Empty, ErrorState, Loading } from '../components/States'
 import { TimeRange } from '../components/TimeRange'
 import { link, navigate, useParams } from '../router'
 import { iso, step } from '../time'
 import { readState, window as resolveWindow } from './filters'
 import { type Verdict, verdicts } from './verdict'
+import { holder, multiNode, seriesLabel, vfSummary } from './vfs'
 
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d']
 
@@ -40,15 +41,21 @@ export default function DataPlane() {
     if (!h) return []
     return LEVELS.filter((l) => h.levels[l]).reverse().map((l) => ({ label: l, color: LEVEL_COLORS[l], values: h.levels[l] }))
   }, [logs.data])
+  // One chart per panel; a VF's series is named by the pod holding it.
   const groups = useMemo(() => {
-    const g = new Map<string, { label: string; color: string; values: (number | null)[] }[]>()
-    for (const [i, s] of (dp.data?.series ?? []).entries()) {
+    const all = dp.data?.series ?? []
+    const multi = multiNode(all)
+    const g = new Map<string, { label: string; color: string; values: (number | null)[]; vf: boolean }[]>()
+    for (const [i, s] of all.entries()) {
       const arr = g.get(s.name) ?? []
-      arr.push({ label: Object.values(s.labels).join(' ') || s.name, color: PALETTE[i % PALETTE.length], values: s.values })
+      arr.push({ label: seriesLabel(s, multi) || s.name, color: PALETTE[i % PALETTE.length], values: s.values, vf: !!s.labels.pci_address })
       g.set(s.name, arr)
     }
     return [...g.entries()]
   }, [dp.data])
+  // The VF → pod table follows the last chart of per-VF series.
+  let lastVF = -1
+  groups.forEach(([, series], i) => series.some((x) => x.vf) && (lastVF = i))
   if (cfg.isPending) return <Loading what="configuration" />
   if (cfg.isError) return <ErrorState error={cfg.error} retry={() => cfg.refetch()} />
   if (!on) {
@@ -96,12 +103,23 @@ export default function DataPlane() {
             </section>
           )}
           {groups.length === 0 && <Empty>The source answered but has no data-plane series in this range.</Empty>}
-          {groups.map(([name, series]) => (
-            <section key={name} className="histogram" data-testid="dp-panel">
-              <h3>{name}</h3>
-              <Bars lines sync="dataplane" times={dp.data.times} stepSeconds={dp.data.step_seconds} series={series} height={120} onZoom={(a, b) => navigate(link('/explore', { from: iso(a), to: iso(b) }))} />
-            </section>
+          {groups.map(([name, series], gi) => (
+            <Fragment key={name}>
+              <section className="histogram" data-testid="dp-panel">
+                <h3>{name}</h3>
+                <Bars lines sync="dataplane" times={dp.data.times} stepSeconds={dp.data.step_seconds} series={series} height={120} onZoom={(a, b) => navigate(link('/explore', { from: iso(a), to: iso(b) }))} />
+                <ul className="legend dp-legend" data-testid="dp-legend">
+                  {series.map((x, i) => (
+                    <li key={i}>
+                      <span className="dot" style={{ background: x.color }} /> {x.label}
+                    </li>
+                  ))}
+                </ul>
+              </section>
+              {gi === lastVF && <VFTable vfs={dp.data.vfs} />}
+            </Fragment>
           ))}
+          {lastVF < 0 && <VFTable vfs={dp.data.vfs} />}
         </>
       )}
     </div>
@@ -136,6 +154,54 @@ function VerdictCard({ v }: { v: Verdict[] }) {
           ))}
         </ul>
       )}
+    </section>
+  )
+}
+
+// VFTable lists every SR-IOV VF the agent exported and the container the
+// kubelet gave it (the API joins the agent's podresources_pod_device_info
+// onto its sriov_vf_info), as of the range's end; a VF no container holds
+// is unassigned.
+export function VFTable({ vfs }: { vfs: DataPlaneVF[] }) {
+  if (!vfs.length) return null
+  const nodes = new Set(vfs.map((v) => v.node)).size > 1
+  const n = vfSummary(vfs)
+  return (
+    <section className="histogram" data-testid="vf-pods">
+      <h3>
+        SR-IOV VF → pod{' '}
+        <span className="muted">
+          {n.held} of {n.total} VFs held by a container, {n.unassigned} unassigned (kubelet pod-resources, at the end of the range)
+        </span>
+      </h3>
+      <table className="top vfpods">
+        <thead>
+          <tr>
+            {nodes && <th>Node</th>}
+            <th>VF</th>
+            <th>PF</th>
+            <th>Pod</th>
+            <th>Namespace</th>
+            <th>Container</th>
+            <th>Resource</th>
+          </tr>
+        </thead>
+        <tbody>
+          {vfs.map((v) => (
+            <tr key={v.node + ' ' + v.pci_address} data-testid="vf-row" data-pci={v.pci_address} title={holder(v) ?? 'unassigned'}>
+              {nodes && <td>{v.node}</td>}
+              <td>
+                <code>{v.pci_address}</code> <span className="muted">vf {v.vf}{v.driver ? ` · ${v.driver}` : ''}</span>
+              </td>
+              <td>{v.pf}</td>
+              <td data-testid="vf-pod">{v.pod || <span className="muted">unassigned</span>}</td>
+              <td>{v.namespace}</td>
+              <td>{v.container}</td>
+              <td>{v.resource_name}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </section>
   )
 }

@@ -61,7 +61,7 @@ export function Overview() {
         api.stats({ from: iso(to - TENANT_WINDOW_MS), to: iso(to) }, signal),
         api.search({ from: '-24h', to: iso(now), limit: 1 }, signal),
       ])
-      return tenantLive(w.events, newest.events[0]?.ts, Date.now())
+      return { ...tenantLive(w.events, newest.events[0]?.ts, Date.now()), from: iso(to - TENANT_WINDOW_MS), to: iso(to) }
     },
     placeholderData: keepPreviousData,
   })
@@ -106,12 +106,12 @@ export function Overview() {
         <div className="card" data-testid="ingest-card">
           <div className="label">Ingest (this node, live)</div>
           {operatorOnly ? (
-            <div data-testid="tenant-live">
+            <div data-testid="tenant-live" data-from={mine.data?.from} data-to={mine.data?.to}>
               <div>
-                <span className="big">{mine.data ? fmtCount(Math.round(mine.data.storedRate * 10) / 10) : '…'}</span> ev/s stored for your tenant
+                <span className="big" data-testid="tenant-rate">{mine.data ? fmtCount(Math.round(mine.data.storedRate * 10) / 10) : '…'}</span> ev/s stored for your tenant
                 <span className="muted"> (last {TENANT_WINDOW_MS / 1000} s)</span>
               </div>
-              <div className="muted">
+              <div className="muted" data-testid="tenant-newest">
                 newest event {mine.data?.newestAgeS == null ? 'none in 24 h' : `${mine.data.newestAgeS.toFixed(1)} s ago`}
               </div>
               <div className="muted">accepted rate, ack latency, rejects and consumer lag are node-wide: an operator (admin token) sees them</div>

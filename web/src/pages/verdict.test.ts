@@ -8,7 +8,7 @@ const hist = (info: number[]): Histogram => ({ from: '', to: '', step_seconds: s
 // The log rate falls at bucket 8 (t=1080); bucket 11 is still filling.
 const falling = hist([100, 100, 100, 100, 100, 100, 100, 100, 20, 100, 100, 3])
 const dp = (name: string, values: number[], labels: Record<string, string> = { vf: '0' }): DataPlaneResult => ({
-  from: '', to: '', step_seconds: step, times, series: [{ name, labels, unit: 'pps', values }], errors: [],
+  from: '', to: '', step_seconds: step, times, series: [{ name, labels, unit: 'pps', values }], vfs: [], errors: [],
 })
 
 describe('loss vs quiet', () => {
@@ -17,6 +17,12 @@ describe('loss vs quiet', () => {
     expect(v).toHaveLength(1)
     expect(v[0]).toMatchObject({ at: 1080, kind: 'loss', rate: 20, before: 100 })
     expect(v[0].reasons[0]).toMatch(/VF drops\/s 0 rose to 50/)
+  })
+  it('names the pod whose VF dropped', () => {
+    const labels = { node: 'n1', pf: 'ens1f0', vf: '1', pci_address: '0000:3b:01.1', namespace: 'telco', pod: 'cnf-1', container: 'dpdk', resource_name: 'intel.com/sriov_dpdk' }
+    const v = verdicts(falling, dp('SR-IOV VF drops/s', [0, 0, 0, 0, 0, 0, 0, 0, 50, 0, 0, 0], labels))
+    expect(v[0].kind).toBe('loss')
+    expect(v[0].reasons[0]).toBe('SR-IOV VF drops/s telco/cnf-1 dpdk · 0000:3b:01.1 rose to 50.0/s')
   })
   it('calls a fall with a saturated PMD loss', () => {
     const v = verdicts(falling, dp('PMD busy %', [40, 40, 40, 40, 40, 40, 40, 40, 99, 40, 40, 40], { pmd: '3' }))

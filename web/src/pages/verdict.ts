@@ -1,4 +1,5 @@
 import type { DataPlaneResult, Histogram } from '../api/types'
+import { seriesLabel } from './vfs'
 
 // The Data plane page's "loss vs quiet" verdict: when the log rate falls,
 // did the data plane lose packets at the same moment (port or VF drops
@@ -37,7 +38,8 @@ const median = (xs: number[]) => {
   return s.length ? s[Math.floor(s.length / 2)] : 0
 }
 
-const label = (labels: Record<string, string>) => Object.values(labels).join(' ')
+// A VF's series is named by the pod holding it (vfs.ts).
+const label = (labels: Record<string, string>) => seriesLabel({ labels })
 
 // valuesNear are the series' values at the data-plane times within one log
 // bucket of t, and its values before that.
