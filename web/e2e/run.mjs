@@ -316,7 +316,8 @@ try {
     check(o ? pod === o.pod && rowText.includes(o.namespace) && rowText.includes(o.container) : pod === 'unassigned',
       `the VF → pod table's row of ${pci} says ${o ? o.namespace + '/' + o.pod : 'unassigned'}: "${rowText.trim()}"`)
   }
-  await vfRx.scrollIntoViewIfNeeded()
+  // The VF charts and the table below them, for docs/img.
+  await vfRx.evaluate((el) => el.scrollIntoView({ block: 'start' }))
   await shot('dataplane-vfs')
 
   // A tenant token on the Overview (--auth-tokens, internal/authz): /metrics
