@@ -327,6 +327,7 @@ try {
   // an operator token. Both tenants send a trickle meanwhile; the other
   // sends five times more, so a node-wide figure could not pass.
   {
+    const tenantStart = Date.now()
     const tp = await ctx.newPage()
     const tenantErrors = []
     tp.on('console', (m) => {
@@ -385,6 +386,7 @@ try {
       await tp.close()
     }
     check(tenantErrors.length === 0, `no console errors under a tenant token${tenantErrors.length ? ': ' + tenantErrors.join(' | ') : ''}`)
+    results.tenant_card_ms = Date.now() - tenantStart
   }
 
   // Backend killed mid-session: a banner with retry, then recovery.
