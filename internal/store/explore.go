@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -127,6 +128,16 @@ func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
 		if err != nil {
 			return badField(field, "%v", err)
 		}
+		if rawAttrPrefilter(m.Value) {
+			// Parsing every row's JSON is what an attribute filter costs
+			// at 10M events (docs/BENCHMARKS.md); a substring test on the
+			// raw text first lets DuckDB parse only the rows it passes
+			// (the terms of a conjunction run in turn on the rows still
+			// selected). Attributes are stored as the sender wrote them,
+			// so a row with an escape (a backslash) may spell the value
+			// otherwise and always passes.
+			w.add2("(contains(attrs::VARCHAR, ?) OR contains(attrs::VARCHAR, ?))", m.Value, `\`)
+		}
 		w.add2("json_extract_string(attrs, ?) = ?", p, m.Value)
 	}
 	for _, m := range exclude {
@@ -150,6 +161,25 @@ func addMatches(w *where, field string, attrs, exclude []FieldMatch) error {
 		w.add2("json_extract_string(attrs, ?) IS DISTINCT FROM ?", p, m.Value)
 	}
 	return nil
+}
+
+// jsonNumber is JSON's number grammar; canonicalInt the one spelling of an
+// integer JSON allows.
+var (
+	jsonNumber   = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+	canonicalInt = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+)
+
+// rawAttrPrefilter says whether every event whose attribute extracts (as
+// json_extract_string does) to v has v in its raw attribute text, or a
+// backslash there. A string value is verbatim unless escaped; an integer
+// has one spelling; but a real number or an object is re-serialised on
+// extraction (4.2e1 extracts as 42.0), so those values get no prefilter.
+func rawAttrPrefilter(v string) bool {
+	if v == "" || v[0] == '{' || v[0] == '[' {
+		return false
+	}
+	return !jsonNumber.MatchString(v) || canonicalInt.MatchString(v)
 }
 
 // add2 is add for a condition with two parameters.

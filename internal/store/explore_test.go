@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/wirelog/wirelog/internal/event"
 )
 
 func matchRow(r *Row, f Filter) bool {
@@ -253,6 +256,50 @@ func TestSearchNewestAnswersAsSearch(t *testing.T) {
 				t.Errorf("%+v: event %d is %d/%d, Search has %d/%d", req, i, got.Events[i].Partition, got.Events[i].Offset, want.Events[i].Partition, want.Events[i].Offset)
 				break
 			}
+		}
+	}
+}
+
+// An attribute filter answers exactly what json_extract_string(attrs, key)
+// = value selects, however the sender spelled the value: the raw-text
+// prefilter in front of it (explore.go, rawAttrPrefilter) must never drop
+// an escaped string, a re-serialised number or an object.
+func TestAttrFilterPrefilterKeepsEverySpelling(t *testing.T) {
+	st := openTest(t, tempDB(t))
+	spellings := []string{
+		`{"k":"Abc"}`, `{"k":"\u0041bc"}`, `{"k":"abc"}`,
+		`{"n":42}`, `{"n":4.2e1}`, `{"n":42.0}`, `{"n":"42"}`, `{"n":-0}`, `{"n":0}`,
+		`{"o":{"a":1}}`, `{"o": {"a": 1}}`,
+		`{"s":"a\\b"}`, `{"s":"a\u005cb"}`,
+		`{"u":"日本"}`, `{"u":"\u65e5\u672c"}`,
+		`{"t":true}`, `{"t":"true"}`,
+		`{"q":"say \"hi\""}`,
+	}
+	var rows []Row
+	for i, a := range spellings {
+		rows = append(rows, Row{Topic: "logs", Offset: int64(i), Bytes: len(a), Event: event.Event{
+			Time: t0.Add(time.Duration(i) * time.Second), Service: "s", Level: event.LevelInfo, Message: "m", Attrs: []byte(a)}})
+	}
+	mustWrite(t, st, rows)
+	win := Filter{From: t0, To: t0.Add(time.Hour)}
+	for _, c := range []struct{ key, value string }{
+		{"k", "Abc"}, {"k", "abc"}, {"n", "42"}, {"n", "42.0"}, {"n", "0"}, {"o", `{"a":1}`},
+		{"s", `a\b`}, {"u", "日本"}, {"t", "true"}, {"q", `say "hi"`},
+	} {
+		// The reference: the extraction alone, without the prefilter.
+		var want int64
+		if err := st.query(context.Background(), "test", `SELECT count(*) FROM events WHERE json_extract_string(attrs, $1) = $2`,
+			[]any{`$."` + c.key + `"`, c.value}, func(r *sql.Rows) error { return r.Scan(&want) }); err != nil {
+			t.Fatal(err)
+		}
+		f := win
+		f.Attrs = []FieldMatch{{c.key, c.value}}
+		h, err := st.Histogram(context.Background(), HistogramRequest{Filter: f, Step: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Total != want || want == 0 {
+			t.Errorf("%s=%s: histogram counts %d, json_extract_string selects %d (want > 0)", c.key, c.value, h.Total, want)
 		}
 	}
 }
