@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak sustained ui test-ui vl-up vl-down
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak sustained sustained-kafka ui test-ui vl-up vl-down
 
 ## run: build (the dashboard too, when web/ changed) and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: ui build
@@ -83,6 +83,10 @@ soak: build
 sustained: build
 	SOAK_RATE=0 SOAK_DURATION=$${SOAK_DURATION:-120s} SOAK_CONCURRENCY=8 SOAK_BATCH=500 SOAK_OUT=bin/sustained \
 	SOAK_RUN_FLAGS="--store-format $${STORE_FORMAT:-table} $${SOAK_RUN_FLAGS:-}" bash scripts/soak.sh
+
+## sustained-kafka: the same scenario on a real Kafka broker started for it (scripts/kafka.sh, port 29092; `wirelog run --kafka`): the summary's backlog is the consumer lag, the broker's CPU is in bin/sustained-kafka/cpu.txt (STORE_FORMAT=parquet for segment files)
+sustained-kafka: build
+	bash scripts/sustained-kafka.sh
 
 fmt:
 	gofmt -w cmd internal

@@ -11,7 +11,10 @@
 #   SOAK_PORT        [28650]
 #   SOAK_OUT         [bin/soak]  soak.csv, soak.html, summary.txt (progress every 10 s, then the
 #                    summary and verdict), report.json (loadgen), run.log, uptime.txt
-#   SOAK_RUN_FLAGS   []       extra flags for `wirelog run` (e.g. --kafka 127.0.0.1:9092)
+#   SOAK_RUN_FLAGS   []       extra flags for `wirelog run` (e.g. --kafka 127.0.0.1:9092 --kafka-lag-interval 1s:
+#                             on Kafka the summary's backlog is the consumer lag, in records)
+#   SOAK_CPU_PIDS    []       more processes (the Kafka broker) whose CPU seconds during the load go to
+#                             $SOAK_OUT/cpu.txt: the summary's CPU per event is wirelog's alone
 #   WIRELOG          [bin/wirelog]
 set -euo pipefail
 RATE=${SOAK_RATE:-60000}
@@ -30,11 +33,23 @@ cleanup() { kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$D
 trap cleanup EXIT
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
 { date -u; nproc; lscpu | grep 'Model name'; uptime; } >"$OUT/uptime.txt"
+# CPU seconds (user+system) of SOAK_CPU_PIDS so far.
+cpu_seconds() {
+	local p t=0
+	for p in ${SOAK_CPU_PIDS:-}; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+cpu0=$(cpu_seconds)
 rc=0
 "$BIN" loadgen --target "http://127.0.0.1:$PORT" --rate "$RATE" --duration "$DURATION" \
 	--concurrency "$CONC" --batch "$BATCH" --json --quiet --soak \
 	--soak-csv "$OUT/soak.csv" --soak-html "$OUT/soak.html" >"$OUT/report.json" 2> >(tee "$OUT/summary.txt" >&2) || rc=$?
 uptime >>"$OUT/uptime.txt"
+if [[ -n ${SOAK_CPU_PIDS:-} ]]; then
+	echo "CPU seconds of pids ${SOAK_CPU_PIDS} during the load: $(awk -v a="$cpu0" -v b="$(cpu_seconds)" 'BEGIN { printf "%.2f", b - a }')" | tee "$OUT/cpu.txt"
+fi
 du -sh "$DATA" >>"$OUT/uptime.txt"
 echo "soak output in $OUT (chart: $OUT/soak.html)"
 exit $rc

@@ -98,8 +98,8 @@ func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory st
 	fs.StringVar(&cfg.Store.Format, "store-format", store.DefaultFormat,
 		"how the DuckDB store keeps events (`format`): \""+store.FormatTable+"\" rows in DuckDB tables, one transaction per batch; "+
 			"\""+store.FormatParquet+"\" Parquet segment files written by the processor and read by DuckDB: 2.3x less CPU per stored event, searches 2-3x slower, "+
-			"queryable after --store-segment-interval, offsets committed to the log only once their segment is; "+
-			"not yet for Kafka groups of several processors (a moved partition can be stored by two; docs/ARCHITECTURE.md)")
+			"queryable after --store-segment-interval, offsets committed to the log only once their segment is "+
+			"(with Kafka, the buffer is written before a rebalance hands partitions to another processor)")
 	fs.IntVar(&cfg.Store.SegmentRows, "store-segment-rows", store.DefaultSegmentRows, "with --store-format parquet: buffered `events` that make a segment file")
 	fs.DurationVar(&cfg.Store.SegmentInterval, "store-segment-interval", store.DefaultSegmentInterval,
 		"with --store-format parquet: the longest an event waits in memory before its segment file is written (`duration`): the freshness bound")

@@ -37,6 +37,8 @@ const (
 	// soakBacklogSlack is the backlog growth per minute a soak run still
 	// calls flat: one second of a 60k events/s load at ~210 bytes.
 	soakBacklogSlack = 16 << 20
+	// soakLagSlack is the same for a Kafka consumer's lag, in records.
+	soakLagSlack = 60000
 )
 
 // The wirelog metrics the soak sampler reads. A metric the target does not
@@ -178,8 +180,12 @@ func (s *Soak) loop(ctx context.Context) {
 			io.WriteString(s.cfg.CSV, csvLine(sm, prevElapsed))
 		}
 		if s.cfg.Progress != nil && n%s.cfg.ProgressEvery == 0 {
-			fmt.Fprintf(s.cfg.Progress, "soak %s: stored %.0f/s, backlog %.1f MB, RSS %.0f MB, longest write ≤%s, checkpoint ≤%s, freshness p99 ≤%s\n",
-				sm.Elapsed.Round(time.Second), sm.StoredPerSec/(sm.Elapsed-prevElapsed).Seconds(), sm.Backlog/1e6, sm.RSS/1e6,
+			backlog := fmt.Sprintf("backlog %.1f MB", sm.Backlog/1e6)
+			if _, ok := fams[mBacklog]; !ok {
+				backlog = fmt.Sprintf("consumer lag %.0f records", sm.Backlog)
+			}
+			fmt.Fprintf(s.cfg.Progress, "soak %s: stored %.0f/s, %s, RSS %.0f MB, longest write ≤%s, checkpoint ≤%s, freshness p99 ≤%s\n",
+				sm.Elapsed.Round(time.Second), sm.StoredPerSec/(sm.Elapsed-prevElapsed).Seconds(), backlog, sm.RSS/1e6,
 				secStr(sm.WriteMax), secStr(sm.CheckpointMax), secStr(sm.FreshP99))
 		}
 	}
@@ -337,6 +343,7 @@ type SoakSummary struct {
 	StoredPerSecP50  float64       `json:"stored_per_sec_median"` // median of the 1-second samples
 	BacklogSlope     float64       `json:"backlog_slope_per_min"` // least squares, bytes (or records) per minute
 	BacklogMax       float64       `json:"backlog_max"`
+	BacklogUnit      string        `json:"backlog_unit"` // "bytes" (embedded log) or "records" (Kafka consumer lag: no disklog there)
 	RSSPeak          float64       `json:"rss_peak_bytes"`
 	RSSSlope         float64       `json:"rss_slope_bytes_per_min"` // least squares over the run
 	CPUPerEvent      float64       `json:"cpu_us_per_stored_event"` // target process CPU / stored events
@@ -380,6 +387,12 @@ func (s *Soak) Summarize(samples []SoakSample) SoakSummary {
 		return sum
 	}
 	end := samples[len(samples)-1]
+	sum.BacklogUnit = "bytes"
+	if _, ok := last[mBacklog]; !ok {
+		if _, ok := last[mKafkaLag]; ok {
+			sum.BacklogUnit = "records"
+		}
+	}
 	sum.Duration = end.Elapsed
 	sum.Acked = end.Acked - value(first, mAcked, acceptedPair)
 	sum.Stored = end.Stored - value(first, mStored, "")
@@ -435,7 +448,9 @@ func (s *Soak) Summarize(samples []SoakSample) SoakSummary {
 	if sum.StalledSeconds > 0 {
 		sum.Problems = append(sum.Problems, fmt.Sprintf("nothing was stored in %d one-second samples while a backlog waited", sum.StalledSeconds))
 	}
-	if sum.BacklogSlope > soakBacklogSlack {
+	if sum.BacklogUnit == "records" && sum.BacklogSlope > soakLagSlack {
+		sum.Problems = append(sum.Problems, fmt.Sprintf("the Kafka consumer lag grew %.0f records/min: the store does not keep up with the offered rate", sum.BacklogSlope))
+	} else if sum.BacklogUnit != "records" && sum.BacklogSlope > soakBacklogSlack {
 		sum.Problems = append(sum.Problems, fmt.Sprintf("the backlog grew %.1f MB/min: the store does not keep up with the offered rate", sum.BacklogSlope/1e6))
 	}
 	if sum.RSSPeak > s.cfg.MaxRSS {
@@ -504,7 +519,11 @@ func (sum SoakSummary) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "  acknowledged   %.0f events (%.0f/s)\n", sum.Acked, sum.AckedPerSec)
 	fmt.Fprintf(&b, "  ack latency    p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d requests refused (429/503)\n", sum.Ack.P50, sum.Ack.P99, sum.Ack.Max, sum.Refused)
 	fmt.Fprintf(&b, "  stored         %.0f events (%.0f/s mean, %.0f/s median of 1 s samples)\n", sum.Stored, sum.StoredPerSec, sum.StoredPerSecP50)
-	fmt.Fprintf(&b, "  backlog        slope %+.2f MB/min, max %.1f MB\n", sum.BacklogSlope/1e6, sum.BacklogMax/1e6)
+	if sum.BacklogUnit == "records" {
+		fmt.Fprintf(&b, "  consumer lag   slope %+.0f records/min, max %.0f records (Kafka)\n", sum.BacklogSlope, sum.BacklogMax)
+	} else {
+		fmt.Fprintf(&b, "  backlog        slope %+.2f MB/min, max %.1f MB\n", sum.BacklogSlope/1e6, sum.BacklogMax/1e6)
+	}
 	fmt.Fprintf(&b, "  freshness p99  %s over the run, worst minute %s\n", secStr(sum.FreshP99), secStr(sum.FreshP99WorstMin))
 	fmt.Fprintf(&b, "  store write    max ≤%s, %d seconds with a write over the bound; background checkpoint max ≤%s\n", secStr(sum.WriteMax), sum.Pauses, secStr(sum.CheckpointMax))
 	fmt.Fprintf(&b, "  RSS            peak %.0f MB, slope %+.2f MB/min\n", sum.RSSPeak/1e6, sum.RSSSlope/1e6)

@@ -118,3 +118,52 @@ func TestSoakNeedsTheTarget(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestSoakKafkaLag: a target on Kafka exports no disklog backlog; the
+// summary reads its consumer lag (summed over partitions) instead, in
+// records, and judges its slope in records.
+func TestSoakKafkaLag(t *testing.T) {
+	page := func(stored, lag float64) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# TYPE wirelog_processor_events_stored_total counter\nwirelog_processor_events_stored_total %g\n", stored)
+		b.WriteString("# TYPE wirelog_kafka_consumer_lag_records gauge\n")
+		for p := 0; p < 2; p++ {
+			fmt.Fprintf(&b, "wirelog_kafka_consumer_lag_records{topic=\"wirelog.logs\",partition=\"%d\"} %g\n", p, lag/2)
+		}
+		return b.String()
+	}
+	var mu sync.Mutex
+	lag := 0.0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write([]byte(page(1000+lag, lag)))
+		lag += 10000 // grows ~10k records per 20 ms sample: far past any slack
+	}))
+	defer srv.Close()
+	s, err := StartSoak(context.Background(), SoakConfig{MetricsURL: srv.URL, Interval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	samples := s.Stop()
+	if len(samples) < 2 {
+		t.Fatalf("%d samples", len(samples))
+	}
+	sum := s.Summarize(samples)
+	if sum.BacklogUnit != "records" || sum.BacklogMax != samples[len(samples)-1].Backlog || sum.BacklogMax < 20000 {
+		t.Fatalf("summary: unit %q, max %v, samples %+v", sum.BacklogUnit, sum.BacklogMax, samples)
+	}
+	var out bytes.Buffer
+	if err := sum.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"consumer lag   slope +", "records (Kafka)", "the Kafka consumer lag grew"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "  backlog ") {
+		t.Errorf("summary reports Kafka lag as a byte backlog:\n%s", out.String())
+	}
+}

@@ -400,6 +400,14 @@ func (n *node) openTransport(ctx context.Context) error {
 	return nil
 }
 
+// partitionReleaser is a deferred store that hands partitions over to
+// another processor in a consumer-group rebalance (store.Store in
+// --store-format parquet): kafka.Config.Release and Discard.
+type partitionReleaser interface {
+	ReleasePartitions(ctx context.Context, tps []transport.TopicPartition) (map[transport.TopicPartition]int64, error)
+	DiscardUnwritten() int
+}
+
 // openProcessor opens the store, the consumer and the processor, and
 // returns the query API mux the other routes are added to.
 func (n *node) openProcessor() (*http.ServeMux, error) {
@@ -422,6 +430,13 @@ func (n *node) openProcessor() (*http.ServeMux, error) {
 					prev(tps)
 				}
 			}
+		}
+		// Segment files (--store-format parquet) buffer what Write accepted:
+		// written before a revoke commits, dropped when partitions are lost,
+		// so a moved partition's records are never stored by two processors.
+		if r, ok := st.(partitionReleaser); ok {
+			n.cfg.Kafka.Release = r.ReleasePartitions
+			n.cfg.Kafka.Discard = r.DiscardUnwritten
 		}
 	}
 	cons, err := n.newConsumer(st.NextOffset)

@@ -383,6 +383,9 @@ type sealedSegment struct {
 	next    map[offsetKey]int64 // each partition's next offset once this segment is committed
 	done    chan struct{}       // closed when written, or given up at shutdown
 	err     error               // the last try's error
+	// discarded: its events were dropped (DiscardUnwritten, partitions
+	// handed to another processor); it must never be committed.
+	discarded bool
 }
 
 // seal takes the buffer for a segment (the caller holds writeMu); nil when
@@ -447,7 +450,7 @@ func (s *Store) writeInBackground(f *sealedSegment, failed bool) {
 		err := s.writeSealed(context.Background(), f, false)
 		s.writeMu.Lock()
 		f.err = err
-		if err == nil || g.closing {
+		if err == nil || g.closing || f.discarded {
 			if err != nil {
 				f.b.release()
 			}
@@ -467,7 +470,7 @@ func (s *Store) writeInBackground(f *sealedSegment, failed bool) {
 // that segment is then retried in the background (but not at shutdown).
 func (s *Store) flushSegment(ctx context.Context) error {
 	g := s.seg
-	if last := s.waitInflight(); last != nil && last.err != nil && !g.closing {
+	if last := s.waitInflight(); last != nil && last.err != nil && !last.discarded && !g.closing {
 		return last.err
 	}
 	f := s.seal()
@@ -503,7 +506,7 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 	g := s.seg
 	start := time.Now()
 	defer func() {
-		if err != nil {
+		if err != nil && !errors.Is(err, errSegmentDiscarded) {
 			g.flushErrors.Inc()
 		}
 	}()
@@ -517,6 +520,10 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 	if !locked {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
+	}
+	if f.discarded {
+		os.Remove(path)
+		return errSegmentDiscarded
 	}
 	file := segmentFile{name: name, rows: int64(f.b.n), minTS: time.UnixMicro(f.b.minTS).UTC(), maxTS: time.UnixMicro(f.b.maxTS).UTC(),
 		twin: s.active, created: time.Now().UTC()}

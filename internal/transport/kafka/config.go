@@ -133,6 +133,22 @@ type Config struct {
 	OnAssigned func(tps []transport.TopicPartition)
 	OnRevoked  func(tps []transport.TopicPartition)
 	OnLost     func(tps []transport.TopicPartition)
+	// Release, when set, is called when partitions are revoked, before
+	// their offsets are committed: a store that accepts records before they
+	// are durable (segment files) makes them durable and returns each
+	// partition's next durable offset, which the revoke commits (never
+	// moving the group's offset back). Without it, records the store
+	// accepted but had not made durable would be stored again by the
+	// partition's next owner. An error means the store discarded everything
+	// it had not made durable, of every partition: the consumer then
+	// replays the partitions it keeps from their durable offsets.
+	Release func(ctx context.Context, tps []transport.TopicPartition) (map[transport.TopicPartition]int64, error)
+	// Discard, when set, is called when partitions are lost (the group
+	// moved them without a revoke, after a session timeout): the store
+	// drops what it accepted but has not made durable, since the new owner
+	// may already be storing it, and returns how many records; the consumer
+	// then replays the partitions it keeps from their durable offsets.
+	Discard func() int
 	// TracerProvider makes the publish/receive spans; nil takes the global
 	// provider (a no-op one still propagates the caller's trace context).
 	TracerProvider trace.TracerProvider

@@ -39,8 +39,9 @@ const revokeCommitTimeout = 10 * time.Second
 //
 // Rebalances are blocked from the moment Poll returns records until the next
 // Poll (or Close), so the caller stores and commits a whole batch before any
-// of its partitions can move. When partitions are revoked, the finished
-// offsets reported through Commit that did not reach the group yet are
+// of its partitions can move. When partitions are revoked, the store first
+// makes what it accepted durable (Config.Release: segment files buffer
+// records), then the finished offsets that did not reach the group yet are
 // committed before the rebalance proceeds.
 type Consumer struct {
 	cfg  Config
@@ -53,6 +54,15 @@ type Consumer struct {
 	mu      sync.Mutex
 	owned   map[transport.TopicPartition]bool
 	pending map[transport.TopicPartition]int64 // finished (next offset) but not yet committed to the group
+	// replay: partitions still owned whose store discarded what it had
+	// accepted (a failed Release, a Discard); Poll seeks them back to their
+	// durable offsets before it returns another record.
+	replay map[transport.TopicPartition]bool
+
+	// commitMu orders commits: a Commit that checked ownership before a
+	// revoke must not reach the group after the revoke's commit (it would
+	// move the offset back below what the revoke committed).
+	commitMu sync.Mutex
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -90,6 +100,7 @@ func NewConsumer(ctx context.Context, cfg Config, src transport.OffsetSource) (*
 		m:       newConsumerMetrics(),
 		owned:   make(map[transport.TopicPartition]bool),
 		pending: make(map[transport.TopicPartition]int64),
+		replay:  make(map[transport.TopicPartition]bool),
 		stop:    make(chan struct{}),
 	}
 	opts = append(opts,
@@ -205,13 +216,32 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]i
 	}
 }
 
-// onRevoked commits what the caller finished on the revoked partitions before
-// the rebalance hands them to another member.
+// onRevoked makes the store's accepted records of the revoked partitions
+// durable (Config.Release) and commits what the caller finished on them
+// before the rebalance hands them to another member. It runs while the
+// caller is in Poll: no store write is in progress.
 func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	tps := toTPs(m)
 	if len(tps) == 0 {
 		return
 	}
+	var durable map[transport.TopicPartition]int64
+	if c.cfg.Release != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeCommitTimeout)
+		var err error
+		durable, err = c.cfg.Release(rctx, tps)
+		cancel()
+		if err != nil {
+			c.m.releases.WithLabelValues("discarded").Inc()
+			slog.Warn("kafka: the store could not make the revoked partitions' records durable and discarded what it had not written; the new owner replays them, and the partitions kept are replayed here",
+				"partitions", fmtTPs(tps), "err", err)
+			c.replayKept(tps)
+		} else {
+			c.m.releases.WithLabelValues("written").Inc()
+		}
+	}
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	c.mu.Lock()
 	commit := make(map[transport.TopicPartition]int64)
 	for _, tp := range tps {
@@ -220,6 +250,17 @@ func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][
 		}
 	}
 	c.mu.Unlock()
+	if len(durable) > 0 {
+		// The store's offset of a partition it had long ago can be behind
+		// the group's (another member stored the records in between):
+		// committing it would hand those records out again.
+		committed := cl.CommittedOffsets()
+		for tp, o := range durable {
+			if o > commit[tp] && o > committed[tp.Topic][tp.Partition].Offset {
+				commit[tp] = o
+			}
+		}
+	}
 	if len(commit) > 0 {
 		ctx, cancel := context.WithTimeout(ctx, revokeCommitTimeout)
 		err := c.commit(ctx, cl, commit, "revoke")
@@ -238,10 +279,18 @@ func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][
 
 // onLost: the group took the partitions without asking (session expired);
 // committing is pointless, the new owner resumes from the group's offset.
+// What the store accepted but has not made durable is dropped
+// (Config.Discard): the new owner may already be storing it.
 func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	tps := toTPs(m)
 	if len(tps) == 0 {
 		return
+	}
+	if c.cfg.Discard != nil {
+		if n := c.cfg.Discard(); n > 0 {
+			c.m.releases.WithLabelValues("discarded").Inc()
+			c.replayKept(tps)
+		}
 	}
 	c.forget(tps)
 	slog.Warn("kafka: partitions lost (the group moved them after a session timeout)", "group", c.cfg.Group, "partitions", fmtTPs(tps))
@@ -250,11 +299,81 @@ func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32
 	}
 }
 
+// replayKept marks the partitions still owned, other than gone, to be
+// sought back to their durable offsets by the next Poll: their store
+// discarded the records it had accepted beyond them.
+func (c *Consumer) replayKept(gone []transport.TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp := range c.owned {
+		if !slices.Contains(gone, tp) {
+			c.replay[tp] = true
+		}
+	}
+}
+
+// seekDurable seeks the replay partitions to the later of the store's next
+// offset and the group's committed one (as resumeOffsets chooses on
+// assignment; the log start when neither is known). It runs in Poll after
+// PollRecords returned, where franz-go wants SetOffsets called: no revoke
+// can run, and it drops what was fetched beyond the new offsets.
+func (c *Consumer) seekDurable(ctx context.Context, tps map[transport.TopicPartition]bool) {
+	committed := c.cl.CommittedOffsets()
+	set := make(map[string]map[int32]kgo.EpochOffset)
+	var unknown []string
+	for tp := range tps {
+		at := int64(-1)
+		if eo, ok := committed[tp.Topic][tp.Partition]; ok {
+			at = eo.Offset
+		}
+		if c.src != nil {
+			if next, ok, err := c.src(ctx, tp); err == nil && ok && next > at {
+				at = next
+			} else if err != nil {
+				slog.Warn("kafka: ask the store where a replayed partition resumes", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			}
+		}
+		if at < 0 {
+			unknown = append(unknown, tp.Topic)
+			continue
+		}
+		if set[tp.Topic] == nil {
+			set[tp.Topic] = make(map[int32]kgo.EpochOffset)
+		}
+		set[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: at}
+	}
+	if len(unknown) > 0 {
+		starts, err := c.adm.ListStartOffsets(ctx, unknown...)
+		for tp := range tps {
+			if _, ok := set[tp.Topic][tp.Partition]; ok {
+				continue
+			}
+			o, ok := starts.Lookup(tp.Topic, tp.Partition)
+			if err != nil || !ok || o.Err != nil {
+				slog.Error("kafka: cannot find where to replay a partition from; it continues where it was (records discarded by the store are missing from it until a restart replays them)",
+					"topic", tp.Topic, "partition", tp.Partition, "err", errors.Join(err, o.Err))
+				continue
+			}
+			if set[tp.Topic] == nil {
+				set[tp.Topic] = make(map[int32]kgo.EpochOffset)
+			}
+			set[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o.Offset}
+		}
+	}
+	if len(set) == 0 {
+		return
+	}
+	c.m.rewinds.Add(float64(len(tps)))
+	slog.Warn("kafka: replaying partitions from their durable offsets (the store discarded records it had accepted)", "group", c.cfg.Group, "offsets", set)
+	c.cl.SetOffsets(set)
+}
+
 func (c *Consumer) forget(tps []transport.TopicPartition) {
 	c.mu.Lock()
 	for _, tp := range tps {
 		delete(c.owned, tp)
 		delete(c.pending, tp)
+		delete(c.replay, tp)
 		c.m.lag.DeleteLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition)))
 	}
 	n := len(c.owned)
@@ -305,8 +424,19 @@ func (c *Consumer) Poll(ctx context.Context, max int) ([]transport.Record, error
 				fatal = fmt.Errorf("kafka poll %s/%d: %w", topic, p, err)
 			}
 		})
+		// A revoke or loss during PollRecords may have made the store drop
+		// what it had accepted: those partitions restart from their durable
+		// offsets, and what was fetched for them is dropped, before any of
+		// their records reaches the caller (who would store it past a gap).
+		replay := c.takeReplay()
+		if len(replay) > 0 {
+			c.seekDurable(ctx, replay)
+		}
 		out := make([]transport.Record, 0, fs.NumRecords())
 		fs.EachRecord(func(r *kgo.Record) {
+			if replay[transport.TopicPartition{Topic: r.Topic, Partition: r.Partition}] {
+				return
+			}
 			tr := transport.Record{
 				Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
 				Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
@@ -333,6 +463,17 @@ func (c *Consumer) Poll(ctx context.Context, max int) ([]transport.Record, error
 	}
 }
 
+func (c *Consumer) takeReplay() map[transport.TopicPartition]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.replay) == 0 {
+		return nil
+	}
+	out := c.replay
+	c.replay = make(map[transport.TopicPartition]bool)
+	return out
+}
+
 // Commit commits the next offsets to read to the group, for the partitions
 // this member still owns (a partition already handed to another member is
 // left to it: committing would move its offset backwards). Offsets of a
@@ -342,6 +483,8 @@ func (c *Consumer) Commit(ctx context.Context, next map[transport.TopicPartition
 		return fmt.Errorf("kafka commit: %w", transport.ErrClosed)
 	}
 	owned := make(map[transport.TopicPartition]int64, len(next))
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	c.mu.Lock()
 	for tp, o := range next {
 		if c.owned[tp] {

@@ -59,6 +59,7 @@ type consumerMetrics struct {
 	assigned prometheus.Gauge
 	resumed  *prometheus.CounterVec
 	rewinds  prometheus.Counter
+	releases *prometheus.CounterVec
 }
 
 func newConsumerMetrics() consumerMetrics {
@@ -85,8 +86,15 @@ func newConsumerMetrics() consumerMetrics {
 		}, []string{"from"}),
 		rewinds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wirelog_kafka_consumer_rewinds_total",
-			Help: "Partitions sought back because the store lost rows it had accepted before they were durable (VictoriaLogs); they are replayed.",
+			Help: "Partitions sought back because the store lost or discarded rows it had accepted before they were durable (VictoriaLogs; segment files after a failed release); they are replayed.",
 		}),
+		releases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirelog_kafka_consumer_releases_total",
+			Help: "Rebalances in which the store handed partitions over (Config.Release/Discard, --store-format parquet), by result: written (buffered records made durable, their offsets committed with the revoke), discarded (the write failed or partitions were lost: buffered records dropped and replayed).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{"written", "discarded"} {
+		m.releases.WithLabelValues(r)
 	}
 	for _, f := range []string{"store", "group", "start"} {
 		m.resumed.WithLabelValues(f)
@@ -95,7 +103,7 @@ func newConsumerMetrics() consumerMetrics {
 }
 
 func (m *consumerMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.lag, m.dlq, m.commits, m.assigned, m.resumed, m.rewinds}
+	return []prometheus.Collector{m.lag, m.dlq, m.commits, m.assigned, m.resumed, m.rewinds, m.releases}
 }
 
 // collectors joins several collectors into one, for Collector().
