@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ const revokeCommitTimeout = 10 * time.Second
 // committed before the rebalance proceeds.
 type Consumer struct {
 	cfg  Config
+	log  *slog.Logger // cfg.Logger (or slog.Default()), component=kafka-consumer
 	src  transport.OffsetSource
 	cl   *kgo.Client
 	adm  *kadm.Client
@@ -96,6 +98,7 @@ func NewConsumer(ctx context.Context, cfg Config, src transport.OffsetSource) (*
 	}
 	c := &Consumer{
 		cfg: cfg, src: src,
+		log:     cmp.Or(cfg.Logger, slog.Default()).With("component", "kafka-consumer"),
 		prom:    newKprom("consumer"),
 		m:       newConsumerMetrics(),
 		owned:   make(map[transport.TopicPartition]bool),
@@ -174,12 +177,12 @@ func (c *Consumer) resumeOffsets(ctx context.Context, offsets map[string]map[int
 					from, at = "store", next
 				}
 				if ok && next < group {
-					slog.Info("kafka: group is ahead of this store for a partition (another processor stored the records in between); resuming at the group's offset",
+					c.log.Info("kafka: group is ahead of this store for a partition (another processor stored the records in between); resuming at the group's offset",
 						"topic", topic, "partition", p, "store_next", next, "group_next", group)
 				}
 			}
 			c.m.resumed.WithLabelValues(from).Inc()
-			slog.Debug("kafka: resuming partition", "topic", topic, "partition", p, "from", from, "offset", at)
+			c.log.Debug("kafka: resuming partition", "topic", topic, "partition", p, "from", from, "offset", at)
 		}
 	}
 	return offsets, nil
@@ -210,7 +213,7 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]i
 	n := len(c.owned)
 	c.mu.Unlock()
 	c.m.assigned.Set(float64(n))
-	slog.Info("kafka: partitions assigned", "group", c.cfg.Group, "partitions", fmtTPs(tps), "owned", n)
+	c.log.Info("kafka: partitions assigned", "group", c.cfg.Group, "partitions", fmtTPs(tps), "owned", n)
 	if c.cfg.OnAssigned != nil && len(tps) > 0 {
 		c.cfg.OnAssigned(tps)
 	}
@@ -233,7 +236,7 @@ func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][
 		cancel()
 		if err != nil {
 			c.m.releases.WithLabelValues("discarded").Inc()
-			slog.Warn("kafka: the store could not make the revoked partitions' records durable and discarded what it had not written; the new owner replays them, and the partitions kept are replayed here",
+			c.log.Warn("kafka: the store could not make the revoked partitions' records durable and discarded what it had not written; the new owner replays them, and the partitions kept are replayed here",
 				"partitions", fmtTPs(tps), "err", err)
 			c.replayKept(tps)
 		} else {
@@ -266,12 +269,12 @@ func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][
 		err := c.commit(ctx, cl, commit, "revoke")
 		cancel()
 		if err != nil {
-			slog.Warn("kafka: commit on revoke failed; the next owner resumes from the older group offset (records between may be stored twice across processors)",
+			c.log.Warn("kafka: commit on revoke failed; the next owner resumes from the older group offset (records between may be stored twice across processors)",
 				"partitions", fmtTPs(tps), "err", err)
 		}
 	}
 	c.forget(tps)
-	slog.Info("kafka: partitions revoked", "group", c.cfg.Group, "partitions", fmtTPs(tps), "committed", len(commit))
+	c.log.Info("kafka: partitions revoked", "group", c.cfg.Group, "partitions", fmtTPs(tps), "committed", len(commit))
 	if c.cfg.OnRevoked != nil {
 		c.cfg.OnRevoked(tps)
 	}
@@ -293,7 +296,7 @@ func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32
 		}
 	}
 	c.forget(tps)
-	slog.Warn("kafka: partitions lost (the group moved them after a session timeout)", "group", c.cfg.Group, "partitions", fmtTPs(tps))
+	c.log.Warn("kafka: partitions lost (the group moved them after a session timeout)", "group", c.cfg.Group, "partitions", fmtTPs(tps))
 	if c.cfg.OnLost != nil {
 		c.cfg.OnLost(tps)
 	}
@@ -330,7 +333,7 @@ func (c *Consumer) seekDurable(ctx context.Context, tps map[transport.TopicParti
 			if next, ok, err := c.src(ctx, tp); err == nil && ok && next > at {
 				at = next
 			} else if err != nil {
-				slog.Warn("kafka: ask the store where a replayed partition resumes", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+				c.log.Warn("kafka: ask the store where a replayed partition resumes", "topic", tp.Topic, "partition", tp.Partition, "err", err)
 			}
 		}
 		if at < 0 {
@@ -350,7 +353,7 @@ func (c *Consumer) seekDurable(ctx context.Context, tps map[transport.TopicParti
 			}
 			o, ok := starts.Lookup(tp.Topic, tp.Partition)
 			if err != nil || !ok || o.Err != nil {
-				slog.Error("kafka: cannot find where to replay a partition from; it continues where it was (records discarded by the store are missing from it until a restart replays them)",
+				c.log.Error("kafka: cannot find where to replay a partition from; it continues where it was (records discarded by the store are missing from it until a restart replays them)",
 					"topic", tp.Topic, "partition", tp.Partition, "err", errors.Join(err, o.Err))
 				continue
 			}
@@ -364,7 +367,7 @@ func (c *Consumer) seekDurable(ctx context.Context, tps map[transport.TopicParti
 		return
 	}
 	c.m.rewinds.Add(float64(len(tps)))
-	slog.Warn("kafka: replaying partitions from their durable offsets (the store discarded records it had accepted)", "group", c.cfg.Group, "offsets", set)
+	c.log.Warn("kafka: replaying partitions from their durable offsets (the store discarded records it had accepted)", "group", c.cfg.Group, "offsets", set)
 	c.cl.SetOffsets(set)
 }
 
@@ -416,10 +419,10 @@ func (c *Consumer) Poll(ctx context.Context, max int) ([]transport.Record, error
 				return
 			}
 			if classify(err) == failUnavailable {
-				slog.Warn("kafka: fetch error, retrying", "topic", topic, "partition", p, "err", err)
+				c.log.Warn("kafka: fetch error, retrying", "topic", topic, "partition", p, "err", err)
 				return
 			}
-			slog.Error("kafka: fetch error", "topic", topic, "partition", p, "err", err)
+			c.log.Error("kafka: fetch error", "topic", topic, "partition", p, "err", err)
 			if fatal == nil {
 				fatal = fmt.Errorf("kafka poll %s/%d: %w", topic, p, err)
 			}
@@ -560,7 +563,7 @@ func (c *Consumer) Rewind(next map[transport.TopicPartition]int64) {
 		return
 	}
 	c.m.rewinds.Add(float64(len(next)))
-	slog.Warn("kafka: rewinding partitions to replay records the store lost", "group", c.cfg.Group, "offsets", next)
+	c.log.Warn("kafka: rewinding partitions to replay records the store lost", "group", c.cfg.Group, "offsets", next)
 	c.cl.SetOffsets(set)
 }
 
@@ -649,7 +652,7 @@ func (c *Consumer) lagLoop() {
 func (c *Consumer) refreshLag(ctx context.Context) {
 	lags, err := c.adm.Lag(ctx, c.cfg.Group)
 	if err != nil {
-		slog.Debug("kafka: lag refresh failed", "err", err)
+		c.log.Debug("kafka: lag refresh failed", "err", err)
 		return
 	}
 	gl, ok := lags[c.cfg.Group]
