@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/transport"
+	"github.com/wirelog/wirelog/internal/transport/disklog"
 )
 
 // histogramOf reads h's sample count and the cumulative count of samples
@@ -95,5 +97,60 @@ func TestFreshnessReplayAndForget(t *testing.T) {
 	f.queryable(map[transport.TopicPartition]int64{tp: 9})
 	if c, _ := histogramOf(t, h, 1); c != 7 {
 		t.Fatalf("observed %d records, want 7: a forgotten partition's records are its new owner's to measure", c)
+	}
+}
+
+// commitRecorder is the real consumer, recording what is committed.
+type commitRecorder struct {
+	transport.Consumer
+	mu   sync.Mutex
+	last map[transport.TopicPartition]int64
+}
+
+func (c *commitRecorder) Commit(ctx context.Context, next map[transport.TopicPartition]int64) error {
+	c.mu.Lock()
+	if c.last == nil {
+		c.last = map[transport.TopicPartition]int64{}
+	}
+	for tp, o := range next {
+		c.last[tp] = o
+	}
+	c.mu.Unlock()
+	return c.Consumer.Commit(ctx, next)
+}
+
+// TestSegmentOffsetsCommittedWhenRegistered: the log learns a segment's
+// offsets as soon as the segment is registered, not at the next periodic
+// commit, so a processor that dies right after leaves its partitions' next
+// owner nothing it already stored (here the periodic commit is an hour away).
+func TestSegmentOffsetsCommittedWhenRegistered(t *testing.T) {
+	const n = 50
+	lg, st := openRealLog(t, store.Options{Format: store.FormatParquet, SegmentInterval: 200 * time.Millisecond})
+	recs := make([]transport.Record, n)
+	for i := range recs {
+		recs[i].Value = event.AppendJSON(nil, &event.Event{Time: time.Now(), Service: "svc", Level: event.LevelInfo, Message: "segment"})
+	}
+	if err := lg.Producer().Produce(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	cons := &commitRecorder{Consumer: lg.Consumer("test", st.NextOffset)}
+	defer cons.Close()
+	p := New(cons, st, Options{DurableCommitInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitStored(t, st, n)
+	tp := transport.TopicPartition{Topic: disklog.DefaultTopic, Partition: 0}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		cons.mu.Lock()
+		got := cons.last[tp]
+		cons.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log's committed offset is %d 20 s after the segment holding offsets 0..%d was registered, want %d", got, n-1, n)
+		}
 	}
 }

@@ -49,6 +49,10 @@ type Options struct {
 	// stored as an error event that says what was wrong, so it is never
 	// dropped unseen.
 	DeadLetter DeadLetterer
+	// DurableCommitInterval is how often the offsets a storage.Deferred
+	// store proved durable are committed to the log when no segment
+	// registration prompts it sooner. Default DurableCommitInterval.
+	DurableCommitInterval time.Duration
 	// Logger receives the processor's warnings (failed polls, writes,
 	// commits); nil means slog.Default().
 	Logger *slog.Logger
@@ -117,6 +121,9 @@ func New(cons transport.Consumer, st Store, opts Options) *Processor {
 	}
 	if opts.MaxWriteTries <= 0 {
 		opts.MaxWriteTries = DefaultMaxWriteTries
+	}
+	if opts.DurableCommitInterval <= 0 {
+		opts.DurableCommitInterval = DurableCommitInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -197,26 +204,38 @@ func (p *Processor) Run(ctx context.Context) error {
 	// A store that makes rows queryable after Write returns says when; the
 	// freshness histogram is observed then, not at Write (freshness.go).
 	var fresh *freshness
+	// segmentDone is kicked when a segment is registered, so its offsets
+	// are committed to the log at once instead of at the next tick: a
+	// processor that dies then leaves its partitions' next owner nothing
+	// already stored to store again.
+	segmentDone := make(chan struct{}, 1)
 	if qn, ok := p.store.(QueryableNotifier); ok && deferred != nil {
 		fresh = newFreshness(p.m.ingestToStored)
 		p.mu.Lock()
 		p.fresh = fresh
 		p.mu.Unlock()
-		qn.OnQueryable(fresh.queryable)
+		qn.OnQueryable(func(next map[transport.TopicPartition]int64) {
+			fresh.queryable(next)
+			select {
+			case segmentDone <- struct{}{}:
+			default:
+			}
+		})
 	}
 	if deferred != nil {
 		done := make(chan struct{})
 		defer func() { close(done); p.commitDurable(context.WithoutCancel(ctx), deferred) }()
 		go func() {
-			t := time.NewTicker(DurableCommitInterval)
+			t := time.NewTicker(p.opts.DurableCommitInterval)
 			defer t.Stop()
 			for {
 				select {
 				case <-done:
 					return
 				case <-t.C:
-					p.commitDurable(context.WithoutCancel(ctx), deferred)
+				case <-segmentDone:
 				}
+				p.commitDurable(context.WithoutCancel(ctx), deferred)
 			}
 		}()
 	}
