@@ -9,7 +9,7 @@ import (
 
 // FuzzDecode feeds arbitrary lines to the ingest decoder: it must never
 // panic, and whatever it accepts must encode to valid JSON that decodes back
-// to the same event.
+// to the same event, and its binary record to that event too.
 func FuzzDecode(f *testing.F) {
 	f.Add(sampleLine)
 	f.Add([]byte(`{"ts":1764237600123,"level":50,"msg":"x","a":{"b":[1,"\u0000"]}}`))
@@ -33,6 +33,15 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !out.Time.Equal(e.Time) || out.Level != e.Level {
 			t.Fatalf("round trip changed time/level: %q", rec)
+		}
+		// The binary record of the same event gives the processor the same
+		// event as the JSON record.
+		var bin Event
+		if err := DecodeBinaryRecord(AppendBinary(nil, &e), &a, &bin); err != nil {
+			t.Fatalf("binary record of %q does not decode: %v", line, err)
+		}
+		if !sameEvent(&out, &bin) {
+			t.Fatalf("%q: JSON record gives %+v, binary record %+v", line, out, bin)
 		}
 	})
 }

@@ -148,7 +148,7 @@ func (b *Batch) Add(key []byte) (reject string, ref *Refusal) {
 	if key == nil {
 		req.appendRecord()
 	} else {
-		req.out = event.AppendJSON(req.out, &req.ev)
+		req.out = event.AppendRecord(req.out, &req.ev, req.format)
 		end := len(req.out)
 		req.out = append(req.out, key...)
 		req.offs = append(req.offs, start, end, len(req.out))

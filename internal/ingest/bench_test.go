@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -24,16 +25,23 @@ func BenchmarkHandleNDJSON(b *testing.B) {
 	for i := 0; i < 100; i++ {
 		fmt.Fprintf(&body, `{"ts":"2026-11-27T10:00:00.%09dZ","service":"payments-api","level":"info","message":"charge captured for order %d in 42ms","host":"web-7","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","duration_ms":42}`+"\n", i, i)
 	}
-	h := NewHandler(discard{}, Options{})
-	b.SetBytes(int64(body.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/api/v1/logs", bytes.NewReader(body.Bytes()))
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != 202 {
-			b.Fatal(w.Code)
-		}
+	for _, f := range []struct {
+		name   string
+		format event.RecordFormat
+	}{{"json", event.RecordJSON}, {"binary", event.RecordBinary}} {
+		b.Run("record="+f.name, func(b *testing.B) {
+			h := NewHandler(discard{}, Options{Record: f.format})
+			b.SetBytes(int64(body.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/api/v1/logs", bytes.NewReader(body.Bytes()))
+				req.Header.Set("Content-Type", "application/x-ndjson")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 202 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
 	}
 }

@@ -79,6 +79,10 @@ type Options struct {
 	// client (--trusted-proxies); the client's address is stored on every
 	// event as client.address (and client.port when known).
 	TrustedProxies []netip.Prefix
+	// Record is the form events take in the log: event.RecordJSON (the
+	// zero value) or event.RecordBinary (--ingest-record-format,
+	// ResolveRecordFormat).
+	Record event.RecordFormat
 }
 
 func (o *Options) limits() Limits {
@@ -147,6 +151,7 @@ func NewHandler(prod transport.Producer, opts Options) *Handler {
 	h.adm.proxies = opts.TrustedProxies
 	h.pool.New = func() any {
 		req := new(request)
+		req.format = opts.Record
 		req.dec.MaxAttributes, req.dec.MaxDepth = opts.MaxAttributes, opts.MaxDepth
 		return req
 	}
@@ -185,6 +190,7 @@ type request struct {
 	offs         []int
 	recs         []transport.Record
 	dec          event.Decoder
+	format       event.RecordFormat
 	ev           event.Event
 	jp           fastjson.Parser
 	elem         []byte
@@ -585,7 +591,7 @@ func (req *request) appendRecord() {
 		req.ev.Attrs = req.attrs
 	}
 	start := len(req.out)
-	req.out = event.AppendJSON(req.out, &req.ev)
+	req.out = event.AppendRecord(req.out, &req.ev, req.format)
 	end := len(req.out)
 	if req.ev.Host != "" {
 		req.out = append(req.out, req.ev.Host...)

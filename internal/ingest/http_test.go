@@ -11,9 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/valyala/fastjson"
 
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -215,5 +218,60 @@ func TestRecordKeyKeepsPerSourceOrder(t *testing.T) {
 	}
 	if fmt.Sprint(rec.keys) != "[web-1 batch ]" {
 		t.Fatalf("keys %q", rec.keys)
+	}
+}
+
+// TestBinaryRecords: with Options.Record binary (--ingest-record-format,
+// the default on the embedded log) every accepted event goes into the log
+// as a binary record that decodes to the event its JSON record gives, with
+// the same partition key.
+func TestBinaryRecords(t *testing.T) {
+	body := []byte("{\"ts\":\"2026-11-27T10:00:00Z\",\"service\":\"checkout\",\"level\":\"warn\",\"message\":\"a\",\"host\":\"web-1\",\"status\":402}\n" +
+		"{\"message\":\"b\",\"service\":\"cart\"}\n")
+	binRec, jsonRec := &recorder{}, &recorder{}
+	now := func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }
+	if code, _, _ := post(t, NewHandler(binRec, Options{Record: event.RecordBinary, Now: now}), "application/x-ndjson", "", body); code != http.StatusAccepted {
+		t.Fatalf("binary: %d", code)
+	}
+	if code, _, _ := post(t, NewHandler(jsonRec, Options{Now: now}), "application/x-ndjson", "", body); code != http.StatusAccepted {
+		t.Fatalf("json: %d", code)
+	}
+	if len(binRec.vals) != 2 || len(jsonRec.vals) != 2 {
+		t.Fatalf("produced %d and %d records", len(binRec.vals), len(jsonRec.vals))
+	}
+	var p fastjson.Parser
+	var a event.Arena
+	for i := range binRec.vals {
+		if !event.IsBinaryRecord([]byte(binRec.vals[i])) {
+			t.Fatalf("record %d is %q, not binary", i, binRec.vals[i])
+		}
+		var b, j event.Event
+		if err := event.DecodeBinaryRecord([]byte(binRec.vals[i]), &a, &b); err != nil {
+			t.Fatal(err)
+		}
+		if err := event.DecodeRecord(&p, []byte(jsonRec.vals[i]), &a, &j); err != nil {
+			t.Fatal(err)
+		}
+		if !b.Time.Equal(j.Time) || b.Service != j.Service || b.Level != j.Level || b.Message != j.Message ||
+			b.Host != j.Host || !bytes.Equal(b.Attrs, j.Attrs) || binRec.keys[i] != jsonRec.keys[i] {
+			t.Errorf("record %d: binary %+v key %q, json %+v key %q", i, b, binRec.keys[i], j, jsonRec.keys[i])
+		}
+	}
+}
+
+func TestResolveRecordFormat(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		kafka bool
+		want  event.RecordFormat
+	}{{"", false, event.RecordBinary}, {"auto", false, event.RecordBinary}, {"auto", true, event.RecordJSON},
+		{"binary", true, event.RecordBinary}, {"json", false, event.RecordJSON}} {
+		got, err := ResolveRecordFormat(c.name, c.kafka)
+		if err != nil || got != c.want {
+			t.Errorf("%q kafka=%v: %v %v, want %v", c.name, c.kafka, got, err, c.want)
+		}
+	}
+	if _, err := ResolveRecordFormat("protobuf", false); err == nil || !strings.Contains(err.Error(), "--ingest-record-format") {
+		t.Errorf("unknown format: %v", err)
 	}
 }

@@ -98,6 +98,10 @@ type Config struct {
 	DataDir  string // embedded log and store; default ./wirelog-data
 
 	Ingest ingest.Options
+	// IngestRecordFormat is --ingest-record-format (ingest.RecordFormats),
+	// resolved into Ingest.Record by Run once the transport is known.
+	IngestRecordFormat string
+
 	Syslog syslog.Config
 	// AuthTokens is the --auth-tokens file; "" = no tenant tokens.
 	AuthTokens string
@@ -226,6 +230,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Ingest.Validate(); err != nil {
 		return err
 	}
+	rf, err := ingest.ResolveRecordFormat(cfg.IngestRecordFormat, cfg.useKafka())
+	if err != nil {
+		return err
+	}
+	cfg.Ingest.Record = rf
 	if cfg.Syslog.MaxAttributes == 0 {
 		cfg.Syslog.MaxAttributes = cfg.Ingest.MaxAttributes
 		if cfg.Syslog.MaxAttributes <= 0 {

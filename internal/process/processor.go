@@ -275,12 +275,17 @@ func (p *Processor) Run(ctx context.Context) error {
 			r := &recs[i]
 			row := store.Row{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Bytes: len(r.Value)}
 			var err error
-			if sysparse.IsRecord(r.Value) {
+			// The first bytes tell the record formats apart: a binary
+			// event record (HTTP ingest), a raw syslog datagram, or JSON.
+			switch {
+			case event.IsBinaryRecord(r.Value):
+				err = event.DecodeBinaryRecord(r.Value, &arena, &row.Event)
+			case sysparse.IsRecord(r.Value):
 				var perr error
 				if perr, err = rawDec.Decode(r.Value, &arena, &row.Event); perr != nil {
 					p.m.syslogParse.WithLabelValues(sysparse.Reason(perr)).Inc()
 				}
-			} else {
+			default:
 				err = event.DecodeRecord(&parser, r.Value, &arena, &row.Event)
 			}
 			if err != nil {
