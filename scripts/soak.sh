@@ -15,6 +15,7 @@
 #                             on Kafka the summary's backlog is the consumer lag, in records)
 #   SOAK_CPU_PIDS    []       more processes (the Kafka broker) whose CPU seconds during the load go to
 #                             $SOAK_OUT/cpu.txt: the summary's CPU per event is wirelog's alone
+#   SOAK_RUN_ENV     []       environment for `wirelog run` only (e.g. GOGC=200 GOMAXPROCS=4)
 #   WIRELOG          [bin/wirelog]
 set -euo pipefail
 RATE=${SOAK_RATE:-60000}
@@ -27,7 +28,7 @@ BIN=${WIRELOG:-bin/wirelog}
 mkdir -p "$OUT"
 DATA=$(mktemp -d /tmp/wirelog-soak-XXXXXX)
 # shellcheck disable=SC2086
-"$BIN" run --http "127.0.0.1:$PORT" --data "$DATA" --syslog-udp "" --syslog-tcp "" ${SOAK_RUN_FLAGS:-} >"$OUT/run.log" 2>&1 &
+env ${SOAK_RUN_ENV:-} "$BIN" run --http "127.0.0.1:$PORT" --data "$DATA" --syslog-udp "" --syslog-tcp "" ${SOAK_RUN_FLAGS:-} >"$OUT/run.log" 2>&1 &
 PID=$!
 cleanup() { kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$DATA"; }
 trap cleanup EXIT

@@ -179,3 +179,30 @@ func TestNeedsEscape8MatchesBytewise(t *testing.T) {
 		}
 	}
 }
+
+// TestControlByte checks the word-at-a-time scan against the plain one at
+// every position and length.
+func TestControlByte(t *testing.T) {
+	plain := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+				return i
+			}
+		}
+		return -1
+	}
+	base := []byte(`{"message":"tab	and é and \n escaped","x":1}`)
+	for n := 0; n <= len(base); n++ {
+		for pos := -1; pos < n; pos++ {
+			for _, c := range []byte{0, 0x1f, '\t', '\n', '\r', 0x20, 0x7f, 0x80, 0xff} {
+				b := append([]byte(nil), base[:n]...)
+				if pos >= 0 {
+					b[pos] = c
+				}
+				if got, want := ControlByte(b), plain(b); got != want {
+					t.Fatalf("ControlByte(%q) = %d, want %d", b, got, want)
+				}
+			}
+		}
+	}
+}

@@ -7,14 +7,14 @@
 # CPU µs of the whole `wirelog run` per acknowledged and per stored event
 # (process_cpu_seconds_total deltas, first to last sample), load average.
 #
-# Usage: scripts/bench/ingest-ab.sh SCENARIO ROUNDS 'name=BINARY[ extra run flags]' ...
+# Usage: scripts/bench/ingest-ab.sh SCENARIO ROUNDS 'name=[VAR=value ...] BINARY [extra run flags]' ...
 #   sustained  as fast as possible, 8 connections, batches of 500, 120 s (issue 12's run)
 #   small      as fast as possible, 4 connections, batches of 100, 30 s
 #   p99        100,000 events/s offered, 8 connections, batches of 100, 60 s
 # Environment: AB_DURATION (override), AB_OUT [/tmp/ingest-ab], AB_FLAGS
 # [--store-format parquet] (run flags common to every variant).
 # Example: scripts/bench/ingest-ab.sh sustained 2 'main=/tmp/wl-main' 'new=bin/wirelog' \
-#            'new-json=bin/wirelog --ingest-record-format json'
+#            'new-json=bin/wirelog --ingest-record-format json' 'gogc200=GOGC=200 bin/wirelog'
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scenario=$1 rounds=$2
@@ -34,13 +34,15 @@ echo "# $(date -u +%FT%TZ) scenario=$scenario rate=$rate conc=$conc batch=$batch
 printf "# variant round acked/s stored/s ack-p50-ms ack-p99-ms fresh-p99-s rss-MB cpu-us/acked cpu-us/stored load-start load-end\n"
 for r in $(seq "$rounds"); do
 	for v in "$@"; do
-		name=${v%%=*} rest=${v#*=}
-		bin=${rest%% *} flags=""
-		[[ $rest == *" "* ]] && flags=${rest#* }
+		name=${v%%=*}
+		read -r -a words <<<"${v#*=}"
+		env=() i=0
+		while [[ ${words[i]} == *=* ]]; do env+=("${words[i]}"); i=$((i + 1)); done
+		bin=${words[i]} flags="${words[*]:i+1}"
 		dir=$out/$name-$r
 		rm -rf "$dir"
 		load0=$(cut -d' ' -f1 /proc/loadavg)
-		SOAK_RATE=$rate SOAK_DURATION=$dur SOAK_CONCURRENCY=$conc SOAK_BATCH=$batch SOAK_OUT=$dir WIRELOG=$bin \
+		SOAK_RATE=$rate SOAK_DURATION=$dur SOAK_CONCURRENCY=$conc SOAK_BATCH=$batch SOAK_OUT=$dir WIRELOG=$bin SOAK_RUN_ENV="${env[*]}" \
 			SOAK_RUN_FLAGS="${AB_FLAGS---store-format parquet} $flags" bash scripts/soak.sh >/dev/null 2>&1 || true
 		load1=$(cut -d' ' -f1 /proc/loadavg)
 		s=$dir/summary.txt
