@@ -109,25 +109,27 @@ func AppendRecord(dst []byte, e *Event, f RecordFormat) []byte {
 
 // DecodeBinaryRecord decodes a binary event record into e, copying every
 // string into arena so e outlives data. It yields the event the JSON record
-// of the same event gives DecodeRecord.
-func DecodeBinaryRecord(data []byte, arena *Arena, e *Event) error {
+// of the same event gives DecodeRecord, and size, the length of that JSON
+// record (AppendJSON): the processor counts it as the event's size, so the
+// bytes the store sums do not depend on the record format.
+func DecodeBinaryRecord(data []byte, arena *Arena, e *Event) (size int, err error) {
 	e.Reset()
 	if !IsBinaryRecord(data) || len(data) < binRecordHeader {
-		return fmt.Errorf("%w: %d bytes", ErrBinaryRecord, len(data))
+		return 0, fmt.Errorf("%w: %d bytes", ErrBinaryRecord, len(data))
 	}
 	if data[2] != binRecordVersion {
-		return fmt.Errorf("%w: version %d, this wirelog reads %d (upgrade the processor)", ErrBinaryRecord, data[2], binRecordVersion)
+		return 0, fmt.Errorf("%w: version %d, this wirelog reads %d (upgrade the processor)", ErrBinaryRecord, data[2], binRecordVersion)
 	}
 	if data[3] != 0 {
-		return fmt.Errorf("%w: unknown flags 0x%02x (upgrade the processor)", ErrBinaryRecord, data[3])
+		return 0, fmt.Errorf("%w: unknown flags 0x%02x (upgrade the processor)", ErrBinaryRecord, data[3])
 	}
 	ns := int64(binary.BigEndian.Uint64(data[4:12]))
 	if ns < 0 {
-		return fmt.Errorf("%w: time before 1970", ErrBinaryRecord)
+		return 0, fmt.Errorf("%w: time before 1970", ErrBinaryRecord)
 	}
 	lvl := Level(data[12])
 	if lvl > LevelFatal {
-		return fmt.Errorf("%w: level %d", ErrBinaryRecord, lvl)
+		return 0, fmt.Errorf("%w: level %d", ErrBinaryRecord, lvl)
 	}
 	// One copy of the fields into the arena; the strings are cut from it.
 	body := arena.Bytes(data[binRecordHeader:])
@@ -136,16 +138,27 @@ func DecodeBinaryRecord(data []byte, arena *Arena, e *Event) error {
 	for i := range f {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n > uint64(len(rest)-k) {
-			return fmt.Errorf("%w: field %d cut short", ErrBinaryRecord, i+1)
+			return 0, fmt.Errorf("%w: field %d cut short", ErrBinaryRecord, i+1)
 		}
 		f[i] = rest[k : k+int(n)]
 		rest = rest[k+int(n):]
 	}
 	if len(rest) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last field", ErrBinaryRecord, len(rest))
+		return 0, fmt.Errorf("%w: %d bytes after the last field", ErrBinaryRecord, len(rest))
 	}
 	if a := f[6]; len(a) > 0 && (len(a) < 2 || a[0] != '{' || a[len(a)-1] != '}') {
-		return fmt.Errorf("%w: attrs is not a JSON object", ErrBinaryRecord)
+		return 0, fmt.Errorf("%w: attrs is not a JSON object", ErrBinaryRecord)
+	}
+	// The JSON record's length, from the fields as written: AppendJSON
+	// escapes what arenaText below repairs, so this is exact.
+	size = len(`{"ts":""`) + rfc3339NanoLen(ns) + len(`,"level":""}`) + len(lvl.String())
+	for i, name := range binRecordNames {
+		if len(f[i]) > 0 {
+			size += len(`,"":`) + len(name) + jsonStringLen(f[i])
+		}
+	}
+	if len(f[6]) > 2 {
+		size += len(`,"attrs":`) + len(f[6])
 	}
 	e.Time = time.Unix(0, ns).UTC()
 	e.Level = lvl
@@ -158,7 +171,7 @@ func DecodeBinaryRecord(data []byte, arena *Arena, e *Event) error {
 	if len(f[6]) > 2 {
 		e.Attrs = f[6]
 	}
-	return nil
+	return size, nil
 }
 
 // arenaText returns b (already in the arena) as a string, with every byte
@@ -187,4 +200,54 @@ func toValidUTF8(dst, b []byte) []byte {
 		i += size
 	}
 	return dst
+}
+
+// binRecordNames are the JSON record's names of the binary record's text
+// fields, in their order (attrs apart).
+var binRecordNames = [...]string{"service", "message", "host", "trace_id", "span_id", "tenant"}
+
+// rfc3339NanoLen is the length of the UTC time at ns Unix nanoseconds
+// (0 ≤ ns: years 1970–2262, four digits) in time.RFC3339Nano, which drops
+// trailing zeros of the fraction and the fraction when it is zero.
+func rfc3339NanoLen(ns int64) int {
+	n := len("2006-01-02T15:04:05Z")
+	frac := ns % 1e9
+	if frac == 0 {
+		return n
+	}
+	digits := 9
+	for frac%10 == 0 {
+		frac /= 10
+		digits--
+	}
+	return n + 1 + digits
+}
+
+// jsonStringLen is len(AppendString(nil, string(b))) without writing it.
+func jsonStringLen(b []byte) int {
+	n := 2 + len(b)
+	for i := 0; i < len(b); {
+		if i+8 <= len(b) && !needsEscape8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+			continue
+		}
+		c := b[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n++
+			default:
+				n += 5 // \u00XX
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			n += 5 // one byte becomes \ufffd
+		}
+		i += size
+	}
+	return n
 }

@@ -48,8 +48,12 @@ func recordPair(t testing.TB, line []byte) (fromJSON, fromBinary Event, ok bool)
 	if !IsBinaryRecord(brec) {
 		t.Fatalf("AppendRecord wrote %q, not a binary record", brec)
 	}
-	if err := DecodeBinaryRecord(brec, &a, &fromBinary); err != nil {
+	size, err := DecodeBinaryRecord(brec, &a, &fromBinary)
+	if err != nil {
 		t.Fatalf("binary record %q: %v", brec, err)
+	}
+	if size != len(jrec) {
+		t.Fatalf("%q: binary record reports the JSON record's size as %d, it is %d (%s)", line, size, len(jrec), jrec)
 	}
 	return fromJSON, fromBinary, true
 }
@@ -136,7 +140,7 @@ func TestBinaryRecordRefusesDamage(t *testing.T) {
 	var a Arena
 	for name, rec := range cases {
 		var out Event
-		err := DecodeBinaryRecord(rec, &a, &out)
+		_, err := DecodeBinaryRecord(rec, &a, &out)
 		if err == nil {
 			t.Errorf("%s: decoded %+v, want an error", name, out)
 		} else if !errors.Is(err, ErrBinaryRecord) {
@@ -156,7 +160,7 @@ func TestBinaryRecordOutlivesInput(t *testing.T) {
 	rec := AppendBinary(nil, &e)
 	var a Arena
 	var out Event
-	if err := DecodeBinaryRecord(rec, &a, &out); err != nil {
+	if _, err := DecodeBinaryRecord(rec, &a, &out); err != nil {
 		t.Fatal(err)
 	}
 	want := out.Message + string(out.Attrs)
@@ -185,7 +189,7 @@ func FuzzBinaryRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		var a Arena
 		var e Event
-		if err := DecodeBinaryRecord(rec, &a, &e); err != nil {
+		if _, err := DecodeBinaryRecord(rec, &a, &e); err != nil {
 			return
 		}
 		for _, s := range []string{e.Service, e.Message, e.Host, e.TraceID, e.SpanID, e.Tenant} {
@@ -198,7 +202,7 @@ func FuzzBinaryRecord(f *testing.F) {
 		}
 		again := AppendBinary(nil, &e)
 		var e2 Event
-		if err := DecodeBinaryRecord(again, &a, &e2); err != nil {
+		if _, err := DecodeBinaryRecord(again, &a, &e2); err != nil {
 			t.Fatalf("re-encoded %q does not decode: %v", again, err)
 		}
 		if !sameEvent(&e, &e2) {
@@ -218,7 +222,7 @@ func BenchmarkDecodeBinaryRecord(b *testing.B) {
 	b.SetBytes(int64(len(rec)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := DecodeBinaryRecord(rec, &a, &e); err != nil {
+		if _, err := DecodeBinaryRecord(rec, &a, &e); err != nil {
 			b.Fatal(err)
 		}
 	}

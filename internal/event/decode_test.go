@@ -2,6 +2,8 @@ package event
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +204,43 @@ func TestControlByte(t *testing.T) {
 				if got, want := ControlByte(b), plain(b); got != want {
 					t.Fatalf("ControlByte(%q) = %d, want %d", b, got, want)
 				}
+			}
+		}
+	}
+}
+
+// TestDecodeLimitsAtTheBound: the attribute and depth limits hold exactly
+// at their bounds, with and without the byte-count shortcut (lines whose
+// strings hold ':' and '{' make the count over-estimate and the tree walk
+// decide).
+func TestDecodeLimitsAtTheBound(t *testing.T) {
+	nest := func(levels int, pad string) string {
+		return `{"message":"` + pad + `","a":` + strings.Repeat(`[`, levels-1) + `1` + strings.Repeat(`]`, levels-1) + `}`
+	}
+	keys := func(n int, pad string) string {
+		var b strings.Builder
+		b.WriteString(`{"message":"` + pad + `"`)
+		for i := 1; i < n; i++ {
+			fmt.Fprintf(&b, `,"k%d":1`, i)
+		}
+		return b.String() + "}"
+	}
+	for _, pad := range []string{"", strings.Repeat(":{[", 50)} {
+		cases := []struct {
+			line string
+			ok   bool
+		}{
+			{nest(4, pad), true}, // the value 1 is at depth 4
+			{nest(5, pad), false},
+			{keys(6, pad), true}, // message + 5 keys
+			{keys(7, pad), false},
+		}
+		for _, c := range cases {
+			d := Decoder{MaxDepth: 4, MaxAttributes: 6}
+			var e Event
+			err := d.Decode([]byte(c.line), arrival, &e)
+			if c.ok != (err == nil) || (err != nil && !errors.Is(err, ErrLimit)) {
+				t.Errorf("%s: error %v, want ok=%v", c.line, err, c.ok)
 			}
 		}
 	}

@@ -37,8 +37,12 @@ func FuzzDecode(f *testing.F) {
 		// The binary record of the same event gives the processor the same
 		// event as the JSON record.
 		var bin Event
-		if err := DecodeBinaryRecord(AppendBinary(nil, &e), &a, &bin); err != nil {
+		size, err := DecodeBinaryRecord(AppendBinary(nil, &e), &a, &bin)
+		if err != nil {
 			t.Fatalf("binary record of %q does not decode: %v", line, err)
+		}
+		if size != len(rec) {
+			t.Fatalf("%q: binary record gives the JSON record's size as %d, it is %d", line, size, len(rec))
 		}
 		if !sameEvent(&out, &bin) {
 			t.Fatalf("%q: JSON record gives %+v, binary record %+v", line, out, bin)

@@ -246,7 +246,7 @@ func TestBinaryRecords(t *testing.T) {
 			t.Fatalf("record %d is %q, not binary", i, binRec.vals[i])
 		}
 		var b, j event.Event
-		if err := event.DecodeBinaryRecord([]byte(binRec.vals[i]), &a, &b); err != nil {
+		if _, err := event.DecodeBinaryRecord([]byte(binRec.vals[i]), &a, &b); err != nil {
 			t.Fatal(err)
 		}
 		if err := event.DecodeRecord(&p, []byte(jsonRec.vals[i]), &a, &j); err != nil {

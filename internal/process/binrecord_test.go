@@ -15,7 +15,8 @@ import (
 
 // TestBinaryEventRecords: binary event records (HTTP ingest's default on
 // the embedded log) beside the JSON records of the same events, in a real
-// embedded log, are stored by a real store as the same events; a damaged
+// embedded log, are stored by a real store as the same events, with the
+// same size (what the rollups' bytes sum); a damaged
 // binary record is kept as an error event, never dropped.
 func TestBinaryEventRecords(t *testing.T) {
 	lg, st := openRealLog(t, store.Options{})
@@ -52,7 +53,7 @@ func TestBinaryEventRecords(t *testing.T) {
 	for i, l := range lines {
 		js, bin := byOffset[int64(2*i)], byOffset[int64(2*i+1)]
 		if bin.Time.IsZero() || !bin.Time.Equal(js.Time) || bin.Service != js.Service || bin.Level != js.Level ||
-			bin.Message != js.Message || bin.Host != js.Host || bin.TraceID != js.TraceID || !bytes.Equal(bin.Attrs, js.Attrs) {
+			bin.Message != js.Message || bin.Host != js.Host || bin.TraceID != js.TraceID || !bytes.Equal(bin.Attrs, js.Attrs) || bin.Bytes != js.Bytes {
 			t.Errorf("%q:\nbinary %+v\njson   %+v", l, bin, js)
 		}
 	}

@@ -279,7 +279,9 @@ func (p *Processor) Run(ctx context.Context) error {
 			// event record (HTTP ingest), a raw syslog datagram, or JSON.
 			switch {
 			case event.IsBinaryRecord(r.Value):
-				err = event.DecodeBinaryRecord(r.Value, &arena, &row.Event)
+				// Bytes: the JSON record's size, so rollups do not change
+				// with the record format.
+				row.Bytes, err = event.DecodeBinaryRecord(r.Value, &arena, &row.Event)
 			case sysparse.IsRecord(r.Value):
 				var perr error
 				if perr, err = rawDec.Decode(r.Value, &arena, &row.Event); perr != nil {

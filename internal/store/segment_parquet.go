@@ -241,11 +241,14 @@ func newArray(b array.Builder) arrow.Array {
 }
 
 // dictColumn builds a dictionary-encoded text column: one map lookup per
-// value, each distinct value stored once.
+// value, each distinct value stored once. A value equal to the previous one
+// (topic and tenant nearly always, level mostly) skips the map.
 type dictColumn struct {
 	ids     map[string]int32
 	values  []string
 	indices []int32
+	last    string // the previous value, as stored (never the caller's memory)
+	lastID  int32
 }
 
 func newDictColumn(n int) *dictColumn {
@@ -253,6 +256,10 @@ func newDictColumn(n int) *dictColumn {
 }
 
 func (d *dictColumn) add(s string) {
+	if len(d.indices) > 0 && s == d.last {
+		d.indices = append(d.indices, d.lastID)
+		return
+	}
 	id, ok := d.ids[s]
 	if !ok {
 		s = strings.Clone(validString(s)) // the caller's batch memory is not ours to keep
@@ -260,6 +267,7 @@ func (d *dictColumn) add(s string) {
 		d.values = append(d.values, s)
 		d.ids[s] = id
 	}
+	d.last, d.lastID = d.values[id], id
 	d.indices = append(d.indices, id)
 }
 
