@@ -329,31 +329,19 @@ func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 	g := s.seg
 	start := time.Now()
 	stored := 0
-	// A batch is mostly one partition's records in a row: its next offset
-	// is kept in cur and written to bufNext when the partition changes
-	// and at the end, instead of two map operations per row.
-	var cur offsetKey
-	var curNext int64
-	have, moved := false, false // moved: a row of cur was kept
 	for i := range rows {
 		r := &rows[i]
-		if !have || r.Partition != cur.partition || r.Topic != cur.topic {
-			if moved {
-				g.bufNext[cur] = curNext
+		k := offsetKey{r.Topic, r.Partition}
+		n, ok := g.bufNext[k]
+		if !ok {
+			if n, ok = s.offsets[k]; !ok {
+				n = -1 << 63
 			}
-			cur, have, moved = offsetKey{r.Topic, r.Partition}, true, false
-			n, ok := g.bufNext[cur]
-			if !ok {
-				if n, ok = s.offsets[cur]; !ok {
-					n = -1 << 63
-				}
-			}
-			curNext = n
 		}
-		if r.Offset < curNext {
+		if r.Offset < n {
 			continue
 		}
-		curNext, moved = r.Offset+1, true
+		g.bufNext[k] = r.Offset + 1
 		if g.buf == nil {
 			g.buf = newSegmentBuilder(g.maxRows)
 			g.bufSince = time.Now()
@@ -370,9 +358,6 @@ func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 		a.bytes += int64(r.Bytes)
 		g.bufRollups[rk] = a
 		stored++
-	}
-	if moved {
-		g.bufNext[cur] = curNext
 	}
 	s.metrics.rowsSkipped.Add(float64(len(rows) - stored))
 	if stored > 0 {

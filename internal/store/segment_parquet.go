@@ -241,14 +241,11 @@ func newArray(b array.Builder) arrow.Array {
 }
 
 // dictColumn builds a dictionary-encoded text column: one map lookup per
-// value, each distinct value stored once. A value equal to the previous one
-// (topic and tenant nearly always, level mostly) skips the map.
+// value, each distinct value stored once.
 type dictColumn struct {
 	ids     map[string]int32
 	values  []string
 	indices []int32
-	last    string // the previous value, as stored (never the caller's memory)
-	lastID  int32
 }
 
 func newDictColumn(n int) *dictColumn {
@@ -256,10 +253,6 @@ func newDictColumn(n int) *dictColumn {
 }
 
 func (d *dictColumn) add(s string) {
-	if len(d.indices) > 0 && s == d.last {
-		d.indices = append(d.indices, d.lastID)
-		return
-	}
 	id, ok := d.ids[s]
 	if !ok {
 		s = strings.Clone(validString(s)) // the caller's batch memory is not ours to keep
@@ -267,7 +260,6 @@ func (d *dictColumn) add(s string) {
 		d.values = append(d.values, s)
 		d.ids[s] = id
 	}
-	d.last, d.lastID = d.values[id], id
 	d.indices = append(d.indices, id)
 }
 
