@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -168,10 +169,42 @@ func DecodeBinaryRecord(data []byte, arena *Arena, e *Event) (size int, err erro
 	e.TraceID = arenaText(arena, f[3])
 	e.SpanID = arenaText(arena, f[4])
 	e.Tenant = arenaText(arena, f[5])
-	if len(f[6]) > 2 {
-		e.Attrs = f[6]
+	if a := f[6]; len(a) > 2 {
+		if bytes.Contains(a, replacementEscape) {
+			a = arena.Bytes(unescapeReplacement(arena.scratch[:0], a))
+		}
+		e.Attrs = a
 	}
 	return size, nil
+}
+
+// replacementEscape is how AppendString writes a byte that is not UTF-8.
+var replacementEscape = []byte(`\ufffd`)
+
+// unescapeReplacement appends the attrs object a with every \ufffd escape
+// written as the character itself, as the JSON record's reader gives it
+// (DecodeRecord parses attrs and re-encodes them; AppendString writes
+// U+FFFD unescaped). Other escapes are copied whole, so an escaped
+// backslash is never taken for the start of one.
+func unescapeReplacement(dst, a []byte) []byte {
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		if i+6 <= len(a) && string(a[i+1:i+6]) == "ufffd" {
+			dst = append(dst, "\uFFFD"...)
+			i += 5
+			continue
+		}
+		dst = append(dst, c)
+		if i+1 < len(a) {
+			dst = append(dst, a[i+1])
+			i++
+		}
+	}
+	return dst
 }
 
 // arenaText returns b (already in the arena) as a string, with every byte

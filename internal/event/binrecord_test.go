@@ -18,7 +18,8 @@ var recordLines = []string{
 	`{"message":"no time, no level"}`,
 	`{}`,
 	`{"ts":1764237600123,"level":50,"msg":"x","a":{"b":[1,"\u0000",true,null,-1.5e3]}}`,
-	`{"service":"\xff\xfe","message":"\ud800 lone surrogate","host":"h\u00e9","x\xffy":"\xc3"}`,
+	"{\"service\":\"\xff\xfe\",\"message\":\"\\ud800 lone surrogate\",\"host\":\"h\\u00e9\",\"x\xffy\":\"\xc3\",\"n\":{\"\xd4\":[\"\xe2\x82\"]}}", // invalid UTF-8 bytes
+	`{"k\\ufffd":"a literal backslash-u-fffd, not the escape","\ufffd":"the escape itself"}`,
 	`{"ts":"2199-12-31T23:59:59.999999999Z","level":"FATAL","message":"line\nbreak \"quoted\" \\ tab\t"}`,
 	`{"ts":"1970-01-01T00:00:00Z","level":"trace","trace_id":"t","span_id":"s","tenant":"not the tenant field"}`,
 	`{"timestamp":"2026-11-27T10:00:00+05:30","severity":"warning","hostname":"db-1","traceId":"abc","spanId":"def","service.name":"svc"}`,
