@@ -465,6 +465,17 @@ type Arena struct {
 
 const arenaChunk = 256 << 10
 
+// Reserve makes room for n more bytes in one allocation, for a caller that
+// knows about how much it will copy (the processor: its batch's record
+// bytes). A fresh arena otherwise starts a 256 KiB chunk, which a batch of
+// a hundred small records leaves 90 % unused (allocated and zeroed all the
+// same: 2.5 % of the run's CPU with small requests, issue 12).
+func (a *Arena) Reserve(n int) {
+	if n > 0 && cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, n)
+	}
+}
+
 // Bytes copies b into the arena and returns the copy.
 func (a *Arena) Bytes(b []byte) []byte {
 	if len(b) == 0 {

@@ -245,3 +245,24 @@ func TestDecodeLimitsAtTheBound(t *testing.T) {
 		}
 	}
 }
+
+// TestArenaReserve: a reserved arena holds exactly what was reserved in
+// one chunk, keeps every copy intact when it grows past it, and a
+// reservation never moves strings already handed out.
+func TestArenaReserve(t *testing.T) {
+	var a Arena
+	a.Reserve(100)
+	if cap(a.buf) != 100 {
+		t.Fatalf("reserved chunk of %d bytes, want 100", cap(a.buf))
+	}
+	s1 := a.String([]byte(strings.Repeat("a", 60)))
+	s2 := a.String([]byte(strings.Repeat("b", 40)))
+	if cap(a.buf) != 100 {
+		t.Fatalf("100 bytes in a 100-byte reservation started a new chunk (cap %d)", cap(a.buf))
+	}
+	a.Reserve(10)
+	s3 := a.String([]byte("c"))
+	if s1 != strings.Repeat("a", 60) || s2 != strings.Repeat("b", 40) || s3 != "c" {
+		t.Fatalf("arena strings changed: %q %q %q", s1, s2, s3)
+	}
+}

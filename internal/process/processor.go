@@ -270,6 +270,13 @@ func (p *Processor) Run(ctx context.Context) error {
 		// A fresh arena per batch: the strings of this batch's events must
 		// stay valid while the store and tail subscribers use them.
 		var arena event.Arena
+		size := 0
+		for i := range recs {
+			size += len(recs[i].Value)
+		}
+		// Decoded strings take about the records' bytes (a little more for
+		// a syslog record's attributes; the arena grows past a hint).
+		arena.Reserve(size + size/8)
 		rows, raws = rows[:0], raws[:0]
 		for i := range recs {
 			r := &recs[i]
