@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/storage"
 	"github.com/wirelog/wirelog/internal/store"
 )
@@ -83,8 +84,14 @@ func (p *Processor) storeRows(ctx context.Context, rows []store.Row, raws [][]by
 func (p *Processor) split(ctx context.Context, dls DeadLetterStore, rows []store.Row, raws [][]byte, dead []bool, cause error) (int, error) {
 	if len(rows) == 1 {
 		r := &rows[0]
+		raw := raws[0]
+		if event.IsBinaryRecord(raw) {
+			// The table is read by operators: keep the event as its JSON
+			// record, which says the same, rather than the binary form.
+			raw = event.AppendJSON(nil, &r.Event)
+		}
 		dl := store.DeadLetter{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Time: r.Event.Time,
-			Reason: cause.Error(), Raw: raws[0]}
+			Reason: cause.Error(), Raw: raw}
 		if err := dls.WriteDeadLetters(ctx, []store.DeadLetter{dl}); err != nil {
 			return 0, fmt.Errorf("dead-letter %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +23,14 @@ type refusing struct {
 	*store.Store
 	diskFull atomic.Bool
 	writes   atomic.Int64
+	deadRaw  atomic.Value // string: the raw record of the last dead letter
+}
+
+func (r *refusing) WriteDeadLetters(ctx context.Context, dls []store.DeadLetter) error {
+	for _, d := range dls {
+		r.deadRaw.Store(string(d.Raw))
+	}
+	return r.Store.WriteDeadLetters(ctx, dls)
 }
 
 func (r *refusing) Write(ctx context.Context, rows []store.Row) (int, error) {
@@ -54,8 +63,13 @@ func openLogAndStore(t *testing.T) (*disklog.Log, *refusing) {
 
 func produce(t *testing.T, lg *disklog.Log, msgs ...string) {
 	var recs []transport.Record
-	for _, m := range msgs {
-		recs = append(recs, transport.Record{Value: event.AppendJSON(nil, &event.Event{Time: time.Now(), Service: "svc", Level: event.LevelInfo, Message: m})})
+	for i, m := range msgs {
+		// Both record forms HTTP ingest writes: JSON and binary.
+		f := event.RecordJSON
+		if i%2 == 1 {
+			f = event.RecordBinary
+		}
+		recs = append(recs, transport.Record{Value: event.AppendRecord(nil, &event.Event{Time: time.Now(), Service: "svc", Level: event.LevelInfo, Message: m}, f)})
 	}
 	if err := lg.Producer().Produce(context.Background(), recs); err != nil {
 		t.Fatal(err)
@@ -126,6 +140,11 @@ func TestPoisonRecordIsDeadLettered(t *testing.T) {
 	n, err := st.DeadLetterCount(context.Background())
 	if err != nil || n != 1 {
 		t.Errorf("dead letters %d (%v), want 1", n, err)
+	}
+	// The poison (index 5) came as a binary record; operators read the
+	// dead_letters table, so it is kept as its JSON record.
+	if raw, _ := st.deadRaw.Load().(string); !strings.HasPrefix(raw, `{"ts":"`) || !strings.Contains(raw, `"message":"poison"`) {
+		t.Errorf("dead letter kept as %q, want the JSON record", raw)
 	}
 }
 
