@@ -288,7 +288,10 @@ func (p *Processor) Run(ctx context.Context) error {
 			case event.IsBinaryRecord(r.Value):
 				// Bytes: the JSON record's size, so rollups do not change
 				// with the record format.
-				row.Bytes, err = event.DecodeBinaryRecord(r.Value, &arena, &row.Event)
+				var size int
+				if size, err = event.DecodeBinaryRecord(r.Value, &arena, &row.Event); err == nil {
+					row.Bytes = size
+				}
 			case sysparse.IsRecord(r.Value):
 				var perr error
 				if perr, err = rawDec.Decode(r.Value, &arena, &row.Event); perr != nil {
