@@ -27,8 +27,10 @@ func BenchmarkTokenBloomAdd(b *testing.B) {
 
 // BenchmarkSegmentIndexWrite is BenchmarkTraceIndexWrite for the segment
 // path: CPU per stored event of Write, the background encode and the
-// registering transaction (the index blocks in it), with no index, the
-// trace index only, and trace ids + message words. Events of the scale
+// registering transaction (the index blocks and rollups in it): "main"
+// as main writes (the trace index, per-second rollups), "+tokens" with the
+// token index, "+tokens+minutes" with the per-minute rollups as well (this
+// store), and "none" without any index. Events of the scale
 // benchmark (loadgen's shape), batches of 20,000, four segments.
 //
 //	go test -run '^$' -bench SegmentIndexWrite -benchtime 1x -count 3 ./internal/store
@@ -39,7 +41,8 @@ func BenchmarkSegmentIndexWrite(b *testing.B) {
 	for i := range all {
 		buf = scaleEvent(&all[i], int64(i), total, bigT0.Add(scaleSpan), buf)
 	}
-	for _, v := range []string{"none", "trace-only", "trace+tokens"} {
+	defer func() { minuteRollupsOff = false }()
+	for _, v := range []string{"none", "main", "+tokens", "+tokens+minutes"} {
 		b.Run(v, func(b *testing.B) {
 			b.ReportAllocs()
 			var cpu time.Duration
@@ -48,8 +51,11 @@ func BenchmarkSegmentIndexWrite(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				st.traces.mu.Lock()
 				st.traces.off = v == "none"
-				st.traces.noTokens = v == "trace-only"
+				st.traces.noTokens = v == "main"
+				st.traces.mu.Unlock()
+				minuteRollupsOff = v != "+tokens+minutes"
 				cpu0 := processCPU(b)
 				for i := 0; i < total; i += batch {
 					if _, err := st.Write(context.Background(), all[i:min(total, i+batch)]); err != nil {
