@@ -46,6 +46,11 @@ const (
 	tokenBloomBits = 16
 	// tokenBloomChunks is the 512-bit chunks of one block's token bloom.
 	tokenBloomChunks = TraceBlockRows * tokenBloomBits / (traceChunkWords * 64)
+	// tokenBloomProbes is the bits set per word: at 10-40 bits per
+	// distinct word (16 per event, a few new words per event) 4 probes
+	// give 0.01-2% false "maybe" answers, and each probe costs CPU on the
+	// write path for every word of every message.
+	tokenBloomProbes = 4
 	// maxQueryTokens bounds the words of one query the index tests.
 	maxQueryTokens = 8
 	// maxIndexRanges bounds the time ranges a search restricted by an index
@@ -70,68 +75,104 @@ var tokenSchema = []string{
 	`ALTER TABLE trace_blocks ADD COLUMN IF NOT EXISTS tokens BOOLEAN DEFAULT false`,
 }
 
-// tokenByte maps a byte of a word to what is hashed (ASCII upper case to
-// lower case) and every delimiter to 0.
-var tokenByte = func() (t [256]byte) {
+// wordClass is 1 for the ASCII bytes of words (letters, digits, '_'), 2
+// for non-ASCII bytes (part of words too), 0 for delimiters.
+var wordClass = func() (t [256]uint8) {
 	for c := 0; c < 256; c++ {
 		switch {
-		case c >= 'A' && c <= 'Z':
-			t[c] = byte(c) + 'a' - 'A'
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c >= 0x80:
-			t[c] = byte(c)
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+			t[c] = 1
+		case c >= utf8.RuneSelf:
+			t[c] = 2
 		}
 	}
 	return t
 }()
 
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
+// wordHash hashes a word 8 bytes at a time, each byte OR 0x20: ASCII upper
+// case becomes lower case, lower case and digits stay, '_' becomes 0x7f
+// (no other word byte does), so a word hashes alike in any ASCII case
+// without a lower-cased copy. It is stored in the index: stable across
+// releases.
+func wordHash(w string) uint64 {
+	h := uint64(len(w)) * 0x9e3779b97f4a7c15
+	for len(w) >= 8 {
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		h = (h ^ (x | 0x2020202020202020)) * 0xff51afd7ed558ccd
+		h ^= h >> 32
+		w = w[8:]
+	}
+	if len(w) > 0 {
+		var x uint64
+		for i := 0; i < len(w); i++ {
+			x |= uint64(w[i]|0x20) << (8 * i)
+		}
+		h = (h ^ x) * 0xff51afd7ed558ccd
+		h ^= h >> 32
+	}
+	return h
+}
 
 // tokenKeyOf is where word hash h's bits are in a token bloom.
 func tokenKeyOf(h uint64) traceKey {
 	x := mix64(h ^ 0x7f4a7c159e3779b9)
-	y := mix64(x ^ 0x9e3779b97f4a7c15)
 	chunk, _ := bits.Mul64(x, tokenBloomChunks)
-	return traceKey{chunk: int(chunk), a: uint32(y), b: uint32(y>>32) | 1}
+	return traceKey{chunk: int(chunk), a: uint32(x >> 7), b: uint32(x>>39) | 1}
+}
+
+// setToken sets k's tokenBloomProbes bits in chunk c; hasToken reports
+// whether all are set.
+func (k traceKey) setToken(c []uint64) {
+	for i := uint32(0); i < tokenBloomProbes; i++ {
+		p := (k.a + i*k.b) & 511
+		c[p>>6] |= 1 << (p & 63)
+	}
+}
+
+func (k traceKey) hasToken(c []uint64) bool {
+	for i := uint32(0); i < tokenBloomProbes; i++ {
+		p := (k.a + i*k.b) & 511
+		if c[p>>6]&(1<<(p&63)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // addText sets the bits of every word of msg in the token bloom tb
-// (tokenBloomChunks × traceChunkWords words). ASCII words are hashed as they
-// are scanned, lower-cased by table, without allocating; a word with
-// non-ASCII bytes is lower-cased by strings.ToLower (Unicode letters that
-// lower-case to ASCII, like the Kelvin sign, must hash as their ASCII form).
+// (tokenBloomChunks × traceChunkWords words) without allocating for ASCII
+// words; a word with non-ASCII bytes is lower-cased by strings.ToLower
+// first (Unicode letters that lower-case to ASCII, like the Kelvin sign,
+// must hash as their ASCII form).
 func addText(tb []uint64, msg string) {
-	h := uint64(fnvOffset)
-	start, ascii := -1, true
+	start := -1
+	var class uint8
 	for i := 0; i < len(msg); i++ {
-		c := msg[i]
-		t := tokenByte[c]
-		if t != 0 {
+		c := wordClass[msg[i]]
+		if c != 0 {
 			if start < 0 {
-				start, h, ascii = i, fnvOffset, true
+				start, class = i, 0
 			}
-			ascii = ascii && c < utf8.RuneSelf
-			h = (h ^ uint64(t)) * fnvPrime
+			class |= c
 			continue
 		}
 		if start >= 0 {
-			addWord(tb, h, msg[start:i], ascii)
+			addWord(tb, msg[start:i], class)
 			start = -1
 		}
 	}
 	if start >= 0 {
-		addWord(tb, h, msg[start:], ascii)
+		addWord(tb, msg[start:], class)
 	}
 }
 
-func addWord(tb []uint64, h uint64, word string, ascii bool) {
-	if !ascii {
-		h = hashString(strings.ToLower(word))
+func addWord(tb []uint64, word string, class uint8) {
+	if class&2 != 0 {
+		word = strings.ToLower(word)
 	}
-	k := tokenKeyOf(h)
-	k.set(tb[k.chunk*traceChunkWords : (k.chunk+1)*traceChunkWords])
+	k := tokenKeyOf(wordHash(word))
+	k.setToken(tb[k.chunk*traceChunkWords : (k.chunk+1)*traceChunkWords])
 }
 
 // queryTokens returns the keys of the words of a free-text query that every
@@ -142,9 +183,9 @@ func queryTokens(q string) []traceKey {
 	var hashes []uint64
 	start := -1
 	for i := 0; i <= len(q); i++ {
-		var t byte
+		var t uint8
 		if i < len(q) {
-			t = tokenByte[q[i]]
+			t = wordClass[q[i]]
 		}
 		if t != 0 {
 			if start < 0 {
@@ -155,7 +196,7 @@ func queryTokens(q string) []traceKey {
 		if start > 0 && i < len(q) { // a delimiter before and after
 			word := q[start:i]
 			if isASCIIWord(word) {
-				h := hashString(strings.ToLower(word))
+				h := wordHash(word)
 				if !slices.Contains(hashes, h) && len(keys) < maxQueryTokens {
 					hashes = append(hashes, h)
 					keys = append(keys, tokenKeyOf(h))
@@ -219,7 +260,7 @@ func (s *Store) tokenRanges(ctx context.Context, keys []traceKey) (ranges []tsRa
 		}
 		all := b.tokens != nil
 		for _, k := range keys {
-			all = all && k.has(b.tokens[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords])
+			all = all && k.hasToken(b.tokens[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords])
 		}
 		if all || b.tokens == nil {
 			ranges = append(ranges, tsRange{b.tsMin, b.tsMax, int64(b.rows)})
@@ -232,7 +273,7 @@ func (s *Store) tokenRanges(ctx context.Context, keys []traceKey) (ranges []tsRa
 	var tests []string
 	for _, k := range keys {
 		var mask [traceChunkWords]uint64
-		k.set(mask[:])
+		k.setToken(mask[:])
 		args = append(args, int32(k.chunk))
 		test := fmt.Sprintf("chunk = $%d", len(args))
 		for i, m := range mask {
