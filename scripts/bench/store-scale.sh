@@ -79,6 +79,9 @@ while [ $SECONDS -lt $end ]; do
 	q search-text-24h /api/v1/logs/search --data-urlencode "q=$TEXT" --data-urlencode from=now-24h \
 		--data-urlencode to=now --data-urlencode limit=100
 	rounds=$((rounds + 1))
+	if [ $((rounds % 10)) = 0 ]; then
+		echo "store-scale: $rounds rounds of 4 queries, $((end - SECONDS)) s left" >&2
+	fi
 done
 uptime >>"$OUT/host.txt"
 wait "$TAIL" 2>/dev/null || true
