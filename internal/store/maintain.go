@@ -76,6 +76,11 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (Deleted, e
 	if s.closed {
 		return d, ErrClosed
 	}
+	// Before the deletes: from now on queries read the seconds up to the
+	// cutoff's minute from the per-second rows (rollup_minutes.go).
+	if c := cutoff.Unix(); c > s.lowSec.Load() {
+		s.lowSec.Store(c)
+	}
 	// Each twin in its own transaction (one transaction writes one
 	// database); a twin being checkpointed waits for the next run.
 	err := s.eachTwin(ctx, func(exec exec) error {
@@ -91,6 +96,11 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (Deleted, e
 		}
 		n, _ = res.RowsAffected()
 		d.Rollups += n
+		// Whole minutes before the cutoff; the cutoff's own minute stays
+		// until the next run (queries skip it: lowSec).
+		if _, err := exec(`DELETE FROM rollups_minute WHERE minute < $1`, minuteOf(cutoff.Unix())); err != nil {
+			return fmt.Errorf("delete minute rollups before %s: %w", cutoff.Format(time.RFC3339), err)
+		}
 		return expireTraceBlocks(exec, cutoff)
 	}, nil)
 	if err != nil {
@@ -164,6 +174,9 @@ func compactMinutes(exec exec, dirty map[int64]struct{}) error {
 		if _, err := exec(`INSERT INTO rollups (sec, service, level, count, bytes, tenant)
 			SELECT sec, service, level, count, bytes, tenant FROM rollups_compact`); err != nil {
 			return fmt.Errorf("insert summed rollups: %w", err)
+		}
+		if err := compactMinuteRows(exec, sp.lo, sp.hi); err != nil { // rollup_minutes.go
+			return err
 		}
 	}
 	_, err := exec(`DROP TABLE IF EXISTS rollups_compact`)

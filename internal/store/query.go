@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -185,23 +186,25 @@ func (s *Store) Stats(ctx context.Context, req StatsRequest) (*Stats, error) {
 		st.ByLevel[l] = 0
 	}
 	var w where
+	from, to := int64(math.MinInt64), int64(math.MaxInt64)
 	if !req.From.IsZero() {
 		t := req.From.UTC()
 		st.From = &t
-		w.add("sec >= ?", secFloor(req.From))
+		from = secFloor(req.From)
 	}
 	if !req.To.IsZero() {
 		t := req.To.UTC()
 		st.To = &t
-		w.add("sec < ?", secCeil(req.To))
+		to = secCeil(req.To)
 	}
+	src := s.rollupSource(&w, from, to, 0) // rollup_minutes.go
 	if req.Tenant != "" {
 		w.add("tenant = ?", req.Tenant)
 	}
 	// One scan: per-level and per-service sums, plus the total.
 	q := `SELECT grouping(level, service) AS g, level, service,
 			sum(count)::BIGINT, sum(bytes)::BIGINT
-		FROM rollups` + w.String() + `
+		FROM ` + src + w.String() + `
 		GROUP BY GROUPING SETS ((level), (service), ())`
 	err := s.query(ctx, "stats", q, w.args, func(rows *sql.Rows) error {
 		var g int
@@ -302,8 +305,7 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 		return nil, err
 	}
 	var w where
-	w.add("sec >= ?", from)
-	w.add("sec < ?", to)
+	src := s.rollupSource(&w, from, to, step) // rollup_minutes.go
 	if req.Service != "" {
 		w.add("service = ?", req.Service)
 	}
@@ -329,7 +331,7 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	w.args = append(w.args, step)
 	q := `SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + tenCol + ` AS t, ` + bucket + ` AS b,
 			sum(count)::BIGINT, sum(bytes)::BIGINT
-		FROM rollups` + w.String() + `
+		FROM ` + src + w.String() + `
 		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`
 
 	res := &Rollups{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step, By: []string{}, Series: []Series{}}
@@ -425,6 +427,12 @@ type SearchResult struct {
 
 // Search returns the newest events matching req.
 func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, error) {
+	return s.search(ctx, req, nil)
+}
+
+// search is Search with the skip index's answer for req already asked
+// (plan; nil: ask it here).
+func (s *Store) search(ctx context.Context, req SearchRequest, plan *skipPlan) (*SearchResult, error) {
 	limit := req.Limit
 	switch {
 	case limit == 0:
@@ -439,7 +447,6 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 		return nil, err
 	}
 	var w where
-	var ranges []tsRange // where a trace id may be, from the trace index
 	if req.Service != "" {
 		w.add("service = ?", req.Service)
 	}
@@ -448,19 +455,19 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 	}
 	if req.TraceID != "" {
 		w.add("trace_id = ?", req.TraceID)
-		// Only the time ranges whose trace blooms may hold it (traceindex.go).
-		var indexed bool
-		var err error
-		ranges, indexed, err = s.traceRanges(ctx, req.TraceID)
+	}
+	// Only the time ranges whose blooms may hold the trace id or the words
+	// of the text (traceindex.go, tokenindex.go).
+	if plan == nil {
+		p, err := s.planSearch(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		if indexed && len(ranges) == 0 {
-			return &SearchResult{Events: []StoredEvent{}, Limit: limit}, nil
-		}
-		if !indexed {
-			ranges = nil
-		}
+		plan = &p
+	}
+	ranges, _ := plan.within(req.From, req.To)
+	if plan.indexed && len(ranges) == 0 {
+		return &SearchResult{Events: []StoredEvent{}, Limit: limit}, nil
 	}
 	if req.Tenant != "" {
 		w.add("tenant = ?", req.Tenant)
@@ -480,9 +487,9 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (*SearchResult, e
 	if err := addMatches(&w, "attr", req.Attrs, req.Exclude); err != nil {
 		return nil, err
 	}
-	src := "events"
+	src := s.eventsSource(req.From, req.To)
 	if len(ranges) > 0 {
-		src = traceSource(&w, ranges)
+		src = s.rangeSource(&w, ranges)
 	}
 	w.args = append(w.args, limit+1)
 	q := `SELECT ts, service, level, message, host, trace_id, span_id, tenant, attrs::VARCHAR,

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -103,6 +104,10 @@ type segments struct {
 
 	stop, done  chan struct{}
 	compactDone chan struct{} // compactLoop ended
+
+	// listed is files as the events view reads them, for queries that
+	// list only the files of their window (segment_query.go).
+	listed atomic.Pointer[[]listedFile]
 
 	compactions   prometheus.Counter
 	flushes       prometheus.Counter
@@ -651,9 +656,7 @@ func (s *Store) replaceEventsView(ctx context.Context) error {
 	var q strings.Builder
 	fmt.Fprintf(&q, `CREATE OR REPLACE VIEW memory.main.events AS SELECT * FROM %[1]s.main.events UNION ALL SELECT * FROM %[2]s.main.events`, twins[0], twins[1])
 	if len(s.seg.files) > 0 {
-		q.WriteString(` UNION ALL SELECT topic, "partition", "offset", ts, service, level::` + levelEnum + ` AS level, message, host, trace_id, span_id, tenant,
-			CASE WHEN attrs IS NULL THEN NULL WHEN json_valid(attrs) THEN attrs::JSON ELSE to_json(attrs) END AS attrs, bytes
-			FROM read_parquet([`)
+		q.WriteString(` UNION ALL SELECT ` + segmentColumns + ` FROM read_parquet([`)
 		for i, f := range s.seg.files {
 			if i > 0 {
 				q.WriteByte(',')
@@ -666,6 +669,7 @@ func (s *Store) replaceEventsView(ctx context.Context) error {
 		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, q.String(), nil); err != nil {
 			return fmt.Errorf("update the events view: %w", err)
 		}
+		s.seg.listFiles() // segment_query.go
 		return nil
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,6 +272,10 @@ type Store struct {
 	patternsPruned time.Time
 	// seg is the segment-file state of FormatParquet; nil for FormatTable.
 	seg *segments
+	// lowSec is the second from which rollups_minute may be read: the
+	// oldest per-second rollup at Open, then the last retention cutoff
+	// (rollup_minutes.go).
+	lowSec atomic.Int64
 
 	// beforeCommit, when set (by tests), runs on the writer's connection
 	// just before COMMIT; an error aborts the transaction.
@@ -395,6 +400,13 @@ func Open(path string, opts Options) (*Store, error) {
 		s.ckconn.Close()
 		return fail(err)
 	}
+	var low int64
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(min(sec), 0) FROM memory.main.rollups`).Scan(&low); err != nil {
+		s.wconn.Close()
+		s.ckconn.Close()
+		return fail(fmt.Errorf("read the oldest rollup of %s: %w", where, err))
+	}
+	s.lowSec.Store(low)
 	switch opts.Format {
 	case FormatTable:
 		if err := s.refuseSegments(ctx); err != nil {
@@ -439,7 +451,7 @@ func applySchema(ctx context.Context, db *sql.DB, where string) error {
 		if _, err := conn.ExecContext(ctx, "USE "+twin); err != nil {
 			return fmt.Errorf("create schema in %s: %w", where, err)
 		}
-		for _, q := range append(schema, traceSchema...) {
+		for _, q := range slices.Concat(schema, traceSchema, minuteSchema) {
 			if _, err := conn.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("create schema in %s (%s): %w", where, twin, err)
 			}

@@ -86,6 +86,8 @@ var traceSchema = []string{
 		next_offset BIGINT NOT NULL,
 		PRIMARY KEY (topic, "partition")
 	)`,
+	// The free-text index shares the blocks (tokenindex.go).
+	tokenSchema[0], tokenSchema[1],
 }
 
 // traceKey is where an id's bits are: chunk, and the two values its probe
@@ -143,24 +145,27 @@ func (k traceKey) has(c []uint64) bool {
 	return true
 }
 
-// traceBlock is the bloom and time range of the events of one block.
+// traceBlock is the bloom and time range of the events of one block, and
+// the bloom of the words of their messages (tokenindex.go).
 type traceBlock struct {
 	bits         []uint64 // traceBloomChunks × traceChunkWords
+	tokens       []uint64 // tokenBloomChunks × traceChunkWords; nil: not indexed (benchmarks)
 	tsMin, tsMax time.Time
 	rows         int
 }
 
 func newTraceBlock() *traceBlock {
-	return &traceBlock{bits: make([]uint64, traceBloomChunks*traceChunkWords)}
+	return &traceBlock{bits: make([]uint64, traceBloomChunks*traceChunkWords), tokens: make([]uint64, tokenBloomChunks*traceChunkWords)}
 }
 
 func (b *traceBlock) chunk(i int) []uint64 {
 	return b.bits[i*traceChunkWords : (i+1)*traceChunkWords]
 }
 
-// add indexes one event. Events without a trace id count toward the block
-// (its time range covers them) but set no bits.
-func (b *traceBlock) add(ts time.Time, id string) {
+// add indexes one event: its trace id and the words of its message.
+// Events without a trace id count toward the block (its time range covers
+// them) but set no trace bits.
+func (b *traceBlock) add(ts time.Time, id, msg string) {
 	if b.rows == 0 || ts.Before(b.tsMin) {
 		b.tsMin = ts
 	}
@@ -172,6 +177,9 @@ func (b *traceBlock) add(ts time.Time, id string) {
 		k := traceKeyOf(id)
 		k.set(b.chunk(k.chunk))
 	}
+	if b.tokens != nil {
+		addText(b.tokens, msg)
+	}
 }
 
 // traceIndex is the store's open (unsealed) block per twin.
@@ -181,6 +189,16 @@ type traceIndex struct {
 	next      [2]int64 // next block id per twin
 	unindexed [2]bool  // the twin has more unsealed rows than Open indexes
 	off       bool     // benchmarks: measure the write path without the index
+	noTokens  bool     // benchmarks: blocks without the token bloom (tokenindex.go)
+}
+
+// newBlock is a new open block; the caller holds mu.
+func (ix *traceIndex) newBlock() *traceBlock {
+	b := newTraceBlock()
+	if ix.noTokens {
+		b.tokens = nil
+	}
+	return b
 }
 
 // indexTraces is the write path's one call: it adds the kept rows to the
@@ -201,7 +219,7 @@ func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, row
 	b := ix.open[twin]
 	for i := range rows {
 		if keep == nil || keep[i] {
-			b.add(rows[i].Event.Time, rows[i].Event.TraceID)
+			b.add(rows[i].Event.Time, rows[i].Event.TraceID, rows[i].Event.Message)
 		}
 	}
 	full := b.rows >= TraceBlockRows
@@ -224,7 +242,7 @@ func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, row
 	}
 	return func() {
 		ix.mu.Lock()
-		ix.open[twin] = newTraceBlock()
+		ix.open[twin] = ix.newBlock()
 		ix.mu.Unlock()
 	}, nil
 }
@@ -238,16 +256,18 @@ func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, row
 // must be readable through it. Call it with one segment's rows (at most a
 // few blocks' worth: the bloom is sized for TraceBlockRows).
 func (s *Store) indexTracesSealed(ctx context.Context, conn driver.Conn, twin int, rows []Row, keep []bool) error {
-	b := newTraceBlock()
+	ix := &s.traces
+	ix.mu.Lock()
+	b := ix.newBlock()
+	ix.mu.Unlock()
 	for i := range rows {
 		if keep == nil || keep[i] {
-			b.add(rows[i].Event.Time, rows[i].Event.TraceID)
+			b.add(rows[i].Event.Time, rows[i].Event.TraceID, rows[i].Event.Message)
 		}
 	}
 	if b.rows == 0 {
 		return nil
 	}
-	ix := &s.traces
 	ix.mu.Lock()
 	id := ix.next[twin]
 	ix.next[twin]++
@@ -262,29 +282,40 @@ func (s *Store) indexTracesSealed(ctx context.Context, conn driver.Conn, twin in
 func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin int, rec arrow.RecordBatch) error {
 	tsIdx := rec.Schema().FieldIndices("ts")
 	idIdx := rec.Schema().FieldIndices("trace_id")
-	if len(tsIdx) != 1 || len(idIdx) != 1 {
-		return fmt.Errorf("index trace ids of a segment: its record has no ts or trace_id column")
+	msgIdx := rec.Schema().FieldIndices("message")
+	if len(tsIdx) != 1 || len(idIdx) != 1 || len(msgIdx) != 1 {
+		return fmt.Errorf("index trace ids of a segment: its record has no ts, trace_id or message column")
 	}
 	ts, ok := rec.Column(tsIdx[0]).(*array.Timestamp)
-	var idOf func(int) string
-	switch c := rec.Column(idIdx[0]).(type) {
-	case *array.String:
-		idOf = c.Value
-	case *array.Binary: // the segment builder's string columns
-		idOf = c.ValueString
-	default:
+	text := func(col arrow.Array) func(int) string {
+		switch c := col.(type) {
+		case *array.String:
+			return c.Value
+		case *array.Binary: // the segment builder's string columns
+			return c.ValueString
+		}
 		ok = false
+		return nil
 	}
+	idOf, msgOf := text(rec.Column(idIdx[0])), text(rec.Column(msgIdx[0]))
 	if !ok {
-		return fmt.Errorf("index trace ids of a segment: ts is %T, trace_id %T", rec.Column(tsIdx[0]), rec.Column(idIdx[0]))
+		return fmt.Errorf("index trace ids of a segment: ts is %T, trace_id %T, message %T", rec.Column(tsIdx[0]), rec.Column(idIdx[0]), rec.Column(msgIdx[0]))
 	}
 	n := int(rec.NumRows())
+	ix := &s.traces
+	ix.mu.Lock()
+	off := ix.off
+	ix.mu.Unlock()
+	if off {
+		return nil
+	}
 	for lo := 0; lo < n; lo += TraceBlockRows {
-		b := newTraceBlock()
+		ix.mu.Lock()
+		b := ix.newBlock()
+		ix.mu.Unlock()
 		for i := lo; i < min(n, lo+TraceBlockRows); i++ {
-			b.add(time.UnixMicro(int64(ts.Value(i))).UTC(), idOf(i))
+			b.add(time.UnixMicro(int64(ts.Value(i))).UTC(), idOf(i), msgOf(i))
 		}
-		ix := &s.traces
 		ix.mu.Lock()
 		id := ix.next[twin]
 		ix.next[twin]++
@@ -300,9 +331,15 @@ func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin in
 // the open transaction on conn (the writer's current twin).
 func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBlock) (err error) {
 	ex := conn.(driver.ExecerContext)
-	if _, err := ex.ExecContext(ctx, `INSERT INTO trace_blocks VALUES ($1, $2, $3, $4)`, []driver.NamedValue{
-		{Ordinal: 1, Value: id}, {Ordinal: 2, Value: b.tsMin.UTC()}, {Ordinal: 3, Value: b.tsMax.UTC()}, {Ordinal: 4, Value: int64(b.rows)}}); err != nil {
+	if _, err := ex.ExecContext(ctx, `INSERT INTO trace_blocks VALUES ($1, $2, $3, $4, $5)`, []driver.NamedValue{
+		{Ordinal: 1, Value: id}, {Ordinal: 2, Value: b.tsMin.UTC()}, {Ordinal: 3, Value: b.tsMax.UTC()}, {Ordinal: 4, Value: int64(b.rows)},
+		{Ordinal: 5, Value: b.tokens != nil}}); err != nil {
 		return fmt.Errorf("write trace block %d: %w", id, err)
+	}
+	if b.tokens != nil {
+		if err := writeTokenBloom(conn, id, b.tokens); err != nil {
+			return err
+		}
 	}
 	app, err := duckdb.NewAppender(conn, "", "", "trace_bloom")
 	if err != nil {
@@ -330,7 +367,7 @@ func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBl
 // block from the events its trace_cover does not cover.
 func (s *Store) openTraceIndex(ctx context.Context) error {
 	for i, twin := range twins {
-		s.traces.open[i] = newTraceBlock()
+		s.traces.open[i] = s.traces.newBlock()
 		err := s.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT coalesce(max(block) + 1, 0) FROM %s.main.trace_blocks`, twin)).Scan(&s.traces.next[i])
 		if err != nil {
 			return fmt.Errorf("read the trace index of %s: %w", twin, err)
@@ -406,7 +443,7 @@ func (s *Store) rebuildOpenTraceBlock(ctx context.Context, i int) error {
 				"database", twin)
 			return nil
 		}
-		q := fmt.Sprintf(`SELECT ts, trace_id FROM %s.main.events WHERE topic = $1 AND "partition" = $2 AND "offset" >= $3
+		q := fmt.Sprintf(`SELECT ts, trace_id, message FROM %s.main.events WHERE topic = $1 AND "partition" = $2 AND "offset" >= $3
 			ORDER BY "offset" LIMIT $4`, twin)
 		rows, err := s.db.QueryContext(ctx, q, p.topic, p.p, from, traceRebuildMax+1-b.rows)
 		if err != nil {
@@ -414,12 +451,12 @@ func (s *Store) rebuildOpenTraceBlock(ctx context.Context, i int) error {
 		}
 		for rows.Next() {
 			var ts time.Time
-			var id string
-			if err := rows.Scan(&ts, &id); err != nil {
+			var id, msg string
+			if err := rows.Scan(&ts, &id, &msg); err != nil {
 				rows.Close()
 				return fmt.Errorf("rebuild the trace index of %s: %w", twin, err)
 			}
-			b.add(ts, id)
+			b.add(ts, id, msg)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -435,8 +472,12 @@ func (s *Store) rebuildOpenTraceBlock(ctx context.Context, i int) error {
 	return nil
 }
 
-// tsRange is a closed range of event times.
-type tsRange struct{ from, to time.Time }
+// tsRange is a closed range of event times; rows is how many events the
+// index blocks it was made of hold (0 when not counted).
+type tsRange struct {
+	from, to time.Time
+	rows     int64
+}
 
 // traceRanges returns the event-time ranges that may hold events of trace
 // id, merged and sorted; indexed is false when the index cannot answer (a
@@ -453,7 +494,7 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 			return nil, false, nil
 		}
 		if b := ix.open[i]; b != nil && b.rows > 0 && k.has(b.chunk(k.chunk)) {
-			ranges = append(ranges, tsRange{b.tsMin, b.tsMax})
+			ranges = append(ranges, tsRange{from: b.tsMin, to: b.tsMax, rows: int64(b.rows)})
 		}
 	}
 	ix.mu.Unlock()
@@ -497,6 +538,7 @@ func mergeRanges(rs []tsRange) []tsRange {
 			if r.to.After(out[n-1].to) {
 				out[n-1].to = r.to
 			}
+			out[n-1].rows += r.rows
 			continue
 		}
 		out = append(out, r)
@@ -504,14 +546,15 @@ func mergeRanges(rs []tsRange) []tsRange {
 	return out
 }
 
-// traceSource is the FROM source of an events query restricted to the
+// rangeSource is the FROM source of an events query restricted to the
 // ranges rs: one UNION ALL branch per range, each with w's conditions, so
 // DuckDB's zone maps on ts skip in each (an OR of ranges is not pushed into
-// the scan: a lookup with two ranges read every row, 4.4 s at 54M events).
+// the scan: a lookup with two ranges read every row, 4.4 s at 54M events),
+// and each reading only the segment files of its range (eventsSource).
 // The ranges are disjoint (mergeRanges), so no row is returned twice. It
 // moves w's conditions into the branches and leaves w empty for the
 // caller's further parameters.
-func traceSource(w *where, rs []tsRange) string {
+func (s *Store) rangeSource(w *where, rs []tsRange) string {
 	base := w.String()
 	branches := make([]string, len(rs))
 	for i, r := range rs {
@@ -521,7 +564,7 @@ func traceSource(w *where, rs []tsRange) string {
 		if base == "" {
 			and = " WHERE "
 		}
-		branches[i] = fmt.Sprintf("SELECT * FROM events%s%sts BETWEEN $%d AND $%d", base, and, n-1, n)
+		branches[i] = fmt.Sprintf("SELECT * FROM %s%s%sts BETWEEN $%d AND $%d", s.eventsSource(r.from, r.to.Add(time.Microsecond)), base, and, n-1, n)
 	}
 	w.conds = nil
 	return "(" + strings.Join(branches, " UNION ALL ") + ")"
@@ -532,6 +575,9 @@ func traceSource(w *where, rs []tsRange) string {
 func expireTraceBlocks(exec exec, cutoff time.Time) error {
 	if _, err := exec(`DELETE FROM trace_bloom WHERE block IN (SELECT block FROM trace_blocks WHERE ts_max < $1)`, cutoff); err != nil {
 		return fmt.Errorf("delete trace blooms before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	if _, err := exec(`DELETE FROM token_bloom WHERE block IN (SELECT block FROM trace_blocks WHERE ts_max < $1)`, cutoff); err != nil {
+		return fmt.Errorf("delete token blooms before %s: %w", cutoff.Format(time.RFC3339), err)
 	}
 	if _, err := exec(`DELETE FROM trace_blocks WHERE ts_max < $1`, cutoff); err != nil {
 		return fmt.Errorf("delete trace blocks before %s: %w", cutoff.Format(time.RFC3339), err)

@@ -193,8 +193,8 @@ func TestTraceBlocksExpireWithRetention(t *testing.T) {
 
 func TestMergeRanges(t *testing.T) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	got := mergeRanges([]tsRange{{at(10), at(20)}, {at(0), at(5)}, {at(15), at(30)}, {at(5), at(6)}, {at(40), at(41)}})
-	want := []tsRange{{at(0), at(6)}, {at(10), at(30)}, {at(40), at(41)}}
+	got := mergeRanges([]tsRange{{from: at(10), to: at(20)}, {from: at(0), to: at(5)}, {from: at(15), to: at(30)}, {from: at(5), to: at(6)}, {from: at(40), to: at(41)}})
+	want := []tsRange{{from: at(0), to: at(6)}, {from: at(10), to: at(30)}, {from: at(40), to: at(41)}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("mergeRanges = %v, want %v", got, want)
 	}

@@ -263,7 +263,7 @@ func appendRollups(conn driver.Conn, rollups map[rollupKey]rollupAgg) (err error
 			return fmt.Errorf("append rollup: %w", err)
 		}
 	}
-	return nil
+	return appendMinuteRollups(conn, rollups) // rollup_minutes.go
 }
 
 // NextOffset returns the next offset to read of tp as committed with the

@@ -1,0 +1,363 @@
+package store
+
+// Free-text skip index (issue 12). A free-text search is a case-insensitive
+// substring match on the message (contains(lower(message), lower(q))), which
+// DuckDB can only answer by reading every message of the window: linear in
+// the events (1.8 s for 24 h at 10M events on the table, 5.1 s on segments,
+// docs/bench/store.md). Like VictoriaLogs' per-block bloom filters of tokens,
+// the store keeps, for every block of the trace index (traceindex.go: the
+// same blocks, time ranges, exactly-once cover and rebuild), a blocked bloom
+// filter of the lower-cased words of the block's messages. A search whose
+// text contains a whole word reads one 64-byte chunk of each block's token
+// bloom and scans only the blocks that may hold the word.
+//
+// A word is a maximal run of ASCII letters, digits and '_' and of non-ASCII
+// bytes. The substring semantics stay: the index can only rule blocks out
+// for the words of q that are whole in every match, i.e. those with a
+// delimiter on both sides inside q ("orders/77777 " → 77777; "timeout"
+// alone could be part of "timeouts" and is not used), and only for words of
+// ASCII letters and digits (Go and DuckDB lower-case those identically). A
+// query without such a word, or whose words are common (in every block),
+// scans as before: the index speeds up searches for rare words (ids, error
+// codes), not for frequent ones — SearchNewest answers those from the newest
+// seconds.
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// Token index sizes.
+const (
+	// tokenBloomBits is the bits of token bloom per event of a full block.
+	// Realistic messages hold about one rare word each (an order or user
+	// id) beside common ones repeated in every message, so 16 bits per
+	// event is 10-16 bits per distinct word: about 0.1-1% false "maybe"
+	// answers with 8 probes; 2 bytes per event on disk.
+	tokenBloomBits = 16
+	// tokenBloomChunks is the 512-bit chunks of one block's token bloom.
+	tokenBloomChunks = TraceBlockRows * tokenBloomBits / (traceChunkWords * 64)
+	// tokenBloomProbes is the bits set per word: at 10-40 bits per
+	// distinct word (16 per event, a few new words per event) 4 probes
+	// give 0.01-2% false "maybe" answers, and each probe costs CPU on the
+	// write path for every word of every message.
+	tokenBloomProbes = 4
+	// maxQueryTokens bounds the words of one query the index tests.
+	maxQueryTokens = 8
+	// maxIndexRanges bounds the time ranges a search restricted by an index
+	// turns into UNION ALL branches; more are covered by one range from the
+	// first to the last (planning hundreds of branches costs more than it
+	// skips).
+	maxIndexRanges = 32
+)
+
+// tokenSchema is applied in both twins with the trace index's schema:
+// token_bloom holds each sealed block's token bloom as trace_bloom holds its
+// trace bloom (one row per non-zero 64-byte chunk). trace_blocks.tokens says
+// whether a block has one: blocks written before this index did not, and a
+// lookup keeps them (a scan, never a miss).
+var tokenSchema = []string{
+	`CREATE TABLE IF NOT EXISTS token_bloom (
+		block BIGINT NOT NULL,
+		chunk INTEGER NOT NULL,
+		w0 BIGINT NOT NULL, w1 BIGINT NOT NULL, w2 BIGINT NOT NULL, w3 BIGINT NOT NULL,
+		w4 BIGINT NOT NULL, w5 BIGINT NOT NULL, w6 BIGINT NOT NULL, w7 BIGINT NOT NULL
+	)`,
+	`ALTER TABLE trace_blocks ADD COLUMN IF NOT EXISTS tokens BOOLEAN DEFAULT false`,
+}
+
+// wordClass is 1 for the ASCII bytes of words (letters, digits, '_'), 2
+// for non-ASCII bytes (part of words too), 0 for delimiters.
+var wordClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+			t[c] = 1
+		case c >= utf8.RuneSelf:
+			t[c] = 2
+		}
+	}
+	return t
+}()
+
+// wordHash hashes a word 8 bytes at a time, each byte OR 0x20: ASCII upper
+// case becomes lower case, lower case and digits stay, '_' becomes 0x7f
+// (no other word byte does), so a word hashes alike in any ASCII case
+// without a lower-cased copy. It is stored in the index: stable across
+// releases.
+func wordHash(w string) uint64 {
+	h := uint64(len(w)) * 0x9e3779b97f4a7c15
+	for len(w) >= 8 {
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		h = (h ^ (x | 0x2020202020202020)) * 0xff51afd7ed558ccd
+		h ^= h >> 32
+		w = w[8:]
+	}
+	if len(w) > 0 {
+		var x uint64
+		for i := 0; i < len(w); i++ {
+			x |= uint64(w[i]|0x20) << (8 * i)
+		}
+		h = (h ^ x) * 0xff51afd7ed558ccd
+		h ^= h >> 32
+	}
+	return h
+}
+
+// tokenKeyOf is where word hash h's bits are in a token bloom.
+func tokenKeyOf(h uint64) traceKey {
+	x := mix64(h ^ 0x7f4a7c159e3779b9)
+	chunk, _ := bits.Mul64(x, tokenBloomChunks)
+	return traceKey{chunk: int(chunk), a: uint32(x >> 7), b: uint32(x>>39) | 1}
+}
+
+// setToken sets k's tokenBloomProbes bits in chunk c; hasToken reports
+// whether all are set.
+func (k traceKey) setToken(c []uint64) {
+	for i := uint32(0); i < tokenBloomProbes; i++ {
+		p := (k.a + i*k.b) & 511
+		c[p>>6] |= 1 << (p & 63)
+	}
+}
+
+func (k traceKey) hasToken(c []uint64) bool {
+	for i := uint32(0); i < tokenBloomProbes; i++ {
+		p := (k.a + i*k.b) & 511
+		if c[p>>6]&(1<<(p&63)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// addText sets the bits of every word of msg in the token bloom tb
+// (tokenBloomChunks × traceChunkWords words) without allocating for ASCII
+// words; a word with non-ASCII bytes is lower-cased by strings.ToLower
+// first (Unicode letters that lower-case to ASCII, like the Kelvin sign,
+// must hash as their ASCII form).
+func addText(tb []uint64, msg string) {
+	start := -1
+	var class uint8
+	for i := 0; i < len(msg); i++ {
+		c := wordClass[msg[i]]
+		if c != 0 {
+			if start < 0 {
+				start, class = i, 0
+			}
+			class |= c
+			continue
+		}
+		if start >= 0 {
+			addWord(tb, msg[start:i], class)
+			start = -1
+		}
+	}
+	if start >= 0 {
+		addWord(tb, msg[start:], class)
+	}
+}
+
+func addWord(tb []uint64, word string, class uint8) {
+	if class&2 != 0 {
+		word = strings.ToLower(word)
+	}
+	k := tokenKeyOf(wordHash(word))
+	k.setToken(tb[k.chunk*traceChunkWords : (k.chunk+1)*traceChunkWords])
+}
+
+// queryTokens returns the keys of the words of a free-text query that every
+// match holds as whole words: ASCII letters, digits and '_' only, with a
+// delimiter on both sides inside q. Empty: the index cannot help.
+func queryTokens(q string) []traceKey {
+	var keys []traceKey
+	var hashes []uint64
+	start := -1
+	for i := 0; i <= len(q); i++ {
+		var t uint8
+		if i < len(q) {
+			t = wordClass[q[i]]
+		}
+		if t != 0 {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start > 0 && i < len(q) { // a delimiter before and after
+			word := q[start:i]
+			if isASCIIWord(word) {
+				h := wordHash(word)
+				if !slices.Contains(hashes, h) && len(keys) < maxQueryTokens {
+					hashes = append(hashes, h)
+					keys = append(keys, tokenKeyOf(h))
+				}
+			}
+		}
+		start = -1
+	}
+	return keys
+}
+
+func isASCIIWord(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// writeTokenBloom appends block id's non-empty token bloom chunks in the open
+// transaction on conn.
+func writeTokenBloom(conn driver.Conn, id int64, tb []uint64) (err error) {
+	app, err := duckdb.NewAppender(conn, "", "", "token_bloom")
+	if err != nil {
+		return fmt.Errorf("open token bloom appender: %w", err)
+	}
+	defer func() {
+		if cerr := app.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("flush token bloom of block %d: %w", id, cerr)
+		}
+	}()
+	for c := 0; c < tokenBloomChunks; c++ {
+		w := tb[c*traceChunkWords : (c+1)*traceChunkWords]
+		if !slices.ContainsFunc(w, func(w uint64) bool { return w != 0 }) {
+			continue
+		}
+		if err := app.AppendRow(id, int32(c), int64(w[0]), int64(w[1]), int64(w[2]), int64(w[3]),
+			int64(w[4]), int64(w[5]), int64(w[6]), int64(w[7])); err != nil {
+			return fmt.Errorf("append token bloom chunk: %w", err)
+		}
+	}
+	return nil
+}
+
+// tokenRanges returns the event-time ranges of the blocks whose token
+// blooms may hold every key, merged and sorted, with the events those
+// blocks hold; indexed is false when the index cannot answer (a twin
+// written before the trace index existed): then the caller scans.
+func (s *Store) tokenRanges(ctx context.Context, keys []traceKey) (ranges []tsRange, indexed bool, err error) {
+	ix := &s.traces
+	ix.mu.Lock()
+	for i := range twins {
+		if ix.unindexed[i] || ix.off {
+			ix.mu.Unlock()
+			return nil, false, nil
+		}
+		b := ix.open[i]
+		if b == nil || b.rows == 0 {
+			continue
+		}
+		all := b.tokens != nil
+		for _, k := range keys {
+			all = all && k.hasToken(b.tokens[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords])
+		}
+		if all || b.tokens == nil {
+			ranges = append(ranges, tsRange{b.tsMin, b.tsMax, int64(b.rows)})
+		}
+	}
+	ix.mu.Unlock()
+	// Per twin: the blocks without a token bloom, and those whose bloom
+	// has every probe bit of every key ((w & mask) = mask per word).
+	var args []any
+	var tests []string
+	for _, k := range keys {
+		var mask [traceChunkWords]uint64
+		k.setToken(mask[:])
+		args = append(args, int32(k.chunk))
+		test := fmt.Sprintf("chunk = $%d", len(args))
+		for i, m := range mask {
+			if m != 0 {
+				args = append(args, int64(m))
+				test += fmt.Sprintf(" AND (w%d & $%d) = $%[2]d", i, len(args))
+			}
+		}
+		tests = append(tests, test)
+	}
+	var branches []string
+	for _, twin := range twins {
+		var in []string
+		for _, t := range tests {
+			in = append(in, fmt.Sprintf("block IN (SELECT block FROM %s.main.token_bloom WHERE %s)", twin, t))
+		}
+		branches = append(branches, fmt.Sprintf(`SELECT ts_min, ts_max, "rows" FROM %s.main.trace_blocks WHERE NOT tokens OR (%s)`,
+			twin, strings.Join(in, " AND ")))
+	}
+	err = s.query(ctx, "token_index", strings.Join(branches, " UNION ALL "), args, func(r *sql.Rows) error {
+		var tr tsRange
+		if err := r.Scan(&tr.from, &tr.to, &tr.rows); err != nil {
+			return err
+		}
+		ranges = append(ranges, tr)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return mergeRanges(ranges), true, nil
+}
+
+// skipPlan is what the skip indexes say about a search: when indexed, its
+// matches can only be in ranges (merged, sorted); otherwise it scans its
+// window.
+type skipPlan struct {
+	ranges  []tsRange
+	indexed bool
+}
+
+// planSearch asks the trace index (a trace id) or the token index (a text
+// with whole words) where req's matches may be.
+func (s *Store) planSearch(ctx context.Context, req SearchRequest) (skipPlan, error) {
+	var p skipPlan
+	var err error
+	switch {
+	case req.TraceID != "":
+		p.ranges, p.indexed, err = s.traceRanges(ctx, req.TraceID)
+	case req.Query != "":
+		if keys := queryTokens(req.Query); len(keys) > 0 {
+			p.ranges, p.indexed, err = s.tokenRanges(ctx, keys)
+		}
+	}
+	if err != nil || !p.indexed {
+		return skipPlan{}, err
+	}
+	return p, nil
+}
+
+// within returns the plan's ranges clipped to the window [from, to) (a zero
+// end is open) and the events of the blocks they came from. More than
+// maxIndexRanges become one range from the first to the last.
+func (p *skipPlan) within(from, to time.Time) ([]tsRange, int64) {
+	if !p.indexed {
+		return nil, 0
+	}
+	var out []tsRange
+	var rows int64
+	for _, r := range p.ranges {
+		if (!to.IsZero() && !r.from.Before(to)) || (!from.IsZero() && r.to.Before(from)) {
+			continue
+		}
+		if !from.IsZero() && r.from.Before(from) {
+			r.from = from
+		}
+		if !to.IsZero() && r.to.After(to) {
+			r.to = to
+		}
+		out = append(out, r)
+		rows += r.rows
+	}
+	if len(out) > maxIndexRanges {
+		out = []tsRange{{from: out[0].from, to: out[len(out)-1].to, rows: rows}}
+	}
+	return out, rows
+}
