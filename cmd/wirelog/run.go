@@ -6,6 +6,8 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/wirelog/wirelog/internal/ingest"
 	"github.com/wirelog/wirelog/internal/netattach"
@@ -36,9 +38,18 @@ func runAll(ctx context.Context, args []string) error {
 	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", disklog.DefaultMaxLagBytes, "unprocessed `bytes` the embedded log may hold before ingest answers 429 (bounds disk and catch-up time)")
 	fs.Int64Var(&cfg.Log.RetentionBytes, "log-retention-bytes", disklog.DefaultRetentionBytes, "`bytes` of processed records the embedded log keeps for replay")
 	fs.DurationVar(&cfg.Log.RetentionAge, "log-retention", disklog.DefaultRetentionAge, "how long the embedded log keeps processed records (`duration`)")
+	fs.StringVar(&cfg.Log.Compression, "log-compression", disklog.DefaultCompression,
+		"how the embedded log compresses each record batch before writing and fsyncing it (`codec`, Kafka's compression.type): "+
+			strings.Join(disklog.Compressions(), ", ")+"; lz4 stores log lines in about a third of the bytes for the least CPU (docs/bench/disklog.md). "+
+			"Batches keep the codec they were written with, so it can change between restarts. Not used with --kafka: set --kafka-compression")
+	fs.IntVar(&cfg.Log.CompressionLevel, "log-compression-level", 0,
+		"`level` of --log-compression: 0 = the codec's default; lz4 1-9 = LZ4 HC (smaller, much slower), zstd 1-22 (Kafka's compression.<codec>.level)")
 	registerCommonFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if !slices.Contains(disklog.Compressions(), cfg.Log.Compression) {
+		return usageErrorf("--log-compression %q: want one of %s", cfg.Log.Compression, strings.Join(disklog.Compressions(), ", "))
 	}
 	if cfg.StoreKind == storage.KindVictoriaLogs && cfg.VictoriaLogs.URL == "" {
 		return usageErrorf("--store victorialogs needs --store-url, the VictoriaLogs front node (e.g. http://127.0.0.1:19428)")

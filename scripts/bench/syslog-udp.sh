@@ -5,6 +5,8 @@
 # per payload and receiver of rx/s, CPU ns per stored line, lost % and
 # kernel drops, with the load average before and after.
 # Usage: scripts/bench/syslog-udp.sh [rounds=5] [receivers regexp] [sizes=64 256 1024] [bench=UDPReceive]
+# (receiver names: udpReceivers in internal/ingest/syslog/bench_test.go, e.g. wirelog-disklog-zstd,
+# wirelog-disklog-none-blocking; log-ratio is the log's compression ratio.)
 # (bench=UDPPaced offers 100,000 datagrams/s instead of as fast as the sender can: CPU per line
 # at equal load.)
 # Needs: rsyslog (scripts/deps/40-syslog.sh).
@@ -25,7 +27,7 @@ for r in $(seq "$rounds"); do
 	done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# medians over $rounds rounds: payload receiver rx/s cpu-ns/line lost-% kernel-drops"
+echo "# medians over $rounds rounds: payload receiver rx/s cpu-ns/line lost-% kernel-drops log-ratio"
 awk '
 function median(s,   a, n, i, j, t) {
 	n = split(s, a, " ")
@@ -41,6 +43,7 @@ END {
 	for (i = 1; i <= nk; i++) {
 		k = order[i]
 		d = ((k, "kernel-drops") in v) ? median(v[k, "kernel-drops"]) : "n/a"
-		printf "%s %.0f %.0f %.2f %s\n", k, median(v[k, "rx/s"]), median(v[k, "cpu-ns/rx"]), median(v[k, "lost-%"]), d
+		r = ((k, "log-ratio") in v) ? sprintf("%.2f", median(v[k, "log-ratio"])) : "n/a"
+		printf "%s %.0f %.0f %.2f %s %s\n", k, median(v[k, "rx/s"]), median(v[k, "cpu-ns/rx"]), median(v[k, "lost-%"]), d, r
 	}
 }' "$tmp/runs" | sort -n -s -k1,1

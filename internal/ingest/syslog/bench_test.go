@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -43,13 +45,86 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// payload returns an RFC 5424 message of exactly size bytes (at least 48).
-func payload(size, i int) []byte {
-	p := fmt.Appendf(nil, "<14>1 2024-01-05T10:15:32Z host app - - - %09d ", i)
-	for len(p) < size {
-		p = append(p, 'x')
+// payload returns the i-th of payloadPool distinct, realistic RFC 5424
+// messages of exactly size bytes (at least 48). Realistic and distinct
+// because the log compresses its batches: padding with one repeated byte,
+// or cycling through a few messages, would compress many times better
+// than traffic does and flatter the compressed log.
+func payload(size, i int) []byte { return payloads(size)[i%payloadPool] }
+
+// payloads returns the pool of messages of size bytes, rendered once.
+func payloads(size int) [][]byte {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	p := pools[size]
+	if p == nil {
+		p = syslogLines(size, payloadPool, uint64(size))
+		pools[size] = p
 	}
-	return p[:max(size, len(p))]
+	return p
+}
+
+// payloadPool distinct messages: more than one batch of the log holds
+// (1,024), so a batch never sees the same message twice.
+const payloadPool = 8192
+
+var (
+	poolMu sync.Mutex
+	pools  = map[int][][]byte{}
+)
+
+// syslogLines renders n distinct RFC 5424 messages of exactly size bytes:
+// sshd, kernel firewall, nginx access, Juniper RT_FLOW and logfmt
+// application lines from 200 hosts, with per-message addresses, ports, ids
+// and timings, continued with more key=value fields up to size.
+func syslogLines(size, n int, seed uint64) [][]byte {
+	rng := rand.New(rand.NewPCG(seed, 17))
+	users := []string{"root", "admin", "deploy", "alice", "bob", "postgres", "git", "ubuntu"}
+	apps := []string{"sshd", "kernel", "nginx", "RT_FLOW", "api", "worker"}
+	paths := []string{"/api/v1/orders", "/api/v1/users", "/static/app.js", "/healthz", "/api/v2/search", "/login"}
+	ip := func() string { return fmt.Sprintf("10.%d.%d.%d", rng.IntN(256), rng.IntN(256), 1+rng.IntN(254)) }
+	hex := func(k int) string {
+		b := make([]byte, k)
+		for i := range b {
+			b[i] = "0123456789abcdef"[rng.IntN(16)]
+		}
+		return string(b)
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		app := apps[rng.IntN(len(apps))]
+		p := fmt.Appendf(nil, "<%d>1 2024-01-05T10:%02d:%02d.%03dZ node-%03d %s %d - - ", 8+rng.IntN(180), rng.IntN(60), rng.IntN(60), rng.IntN(1000), rng.IntN(200), app, 100+rng.IntN(60000))
+		switch app {
+		case "sshd":
+			p = fmt.Appendf(p, "Accepted publickey for %s from %s port %d ssh2: RSA SHA256:%s", users[rng.IntN(len(users))], ip(), 1024+rng.IntN(60000), hex(43))
+		case "kernel":
+			p = fmt.Appendf(p, "[UFW BLOCK] IN=eth0 OUT= MAC=%s SRC=%s DST=%s LEN=%d TTL=%d ID=%d DF PROTO=TCP SPT=%d DPT=%d WINDOW=%d SYN URGP=0",
+				hex(12), ip(), ip(), 40+rng.IntN(1400), 32+rng.IntN(96), rng.IntN(65536), 1024+rng.IntN(60000), []int{22, 80, 443, 5432}[rng.IntN(4)], rng.IntN(65536))
+		case "nginx":
+			p = fmt.Appendf(p, `%s - - [05/Jan/2024:10:15:32 +0000] "GET %s/%d?page=%d HTTP/1.1" %d %d "-" "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.%d.%d"`,
+				ip(), paths[rng.IntN(len(paths))], rng.IntN(1000000), rng.IntN(50), []int{200, 200, 304, 404, 502}[rng.IntN(5)], rng.IntN(90000), rng.IntN(9999), rng.IntN(999))
+		case "RT_FLOW":
+			p = fmt.Appendf(p, `RT_FLOW_SESSION_CREATE [junos@2636.1.1.1.2.129 source-address="%s" source-port="%d" destination-address="%s" destination-port="443" service-name="junos-https" nat-source-address="%s" nat-source-port="%d" policy-name="p-%d" session-id-32="%d" packet-incoming-interface="ge-0/0/%d.0"]`,
+				ip(), 1024+rng.IntN(60000), ip(), ip(), 1024+rng.IntN(60000), rng.IntN(300), rng.IntN(1<<31), rng.IntN(8))
+		default:
+			p = fmt.Appendf(p, `level=%s caller=%s.go:%d msg="request completed" path=%s/%d status=%d duration_ms=%.3f trace_id=%s`,
+				[]string{"info", "warn", "error"}[rng.IntN(3)], app, 10+rng.IntN(900), paths[rng.IntN(len(paths))], rng.IntN(100000), []int{200, 201, 404, 500}[rng.IntN(4)], rng.Float64()*300, hex(32))
+		}
+		for len(p) < size {
+			switch rng.IntN(4) {
+			case 0:
+				p = fmt.Appendf(p, " peer=%s:%d", ip(), 1024+rng.IntN(60000))
+			case 1:
+				p = fmt.Appendf(p, " request_id=%s", hex(16))
+			case 2:
+				p = fmt.Appendf(p, " bytes=%d elapsed_ms=%.2f", rng.IntN(1<<20), rng.Float64()*1000)
+			default:
+				p = fmt.Appendf(p, " user=%s result=%s", users[rng.IntN(len(users))], []string{"ok", "denied", "timeout", "retry"}[rng.IntN(4)])
+			}
+		}
+		out[i] = p[:size]
+	}
+	return out
 }
 
 // runSender sends "proto,addr,count,size,conns,rate" and exits. Bounded in
@@ -90,19 +165,21 @@ func sendUDP(addr string, count, size, rate int, deadline time.Time) error {
 		return err
 	}
 	const batch = 64
-	bufs := make([][]byte, batch)
 	iovs := make([]unix.Iovec, batch)
 	hdrs := make([]unix.Mmsghdr, batch)
-	for i := range bufs {
-		bufs[i] = payload(size, i)
-		iovs[i].Base = &bufs[i][0]
-		iovs[i].SetLen(len(bufs[i]))
+	for i := range hdrs {
 		hdrs[i].Hdr.Iov = &iovs[i]
 		hdrs[i].Hdr.SetIovlen(1)
 	}
+	pool := payloads(size) // rendered before the clock starts
 	start := time.Now()
 	for sent := 0; sent < count && time.Now().Before(deadline); {
 		n := min(batch, count-sent)
+		for i := 0; i < n; i++ {
+			p := pool[(sent+i)%len(pool)]
+			iovs[i].Base = &p[0]
+			iovs[i].SetLen(len(p))
+		}
 		var serr syscall.Errno
 		var done int
 		rc.Write(func(fd uintptr) bool {
@@ -318,7 +395,9 @@ func bareReadBatch(b *testing.B, rcvbuf int) rxUnderTest {
 		stop: func() { s.conn.SetReadDeadline(time.Now()); <-done; s.conn.Close() }}
 }
 
-func wirelogRx(b *testing.B, proto string, rcvbuf int, durable bool, mods ...func(*Config)) rxUnderTest {
+// wirelogRx starts the listener into a discarding producer (logOpts nil)
+// or into the embedded durable log opened with *logOpts.
+func wirelogRx(b *testing.B, proto string, rcvbuf int, logOpts *disklog.Options, mods ...func(*Config)) rxUnderTest {
 	cfg := testConfig()
 	for _, m := range mods {
 		m(&cfg)
@@ -331,9 +410,11 @@ func wirelogRx(b *testing.B, proto string, rcvbuf int, durable bool, mods ...fun
 	}
 	c := &counting{}
 	var l *disklog.Log
-	if durable {
+	if logOpts != nil {
 		var err error
-		l, err = disklog.Open(b.TempDir(), disklog.Options{MaxLagBytes: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		o := *logOpts
+		o.MaxLagBytes, o.Logger = -1, slog.New(slog.NewTextHandler(io.Discard, nil))
+		l, err = disklog.Open(b.TempDir(), o)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -347,6 +428,9 @@ func wirelogRx(b *testing.B, proto string, rcvbuf int, durable bool, mods ...fun
 		stop: func() {
 			s.Close()
 			if l != nil {
+				if st := l.Stats(); st.AppendedBytes > 0 {
+					b.ReportMetric(float64(st.AppendedRawBytes)/float64(st.AppendedBytes), "log-ratio")
+				}
 				l.Close()
 			}
 		}}
@@ -474,39 +558,80 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 	}
 }
 
+// udpRx starts the receiver a benchmark names: "bare-recvmmsg",
+// "bare-blocking", "bare-ipv4-readbatch", "rsyslog", or
+// "wirelog-discard"/"wirelog-disklog" followed by options, each after a
+// dash: a --log-compression codec (none, snappy, lz4, zstd; default: the
+// log's default), "json" (--syslog-udp-raw=false), "4MiB" (4 MiB / 4,096
+// records per Produce), "256slots" (datagrams per recvmmsg), "blocking" or
+// "locked" (the blocking receive loop, on any thread or on a locked one).
+func udpRx(b *testing.B, name string, rcvbuf int) rxUnderTest {
+	switch name {
+	case "bare-recvmmsg":
+		return bareRecvmmsg(b, rcvbuf)
+	case "bare-blocking":
+		return bareBlocking(b, rcvbuf)
+	case "bare-ipv4-readbatch":
+		return bareReadBatch(b, rcvbuf)
+	case "rsyslog":
+		return rsyslogRx(b, "udp", rcvbuf)
+	}
+	parts := strings.Split(name, "-")
+	if len(parts) < 2 || parts[0] != "wirelog" || (parts[1] != "discard" && parts[1] != "disklog") {
+		b.Fatalf("unknown receiver %q", name)
+	}
+	var logOpts *disklog.Options
+	if parts[1] == "disklog" {
+		logOpts = &disklog.Options{}
+	}
+	var mods []func(*Config)
+	for _, opt := range parts[2:] {
+		switch opt {
+		case "none", "snappy", "lz4", "zstd":
+			if logOpts == nil {
+				b.Fatalf("%s: compression without a log", name)
+			}
+			logOpts.Compression = opt
+		case "json":
+			mods = append(mods, func(c *Config) { c.UDPRaw = false })
+		case "4MiB":
+			mods = append(mods, func(c *Config) { c.BatchBytes, c.BatchRecords = 4<<20, 4096 })
+		case "256slots":
+			mods = append(mods, func(c *Config) { c.udpSlots = 256 })
+		case "blocking":
+			mods = append(mods, func(c *Config) { c.udpBlocking = udpBlockingFree })
+		case "locked":
+			mods = append(mods, func(c *Config) { c.udpBlocking = udpBlockingLocked })
+		default:
+			b.Fatalf("%s: unknown option %q", name, opt)
+		}
+	}
+	return wirelogRx(b, "udp", rcvbuf, logOpts, mods...)
+}
+
+// udpReceivers are the receivers BenchmarkUDPReceive and BenchmarkUDPPaced
+// run (select with -bench '…/<size>B/^(a|b)$').
+var udpReceivers = []string{
+	"bare-recvmmsg", "bare-ipv4-readbatch", "bare-blocking",
+	"wirelog-discard", "wirelog-discard-blocking", "wirelog-discard-locked",
+	"wirelog-disklog", "wirelog-disklog-none", "wirelog-disklog-snappy", "wirelog-disklog-lz4", "wirelog-disklog-zstd",
+	"wirelog-disklog-blocking", "wirelog-disklog-locked", "wirelog-disklog-none-blocking", "wirelog-disklog-none-locked",
+	"wirelog-disklog-json", "wirelog-disklog-4MiB", "wirelog-disklog-256slots",
+	"rsyslog",
+}
+
 // BenchmarkUDPReceive sends b.N datagrams of 64, 256 and 1024 bytes from
-// one sender process on loopback, as fast as it can, to: a bare recvmmsg
-// receiver (unix.Recvmmsg, no parsing), a bare x/net/ipv4 ReadBatch
-// receiver, wirelog into a discarding producer, wirelog into the embedded
-// durable log (fsync), and rsyslog (imudp → omfile). Run with
-// -benchtime=Nx: b.N is the number of datagrams sent.
+// one sender process on loopback, as fast as it can, to each receiver of
+// udpReceivers: bare receivers (recvmmsg through Go's poller, x/net/ipv4
+// ReadBatch, a blocking recvmmsg thread), wirelog into a discarding
+// producer or into the embedded durable log (fsync), and rsyslog (imudp →
+// omfile). Run with -benchtime=Nx: b.N is the number of datagrams sent.
 func BenchmarkUDPReceive(b *testing.B) {
 	const rcvbuf = 32 << 20
 	for _, size := range []int{64, 256, 1024} {
-		for _, name := range []string{"bare-recvmmsg", "bare-ipv4-readbatch", "bare-blocking", "wirelog-discard", "wirelog-disklog", "wirelog-disklog-json", "wirelog-disklog-4MiB", "wirelog-disklog-256slots", "rsyslog"} {
+		for _, name := range udpReceivers {
 			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
-				var rx rxUnderTest
-				switch name {
-				case "bare-recvmmsg":
-					rx = bareRecvmmsg(b, rcvbuf)
-				case "bare-blocking":
-					rx = bareBlocking(b, rcvbuf)
-				case "bare-ipv4-readbatch":
-					rx = bareReadBatch(b, rcvbuf)
-				case "wirelog-discard":
-					rx = wirelogRx(b, "udp", rcvbuf, false)
-				case "wirelog-disklog":
-					rx = wirelogRx(b, "udp", rcvbuf, true)
-				case "wirelog-disklog-json": // parsed at ingest, JSON records (--syslog-udp-raw=false)
-					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.UDPRaw = false })
-				case "wirelog-disklog-4MiB": // 4 MiB / 4096 records per Produce instead of 1 MiB / 1024
-					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.BatchBytes, c.BatchRecords = 4<<20, 4096 })
-				case "wirelog-disklog-256slots": // 256 datagrams per recvmmsg instead of 64
-					rx = wirelogRx(b, "udp", rcvbuf, true, func(c *Config) { c.udpSlots = 256 })
-				case "rsyslog":
-					rx = rsyslogRx(b, "udp", rcvbuf)
-				}
-				measure(b, rx, "udp", size, 1, 0)
+				measure(b, udpRx(b, name, rcvbuf), "udp", size, 1, 0)
 			})
 		}
 	}
@@ -517,20 +642,9 @@ func BenchmarkUDPReceive(b *testing.B) {
 // message at equal load.
 func BenchmarkUDPPaced(b *testing.B) {
 	for _, size := range []int{64, 256, 1024} {
-		for _, name := range []string{"bare-recvmmsg", "wirelog-disklog", "wirelog-disklog-json", "rsyslog"} {
+		for _, name := range udpReceivers {
 			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
-				var rx rxUnderTest
-				switch name {
-				case "bare-recvmmsg":
-					rx = bareRecvmmsg(b, 32<<20)
-				case "wirelog-disklog":
-					rx = wirelogRx(b, "udp", 32<<20, true)
-				case "wirelog-disklog-json":
-					rx = wirelogRx(b, "udp", 32<<20, true, func(c *Config) { c.UDPRaw = false })
-				case "rsyslog":
-					rx = rsyslogRx(b, "udp", 32<<20)
-				}
-				measure(b, rx, "udp", size, 1, 100000)
+				measure(b, udpRx(b, name, 32<<20), "udp", size, 1, 100000)
 			})
 		}
 	}
@@ -547,9 +661,9 @@ func BenchmarkTCPReceive(b *testing.B) {
 			case "rsyslog":
 				rx = rsyslogRx(b, "tcp", 32<<20)
 			case "wirelog-discard":
-				rx = wirelogRx(b, "tcp", 32<<20, false)
+				rx = wirelogRx(b, "tcp", 32<<20, nil)
 			default:
-				rx = wirelogRx(b, "tcp", 32<<20, true)
+				rx = wirelogRx(b, "tcp", 32<<20, &disklog.Options{})
 			}
 			measure(b, rx, "tcp", 256, 4, 0)
 		})

@@ -81,6 +81,12 @@ const (
 	// tcpLinger how long a TCP read may wait while a batch is pending.
 	udpLinger = 2 * time.Millisecond
 	tcpLinger = 2 * time.Millisecond
+	// UDP receive loops: through Go's network poller (udpLoop), or a
+	// blocking socket read by recvmmsg(MSG_WAITFORONE) (udpLoopBlocking)
+	// on any thread or on one locked to the goroutine.
+	udpPoller         = 0
+	udpBlockingFree   = 1
+	udpBlockingLocked = 2
 	// udpSlotsMax is the number of datagrams one recvmmsg call can return.
 	udpSlotsMax = 64
 	// udpSlotBytes caps the memory of one socket's receive slots.
@@ -124,6 +130,10 @@ type Config struct {
 	// udpSlots overrides udpSlotsMax (datagrams per recvmmsg), for the
 	// benchmark that measures batch sizes against each other.
 	udpSlots int
+	// udpBlocking picks the UDP receive loop (udpPoller, udpBlockingFree,
+	// udpBlockingLocked), for the benchmark that measures them against
+	// each other.
+	udpBlocking int
 
 	Topic        string         // log topic; DefaultTopic when empty
 	Location     *time.Location // zone of RFC 3164 timestamps; time.Local when nil

@@ -66,13 +66,13 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 			return nil, fmt.Errorf("--syslog-udp %s: %w", cfg.UDPAddr, err)
 		}
 		s.udp = socks
-		cfg.Logger.Info("syslog: listening on UDP", "addr", socks[0].conn.LocalAddr().String(),
+		cfg.Logger.Info("syslog: listening on UDP", "addr", socks[0].addr.String(),
 			"sockets", len(socks), "rcvbuf", socks[0].rcvbuf, "rcvbuf_asked", cfg.RcvBuf)
 	}
 	if cfg.XDP != "" {
 		if err := s.startXDP(); err != nil {
 			for _, u := range s.udp {
-				u.conn.Close()
+				u.close()
 			}
 			s.cancel()
 			return nil, fmt.Errorf("--syslog-xdp %s: %w", cfg.XDP, err)
@@ -83,7 +83,7 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 		ln, err := lc.Listen(ctx, "tcp", cfg.TCPAddr)
 		if err != nil {
 			for _, u := range s.udp {
-				u.conn.Close()
+				u.close()
 			}
 			s.closeXDP()
 			s.cancel()
@@ -97,7 +97,7 @@ func Start(ctx context.Context, producer transport.Producer, cfg Config) (*Serve
 		ln, err := lc.Listen(ctx, "tcp", cfg.TLSAddr)
 		if err != nil {
 			for _, u := range s.udp {
-				u.conn.Close()
+				u.close()
 			}
 			if s.tcpLn != nil {
 				s.tcpLn.Close()
@@ -140,7 +140,7 @@ func (s *Server) UDPAddr() net.Addr {
 	if len(s.udp) == 0 {
 		return nil
 	}
-	return s.udp[0].conn.LocalAddr()
+	return s.udp[0].addr
 }
 
 // TCPAddr is the bound TCP address (nil when TCP is disabled).
@@ -176,7 +176,7 @@ func (s *Server) Close() error {
 			s.tlsLn.Close()
 		}
 		for _, u := range s.udp {
-			u.conn.SetReadDeadline(now) // wakes the receive loop, which drains
+			u.wake() // the receive loop drains and ends
 		}
 		s.mu.Lock()
 		for c := range s.conns {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -21,11 +23,13 @@ import (
 // with unix recvmmsg directly rather than golang.org/x/net/ipv4 ReadBatch,
 // which allocates on every call and measured slower (docs/bench/syslog.md).
 type udpSocket struct {
-	conn   *net.UDPConn
-	rc     syscall.RawConn
-	label  string // metric label: the socket's index
-	inode  uint64 // to find its line in /proc/net/udp
-	rcvbuf int    // effective SO_RCVBUF
+	conn   *net.UDPConn    // nil for a blocking socket (udpBlocking)
+	rc     syscall.RawConn // of conn
+	fd     int             // the blocking socket, read outside Go's poller
+	addr   *net.UDPAddr    // bound address
+	label  string          // metric label: the socket's index
+	inode  uint64          // to find its line in /proc/net/udp
+	rcvbuf int             // effective SO_RCVBUF
 
 	lastDrops atomic.Uint64
 
@@ -53,44 +57,21 @@ func listenUDP(ctx context.Context, cfg *Config) ([]*udpSocket, error) {
 	addr := cfg.UDPAddr
 	var socks []*udpSocket
 	for i := 0; i < cfg.UDPSockets; i++ {
-		var sockErr error
-		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-			err := c.Control(func(fd uintptr) {
-				if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-					sockErr = fmt.Errorf("set SO_REUSEPORT: %w", err)
-					return
-				}
-				if cfg.RcvBuf > 0 {
-					// SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN.
-					if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.RcvBuf) != nil {
-						if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RcvBuf); err != nil {
-							sockErr = fmt.Errorf("set SO_RCVBUF %d (--syslog-rcvbuf): %w", cfg.RcvBuf, err)
-						}
-					}
-				}
-			})
-			if err != nil {
-				return err
-			}
-			return sockErr
-		}}
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		var s *udpSocket
+		var err error
+		if cfg.udpBlocking != udpPoller {
+			s, err = listenUDPBlocking(addr, i, cfg)
+		} else {
+			s, err = listenUDPPoller(ctx, addr, i, cfg)
+		}
 		if err != nil {
 			for _, s := range socks {
-				s.conn.Close()
+				s.close()
 			}
 			return nil, err
 		}
 		if i == 0 {
-			addr = pc.LocalAddr().String() // a ":0" port: the others join the one picked
-		}
-		s, err := newUDPSocket(pc.(*net.UDPConn), i, cfg.MaxMessage, cfg.udpSlots)
-		if err != nil {
-			pc.Close()
-			for _, s := range socks {
-				s.conn.Close()
-			}
-			return nil, err
+			addr = s.addr.String() // a ":0" port: the others join the one picked
 		}
 		socks = append(socks, s)
 	}
@@ -101,22 +82,127 @@ func listenUDP(ctx context.Context, cfg *Config) ([]*udpSocket, error) {
 	return socks, nil
 }
 
-func newUDPSocket(conn *net.UDPConn, index, maxMessage, maxSlots int) (*udpSocket, error) {
-	rc, err := conn.SyscallConn()
+// setupUDPFD sets what every syslog UDP socket needs before bind.
+func setupUDPFD(fd int, cfg *Config) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fmt.Errorf("set SO_REUSEPORT: %w", err)
+	}
+	if cfg.RcvBuf > 0 {
+		// SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN.
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.RcvBuf) != nil {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RcvBuf); err != nil {
+				return fmt.Errorf("set SO_RCVBUF %d (--syslog-rcvbuf): %w", cfg.RcvBuf, err)
+			}
+		}
+	}
+	return nil
+}
+
+// listenUDPPoller opens a socket read through Go's network poller.
+func listenUDPPoller(ctx context.Context, addr string, index int, cfg *Config) (*udpSocket, error) {
+	var sockErr error
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		err := c.Control(func(fd uintptr) { sockErr = setupUDPFD(int(fd), cfg) })
+		if err != nil {
+			return err
+		}
+		return sockErr
+	}}
+	pc, err := lc.ListenPacket(ctx, "udp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &udpSocket{conn: conn, rc: rc, label: strconv.Itoa(index)}
+	conn := pc.(*net.UDPConn)
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	s := &udpSocket{conn: conn, rc: rc, addr: conn.LocalAddr().(*net.UDPAddr)}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { ierr = s.init(int(fd), index, cfg) }); err != nil || ierr != nil {
+		pc.Close()
+		return nil, errors.Join(err, ierr)
+	}
+	return s, nil
+}
+
+// listenUDPBlocking opens a blocking socket that Go's poller never sees:
+// its receive loop blocks in recvmmsg itself (udpLoopBlocking).
+func listenUDPBlocking(addr string, index int, cfg *Config) (*udpSocket, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	family, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: ua.Port})
+	if ip4 := ua.IP.To4(); ip4 != nil {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: ua.Port, Addr: [4]byte(ip4)}
+	} else if ua.IP != nil {
+		sa.(*unix.SockaddrInet6).Addr = [16]byte(ua.IP.To16())
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	if family == unix.AF_INET6 && ua.IP == nil {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) // ":port" takes IPv4 too, as net does
+	}
+	if err := setupUDPFD(fd, cfg); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: ua, Err: os.NewSyscallError("bind", err)}
+	}
+	s := &udpSocket{fd: fd}
+	switch a, _ := unix.Getsockname(fd); a := a.(type) {
+	case *unix.SockaddrInet4:
+		s.addr = &net.UDPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	case *unix.SockaddrInet6:
+		s.addr = &net.UDPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	default:
+		unix.Close(fd)
+		return nil, fmt.Errorf("getsockname of UDP socket: %v", a)
+	}
+	if err := s.init(fd, index, cfg); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return s, nil
+}
+
+// close releases the socket.
+func (s *udpSocket) close() {
+	if s.conn != nil {
+		s.conn.Close()
+	} else {
+		unix.Close(s.fd)
+	}
+}
+
+// wake makes the receive loop return from its wait, for Close.
+func (s *udpSocket) wake() {
+	if s.conn != nil {
+		s.conn.SetReadDeadline(time.Now())
+		return
+	}
+	// A reader blocked in recvmmsg returns; datagrams already queued can
+	// still be read (the drain), new ones are not waited for.
+	unix.Shutdown(s.fd, unix.SHUT_RD)
+}
+
+// init reads the socket's identity and builds the recvmmsg state.
+func (s *udpSocket) init(fd, index int, cfg *Config) error {
+	maxMessage, maxSlots := cfg.MaxMessage, cfg.udpSlots
+	s.label = strconv.Itoa(index)
 	var st unix.Stat_t
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		if serr = unix.Fstat(int(fd), &st); serr != nil {
-			return
-		}
-		s.rcvbuf, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
-	})
-	if err = errors.Join(err, serr); err != nil {
-		return nil, fmt.Errorf("inspect UDP socket: %w", err)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("inspect UDP socket: %w", err)
+	}
+	var err error
+	if s.rcvbuf, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil {
+		return fmt.Errorf("inspect UDP socket: %w", err)
 	}
 	s.inode = st.Ino
 
@@ -162,16 +248,20 @@ func newUDPSocket(conn *net.UDPConn, index, maxMessage, maxSlots int) (*udpSocke
 		}
 		s.n, s.errno = n, 0
 	}
-	return s, nil
+	return nil
 }
 
 // recvmmsg reads up to len(hdrs) datagrams without blocking.
 func (s *udpSocket) recvmmsg(fd uintptr) (int, syscall.Errno) {
+	return s.recvmmsgFlags(fd, unix.MSG_DONTWAIT)
+}
+
+func (s *udpSocket) recvmmsgFlags(fd uintptr, flags int) (int, syscall.Errno) {
 	for i := range s.hdrs { // msg_namelen is value-result: the kernel shrinks it
 		s.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 	}
 	r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])),
-		uintptr(len(s.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		uintptr(len(s.hdrs)), uintptr(flags), 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -193,6 +283,10 @@ func (s *udpSocket) datagram(i int) ([]byte, bool) {
 // large at moderate rates, where handing over every few datagrams would cost
 // more CPU than receiving them.
 func (s *Server) udpLoop(sock *udpSocket) {
+	if sock.conn == nil {
+		s.udpLoopBlocking(sock, s.cfg.udpBlocking == udpBlockingLocked)
+		return
+	}
 	defer s.wg.Done()
 	defer sock.conn.Close()
 	r := s.newReceiver(&s.udpStats, udpProducers, udpQueued)
@@ -297,3 +391,79 @@ func (s *udpSocket) peer(i int) []byte {
 
 // ntohs turns a port as the kernel stores it (network order) into a number.
 func ntohs(p uint16) uint16 { return p>>8 | p<<8 }
+
+// udpLoopBlocking is udpLoop for a blocking socket: recvmmsg with
+// MSG_WAITFORONE blocks until a datagram arrives and returns every one
+// queued (up to the slots), with no epoll_wait and no empty read before
+// each wait. SO_RCVTIMEO bounds the wait while a batch lingers; Close
+// wakes the wait with shutdown(SHUT_RD). locked pins the goroutine to its
+// OS thread, as a C receiver's thread is.
+func (s *Server) udpLoopBlocking(sock *udpSocket, locked bool) {
+	defer s.wg.Done()
+	defer sock.close()
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	r := s.newReceiver(&s.udpStats, udpProducers, udpQueued)
+	fd := uintptr(sock.fd)
+	var first time.Time // when the pending batch got its first datagram
+	timeout := false    // SO_RCVTIMEO is set
+	setTimeout := func(d time.Duration) {
+		if d > 0 {
+			d = max(d, 10*time.Microsecond) // a zero timeval would mean no timeout
+		}
+		tv := unix.NsecToTimeval(d.Nanoseconds())
+		unix.SetsockoptTimeval(sock.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		timeout = d > 0
+	}
+	for !s.closing.Load() {
+		if r.b.len() > 0 {
+			left := udpLinger - time.Since(first)
+			if left <= 0 {
+				r.flush()
+				continue
+			}
+			if !timeout {
+				setTimeout(left)
+			}
+		} else if timeout {
+			setTimeout(0) // wait without bound: Close wakes us
+		}
+		n, errno := sock.recvmmsgFlags(fd, unix.MSG_WAITFORONE)
+		switch errno {
+		case 0:
+		case unix.EAGAIN: // the linger ran out with nothing more
+			r.flush()
+			continue
+		case unix.EINTR:
+			continue
+		default:
+			s.cfg.Logger.Warn("syslog: UDP receive failed", "socket", sock.label, "err", errno)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if n == 0 {
+			continue // shut down: the loop condition sees closing
+		}
+		if r.b.len() == 0 {
+			first = time.Now()
+		}
+		sock.n = n
+		s.udpBatch(r, sock)
+		if r.full() {
+			r.flush()
+		}
+	}
+	for i := 0; i*len(sock.hdrs)*64 < max(sock.rcvbuf, 1<<20); i++ {
+		sock.drainFn(fd)
+		if sock.n == 0 {
+			break
+		}
+		s.udpBatch(r, sock)
+		if r.full() {
+			r.flush()
+		}
+	}
+	r.close()
+}

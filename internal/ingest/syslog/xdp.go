@@ -3,7 +3,6 @@ package syslog
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -42,7 +41,7 @@ func (s *Server) startXDP() (err error) {
 	if len(s.udp) == 0 {
 		return fmt.Errorf("needs --syslog-udp: the UDP listener's port is the one redirected, and it receives what AF_XDP does not")
 	}
-	port := s.udp[0].conn.LocalAddr().(*net.UDPAddr).Port
+	port := s.udp[0].addr.Port
 	ifindex, queues, err := xdp.Interface(s.cfg.XDP)
 	if err != nil {
 		return err

@@ -330,6 +330,12 @@ func (c *consumer) readSegment(s *segment, cur *cursor, limit int64, maxRecs int
 			return out, fmt.Errorf("disklog: read %s at byte %d: %w", s.path, cur.pos, err)
 		}
 		if h.nextOffset() > cur.next {
+			// A compressed batch decompresses into a buffer of its own:
+			// the records alias it, and it is never reused.
+			if body, err = batchRecords(h, body, nil); err != nil {
+				c.l.m.readErrors.Inc()
+				return out, fmt.Errorf("disklog: read %s at byte %d: %w", s.path, cur.pos, err)
+			}
 			var next int64
 			out, next, err = decodeBatch(h, body, cur.next, maxRecs, out, c.l.opts.Topic, pid)
 			if err != nil {

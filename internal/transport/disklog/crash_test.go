@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +20,9 @@ import (
 )
 
 const (
-	crashHelperEnv = "DISKLOG_CRASH_HELPER_DIR"
-	crashRunEnv    = "DISKLOG_CRASH_RUN"
+	crashHelperEnv      = "DISKLOG_CRASH_HELPER_DIR"
+	crashRunEnv         = "DISKLOG_CRASH_RUN"
+	crashCompressionEnv = "DISKLOG_CRASH_COMPRESSION"
 )
 
 var crashOpts = Options{SegmentBytes: 64 << 10, Partitions: 2, MaxLagBytes: -1}
@@ -37,6 +39,7 @@ func crashHelperMain() int {
 	dir := os.Getenv(crashHelperEnv)
 	run, _ := strconv.Atoi(os.Getenv(crashRunEnv))
 	opts := crashOpts
+	opts.Compression = os.Getenv(crashCompressionEnv)
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	l, err := Open(dir, opts)
 	if err != nil {
@@ -85,8 +88,15 @@ type ackedRecord struct {
 // whose Produce call returned is present with the right contents. After
 // every other kill it also leaves a torn batch at the end of a segment, as a
 // write cut short by a power failure would, and checks the next start cuts
-// exactly that off.
+// exactly that off. It runs once per compression codec, and the torn batch
+// is compressed with the run's codec.
 func TestCrashKill9(t *testing.T) {
+	for _, comp := range Compressions() {
+		t.Run(comp, func(t *testing.T) { testCrashKill9(t, comp) })
+	}
+}
+
+func testCrashKill9(t *testing.T, comp string) {
 	dir := t.TempDir()
 	acked := map[ackedRecord]string{}
 	const runs = 6
@@ -94,7 +104,7 @@ func TestCrashKill9(t *testing.T) {
 	tornBytes := 0
 	for run := 0; run < runs; run++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashHelperEnv+"="+dir, crashRunEnv+"="+strconv.Itoa(run))
+		cmd.Env = append(os.Environ(), crashHelperEnv+"="+dir, crashRunEnv+"="+strconv.Itoa(run), crashCompressionEnv+"="+comp)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		stdout, err := cmd.StdoutPipe()
@@ -157,7 +167,7 @@ func TestCrashKill9(t *testing.T) {
 		t.Logf("run %d: %d acknowledged calls before kill -9", run, n)
 		tornBytes = 0
 		if run%2 == 0 {
-			tornBytes = tearTail(t, dir)
+			tornBytes = tearTail(t, dir, comp)
 		}
 	}
 	t.Logf("recovery at each restart: %v", truncated)
@@ -165,8 +175,13 @@ func TestCrashKill9(t *testing.T) {
 		t.Fatal("no call was acknowledged in any run")
 	}
 
-	l := openT(t, dir, crashOpts)
+	opts := crashOpts
+	opts.Compression = comp
+	l := openT(t, dir, opts)
 	st := l.Stats()
+	if codecs := batchCodecs(t, dir); comp != CompressionNone && codecs[0] == codecs[-1] {
+		t.Fatalf("a %s log holds no compressed batch: %v", comp, codecs)
+	}
 	var total int64
 	for _, p := range st.Partitions {
 		total += p.EndOffset
@@ -195,12 +210,13 @@ func TestCrashKill9(t *testing.T) {
 	t.Logf("%d acknowledged records all present among %d stored", len(acked), len(got))
 }
 
-// tearTail appends the first part of a record batch to the active segment
-// of partition 0 and returns how many bytes it appended.
-func tearTail(t *testing.T, dir string) int {
+// tearTail appends the first part of a record batch, compressed as comp
+// says, to the active segment of partition 0 and returns how many bytes it
+// appended.
+func tearTail(t *testing.T, dir, comp string) int {
 	t.Helper()
 	path, _ := lastSegment(t, dir)
-	b := encodeT(t, makeRecs("torn", 20), 0)
+	b := encodeCodecT(t, makeRecs("torn", 40), 0, comp)
 	b = b[:1+rand.IntN(len(b)-1)]
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -211,6 +227,33 @@ func tearTail(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return len(b)
+}
+
+// batchCodecs counts the batches of every segment in dir by codec id (-1:
+// all batches).
+func batchCodecs(t *testing.T, dir string) map[int]int {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "*"+segmentSuffix))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no segments in %s: %v", dir, err)
+	}
+	n := map[int]int{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(b) >= batchHeaderSize {
+			h, err := parseBatchHeader(b)
+			if err != nil || h.size() > int64(len(b)) {
+				t.Fatalf("%s: %v", p, err)
+			}
+			n[int(h.attrs&codecMask)]++
+			n[-1]++
+			b = b[h.size():]
+		}
+	}
+	return n
 }
 
 func recordAck(t *testing.T, acked map[ackedRecord]string, line string) {

@@ -19,16 +19,26 @@ package disklog
 //	off size field
 //	0   2    magic 0x574C ("WL")
 //	2   1    version (1)
-//	3   1    attributes (0; reserved for compression)
+//	3   1    attributes: bits 0-2 compression codec (Kafka's ids: 0 none,
+//	         2 snappy, 3 lz4, 4 zstd; compress.go), bits 3-7 zero
 //	4   4    body length in bytes (at most 64 MiB)
-//	8   4    CRC-32C (Castagnoli) over the body followed by header bytes 12..31
+//	8   4    CRC-32C (Castagnoli) over the body followed by header bytes 12..31,
+//	         and for a compressed batch then the attributes byte
 //	12  8    base offset: offset of the first record
 //	20  4    record count (at least 1)
 //	24  8    base timestamp: Unix nanoseconds of the first record
 //
 // Because the CRC also covers the base offset, count and timestamp, a flipped
 // bit anywhere in a batch except the magic, version and length is caught by
-// the checksum, and those three are checked for plausibility.
+// the checksum, and those three are checked for plausibility. An
+// uncompressed batch's checksum is exactly what it was before compression
+// existed, so logs written then read unchanged; a compressed batch's also
+// covers its codec, so a flipped codec bit cannot pass for another codec.
+//
+// The body of an uncompressed batch holds the records; that of a compressed
+// one holds their uncompressed length and the records compressed as one
+// block (compress.go). Lengths, counts and the plausibility checks below
+// speak of the stored body; the records' own checks apply once decompressed.
 //
 // The body holds count records back to back. Each record is:
 //
@@ -84,6 +94,7 @@ var ErrTooLarge = fmt.Errorf("disklog: records of one call exceed the 64 MiB bat
 
 // batchHeader is the decoded fixed part of a record batch.
 type batchHeader struct {
+	attrs         byte
 	length        uint32
 	crc           uint32
 	baseOffset    int64
@@ -105,10 +116,13 @@ func parseBatchHeader(b []byte) (batchHeader, error) {
 	if b[2] != batchVersion {
 		return batchHeader{}, fmt.Errorf("%w: unknown version %d", ErrCorrupt, b[2])
 	}
-	if b[3] != 0 {
+	switch b[3] {
+	case codecNone, codecSnappy, codecLZ4, codecZstd:
+	default:
 		return batchHeader{}, fmt.Errorf("%w: unknown attributes %#02x", ErrCorrupt, b[3])
 	}
 	h := batchHeader{
+		attrs:         b[3],
 		length:        binary.BigEndian.Uint32(b[4:8]),
 		crc:           binary.BigEndian.Uint32(b[8:12]),
 		baseOffset:    int64(binary.BigEndian.Uint64(b[12:20])),
@@ -118,8 +132,14 @@ func parseBatchHeader(b []byte) (batchHeader, error) {
 	if h.length > maxBatchBody {
 		return batchHeader{}, fmt.Errorf("%w: body length %d over the %d limit", ErrCorrupt, h.length, maxBatchBody)
 	}
-	if h.count == 0 || uint64(h.count)*minRecordSize > uint64(h.length) {
-		return batchHeader{}, fmt.Errorf("%w: %d records cannot fit %d body bytes", ErrCorrupt, h.count, h.length)
+	if h.attrs == codecNone {
+		if h.count == 0 || uint64(h.count)*minRecordSize > uint64(h.length) {
+			return batchHeader{}, fmt.Errorf("%w: %d records cannot fit %d body bytes", ErrCorrupt, h.count, h.length)
+		}
+	} else if h.count == 0 || uint64(h.count)*minRecordSize > maxBatchBody || h.length <= compressedPrefix {
+		// The uncompressed length, checked against count in batchRecords,
+		// is inside the body, under the CRC.
+		return batchHeader{}, fmt.Errorf("%w: %d records in a compressed body of %d bytes", ErrCorrupt, h.count, h.length)
 	}
 	if h.baseOffset < 0 || h.baseOffset > maxOffset-int64(h.count) {
 		return batchHeader{}, fmt.Errorf("%w: base offset %d out of range", ErrCorrupt, h.baseOffset)
@@ -129,13 +149,24 @@ func parseBatchHeader(b []byte) (batchHeader, error) {
 
 const maxOffset = 1<<62 - 1
 
-// batchCRC is the checksum stored in a header: over the body, then header bytes 12..31.
+// batchCRC is the checksum stored in a header: over the body, then header
+// bytes 12..31, then for a compressed batch the attributes byte.
 func batchCRC(header, body []byte) uint32 {
-	return crc32.Update(crc32.Checksum(body, castagnoli), castagnoli, header[12:batchHeaderSize])
+	return finishCRC(crc32.Checksum(body, castagnoli), header)
+}
+
+// finishCRC extends a checksum of the body over the header's covered bytes.
+func finishCRC(bodyCRC uint32, header []byte) uint32 {
+	c := crc32.Update(bodyCRC, castagnoli, header[12:batchHeaderSize])
+	if header[3] != 0 {
+		c = crc32.Update(c, castagnoli, header[3:4])
+	}
+	return c
 }
 
 // readBatch decodes the batch at the start of b and verifies its checksum. It
-// returns the header, the body (aliasing b) and the batch's total size.
+// returns the header and the stored body (aliasing b; batchRecords turns it
+// into the records).
 func readBatch(b []byte) (batchHeader, []byte, error) {
 	h, err := parseBatchHeader(b)
 	if err != nil {
@@ -196,10 +227,33 @@ func appendBatch(dst []byte, recs []transport.Record, idx []int32, now int64, to
 	return dst, crc32.Checksum(dst[start+batchHeaderSize:], castagnoli), n, nil
 }
 
+// encodeBatch is appendBatch followed, when c is not nil, by compression:
+// the records are encoded into *raw (a scratch buffer kept by the caller)
+// and compressed into dst. It returns bodyCRC over the stored body, as
+// appendBatch does.
+func encodeBatch(dst []byte, raw *[]byte, recs []transport.Record, idx []int32, now int64, topic string, c codec) (out []byte, bodyCRC uint32, count, rawBytes int, err error) {
+	if c == nil {
+		start := len(dst)
+		out, bodyCRC, count, err = appendBatch(dst, recs, idx, now, topic)
+		return out, bodyCRC, count, len(out) - start, err
+	}
+	var rawCRC uint32
+	*raw, rawCRC, count, err = appendBatch((*raw)[:0], recs, idx, now, topic)
+	if err != nil || count == 0 {
+		return dst, 0, count, 0, err
+	}
+	start := len(dst)
+	out, ok := compressBody(dst, *raw, c)
+	if !ok {
+		return append(dst, *raw...), rawCRC, count, len(*raw), nil
+	}
+	return out, crc32.Checksum(out[start+batchHeaderSize:], castagnoli), count, len(*raw), nil
+}
+
 // sealBatch writes the base offset the writer assigned and the final CRC.
 func sealBatch(b []byte, base int64, bodyCRC uint32) {
 	binary.BigEndian.PutUint64(b[12:20], uint64(base))
-	binary.BigEndian.PutUint32(b[8:12], crc32.Update(bodyCRC, castagnoli, b[12:batchHeaderSize]))
+	binary.BigEndian.PutUint32(b[8:12], finishCRC(bodyCRC, b))
 }
 
 func varintLen(v int64) int {

@@ -26,6 +26,7 @@ type Log struct {
 	log   *slog.Logger
 	m     *metrics
 	st    counters
+	codec codec            // nil: batches are stored uncompressed
 	now   func() time.Time // replaced in tests that age segments
 
 	// Producer side: callers queue requests, the writer goroutine takes them all.
@@ -76,8 +77,10 @@ type partition struct {
 type request struct {
 	part    int
 	buf     []byte
+	raw     []byte // scratch for the uncompressed records when compressing
 	bodyCRC uint32
 	count   int
+	rawLen  int     // bytes of the batch before compression
 	idx     []int32 // positions in the caller's slice when Partitions > 1
 	base    int64   // assigned by the writer
 	err     error
@@ -92,10 +95,15 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	c, err := newCodec(opts.Compression, opts.CompressionLevel)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("disklog: create log directory %s: %w", dir, err)
 	}
 	l := &Log{
+		codec:         c,
 		opts:          opts,
 		dir:           dir,
 		log:           opts.Logger.With("component", "disklog", "dir", dir, "topic", opts.Topic),
@@ -333,6 +341,9 @@ func (l *Log) putRequest(r *request) {
 	if cap(r.buf) > 4<<20 { // don't pin a rare huge batch in the pool
 		r.buf = nil
 	}
+	if cap(r.raw) > 4<<20 {
+		r.raw = nil
+	}
 	l.reqPool.Put(r)
 }
 
@@ -352,7 +363,7 @@ func (l *Log) produce(ctx context.Context, recs []transport.Record) error {
 		r := l.getRequest()
 		var err error
 		r.part = 0
-		r.buf, r.bodyCRC, r.count, err = appendBatch(r.buf[:0], recs, nil, now, l.opts.Topic)
+		r.buf, r.bodyCRC, r.count, r.rawLen, err = encodeBatch(r.buf[:0], &r.raw, recs, nil, now, l.opts.Topic, l.codec)
 		if err != nil {
 			l.putRequest(r)
 			return err
@@ -393,7 +404,7 @@ func (l *Log) produce(ctx context.Context, recs []transport.Record) error {
 	}
 	for _, r := range reqs {
 		var err error
-		r.buf, r.bodyCRC, r.count, err = appendBatch(r.buf[:0], recs, r.idx, now, l.opts.Topic)
+		r.buf, r.bodyCRC, r.count, r.rawLen, err = encodeBatch(r.buf[:0], &r.raw, recs, r.idx, now, l.opts.Topic, l.codec)
 		if err != nil {
 			for _, r := range reqs {
 				l.putRequest(r)
@@ -524,7 +535,7 @@ func (l *Log) commitQueued() bool {
 func (l *Log) commit(batch []*request) {
 	err := l.failure()
 	rolled := false
-	var records, bytes int
+	var records, bytes, rawBytes int
 	var ct telemetry.CommitTimes
 	traced := telemetry.Enabled()
 	if traced {
@@ -547,6 +558,7 @@ func (l *Log) commit(batch []*request) {
 			p.dirty = true
 			records += r.count
 			bytes += len(r.buf)
+			rawBytes += r.rawLen
 		}
 	}
 	if err == nil {
@@ -586,6 +598,9 @@ func (l *Log) commit(batch []*request) {
 		l.wakeConsumers()
 		l.m.appendedRecords.Add(float64(records))
 		l.m.appendedBytes.Add(float64(bytes))
+		l.m.appendedRawBytes.Add(float64(rawBytes))
+		l.st.bytes.Add(int64(bytes))
+		l.st.rawBytes.Add(int64(rawBytes))
 		l.m.appendedBatches.Add(float64(len(batch)))
 		l.m.groupCommits.Inc()
 		l.m.groupCommitRecords.Observe(float64(records))

@@ -18,8 +18,14 @@ import (
 )
 
 func TestRoundTripAcrossSegmentRolls(t *testing.T) {
+	for _, comp := range Compressions() {
+		t.Run(comp, func(t *testing.T) { testRoundTripAcrossSegmentRolls(t, comp) })
+	}
+}
+
+func testRoundTripAcrossSegmentRolls(t *testing.T, comp string) {
 	dir := t.TempDir()
-	l := openT(t, dir, Options{SegmentBytes: 4 << 10})
+	l := openT(t, dir, Options{SegmentBytes: 1 << 10, Compression: comp})
 	var want []transport.Record
 	for call := 0; call < 40; call++ {
 		recs := makeRecs(fmt.Sprintf("c%d", call), 1+call%25)
@@ -34,7 +40,7 @@ func TestRoundTripAcrossSegmentRolls(t *testing.T) {
 	}
 	st := l.Stats()
 	if st.Segments < 5 {
-		t.Fatalf("Stats.Segments = %d, want several segment rolls with 4 KiB segments", st.Segments)
+		t.Fatalf("Stats.Segments = %d, want several segment rolls with 1 KiB segments", st.Segments)
 	}
 	if got := st.Partitions[0].EndOffset; got != int64(len(want)) {
 		t.Fatalf("EndOffset = %d, want %d", got, len(want))
@@ -213,56 +219,68 @@ func TestRecoverTornAndCorruptTail(t *testing.T) {
 			f.Close()
 		}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			l := openT(t, dir, Options{})
-			kept := makeRecs("kept", 50)
-			produceT(t, l, kept[:20])
-			produceT(t, l, kept[20:])
-			_, lastBatch := lastSegment(t, dir)
-			lost := makeRecs("lost", 30)
-			produceT(t, l, lost)
-			l.Close()
-			path, size := lastSegment(t, dir)
-			tc.damage(t, path, size, lastBatch)
-			_, damaged := lastSegment(t, dir)
+	for _, comp := range Compressions() {
+		for _, tc := range cases {
+			t.Run(comp+"/"+tc.name, func(t *testing.T) { testRecoverTail(t, Options{Compression: comp}, tc.name, tc.damage) })
+		}
+	}
+}
 
-			reg := prometheus.NewRegistry()
-			l2 := openT(t, dir, Options{})
-			reg.MustRegister(l2.Collector())
-			st := l2.Stats()
-			wantEnd := int64(50)
-			if tc.name == "garbage appended" {
-				wantEnd = 80
-			}
-			if st.Partitions[0].EndOffset != wantEnd {
-				t.Fatalf("after recovery end offset %d, want %d", st.Partitions[0].EndOffset, wantEnd)
-			}
-			if cut := damaged - func() int64 { _, s := lastSegment(t, dir); return s }(); st.TruncatedBytes != cut || cut <= 0 {
-				t.Fatalf("Stats.TruncatedBytes = %d, file shrank by %d", st.TruncatedBytes, cut)
-			}
-			if got := testutil.ToFloat64(l2.m.truncatedBytes); got != float64(st.TruncatedBytes) {
-				t.Fatalf("wirelog_disklog_truncated_bytes_total = %v, want %d", got, st.TruncatedBytes)
-			}
-			more := makeRecs("more", 5)
-			produceT(t, l2, more)
-			if more[0].Offset != wantEnd {
-				t.Fatalf("append after recovery got offset %d, want %d", more[0].Offset, wantEnd)
-			}
-			got := pollN(t, l2.Consumer("g", nil), int(wantEnd)+5)
-			for i := range kept {
-				sameRecord(t, got[i], kept[i])
-			}
-			for i := range more {
-				sameRecord(t, got[int(wantEnd)+i], more[i])
-			}
-			// And the repaired log reopens cleanly.
-			l2.Close()
-			if st := openT(t, dir, Options{}).Stats(); st.TruncatedBytes != 0 || st.Partitions[0].EndOffset != wantEnd+5 {
-				t.Fatalf("second reopen: truncated %d, end %d", st.TruncatedBytes, st.Partitions[0].EndOffset)
-			}
-		})
+// testRecoverTail writes 50 records in two batches and 30 in a third,
+// damages the file as damage says and checks that recovery keeps exactly
+// the first 50 (all 80 for "garbage appended").
+func testRecoverTail(t *testing.T, opts Options, name string, damage func(t *testing.T, path string, size, lastBatch int64)) {
+	dir := t.TempDir()
+	l := openT(t, dir, opts)
+	kept := makeRecs("kept", 50)
+	produceT(t, l, kept[:20])
+	produceT(t, l, kept[20:])
+	_, lastBatch := lastSegment(t, dir)
+	lost := makeRecs("lost", 30)
+	produceT(t, l, lost)
+	l.Close()
+	path, size := lastSegment(t, dir)
+	if opts.Compression != CompressionNone {
+		if c := batchCodecs(t, dir); c[0] != 0 {
+			t.Fatalf("%s log holds uncompressed batches: %v", opts.Compression, c)
+		}
+	}
+	damage(t, path, size, lastBatch)
+	_, damaged := lastSegment(t, dir)
+
+	reg := prometheus.NewRegistry()
+	l2 := openT(t, dir, opts)
+	reg.MustRegister(l2.Collector())
+	st := l2.Stats()
+	wantEnd := int64(50)
+	if name == "garbage appended" {
+		wantEnd = 80
+	}
+	if st.Partitions[0].EndOffset != wantEnd {
+		t.Fatalf("after recovery end offset %d, want %d", st.Partitions[0].EndOffset, wantEnd)
+	}
+	if cut := damaged - func() int64 { _, s := lastSegment(t, dir); return s }(); st.TruncatedBytes != cut || cut <= 0 {
+		t.Fatalf("Stats.TruncatedBytes = %d, file shrank by %d", st.TruncatedBytes, cut)
+	}
+	if got := testutil.ToFloat64(l2.m.truncatedBytes); got != float64(st.TruncatedBytes) {
+		t.Fatalf("wirelog_disklog_truncated_bytes_total = %v, want %d", got, st.TruncatedBytes)
+	}
+	more := makeRecs("more", 5)
+	produceT(t, l2, more)
+	if more[0].Offset != wantEnd {
+		t.Fatalf("append after recovery got offset %d, want %d", more[0].Offset, wantEnd)
+	}
+	got := pollN(t, l2.Consumer("g", nil), int(wantEnd)+5)
+	for i := range kept {
+		sameRecord(t, got[i], kept[i])
+	}
+	for i := range more {
+		sameRecord(t, got[int(wantEnd)+i], more[i])
+	}
+	// And the repaired log reopens cleanly.
+	l2.Close()
+	if st := openT(t, dir, opts).Stats(); st.TruncatedBytes != 0 || st.Partitions[0].EndOffset != wantEnd+5 {
+		t.Fatalf("second reopen: truncated %d, end %d", st.TruncatedBytes, st.Partitions[0].EndOffset)
 	}
 }
 
@@ -481,7 +499,7 @@ func TestRetentionKeepsUnconsumed(t *testing.T) {
 
 func TestRetentionByAge(t *testing.T) {
 	dir := t.TempDir()
-	l := openT(t, dir, Options{SegmentBytes: 2 << 10, RetentionBytes: -1, RetentionAge: time.Hour, RetentionCheckInterval: time.Hour})
+	l := openT(t, dir, Options{SegmentBytes: 2 << 10, RetentionBytes: -1, RetentionAge: time.Hour, RetentionCheckInterval: time.Hour, Compression: CompressionNone})
 	for i := 0; i < 10; i++ {
 		produceT(t, l, makeRecs(fmt.Sprintf("b%d", i), 10))
 	}

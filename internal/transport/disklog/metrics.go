@@ -11,6 +11,7 @@ import (
 type metrics struct {
 	appendedRecords    prometheus.Counter
 	appendedBytes      prometheus.Counter
+	appendedRawBytes   prometheus.Counter
 	appendedBatches    prometheus.Counter
 	groupCommits       prometheus.Counter
 	groupCommitRecords prometheus.Histogram
@@ -40,7 +41,8 @@ func newMetrics(l *Log) *metrics {
 	}
 	m := &metrics{
 		appendedRecords:    counter("appended_records_total", "Records appended and fsynced."),
-		appendedBytes:      counter("appended_bytes_total", "Bytes of record batches appended and fsynced."),
+		appendedBytes:      counter("appended_bytes_total", "Bytes of record batches appended and fsynced (as stored: compressed when --log-compression is on)."),
+		appendedRawBytes:   counter("appended_uncompressed_bytes_total", "Bytes the batches of appended_bytes_total had before compression; their ratio is the compression ratio."),
 		appendedBatches:    counter("appended_batches_total", "Record batches appended (one per Produce call and partition)."),
 		groupCommits:       counter("group_commits_total", "Group commits: rounds of writes completed by one fsync per touched segment."),
 		groupCommitRecords: histogram("group_commit_records", "Records made durable by one group commit.", prometheus.ExponentialBuckets(1, 4, 10)),
@@ -58,7 +60,7 @@ func newMetrics(l *Log) *metrics {
 		retentionBytes:     counter("retention_deleted_bytes_total", "Bytes deleted by retention."),
 	}
 	m.static = []prometheus.Collector{
-		m.appendedRecords, m.appendedBytes, m.appendedBatches, m.groupCommits, m.groupCommitRecords,
+		m.appendedRecords, m.appendedBytes, m.appendedRawBytes, m.appendedBatches, m.groupCommits, m.groupCommitRecords,
 		m.groupCommitCalls, m.fsyncs, m.fsyncSeconds, m.writeErrors, m.readErrors, m.backpressure,
 		m.rolls, m.commits, m.recoveredBytes, m.truncatedBytes, m.retentionSegments, m.retentionBytes,
 	}

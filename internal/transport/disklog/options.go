@@ -37,6 +37,10 @@ const (
 	DefaultGroupCommitWait = 0
 	// DefaultReadBytes caps one read(2) of a consumer Poll.
 	DefaultReadBytes = 4 << 20
+	// DefaultCompression is how record batches are stored (Kafka's
+	// compression.type; compress.go). Chosen on measurements: see
+	// docs/bench/disklog.md, "Batch compression".
+	DefaultCompression = CompressionLZ4
 )
 
 // Options configures a Log. The zero value means every default above.
@@ -55,6 +59,14 @@ type Options struct {
 	MaxPendingBytes int64         // bytes queued for the writer; beyond it Produce pushes back
 	GroupCommitWait time.Duration // extra wait before each group commit to gather more calls
 	ReadBytes       int           // largest single read of a consumer Poll
+	// Compression is the codec of every batch appended from now on: "none",
+	// "snappy", "lz4" or "zstd" (""= DefaultCompression). Batches already
+	// written keep theirs, so it can change between runs.
+	Compression string
+	// CompressionLevel is the codec's level; 0 = its default (lz4: fast;
+	// 1-9 = LZ4 HC. zstd: 3; 1-22, mapped to klauspost/compress's four
+	// speeds. snappy has none).
+	CompressionLevel int
 	// NoSync skips fdatasync. For benchmarks only: an acknowledged record can
 	// then be lost in a power failure (not in a process crash).
 	NoSync bool
@@ -67,6 +79,9 @@ var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
 func (o Options) withDefaults() (Options, error) {
 	if o.Topic == "" {
 		o.Topic = DefaultTopic
+	}
+	if o.Compression == "" {
+		o.Compression = DefaultCompression
 	}
 	if !topicRE.MatchString(o.Topic) || o.Topic == "." || o.Topic == ".." {
 		return o, fmt.Errorf("disklog: topic %q: use 1-200 of [a-zA-Z0-9._-]", o.Topic)

@@ -137,13 +137,15 @@ type scanResult struct {
 }
 
 // scanSegment reads every batch of a segment whose first offset must be base,
-// verifying headers, CRCs, offset continuity and record structure. It stops
+// verifying headers, CRCs, offset continuity and record structure (of
+// compressed batches, once decompressed: a batch that does not decompress
+// ends the valid part like a torn one). It stops
 // at the first bad batch and reports where; err is only for I/O failures.
 func scanSegment(r io.ReaderAt, size, base int64) (scanResult, error) {
 	res := scanResult{end: base}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(min(max(size, 16), 1<<20)))
 	var hdr [batchHeaderSize]byte
-	var body []byte
+	var body, scratch []byte
 	for res.validEnd < size {
 		if size-res.validEnd < batchHeaderSize {
 			res.reason = fmt.Errorf("%w: %d trailing bytes, less than a header", ErrCorrupt, size-res.validEnd)
@@ -176,7 +178,15 @@ func scanSegment(r io.ReaderAt, size, base int64) (scanResult, error) {
 			res.reason = fmt.Errorf("%w: batch at byte %d has checksum %#08x, header says %#08x", ErrCorrupt, res.validEnd, got, h.crc)
 			return res, nil
 		}
-		if err := validateBatch(h, body); err != nil {
+		records, err := batchRecords(h, body, scratch)
+		if err != nil {
+			res.reason = fmt.Errorf("batch at byte %d: %w", res.validEnd, err)
+			return res, nil
+		}
+		if h.attrs != codecNone {
+			scratch = records
+		}
+		if err := validateBatch(h, records); err != nil {
 			res.reason = fmt.Errorf("batch at byte %d: %w", res.validEnd, err)
 			return res, nil
 		}

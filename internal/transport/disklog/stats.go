@@ -19,6 +19,8 @@ type Stats struct {
 	SizeBytes    int64 // bytes of segment files, all partitions
 
 	AppendedRecords  int64 // since Open
+	AppendedBytes    int64 // as stored, since Open
+	AppendedRawBytes int64 // the same batches before compression
 	AppendedBatches  int64 // one per Produce call and partition
 	GroupCommits     int64 // write+fsync rounds
 	MaxGroupBatches  int64 // most batches completed by one group commit
@@ -44,6 +46,7 @@ type PartitionStats struct {
 // counters mirror the Prometheus counters that Stats reports.
 type counters struct {
 	records, batches, groupCommits, maxGroupBatches, fsyncs atomic.Int64
+	bytes, rawBytes                                         atomic.Int64
 	recovered, truncated, deletedSegments, backpressure     atomic.Int64
 }
 
@@ -56,6 +59,8 @@ func (l *Log) Stats() Stats {
 		BacklogBytes:     l.backlog.Load(),
 		MaxLagBytes:      l.opts.MaxLagBytes,
 		AppendedRecords:  l.st.records.Load(),
+		AppendedBytes:    l.st.bytes.Load(),
+		AppendedRawBytes: l.st.rawBytes.Load(),
 		AppendedBatches:  l.st.batches.Load(),
 		GroupCommits:     l.st.groupCommits.Load(),
 		MaxGroupBatches:  l.st.maxGroupBatches.Load(),
