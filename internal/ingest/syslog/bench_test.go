@@ -563,8 +563,10 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 // "wirelog-discard"/"wirelog-disklog" followed by options, each after a
 // dash: a --log-compression codec (none, snappy, lz4, zstd; default: the
 // log's default), "json" (--syslog-udp-raw=false), "4MiB" (4 MiB / 4,096
-// records per Produce), "256slots" (datagrams per recvmmsg), "blocking" or
-// "locked" (the blocking receive loop, on any thread or on a locked one).
+// records per Produce), "256slots" (datagrams per recvmmsg), and the
+// receive loop: "locked" (the default: blocking recvmmsg on a locked
+// thread), "blocking" (the same on any thread), "poller" (Go's network
+// poller, the loop before issue 17's third pass).
 func udpRx(b *testing.B, name string, rcvbuf int) rxUnderTest {
 	switch name {
 	case "bare-recvmmsg":
@@ -602,6 +604,8 @@ func udpRx(b *testing.B, name string, rcvbuf int) rxUnderTest {
 			mods = append(mods, func(c *Config) { c.udpBlocking = udpBlockingFree })
 		case "locked":
 			mods = append(mods, func(c *Config) { c.udpBlocking = udpBlockingLocked })
+		case "poller":
+			mods = append(mods, func(c *Config) { c.udpBlocking = udpPoller })
 		default:
 			b.Fatalf("%s: unknown option %q", name, opt)
 		}
@@ -613,9 +617,9 @@ func udpRx(b *testing.B, name string, rcvbuf int) rxUnderTest {
 // run (select with -bench '…/<size>B/^(a|b)$').
 var udpReceivers = []string{
 	"bare-recvmmsg", "bare-ipv4-readbatch", "bare-blocking",
-	"wirelog-discard", "wirelog-discard-blocking", "wirelog-discard-locked",
-	"wirelog-disklog", "wirelog-disklog-none", "wirelog-disklog-snappy", "wirelog-disklog-lz4", "wirelog-disklog-zstd",
-	"wirelog-disklog-blocking", "wirelog-disklog-locked", "wirelog-disklog-none-blocking", "wirelog-disklog-none-locked",
+	"wirelog-discard", "wirelog-discard-blocking", "wirelog-discard-poller",
+	"wirelog-disklog", "wirelog-disklog-blocking", "wirelog-disklog-poller",
+	"wirelog-disklog-snappy", "wirelog-disklog-lz4", "wirelog-disklog-zstd", "wirelog-disklog-snappy-poller",
 	"wirelog-disklog-json", "wirelog-disklog-4MiB", "wirelog-disklog-256slots",
 	"rsyslog",
 }

@@ -81,12 +81,16 @@ const (
 	// tcpLinger how long a TCP read may wait while a batch is pending.
 	udpLinger = 2 * time.Millisecond
 	tcpLinger = 2 * time.Millisecond
-	// UDP receive loops: through Go's network poller (udpLoop), or a
-	// blocking socket read by recvmmsg(MSG_WAITFORONE) (udpLoopBlocking)
-	// on any thread or on one locked to the goroutine.
-	udpPoller         = 0
+	// UDP receive loops. The default (zero) is a blocking socket read by
+	// recvmmsg(MSG_WAITFORONE) on a goroutine locked to its OS thread
+	// (udpLoopBlocking): measured against the others in the same runs
+	// (docs/bench/syslog.md, issue 17 third pass), it spent the least CPU
+	// per line, with no epoll_wait and no empty read per wake-up. The same
+	// loop on any thread, and the loop through Go's network poller (udpLoop,
+	// the code before), stay for the benchmark's same-run comparison.
+	udpBlockingLocked = 0
 	udpBlockingFree   = 1
-	udpBlockingLocked = 2
+	udpPoller         = 2
 	// udpSlotsMax is the number of datagrams one recvmmsg call can return.
 	udpSlotsMax = 64
 	// udpSlotBytes caps the memory of one socket's receive slots.
@@ -130,9 +134,9 @@ type Config struct {
 	// udpSlots overrides udpSlotsMax (datagrams per recvmmsg), for the
 	// benchmark that measures batch sizes against each other.
 	udpSlots int
-	// udpBlocking picks the UDP receive loop (udpPoller, udpBlockingFree,
-	// udpBlockingLocked), for the benchmark that measures them against
-	// each other.
+	// udpBlocking picks the UDP receive loop (udpBlockingLocked, the
+	// default; udpBlockingFree; udpPoller), for the benchmark that measures
+	// them against each other.
 	udpBlocking int
 
 	Topic        string         // log topic; DefaultTopic when empty

@@ -388,3 +388,48 @@ func TestFlags(t *testing.T) {
 		t.Errorf("Start on a busy port: %v, want an error naming --syslog-tcp", err)
 	}
 }
+
+// TestUDPReceiveLoops runs every UDP receive loop (the blocking recvmmsg
+// loop on a locked or a free thread, and the netpoller loop kept as the
+// benchmark's baseline): each stores every datagram with its sender, hands
+// over a lingering batch without more traffic, and Close wakes its wait
+// promptly and drains what the kernel holds.
+func TestUDPReceiveLoops(t *testing.T) {
+	for _, loop := range []struct {
+		name string
+		mode int
+	}{{"blocking-locked", udpBlockingLocked}, {"blocking-free", udpBlockingFree}, {"poller", udpPoller}} {
+		t.Run(loop.name, func(t *testing.T) {
+			rec := newRecorder(t)
+			cfg := testConfig()
+			cfg.TCPAddr = ""
+			cfg.udpBlocking = loop.mode
+			s := start(t, rec, cfg)
+			c, err := net.Dial("udp", s.UDPAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// One datagram alone: the linger, not a full batch, hands it over.
+			fmt.Fprintf(c, "<14>1 - host app - - - first")
+			recs := rec.waitFor(t, 1, 5*time.Second)
+			if recs[0].Attrs["client.address"] != "127.0.0.1" {
+				t.Fatalf("attrs %v, want client.address 127.0.0.1", recs[0].Attrs)
+			}
+			const n = 300
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(c, "<14>1 - host app - - - datagram %d", i)
+			}
+			time.Sleep(50 * time.Millisecond) // queued in the kernel or received
+			start := time.Now()
+			s.Close()
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("Close took %v: the receive loop's wait was not woken", d)
+			}
+			got, _ := rec.snapshot()
+			if len(got) != n+1 {
+				t.Fatalf("stored %d datagrams, sent %d", len(got), n+1)
+			}
+		})
+	}
+}
