@@ -396,16 +396,24 @@ func TestFlags(t *testing.T) {
 // promptly and drains what the kernel holds.
 func TestUDPReceiveLoops(t *testing.T) {
 	for _, loop := range []struct {
-		name string
-		mode int
-	}{{"blocking-locked", udpBlockingLocked}, {"blocking-free", udpBlockingFree}, {"poller", udpPoller}} {
+		name, addr string
+		mode       int
+	}{
+		{"blocking-locked", "127.0.0.1:0", udpBlockingLocked},
+		// A wildcard address: a dual-stack IPv6 socket (or IPv4 alone
+		// where the kernel has no IPv6), sent to over IPv4.
+		{"blocking-locked-wildcard", ":0", udpBlockingLocked},
+		{"blocking-free", "127.0.0.1:0", udpBlockingFree},
+		{"poller", "127.0.0.1:0", udpPoller},
+	} {
 		t.Run(loop.name, func(t *testing.T) {
 			rec := newRecorder(t)
 			cfg := testConfig()
 			cfg.TCPAddr = ""
+			cfg.UDPAddr = loop.addr
 			cfg.udpBlocking = loop.mode
 			s := start(t, rec, cfg)
-			c, err := net.Dial("udp", s.UDPAddr().String())
+			c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", s.UDPAddr().(*net.UDPAddr).Port))
 			if err != nil {
 				t.Fatal(err)
 			}

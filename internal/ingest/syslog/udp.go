@@ -139,12 +139,25 @@ func listenUDPBlocking(addr string, index int, cfg *Config) (*udpSocket, error) 
 		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: ua.Port, Addr: [4]byte(ip4)}
 	} else if ua.IP != nil {
 		sa.(*unix.SockaddrInet6).Addr = [16]byte(ua.IP.To16())
+		if ua.Zone != "" { // a link-local address names its interface
+			ifi, err := net.InterfaceByName(ua.Zone)
+			if err != nil {
+				return nil, err
+			}
+			sa.(*unix.SockaddrInet6).ZoneId = uint32(ifi.Index)
+		}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err == unix.EAFNOSUPPORT && ua.IP == nil {
+		// No IPv6 (disabled in the kernel or the container): a wildcard
+		// address takes IPv4 alone, as package net does.
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: ua.Port}
+		fd, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	if family == unix.AF_INET6 && ua.IP == nil {
+	if family == unix.AF_INET6 && (ua.IP == nil || ua.IP.IsUnspecified()) {
 		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) // ":port" takes IPv4 too, as net does
 	}
 	if err := setupUDPFD(fd, cfg); err != nil {
