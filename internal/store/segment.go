@@ -81,8 +81,14 @@ type segments struct {
 	maxRows  int
 	interval time.Duration
 
-	buf      *segmentBuilder // events written but not yet in a file
-	bufSince time.Time       // when the oldest buffered event was written
+	buf *segmentBuilder // events written but not yet in a file
+	// nextRows and nextText size the next buffer from the last one (seal):
+	// reserving maxRows of typical text for a buffer the interval seals at
+	// 50,000 events held 2-3x the memory its events need, twice over
+	// (filling and being written).
+	nextRows int
+	nextText segmentTextSizes
+	bufSince time.Time // when the oldest buffered event was written
 	// bufNext is each partition's next offset counting buffered events; a
 	// replayed row below it is skipped. s.offsets stays what is durable.
 	bufNext    map[offsetKey]int64
@@ -137,6 +143,8 @@ func (s *Store) openSegments(ctx context.Context) error {
 	g := &segments{
 		dir:      s.path + segmentDirSuffix,
 		maxRows:  s.opts.SegmentRows,
+		nextRows: s.opts.SegmentRows,
+		nextText: typicalTextSizes,
 		interval: s.opts.SegmentInterval,
 		bufNext:  map[offsetKey]int64{},
 		durable:  map[transport.TopicPartition]int64{},
@@ -348,7 +356,7 @@ func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 		}
 		g.bufNext[k] = r.Offset + 1
 		if g.buf == nil {
-			g.buf = newSegmentBuilder(g.maxRows)
+			g.buf = newSegmentBuilderSized(g.nextRows, g.nextText)
 			g.bufSince = time.Now()
 			g.bufRollups = make(map[rollupKey]rollupAgg, 256)
 		}
@@ -400,6 +408,7 @@ func (s *Store) seal() *sealedSegment {
 	if g.buf == nil || g.buf.n == 0 {
 		return nil
 	}
+	g.nextRows, g.nextText = g.buf.sizeNext(g.maxRows)
 	g.buf.freeze()
 	f := &sealedSegment{b: g.buf, rollups: g.bufRollups, next: make(map[offsetKey]int64, len(g.bufNext)), done: make(chan struct{})}
 	for k, n := range g.bufNext {
@@ -589,7 +598,16 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 	for k := range f.rollups {
 		s.dirty[s.active][minuteOf(k.sec)] = struct{}{}
 	}
-	s.uncheckpointed += int64(len(f.rollups)) + 1
+	// What this transaction added to the twin's DuckDB tables, which stay in
+	// memory (and in its WAL) until the twin is checkpointed: the segments
+	// row, the rollups, and each trace block's range and bloom chunks (up to
+	// traceBloomChunks rows of 76 bytes a block, at most two blocks a full
+	// segment). The events themselves are in the file. Counting only the
+	// rollups made a checkpoint due every CheckpointInterval (5 min) alone,
+	// while the bloom rows grew DuckDB's IN_MEMORY_TABLE by ~12 MB a minute
+	// at 120k events/s and RSS with it (docs/OPERATIONS.md, "Memory").
+	blocks := (f.b.n + TraceBlockRows - 1) / TraceBlockRows
+	s.uncheckpointed += int64(len(f.rollups)) + 1 + int64(blocks)*(1+traceBloomChunks)
 	f.b.release()
 	g.files = append(g.files, file)
 	if err := s.replaceEventsView(ctx); err != nil {

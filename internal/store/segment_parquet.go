@@ -148,7 +148,20 @@ func (b *segmentBuilder) freeze() arrow.RecordBatch {
 	return b.rec
 }
 
+// segmentTextSizes is the bytes a builder reserves for its text columns
+// (message, trace_id, span_id, attrs) per event.
+type segmentTextSizes [4]int
+
+// typicalTextSizes: message ~70, trace 32, span 16, attrs ~60 bytes.
+var typicalTextSizes = segmentTextSizes{80, 32, 16, 64}
+
 func newSegmentBuilder(capacity int) *segmentBuilder {
+	return newSegmentBuilderSized(capacity, typicalTextSizes)
+}
+
+// newSegmentBuilderSized reserves capacity events of perRow text bytes: the
+// buffers then grow rarely (each growth doubles one and copies it).
+func newSegmentBuilderSized(capacity int, perRow segmentTextSizes) *segmentBuilder {
 	mem := memory.DefaultAllocator
 	str := func(perRow int) *array.BinaryBuilder {
 		b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.String)
@@ -159,9 +172,7 @@ func newSegmentBuilder(capacity int) *segmentBuilder {
 	b := &segmentBuilder{
 		topic: newDictColumn(capacity), service: newDictColumn(capacity), level: newDictColumn(capacity),
 		host: newDictColumn(capacity), tenant: newDictColumn(capacity),
-		// Typical sizes (message ~70, trace 32, span 16, attrs ~60 bytes):
-		// the buffers then grow rarely.
-		message: str(80), traceID: str(32), spanID: str(16), attrs: str(64),
+		message: str(perRow[0]), traceID: str(perRow[1]), spanID: str(perRow[2]), attrs: str(perRow[3]),
 		partition: array.NewInt32Builder(mem), size: array.NewInt32Builder(mem),
 		offset: array.NewInt64Builder(mem),
 		ts:     array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond}),
@@ -200,6 +211,21 @@ func (b *segmentBuilder) add(r *Row) {
 		b.attrs.Append(validBytes(e.Attrs))
 	}
 	b.size.Append(int32(r.Bytes))
+}
+
+// sizeNext is what the next buffer should reserve after this one (still
+// building): its event count with a quarter more, at most maxRows, and its
+// text bytes per event with an eighth more.
+func (b *segmentBuilder) sizeNext(maxRows int) (int, segmentTextSizes) {
+	if b.n == 0 {
+		return maxRows, typicalTextSizes
+	}
+	rows := min(maxRows, max(1024, b.n+b.n/4))
+	var per segmentTextSizes
+	for i, c := range []*array.BinaryBuilder{b.message, b.traceID, b.spanID, b.attrs} {
+		per[i] = (c.DataLen()+c.DataLen()/8)/b.n + 1
+	}
+	return rows, per
 }
 
 // record returns the events added as one record and releases the builder.
