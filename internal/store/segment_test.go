@@ -371,3 +371,28 @@ func TestSegmentCompaction(t *testing.T) {
 		t.Fatalf("NextOffset %d after compaction and restart, want 800", next)
 	}
 }
+
+// A segment's events are in its file, but the trace index's bloom rows it
+// adds to the twin stay in DuckDB's memory until the twin is checkpointed:
+// they must make a checkpoint due, or DuckDB's memory grows with every
+// segment until CheckpointInterval (issue 12: +17 MB/min at 100k events/s).
+func TestSegmentIndexRowsMakeACheckpointDue(t *testing.T) {
+	ctx := context.Background()
+	perSegment := 1 + traceBloomChunks // one block's range and bloom chunks
+	st := openSegmentStore(t, tempDB(t), Options{CheckpointRows: int64(3 * perSegment), CheckpointInterval: time.Hour})
+	for i := range 3 {
+		if st.CheckpointDue() {
+			t.Fatalf("checkpoint due after %d segments of 100 events, want only once their index rows reach %d", i, 3*perSegment)
+		}
+		mustWrite(t, st, genRows(100, "logs", 0, int64(i*100), t0.Add(time.Duration(i)*time.Minute), time.Millisecond))
+		if err := st.FlushSegments(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !st.CheckpointDue() {
+		t.Fatalf("no checkpoint due after 3 segments wrote ~%d trace index rows (CheckpointRows %d): DuckDB would hold them until CheckpointInterval", 3*perSegment, 3*perSegment)
+	}
+	if err := st.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
