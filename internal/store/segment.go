@@ -602,12 +602,12 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 	// memory (and in its WAL) until the twin is checkpointed: the segments
 	// row, the rollups, and each trace block's range and bloom chunks (up to
 	// traceBloomChunks rows of 76 bytes a block, at most two blocks a full
-	// segment). The events themselves are in the file. Counting only the
+	// segment) with its token bloom chunks (tokenindex.go, as many again). The events themselves are in the file. Counting only the
 	// rollups made a checkpoint due every CheckpointInterval (5 min) alone,
 	// while the bloom rows grew DuckDB's IN_MEMORY_TABLE by ~12 MB a minute
 	// at 120k events/s and RSS with it (docs/OPERATIONS.md, "Memory").
 	blocks := (f.b.n + TraceBlockRows - 1) / TraceBlockRows
-	s.uncheckpointed += int64(len(f.rollups)) + 1 + int64(blocks)*(1+traceBloomChunks)
+	s.uncheckpointed += int64(len(f.rollups)) + 1 + int64(blocks)*(1+traceBloomChunks+tokenBloomChunks)
 	f.b.release()
 	g.files = append(g.files, file)
 	if err := s.replaceEventsView(ctx); err != nil {

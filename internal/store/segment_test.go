@@ -378,7 +378,7 @@ func TestSegmentCompaction(t *testing.T) {
 // segment until CheckpointInterval (issue 12: +17 MB/min at 100k events/s).
 func TestSegmentIndexRowsMakeACheckpointDue(t *testing.T) {
 	ctx := context.Background()
-	perSegment := 1 + traceBloomChunks // one block's range and bloom chunks
+	perSegment := 1 + traceBloomChunks + tokenBloomChunks // one block's range, trace and token bloom chunks (counted at most)
 	st := openSegmentStore(t, tempDB(t), Options{CheckpointRows: int64(3 * perSegment), CheckpointInterval: time.Hour})
 	for i := range 3 {
 		if st.CheckpointDue() {
