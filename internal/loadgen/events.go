@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,11 @@ var services = []string{
 	"etl-runner", "scheduler", "webhooks", "feature-flags", "geo-ip",
 	"currency-rates", "audit-log", "kafka-connect", "loyalty",
 }
+
+// Services returns the synthetic services' names, for benchmarks that build
+// stored data of loadgen's shape without going through HTTP (the store's
+// 100M-event BenchmarkStoreScale).
+func Services() []string { return slices.Clone(services) }
 
 var (
 	httpMethods = []string{"GET", "GET", "GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH"}

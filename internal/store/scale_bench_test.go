@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/loadgen"
 )
 
 // Issue 12's query targets at scale: a store of WIRELOG_SCALE_ROWS events
@@ -39,20 +40,12 @@ const (
 )
 
 var (
-	scaleServices = []string{
-		"checkout", "payments-api", "cart", "catalog", "search", "recommendations",
-		"inventory", "shipping", "orders", "users", "auth", "sessions",
-		"notifications", "email-sender", "sms-gateway", "billing", "invoices",
-		"fraud-detection", "pricing", "promotions", "reviews", "media-resizer",
-		"cdn-edge", "api-gateway", "graphql-gateway", "ledger", "reporting",
-		"etl-runner", "scheduler", "webhooks", "feature-flags", "geo-ip",
-		"currency-rates", "audit-log", "kafka-connect", "loyalty",
-	}
-	scaleMethods = []string{"GET", "GET", "GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH"}
-	scaleTails   = []string{"", "/{id}", "/{id}/items", "/search", "/{id}/status", "/batch"}
-	scaleRegions = []string{"eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-southeast-1"}
-	scaleTables  = []string{"orders", "users", "line_items", "payments", "sessions", "inventory", "events"}
-	scaleReasons = []string{"card declined", "insufficient funds", "context deadline exceeded",
+	scaleServices = loadgen.Services()
+	scaleMethods  = []string{"GET", "GET", "GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH"}
+	scaleTails    = []string{"", "/{id}", "/{id}/items", "/search", "/{id}/status", "/batch"}
+	scaleRegions  = []string{"eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-southeast-1"}
+	scaleTables   = []string{"orders", "users", "line_items", "payments", "sessions", "inventory", "events"}
+	scaleReasons  = []string{"card declined", "insufficient funds", "context deadline exceeded",
 		"connection reset by peer", "no such host", "invalid signature", "too many open files", "EOF", "broken pipe", "quota exceeded"}
 	scaleHosts = func() [][]string { // five pods per service
 		h := make([][]string, len(scaleServices))

@@ -121,25 +121,6 @@ func tokenKeyOf(h uint64) traceKey {
 	return traceKey{chunk: int(chunk), a: uint32(x >> 7), b: uint32(x>>39) | 1}
 }
 
-// setToken sets k's tokenBloomProbes bits in chunk c; hasToken reports
-// whether all are set.
-func (k traceKey) setToken(c []uint64) {
-	for i := uint32(0); i < tokenBloomProbes; i++ {
-		p := (k.a + i*k.b) & 511
-		c[p>>6] |= 1 << (p & 63)
-	}
-}
-
-func (k traceKey) hasToken(c []uint64) bool {
-	for i := uint32(0); i < tokenBloomProbes; i++ {
-		p := (k.a + i*k.b) & 511
-		if c[p>>6]&(1<<(p&63)) == 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // addText sets the bits of every word of msg in the token bloom tb
 // (tokenBloomChunks × traceChunkWords words) without allocating for ASCII
 // words; a word with non-ASCII bytes is lower-cased by strings.ToLower
@@ -172,7 +153,7 @@ func addWord(tb []uint64, word string, class uint8) {
 		word = strings.ToLower(word)
 	}
 	k := tokenKeyOf(wordHash(word))
-	k.setToken(tb[k.chunk*traceChunkWords : (k.chunk+1)*traceChunkWords])
+	k.set(tb[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords], tokenBloomProbes)
 }
 
 // queryTokens returns the keys of the words of a free-text query that every
@@ -260,7 +241,7 @@ func (s *Store) tokenRanges(ctx context.Context, keys []traceKey) (ranges []tsRa
 		}
 		all := b.tokens != nil
 		for _, k := range keys {
-			all = all && k.hasToken(b.tokens[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords])
+			all = all && k.has(b.tokens[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords], tokenBloomProbes)
 		}
 		if all || b.tokens == nil {
 			ranges = append(ranges, tsRange{b.tsMin, b.tsMax, int64(b.rows)})
@@ -273,7 +254,7 @@ func (s *Store) tokenRanges(ctx context.Context, keys []traceKey) (ranges []tsRa
 	var tests []string
 	for _, k := range keys {
 		var mask [traceChunkWords]uint64
-		k.setToken(mask[:])
+		k.set(mask[:], tokenBloomProbes)
 		args = append(args, int32(k.chunk))
 		test := fmt.Sprintf("chunk = $%d", len(args))
 		for i, m := range mask {

@@ -49,7 +49,7 @@ func TestTokenHashMatchesScan(t *testing.T) {
 		tb := make([]uint64, tokenBloomChunks*traceChunkWords)
 		addText(tb, c.msg)
 		k := tokenKeyOf(wordHash(c.word))
-		if !k.hasToken(tb[k.chunk*traceChunkWords : (k.chunk+1)*traceChunkWords]) {
+		if !k.has(tb[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords], tokenBloomProbes) {
 			t.Errorf("the bloom of %q does not hold %q", c.msg, c.word)
 		}
 	}

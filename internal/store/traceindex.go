@@ -127,16 +127,17 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// set sets k's probe bits in chunk c; has reports whether all are set.
-func (k traceKey) set(c []uint64) {
-	for i := uint32(0); i < traceBloomProbes; i++ {
+// set sets k's probes bits in chunk c; has reports whether all are set.
+// The trace index uses traceBloomProbes, the token index tokenBloomProbes.
+func (k traceKey) set(c []uint64, probes uint32) {
+	for i := uint32(0); i < probes; i++ {
 		p := (k.a + i*k.b) & 511
 		c[p>>6] |= 1 << (p & 63)
 	}
 }
 
-func (k traceKey) has(c []uint64) bool {
-	for i := uint32(0); i < traceBloomProbes; i++ {
+func (k traceKey) has(c []uint64, probes uint32) bool {
+	for i := uint32(0); i < probes; i++ {
 		p := (k.a + i*k.b) & 511
 		if c[p>>6]&(1<<(p&63)) == 0 {
 			return false
@@ -175,7 +176,7 @@ func (b *traceBlock) add(ts time.Time, id, msg string) {
 	b.rows++
 	if id != "" {
 		k := traceKeyOf(id)
-		k.set(b.chunk(k.chunk))
+		k.set(b.chunk(k.chunk), traceBloomProbes)
 	}
 	if b.tokens != nil {
 		addText(b.tokens, msg)
@@ -493,7 +494,7 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 			ix.mu.Unlock()
 			return nil, false, nil
 		}
-		if b := ix.open[i]; b != nil && b.rows > 0 && k.has(b.chunk(k.chunk)) {
+		if b := ix.open[i]; b != nil && b.rows > 0 && k.has(b.chunk(k.chunk), traceBloomProbes) {
 			ranges = append(ranges, tsRange{from: b.tsMin, to: b.tsMax, rows: int64(b.rows)})
 		}
 	}
@@ -501,7 +502,7 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 	// The bloom test runs in DuckDB: a block may hold the id when every
 	// probe bit is set in its chunk, i.e. (w & mask) = mask for each word.
 	var mask [traceChunkWords]uint64
-	k.set(mask[:])
+	k.set(mask[:], traceBloomProbes)
 	args := []any{int32(k.chunk)}
 	var test strings.Builder
 	for i, m := range mask {
