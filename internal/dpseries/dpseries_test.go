@@ -74,20 +74,28 @@ func TestSeriesFromRealPrometheus(t *testing.T) {
 	}
 	srv := httptest.NewServer(api.New(api.Options{DashboardOptions: api.DashboardOptions{DataPlane: src}}))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/api/v1/dataplane/series?from=-2m&step=5s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("GET /api/v1/dataplane/series: %d", resp.StatusCode)
-	}
 	// The documented JSON (docs/openapi.yaml DataPlaneSeries) has the table.
+	// Asked again for up to 30 s: the HTTP query's own range and step can
+	// land before Prometheus has a sample of every VF in it.
 	var doc struct {
 		VFs []map[string]any `json:"vfs"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		resp, err := http.Get(srv.URL + "/api/v1/dataplane/series?from=-2m&step=5s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			t.Errorf("GET /api/v1/dataplane/series: %d", resp.StatusCode)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.VFs) > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	vf0 := sysfstest.VFAddress(dpseriestest.PF.PCI, 0)
 	found := false
