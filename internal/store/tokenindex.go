@@ -25,15 +25,12 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"math/bits"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
 // Token index sizes.
@@ -196,31 +193,6 @@ func isASCIIWord(w string) bool {
 		}
 	}
 	return true
-}
-
-// writeTokenBloom appends block id's non-empty token bloom chunks in the open
-// transaction on conn.
-func writeTokenBloom(conn driver.Conn, id int64, tb []uint64) (err error) {
-	app, err := duckdb.NewAppender(conn, "", "", "token_bloom")
-	if err != nil {
-		return fmt.Errorf("open token bloom appender: %w", err)
-	}
-	defer func() {
-		if cerr := app.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("flush token bloom of block %d: %w", id, cerr)
-		}
-	}()
-	for c := 0; c < tokenBloomChunks; c++ {
-		w := tb[c*traceChunkWords : (c+1)*traceChunkWords]
-		if !slices.ContainsFunc(w, func(w uint64) bool { return w != 0 }) {
-			continue
-		}
-		if err := app.AppendRow(id, int32(c), int64(w[0]), int64(w[1]), int64(w[2]), int64(w[3]),
-			int64(w[4]), int64(w[5]), int64(w[6]), int64(w[7])); err != nil {
-			return fmt.Errorf("append token bloom chunk: %w", err)
-		}
-	}
-	return nil
 }
 
 // tokenRanges returns the event-time ranges of the blocks whose token

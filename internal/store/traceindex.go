@@ -338,27 +338,33 @@ func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBl
 		return fmt.Errorf("write trace block %d: %w", id, err)
 	}
 	if b.tokens != nil {
-		if err := writeTokenBloom(conn, id, b.tokens); err != nil {
+		if err := appendBloomChunks(conn, "token_bloom", id, b.tokens); err != nil {
 			return err
 		}
 	}
-	app, err := duckdb.NewAppender(conn, "", "", "trace_bloom")
+	return appendBloomChunks(conn, "trace_bloom", id, b.bits)
+}
+
+// appendBloomChunks appends block id's non-empty 512-bit chunks of bloom
+// (trace_bloom or token_bloom, same columns) in the open transaction on conn.
+func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64) (err error) {
+	app, err := duckdb.NewAppender(conn, "", "", table)
 	if err != nil {
-		return fmt.Errorf("open trace bloom appender: %w", err)
+		return fmt.Errorf("open %s appender: %w", table, err)
 	}
 	defer func() {
 		if cerr := app.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("flush trace bloom of block %d: %w", id, cerr)
+			err = fmt.Errorf("flush %s of block %d: %w", table, id, cerr)
 		}
 	}()
-	for c := 0; c < traceBloomChunks; c++ {
-		w := b.chunk(c)
+	for c := 0; c < len(bloom)/traceChunkWords; c++ {
+		w := bloom[c*traceChunkWords : (c+1)*traceChunkWords]
 		if !slices.ContainsFunc(w, func(w uint64) bool { return w != 0 }) {
 			continue
 		}
 		if err := app.AppendRow(id, int32(c), int64(w[0]), int64(w[1]), int64(w[2]), int64(w[3]),
 			int64(w[4]), int64(w[5]), int64(w[6]), int64(w[7])); err != nil {
-			return fmt.Errorf("append trace bloom chunk: %w", err)
+			return fmt.Errorf("append %s chunk: %w", table, err)
 		}
 	}
 	return nil
