@@ -38,7 +38,13 @@ func BenchmarkExplore(b *testing.B) {
 	if dir == "" {
 		dir = b.TempDir()
 	}
-	st, err := Open(filepath.Join(dir, "explore-"+strconv.Itoa(n)+".duckdb"), Options{DisableMaintenance: true, Retention: -1})
+	// WIRELOG_EXPLORE_BENCH_FORMAT=parquet runs the same queries over
+	// segment files (the table format otherwise), each in its own file.
+	format := os.Getenv("WIRELOG_EXPLORE_BENCH_FORMAT")
+	if format == "" {
+		format = FormatTable
+	}
+	st, err := Open(filepath.Join(dir, "explore-"+format+"-"+strconv.Itoa(n)+".duckdb"), Options{DisableMaintenance: true, Retention: -1, Format: format})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,6 +60,9 @@ func BenchmarkExplore(b *testing.B) {
 			if _, err := st.Write(ctx, rows); err != nil {
 				b.Fatal(err)
 			}
+		}
+		if err := st.FlushSegments(ctx); err != nil {
+			b.Fatal(err)
 		}
 		if err := st.Compact(ctx); err != nil {
 			b.Fatal(err)
