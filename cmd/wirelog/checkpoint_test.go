@@ -41,7 +41,7 @@ func TestCheckpointsStayOffTheWritePath(t *testing.T) {
 	for _, rows := range []int{6000, 15000, 30000} {
 		t.Run(fmt.Sprintf("rows=%d", rows), func(t *testing.T) {
 			dir := t.TempDir()
-			n := startNode(t, dir, "--store-checkpoint-rows", strconv.Itoa(rows),
+			n := startNode(t, dir, "--store-format", "table", "--store-checkpoint-rows", strconv.Itoa(rows),
 				"--store-checkpoint-threshold", checkpointBackstop, "--max-batch", "2000")
 			csvPath := filepath.Join(dir, "soak.csv")
 			cmd := exec.Command(wirelogBin, "loadgen", "--target", n.URL, "--count", strconv.Itoa(events),

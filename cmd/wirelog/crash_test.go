@@ -22,10 +22,10 @@ import (
 // TestCrashSafety kills wirelog with SIGKILL several times while loadgen
 // posts, then tears the tail of the newest log segment, restarts, and checks
 // that every event that got a 202 is stored exactly once.
-func TestCrashSafety(t *testing.T) { crashSafety(t) }
+func TestCrashSafety(t *testing.T) { crashSafety(t, "--store-format", "table") }
 
 // TestCrashSafetySegments is TestCrashSafety with the store writing Parquet
-// segment files: buffered events die with the process and must be
+// segment files (the default format with a data directory): buffered events die with the process and must be
 // replayed, each segment's offsets commit with it, and an unregistered
 // file left by a kill between writing a segment and its commit is removed.
 func TestCrashSafetySegments(t *testing.T) { crashSafety(t, "--store-format", "parquet") }

@@ -112,10 +112,12 @@ func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory st
 		"stored `rows` after which writes switch to the store's twin file and the one left is checkpointed in the background (its WAL folded into the file); "+
 			"smaller means smaller WALs to replay and more CPU; -1 leaves checkpoints to DuckDB inside the COMMIT that passes --store-checkpoint-threshold (stalls writes)")
 	fs.StringVar(&cfg.Store.Format, "store-format", store.DefaultFormat,
-		"how the DuckDB store keeps events (`format`): \""+store.FormatTable+"\" rows in DuckDB tables, one transaction per batch; "+
-			"\""+store.FormatParquet+"\" Parquet segment files written by the processor and read by DuckDB: 2.3x less CPU per stored event, searches 2-3x slower, "+
-			"queryable after --store-segment-interval, offsets committed to the log only once their segment is "+
-			"(with Kafka, the buffer is written before a rebalance hands partitions to another processor)")
+		"how the DuckDB store keeps events (`format`): \""+store.FormatParquet+"\" Parquet segment files written by the processor and read by DuckDB: "+
+			"~2.5x less CPU per stored event and no commit stalls, queryable after --store-segment-interval, offsets committed to the log only once their segment is "+
+			"(with Kafka, the buffer is written before a rebalance hands partitions to another processor); "+
+			"\""+store.FormatTable+"\" rows in DuckDB tables, one transaction per batch, queryable at once; "+
+			"\""+store.FormatAuto+"\" parquet with --data, table in memory. A table store's rows stay readable after a switch to parquet; "+
+			"segment files cannot be read back by the table format")
 	fs.IntVar(&cfg.Store.SegmentRows, "store-segment-rows", store.DefaultSegmentRows, "with --store-format parquet: buffered `events` that make a segment file")
 	fs.DurationVar(&cfg.Store.SegmentInterval, "store-segment-interval", store.DefaultSegmentInterval,
 		"with --store-format parquet: the longest an event waits in memory before its segment file is written (`duration`): the freshness bound")

@@ -298,10 +298,11 @@ func (s *Store) Histogram(ctx context.Context, req HistogramRequest) (*Histogram
 		if w, err = f.eventsWhere(); err != nil {
 			return nil, err
 		}
+		w.src = s.filterSource(&f)
 		w.args = append(w.args, step)
 		sa := "$" + strconv.Itoa(len(w.args))
 		q = `SELECT (floor(epoch(ts) / ` + sa + `) * ` + sa + `)::BIGINT AS b, level::VARCHAR, count(*)::BIGINT
-			FROM events` + w.String() + ` GROUP BY 1, 2`
+			FROM ` + w.source() + w.String() + ` GROUP BY 1, 2`
 		h.Source = "events"
 	}
 	err = s.query(ctx, "histogram", q, w.args, func(rows *sql.Rows) error {
@@ -386,6 +387,7 @@ func (s *Store) Fields(ctx context.Context, req FieldsRequest) (*FieldsResult, e
 	if err != nil {
 		return nil, err
 	}
+	w.src = s.filterSource(&req.Filter)
 	res := &FieldsResult{Fields: []FieldStats{}}
 	idx := map[string]int{}
 	for _, name := range []string{"service", "level", "host", "tenant"} {
@@ -510,7 +512,7 @@ func (s *Store) fieldColumns(ctx context.Context, w *where, cutF time.Time, limi
 	}
 	// One pass over the sample: the grouping sets count each column;
 	// grouping() tells them apart and () is the total.
-	q := `WITH m AS (SELECT service, level::VARCHAR AS level, host, tenant FROM events` + sw + `),
+	q := `WITH m AS (SELECT service, level::VARCHAR AS level, host, tenant FROM ` + w.source() + sw + `),
 		g AS (SELECT grouping(service, level, host, tenant) AS g, service, level, host, tenant, count(*)::BIGINT AS c
 			FROM m GROUP BY GROUPING SETS ((service), (level), (host), (tenant), ()))
 		SELECT g, coalesce(service, level, host, tenant, ''), c FROM g
@@ -552,7 +554,7 @@ func (s *Store) fieldAttrs(ctx context.Context, w *where, cutA time.Time, limit 
 		sargs = append(sargs, cutA)
 		aw = andWhere(aw, "ts >= $"+strconv.Itoa(len(sargs)))
 	}
-	q := `WITH s AS (SELECT attrs FROM events` + aw + `),
+	q := `WITH s AS (SELECT attrs FROM ` + w.source() + aw + `),
 		k AS (SELECT attrs, unnest(json_keys(attrs)) AS k FROM s),
 		kv AS (SELECT k, json_extract_string(attrs, '$."' || k || '"') AS v FROM k WHERE NOT contains(k, '"') AND NOT contains(k, '\')),
 		c AS (SELECT k, v, count(*)::BIGINT AS c, sum(count(*)) OVER (PARTITION BY k)::BIGINT AS kc FROM kv WHERE v IS NOT NULL GROUP BY k, v)
@@ -603,7 +605,7 @@ func (s *Store) fieldAttrs(ctx context.Context, w *where, cutA time.Time, limit 
 func (s *Store) sampleCut(ctx context.Context, w *where, n int) (time.Time, error) {
 	args := append(append([]any{}, w.args...), n-1)
 	var cut time.Time
-	err := s.query(ctx, "fields", `SELECT ts FROM events`+w.String()+` ORDER BY ts DESC LIMIT 1 OFFSET $`+strconv.Itoa(len(args)), args,
+	err := s.query(ctx, "fields", `SELECT ts FROM `+w.source()+w.String()+` ORDER BY ts DESC LIMIT 1 OFFSET $`+strconv.Itoa(len(args)), args,
 		func(rows *sql.Rows) error { return rows.Scan(&cut) })
 	return cut, err
 }
@@ -727,6 +729,7 @@ func (s *Store) Export(ctx context.Context, f Filter, each func(*StoredEvent) er
 	if err != nil {
 		return err
 	}
+	w.src = s.filterSource(&f)
 	if s.isClosed.Load() {
 		return ErrClosed
 	}
@@ -736,7 +739,7 @@ func (s *Store) Export(ctx context.Context, f Filter, each func(*StoredEvent) er
 		return fmt.Errorf("wait for a query slot: %w", ctx.Err())
 	}
 	defer func() { <-s.readers }()
-	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events`+w.String()+` ORDER BY ts DESC, "partition" DESC, "offset" DESC`, w.args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM `+w.source()+w.String()+` ORDER BY ts DESC, "partition" DESC, "offset" DESC`, w.args...)
 	if err != nil {
 		s.metrics.queryErrors.WithLabelValues("export").Inc()
 		return fmt.Errorf("export query in DuckDB: %w", err)

@@ -265,7 +265,18 @@ func TestSearchNewestAnswersAsSearch(t *testing.T) {
 // prefilter in front of it (explore.go, rawAttrPrefilter) must never drop
 // an escaped string, a re-serialised number or an object.
 func TestAttrFilterPrefilterKeepsEverySpelling(t *testing.T) {
+	// Both formats: over segment files the prefilter runs inside the
+	// Parquet scan on the raw text (filterSource), not on the view.
+	for _, format := range []string{FormatTable, FormatParquet} {
+		t.Run(format, func(t *testing.T) { attrFilterPrefilterKeepsEverySpelling(t, format) })
+	}
+}
+
+func attrFilterPrefilterKeepsEverySpelling(t *testing.T, format string) {
 	st := openTest(t, tempDB(t))
+	if format == FormatParquet {
+		st = openSegmentStore(t, tempDB(t), Options{})
+	}
 	spellings := []string{
 		`{"k":"Abc"}`, `{"k":"\u0041bc"}`, `{"k":"abc"}`,
 		`{"n":42}`, `{"n":4.2e1}`, `{"n":42.0}`, `{"n":"42"}`, `{"n":-0}`, `{"n":0}`,
@@ -281,6 +292,9 @@ func TestAttrFilterPrefilterKeepsEverySpelling(t *testing.T) {
 			Time: t0.Add(time.Duration(i) * time.Second), Service: "s", Level: event.LevelInfo, Message: "m", Attrs: []byte(a)}})
 	}
 	mustWrite(t, st, rows)
+	if err := st.FlushSegments(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	win := Filter{From: t0, To: t0.Add(time.Hour)}
 	for _, c := range []struct{ key, value string }{
 		{"k", "Abc"}, {"k", "abc"}, {"n", "42"}, {"n", "42.0"}, {"n", "0"}, {"o", `{"a":1}`},
@@ -300,6 +314,13 @@ func TestAttrFilterPrefilterKeepsEverySpelling(t *testing.T) {
 		}
 		if h.Total != want || want == 0 {
 			t.Errorf("%s=%s: histogram counts %d, json_extract_string selects %d (want > 0)", c.key, c.value, h.Total, want)
+		}
+		var exported int64
+		if err := st.Export(context.Background(), f, func(*StoredEvent) error { exported++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if exported != want {
+			t.Errorf("%s=%s: export returns %d events, json_extract_string selects %d", c.key, c.value, exported, want)
 		}
 	}
 }

@@ -61,6 +61,17 @@ func checkLevel(level string) error {
 type where struct {
 	conds []string
 	args  []any
+	// src is the FROM source the conditions apply to (filterSource);
+	// empty is the events view.
+	src string
+}
+
+// source is w's FROM source.
+func (w *where) source() string {
+	if w.src == "" {
+		return "events"
+	}
+	return w.src
 }
 
 func (w *where) add(cond string, arg any) {

@@ -29,15 +29,35 @@ const (
 	// Parquet segment files that DuckDB reads; the offsets a segment covers
 	// commit in the DuckDB transaction that registers it (segment.go).
 	FormatParquet = "parquet"
-	// DefaultFormat is the table path: segments cost 2.3x less CPU per
-	// stored event end to end and keep up where the table falls behind,
-	// but searches over them are 2-3x slower at 10M events and they are
-	// new (docs/bench/store.md, "Issue 12 … Step 4").
-	DefaultFormat = FormatTable
+	// FormatAuto is FormatParquet for a store with a data directory and
+	// FormatTable for an in-memory one, which has nowhere to put files.
+	FormatAuto = "auto"
+	// DefaultFormat (--store-format) is FormatAuto: on two cores segments
+	// store 376k events/s where the table stores ~165k, at 4.0 against
+	// ~10 CPU µs per event, without the table's COMMIT stalls, and since
+	// searches list only their window's files the Explore queries are as
+	// fast or faster (docs/BENCHMARKS.md, "The default store format").
+	// Options' zero Format stays FormatTable (tests and embedders that
+	// write and read back at once, without a segment interval between).
+	DefaultFormat = FormatAuto
 )
 
-// Formats lists the Format values, for help texts and errors.
-var Formats = []string{FormatTable, FormatParquet}
+// Formats lists the --store-format values, for help texts and errors.
+var Formats = []string{FormatAuto, FormatTable, FormatParquet}
+
+// resolveFormat is the format a store at path (empty: in memory) uses.
+func resolveFormat(format, path string) string {
+	switch format {
+	case "":
+		return FormatTable
+	case FormatAuto:
+		if path == "" {
+			return FormatTable
+		}
+		return FormatParquet
+	}
+	return format
+}
 
 // Segment defaults (Options.SegmentRows, Options.SegmentInterval).
 const (

@@ -40,6 +40,33 @@ func (g *segments) listFiles() {
 // zero end is open): the events view in FormatTable; in FormatParquet both
 // twins' events tables and the segment files that overlap the window.
 func (s *Store) eventsSource(from, to time.Time) string {
+	return s.eventsSourceWhere(from, to, "")
+}
+
+// filterSource is eventsSource for f's window, with f's attribute
+// prefilters (rawAttrPrefilter) applied inside the scan of the segment
+// files, where attrs is still the raw text the sender wrote: above the
+// view's CASE, which validates every row's JSON, no filter on attrs can
+// be pushed into the Parquet scan (an attribute-filtered histogram over
+// 10M events: 2.3 s instead of the table's 0.08 s). The caller's WHERE
+// keeps the exact condition; this only drops rows it would drop.
+func (s *Store) filterSource(f *Filter) string {
+	if s.seg == nil {
+		return "events"
+	}
+	var conds []string
+	for _, m := range f.Attrs {
+		if _, col := columns[m.Field]; col || m.Field == PatternField || !rawAttrPrefilter(m.Value) || strings.ContainsRune(m.Value, 0) {
+			continue
+		}
+		conds = append(conds, "(contains(attrs, '"+sqlString(validString(m.Value))+`') OR contains(attrs, '\'))`)
+	}
+	return s.eventsSourceWhere(f.From, f.To, strings.Join(conds, " AND "))
+}
+
+// eventsSourceWhere is eventsSource with segWhere (raw columns of the
+// Parquet files; empty for none) filtering the segment files' rows.
+func (s *Store) eventsSourceWhere(from, to time.Time, segWhere string) string {
 	if s.seg == nil || (from.IsZero() && to.IsZero()) {
 		return "events"
 	}
@@ -64,6 +91,9 @@ func (s *Store) eventsSource(from, to time.Time) string {
 	}
 	if n > 0 {
 		q.WriteString(`])`)
+		if segWhere != "" {
+			q.WriteString(` WHERE ` + segWhere)
+		}
 	}
 	q.WriteString(`)`)
 	return q.String()

@@ -125,8 +125,9 @@ type Options struct {
 	MaxReaders int
 	// Logger receives maintenance errors; nil means slog.Default().
 	Logger *slog.Logger
-	// Format is how events are kept: FormatTable ("" = DefaultFormat) or
-	// FormatParquet (segment files, segment.go).
+	// Format is how events are kept: FormatTable (also ""), FormatParquet
+	// (segment files, segment.go) or FormatAuto (parquet with a data
+	// directory, table in memory; `run`'s DefaultFormat).
 	Format string
 	// SegmentRows and SegmentInterval bound the events FormatParquet
 	// buffers before writing a segment (zero: DefaultSegmentRows,
@@ -171,9 +172,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.Format == "" {
-		o.Format = DefaultFormat
 	}
 	if o.SegmentRows <= 0 {
 		o.SegmentRows = DefaultSegmentRows
@@ -317,6 +315,7 @@ func Files(path string) []string {
 // loop.
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
+	opts.Format = resolveFormat(opts.Format, path)
 	where := path
 	if where == "" {
 		where = "in-memory database"
