@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -97,9 +98,12 @@ const segmentTable = `CREATE TABLE IF NOT EXISTS segments (
 // segments is the store's state in FormatParquet (nil in FormatTable); all
 // of it under writeMu.
 type segments struct {
-	dir      string
-	maxRows  int
-	interval time.Duration
+	// maxRowBytes is the largest event a segment takes (segmentRowLimit);
+	// zero: no limit.
+	maxRowBytes int64
+	dir         string
+	maxRows     int
+	interval    time.Duration
 
 	buf *segmentBuilder // events written but not yet in a file
 	// nextRows and nextText size the next buffer from the last one (seal):
@@ -161,15 +165,16 @@ func (s *Store) openSegments(ctx context.Context) error {
 		return fmt.Errorf("--store-format %s needs a data directory (--data); an in-memory store has nowhere to put segment files", FormatParquet)
 	}
 	g := &segments{
-		dir:      s.path + segmentDirSuffix,
-		maxRows:  s.opts.SegmentRows,
-		nextRows: s.opts.SegmentRows,
-		nextText: typicalTextSizes,
-		interval: s.opts.SegmentInterval,
-		bufNext:  map[offsetKey]int64{},
-		durable:  map[transport.TopicPartition]int64{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		dir:         s.path + segmentDirSuffix,
+		maxRows:     s.opts.SegmentRows,
+		maxRowBytes: segmentRowLimit(s.opts.MemoryLimit),
+		nextRows:    s.opts.SegmentRows,
+		nextText:    typicalTextSizes,
+		interval:    s.opts.SegmentInterval,
+		bufNext:     map[offsetKey]int64{},
+		durable:     map[transport.TopicPartition]int64{},
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 
 		compactDone: make(chan struct{}),
 	}
@@ -361,6 +366,18 @@ func (s *Store) closeSegments() {
 func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 	g := s.seg
 	start := time.Now()
+	if g.maxRowBytes > 0 {
+		// Refused before anything is buffered: the batch fails whole, and
+		// the processor's split sends this one row to the dead letters.
+		for i := range rows {
+			if n := segmentRowBytes(&rows[i]); n > g.maxRowBytes {
+				r := &rows[i]
+				return 0, fmt.Errorf("event %s/%d/%d is %d bytes, over the %d bytes one event of a segment file may take with --store-memory %s "+
+					"(a quarter of it, so every query can still read the file): raise --store-memory, or lower --max-line-bytes and --max-attributes",
+					r.Topic, r.Partition, r.Offset, n, g.maxRowBytes, s.opts.MemoryLimit)
+			}
+		}
+	}
 	stored := 0
 	for i := range rows {
 		r := &rows[i]
@@ -843,4 +860,47 @@ func (s *Store) FlushSegments(ctx context.Context) error {
 		return nil
 	}
 	return s.flushSegment(ctx)
+}
+
+// segmentRowLimit is the largest event a segment file takes under DuckDB's
+// memory_limit (--store-memory): a quarter of it. The table format's
+// INSERT fails on a row DuckDB cannot hold, and the processor dead-letters
+// it; a segment file is written in Go, so without this limit such a row
+// would be stored and every later query over its file would fail for want
+// of memory. Zero when the limit cannot be read (then there is none).
+func segmentRowLimit(memoryLimit string) int64 {
+	n, err := parseDuckDBSize(memoryLimit)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n / 4
+}
+
+// segmentRowBytes is what an event takes in a segment row: its text
+// columns (attrs and message dominate).
+func segmentRowBytes(r *Row) int64 {
+	e := &r.Event
+	return int64(len(e.Message) + len(e.Attrs) + len(e.Service) + len(e.Host) + len(e.TraceID) + len(e.SpanID) + len(e.Tenant) + len(r.Topic))
+}
+
+// parseDuckDBSize reads a size as DuckDB's memory_limit takes it: a number
+// and a unit (B, KB, MB, GB, TB powers of 1000; KiB, MiB, GiB, TiB of 1024),
+// case-insensitive, with optional spaces.
+func parseDuckDBSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	i := 0
+	for i < len(v) && (v[i] >= '0' && v[i] <= '9' || v[i] == '.') {
+		i++
+	}
+	num, err := strconv.ParseFloat(v[:i], 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", v, err)
+	}
+	units := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+	mult, ok := units[strings.ToLower(strings.TrimSpace(v[i:]))]
+	if !ok {
+		return 0, fmt.Errorf("size %q: unknown unit", v)
+	}
+	return int64(num * mult), nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -394,5 +395,47 @@ func TestSegmentIndexRowsMakeACheckpointDue(t *testing.T) {
 	}
 	if err := st.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSegmentRefusesAnEventItsQueriesCouldNotRead: an event over a quarter
+// of --store-memory fails the write whole (nothing buffered, no offset
+// moved), naming the flags, so the processor dead-letters it alone; a
+// segment holding it would fail every later query over its file.
+func TestSegmentRefusesAnEventItsQueriesCouldNotRead(t *testing.T) {
+	path := tempDB(t)
+	st := openSegmentStore(t, path, Options{MemoryLimit: "16MB"})
+	ctx := context.Background()
+	ok := Row{Topic: "logs", Offset: 0, Bytes: 10, Event: event.Event{Time: t0, Service: "s", Level: event.LevelInfo, Message: "before"}}
+	huge := Row{Topic: "logs", Offset: 1, Bytes: 5 << 20, Event: event.Event{Time: t0, Service: "s", Level: event.LevelInfo, Message: "poison",
+		Attrs: []byte(`{"k":"` + strings.Repeat("x", 5<<20) + `"}`)}}
+	n, err := st.Write(ctx, []Row{ok, huge})
+	if err == nil || n != 0 || !strings.Contains(err.Error(), "--store-memory") {
+		t.Fatalf("Write with a 5 MB event at --store-memory 16MB: %d stored, err %v; want 0 and an error naming --store-memory", n, err)
+	}
+	after := ok
+	after.Offset, after.Event.Message = 2, "after"
+	if n, err := st.Write(ctx, []Row{ok, after}); err != nil || n != 2 {
+		t.Fatalf("Write of the rest: %d, %v", n, err)
+	}
+	if err := st.FlushSegments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Search(ctx, SearchRequest{From: t0, To: t0.Add(time.Minute), Limit: 10})
+	if err != nil || len(res.Events) != 2 {
+		t.Fatalf("search after: %v, %+v; want the 2 events around the refused one", err, res)
+	}
+}
+
+func TestParseDuckDBSize(t *testing.T) {
+	for in, want := range map[string]int64{"256MB": 256e6, "1GB": 1e9, "16 MiB": 16 << 20, "1.5gib": 3 << 29, "4096": 4096, "10 kB": 10e3} {
+		if got, err := parseDuckDBSize(in); err != nil || got != want {
+			t.Errorf("parseDuckDBSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MB", "12 parsecs", "-1GB"} {
+		if got, err := parseDuckDBSize(in); err == nil {
+			t.Errorf("parseDuckDBSize(%q) = %d; want an error", in, got)
+		}
 	}
 }
