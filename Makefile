@@ -79,12 +79,12 @@ bench:
 soak: build
 	bash scripts/soak.sh
 
-## sustained: issue 12's scenario in one command — a fresh `wirelog run` taking as much as loadgen can send for 120 s (8 connections, batches of 500) on the same machine; prints stored rate, backlog slope, ack latency, freshness, RSS and CPU per stored event (bin/sustained; STORE_FORMAT=parquet for segment files)
+## sustained: issue 12's scenario in one command — a fresh `wirelog run` taking as much as loadgen can send for 120 s (8 connections, batches of 500) on the same machine; prints stored rate, backlog slope, ack latency, freshness, RSS and CPU per stored event (bin/sustained; STORE_FORMAT=table for the table format; the default is segment files)
 sustained: build
 	SOAK_RATE=0 SOAK_DURATION=$${SOAK_DURATION:-120s} SOAK_CONCURRENCY=8 SOAK_BATCH=500 SOAK_OUT=bin/sustained \
-	SOAK_RUN_FLAGS="--store-format $${STORE_FORMAT:-table} $${SOAK_RUN_FLAGS:-}" bash scripts/soak.sh
+	SOAK_RUN_FLAGS="--store-format $${STORE_FORMAT:-auto} $${SOAK_RUN_FLAGS:-}" bash scripts/soak.sh
 
-## sustained-kafka: the same scenario on a real Kafka broker started for it (scripts/kafka.sh, port 29092; `wirelog run --kafka`): the summary's backlog is the consumer lag, the broker's CPU is in bin/sustained-kafka/cpu.txt (STORE_FORMAT=parquet for segment files)
+## sustained-kafka: the same scenario on a real Kafka broker started for it (scripts/kafka.sh, port 29092; `wirelog run --kafka`): the summary's backlog is the consumer lag, the broker's CPU is in bin/sustained-kafka/cpu.txt (STORE_FORMAT=table for the table format)
 sustained-kafka: build
 	bash scripts/sustained-kafka.sh
 

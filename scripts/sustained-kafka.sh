@@ -7,7 +7,7 @@
 # seconds during the load are in $SOAK_OUT/cpu.txt.
 #
 # Environment (defaults in brackets), beside scripts/soak.sh's:
-#   STORE_FORMAT          [table]  --store-format of the run (table or parquet)
+#   STORE_FORMAT          [auto]   --store-format of the run (auto = parquet here, table or parquet)
 #   SOAK_RATE             [0]      offered events/s (0: as fast as loadgen can send)
 #   SOAK_KAFKA_PORT       [29092]  broker client port; the controller takes the next one
 #   SOAK_DURATION         [120s]
@@ -22,5 +22,5 @@ bash scripts/kafka.sh start
 SOAK_CPU_PIDS=$(cat "$KDIR/single/pid") \
 SOAK_RATE=${SOAK_RATE:-0} SOAK_DURATION=${SOAK_DURATION:-120s} SOAK_CONCURRENCY=${SOAK_CONCURRENCY:-8} SOAK_BATCH=${SOAK_BATCH:-500} \
 SOAK_OUT=${SOAK_OUT:-bin/sustained-kafka} \
-SOAK_RUN_FLAGS="--kafka 127.0.0.1:$PORT --kafka-lag-interval 1s --store-format ${STORE_FORMAT:-table} ${SOAK_RUN_FLAGS:-}" \
+SOAK_RUN_FLAGS="--kafka 127.0.0.1:$PORT --kafka-lag-interval 1s --store-format ${STORE_FORMAT:-auto} ${SOAK_RUN_FLAGS:-}" \
 	bash scripts/soak.sh
