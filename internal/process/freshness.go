@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -33,16 +34,19 @@ type freshness struct {
 type arrival struct {
 	offset int64
 	at     time.Time
+	ex     prometheus.Labels // the first record of a traced batch: its trace id (telemetry.Batch.Exemplar)
 }
 
 func newFreshness(hist prometheus.Observer) *freshness {
 	return &freshness{hist: hist, pending: map[transport.TopicPartition][]arrival{}}
 }
 
-// written records the arrival times of recs, just handed to the store.
+// written records the arrival times of recs, just handed to the store,
+// with ex (nil: none) as the exemplar of the first one, so an operator can
+// follow a slow segment from the histogram to the batch's trace.
 // A record at or below an offset already pending is a replay (the consumer
 // was rewound): the pending entries from there are dropped and re-added.
-func (f *freshness) written(recs []transport.Record) {
+func (f *freshness) written(recs []transport.Record, ex prometheus.Labels) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range recs {
@@ -59,7 +63,8 @@ func (f *freshness) written(recs []transport.Record) {
 			}
 			q = q[:j]
 		}
-		f.pending[tp] = append(q, arrival{offset: r.Offset, at: r.Timestamp})
+		f.pending[tp] = append(q, arrival{offset: r.Offset, at: r.Timestamp, ex: ex})
+		ex = nil
 	}
 }
 
@@ -72,15 +77,17 @@ func (f *freshness) queryable(next map[transport.TopicPartition]int64) {
 		q := f.pending[tp]
 		i := 0
 		for ; i < len(q) && q[i].offset < n; i++ {
-			f.hist.Observe(now.Sub(q[i].at).Seconds())
+			telemetry.ObserveExemplar(f.hist, now.Sub(q[i].at).Seconds(), q[i].ex)
 		}
 		switch {
 		case i == len(q):
+			clear(q)
 			f.pending[tp] = q[:0]
 		case i > 0:
 			// Keep the backing array from growing without bound: move the
 			// rest to the front (at most one segment's worth of records).
 			f.pending[tp] = q[:copy(q, q[i:])]
+			clear(q[len(q)-i:]) // the moved-from tail must not keep exemplar labels alive
 		}
 	}
 }

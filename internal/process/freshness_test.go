@@ -11,6 +11,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/store"
+	"github.com/wirelog/wirelog/internal/telemetry"
 	"github.com/wirelog/wirelog/internal/transport"
 	"github.com/wirelog/wirelog/internal/transport/disklog"
 )
@@ -82,17 +83,17 @@ func TestFreshnessReplayAndForget(t *testing.T) {
 		}
 		return rs
 	}
-	f.written(batch(0, 5))
+	f.written(batch(0, 5), nil)
 	f.queryable(map[transport.TopicPartition]int64{tp: 3})
 	if c, _ := histogramOf(t, h, 1); c != 3 {
 		t.Fatalf("observed %d records below offset 3, want 3", c)
 	}
-	f.written(batch(2, 6)) // rewound to 2: 3 and 4 are pending again, not twice
+	f.written(batch(2, 6), nil) // rewound to 2: 3 and 4 are pending again, not twice
 	f.queryable(map[transport.TopicPartition]int64{tp: 6})
 	if c, _ := histogramOf(t, h, 1); c != 3+4 {
 		t.Fatalf("observed %d records after the replay, want 7 (2..5 once each)", c)
 	}
-	f.written(batch(6, 9))
+	f.written(batch(6, 9), nil)
 	f.forget([]transport.TopicPartition{tp})
 	f.queryable(map[transport.TopicPartition]int64{tp: 9})
 	if c, _ := histogramOf(t, h, 1); c != 7 {
@@ -152,5 +153,48 @@ func TestSegmentOffsetsCommittedWhenRegistered(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the log's committed offset is %d 20 s after the segment holding offsets 0..%d was registered, want %d", got, n-1, n)
 		}
+	}
+}
+
+// TestFreshnessKeepsTheBatchExemplar: observed when the segment is
+// registered, long after the batch's span ended, a traced batch's first
+// record still carries its trace id as the histogram's exemplar (issue 14:
+// from a slow bucket to the batch's trace); an untraced batch adds none.
+func TestFreshnessKeepsTheBatchExemplar(t *testing.T) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "t", Buckets: []float64{1}})
+	f := newFreshness(h)
+	tp := transport.TopicPartition{Topic: "logs", Partition: 0}
+	recs := func(from, to int64) []transport.Record {
+		var rs []transport.Record
+		for o := from; o < to; o++ {
+			rs = append(rs, transport.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: o, Timestamp: time.Now()})
+		}
+		return rs
+	}
+	exemplars := func() []string {
+		var m dto.Metric
+		if err := h.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, b := range m.GetHistogram().GetBucket() {
+			if e := b.GetExemplar(); e != nil {
+				for _, l := range e.GetLabel() {
+					ids = append(ids, l.GetName()+"="+l.GetValue())
+				}
+			}
+		}
+		return ids
+	}
+	f.written(recs(0, 3), nil)
+	f.queryable(map[transport.TopicPartition]int64{tp: 3})
+	if ids := exemplars(); len(ids) != 0 {
+		t.Fatalf("an untraced batch left exemplars %v", ids)
+	}
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	f.written(recs(3, 6), prometheus.Labels{telemetry.ExemplarLabel: trace})
+	f.queryable(map[transport.TopicPartition]int64{tp: 6})
+	if ids := exemplars(); len(ids) != 1 || ids[0] != telemetry.ExemplarLabel+"="+trace {
+		t.Fatalf("exemplars after a traced batch became queryable: %v, want [%s=%s]", ids, telemetry.ExemplarLabel, trace)
 	}
 }

@@ -322,7 +322,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		// record the store refuses for itself is dead-lettered (poison.go).
 		if fresh != nil {
 			// Before Write: the store may make them queryable before it returns.
-			fresh.written(recs)
+			fresh.written(recs, span.Exemplar())
 		}
 		start := time.Now()
 		span.Phase(telemetry.PhaseStore)

@@ -210,12 +210,22 @@ func (b *Batch) observe(h prometheus.Observer, v float64) {
 				return
 			}
 			b.ex[i].left--
-			observeExemplar(h, v, b.labels())
+			ObserveExemplar(h, v, b.labels())
 			return
 		}
 	}
 	b.ex = append(b.ex, exemplarBudget{h: h, left: exemplarsPerBatch - 1})
-	observeExemplar(h, v, b.labels())
+	ObserveExemplar(h, v, b.labels())
+}
+
+// Exemplar is the exemplar labels of the batch's trace, nil when the batch
+// is not traced: for an observation made after the batch ended, such as
+// its records' freshness when their segment is registered.
+func (b *Batch) Exemplar() prometheus.Labels {
+	if b == nil {
+		return nil
+	}
+	return b.labels()
 }
 
 func (b *Batch) labels() prometheus.Labels {

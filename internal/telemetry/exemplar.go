@@ -18,15 +18,17 @@ const ExemplarLabel = "trace_id"
 func Observe(ctx context.Context, h prometheus.Observer, v float64) {
 	if Enabled() {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
-			observeExemplar(h, v, prometheus.Labels{ExemplarLabel: sc.TraceID().String()})
+			ObserveExemplar(h, v, prometheus.Labels{ExemplarLabel: sc.TraceID().String()})
 			return
 		}
 	}
 	h.Observe(v)
 }
 
-func observeExemplar(h prometheus.Observer, v float64, l prometheus.Labels) {
-	if eo, ok := h.(prometheus.ExemplarObserver); ok {
+// ObserveExemplar observes v into h with the exemplar labels l (a Batch's
+// Exemplar); nil l observes v alone.
+func ObserveExemplar(h prometheus.Observer, v float64, l prometheus.Labels) {
+	if eo, ok := h.(prometheus.ExemplarObserver); ok && l != nil {
 		eo.ObserveWithExemplar(v, l)
 		return
 	}
