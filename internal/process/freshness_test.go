@@ -76,13 +76,7 @@ func TestFreshnessReplayAndForget(t *testing.T) {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "t", Buckets: []float64{1}})
 	f := newFreshness(h)
 	tp := transport.TopicPartition{Topic: "logs", Partition: 3}
-	batch := func(from, to int64) []transport.Record {
-		var rs []transport.Record
-		for o := from; o < to; o++ {
-			rs = append(rs, transport.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: o, Timestamp: time.Now()})
-		}
-		return rs
-	}
+	batch := func(from, to int64) []transport.Record { return arrivedNow(tp, from, to) }
 	f.written(batch(0, 5), nil)
 	f.queryable(map[transport.TopicPartition]int64{tp: 3})
 	if c, _ := histogramOf(t, h, 1); c != 3 {
@@ -164,13 +158,7 @@ func TestFreshnessKeepsTheBatchExemplar(t *testing.T) {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "t", Buckets: []float64{1}})
 	f := newFreshness(h)
 	tp := transport.TopicPartition{Topic: "logs", Partition: 0}
-	recs := func(from, to int64) []transport.Record {
-		var rs []transport.Record
-		for o := from; o < to; o++ {
-			rs = append(rs, transport.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: o, Timestamp: time.Now()})
-		}
-		return rs
-	}
+	recs := func(from, to int64) []transport.Record { return arrivedNow(tp, from, to) }
 	exemplars := func() []string {
 		var m dto.Metric
 		if err := h.Write(&m); err != nil {
@@ -197,4 +185,13 @@ func TestFreshnessKeepsTheBatchExemplar(t *testing.T) {
 	if ids := exemplars(); len(ids) != 1 || ids[0] != telemetry.ExemplarLabel+"="+trace {
 		t.Fatalf("exemplars after a traced batch became queryable: %v, want [%s=%s]", ids, telemetry.ExemplarLabel, trace)
 	}
+}
+
+// arrivedNow is records [from, to) of tp, arrived at ingest now.
+func arrivedNow(tp transport.TopicPartition, from, to int64) []transport.Record {
+	var rs []transport.Record
+	for o := from; o < to; o++ {
+		rs = append(rs, transport.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: o, Timestamp: time.Now()})
+	}
+	return rs
 }
