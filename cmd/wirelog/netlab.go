@@ -139,7 +139,7 @@ func runNetlabRun(ctx context.Context, args []string) error {
 	flows := fs.String("flows", "", "flow patterns: long-lived,new-per-packet (default both)")
 	dur := fs.Duration("duration-per-step", 0, "how long each offered rate is held (default 2s; --quick 300ms)")
 	slo := fs.Duration("slo-p99", netlab.DefaultSLOP99, "path view's latency objective: p99 of send → a bare receiver's read must be below it to count under the knee")
-	ingestSLO := fs.Duration("ingest-slo-p99", netlab.DefaultIngestSLOP99, "wirelog view's latency objective: p99 of send → handed to the log, batching included (wirelog's UDP receiver lingers up to 2ms for a batch)")
+	ingestSLO := fs.Duration("ingest-slo-p99", netlab.DefaultIngestSLOP99, "wirelog view's latency objective: p99 of send → handed to the log, batching included (wirelog's UDP receiver lingers up to --syslog-udp-linger's default for a batch)")
 	lossObj := fs.Float64("loss-objective", netlab.DefaultLossObjective, "largest fraction of sent packets a step may lose and count under the knee")
 	cpuObj := fs.Float64("cpu-objective", netlab.DefaultCPUObjective, "largest share of the receive core a path may use and count under the knee (0 to 1)")
 	steer := fs.String("steer", string(netlab.SteerNAPI), "how veth receive work reaches the receive core: napi (threaded NAPI pinned + RPS; exact CPU time) or rps (RPS only; tick-sampled softirq time)")

@@ -3,7 +3,9 @@
 # omfile), interleaved: each round runs every receiver once, back to back,
 # so a neighbour's build hurts them alike. Prints every run and the median
 # per payload and receiver of rx/s, CPU ns per stored line, lost % and
-# kernel drops, with the load average before and after.
+# kernel drops, with the load average before and after; csw/line is the receiver's context
+# switches per stored line (every thread), lines/read the datagrams per recvmmsg that returned
+# some, tail-ms the time from the sender's end to the last line stored.
 # Usage: scripts/bench/syslog-udp.sh [rounds=5] [receivers regexp] [sizes=64 256 1024] [bench=UDPReceive]
 # (receiver names: udpReceivers in internal/ingest/syslog/bench_test.go, e.g. wirelog-disklog-zstd,
 # wirelog-disklog-none-blocking; log-ratio is the log's compression ratio.)
@@ -27,7 +29,7 @@ for r in $(seq "$rounds"); do
 	done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# medians over $rounds rounds: payload receiver rx/s cpu-ns/line lost-% kernel-drops log-ratio"
+echo "# medians over $rounds rounds: payload receiver rx/s cpu-ns/line lost-% kernel-drops log-ratio csw/line lines/read tail-ms"
 awk '
 function median(s,   a, n, i, j, t) {
 	n = split(s, a, " ")
@@ -44,6 +46,9 @@ END {
 		k = order[i]
 		d = ((k, "kernel-drops") in v) ? median(v[k, "kernel-drops"]) : "n/a"
 		r = ((k, "log-ratio") in v) ? sprintf("%.2f", median(v[k, "log-ratio"])) : "n/a"
-		printf "%s %.0f %.0f %.2f %s %s\n", k, median(v[k, "rx/s"]), median(v[k, "cpu-ns/rx"]), median(v[k, "lost-%"]), d, r
+		c = ((k, "csw/rx") in v) ? sprintf("%.3f", median(v[k, "csw/rx"])) : "n/a"
+		rd = ((k, "rx/read") in v) ? sprintf("%.1f", median(v[k, "rx/read"])) : "n/a"
+		tl = ((k, "tail-ms") in v) ? sprintf("%.0f", median(v[k, "tail-ms"])) : "n/a"
+		printf "%s %.0f %.0f %.2f %s %s %s %s %s\n", k, median(v[k, "rx/s"]), median(v[k, "cpu-ns/rx"]), median(v[k, "lost-%"]), d, r, c, rd, tl
 	}
 }' "$tmp/runs" | sort -n -s -k1,1

@@ -245,6 +245,34 @@ func cpuSelf() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// switchesSelf counts this process's context switches (voluntary: a
+// thread slept, on a socket, a futex or a timer; involuntary: preempted),
+// every thread's, the ones that ended included.
+func switchesSelf() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Nvcsw + ru.Nivcsw
+}
+
+// switchesOf counts the context switches of every live thread of pid.
+func switchesOf(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, t := range tasks {
+		st, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // settle waits for the count to stop growing and busy to be false (1.5 s quiet: rsyslog flushes
 // its async file writes every second; 15 s at most)
 // and returns it with the time it last grew.
@@ -283,12 +311,14 @@ func (c *counting) Close() error                { return nil }
 // receiver under test: addr to send to, a received count, stop, and the
 // kernel socket drops (-1 when unknown).
 type rxUnderTest struct {
-	addr  string
-	count func() int64
-	cpu   func() time.Duration
-	drops func() int64
-	busy  func() bool // received but not yet durable
-	stop  func()
+	addr     string
+	count    func() int64
+	cpu      func() time.Duration
+	switches func() int64 // context switches; nil = not known
+	reads    func() int64 // receive calls that returned datagrams; nil = not known
+	drops    func() int64
+	busy     func() bool // received but not yet durable
+	stop     func()
 }
 
 func socketDrops(s *udpSocket) func() int64 {
@@ -309,15 +339,17 @@ func bareRecvmmsg(b *testing.B, rcvbuf int) rxUnderTest {
 		b.Fatal(err)
 	}
 	s := socks[0]
-	var n atomic.Int64
+	var n, reads atomic.Int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for s.rc.Read(s.readFn) == nil {
 			n.Add(int64(s.n))
+			reads.Add(1)
 		}
 	}()
 	return rxUnderTest{addr: s.conn.LocalAddr().String(), count: n.Load, cpu: cpuSelf, drops: socketDrops(s),
+		switches: switchesSelf, reads: reads.Load,
 		stop: func() { s.conn.SetReadDeadline(time.Now()); <-done; s.conn.Close() }}
 }
 
@@ -426,7 +458,7 @@ func wirelogRx(b *testing.B, proto string, rcvbuf int, logOpts *disklog.Options,
 	if err != nil {
 		b.Fatal(err)
 	}
-	rx := rxUnderTest{count: c.n.Load, cpu: cpuSelf, drops: func() int64 { return -1 },
+	rx := rxUnderTest{count: c.n.Load, cpu: cpuSelf, drops: func() int64 { return -1 }, switches: switchesSelf,
 		stop: func() {
 			s.Close()
 			if l != nil {
@@ -446,6 +478,7 @@ func wirelogRx(b *testing.B, proto string, rcvbuf int, logOpts *disklog.Options,
 	if proto == "udp" {
 		rx.addr = s.UDPAddr().String()
 		rx.drops = socketDrops(s.udp[0])
+		rx.reads = func() int64 { return int64(s.udp[0].reads.Load()) }
 	} else {
 		rx.addr = s.TCPAddr().String()
 	}
@@ -528,7 +561,8 @@ action(type="omfile" file=%q asyncWriting="on" ioBufferSize="256k" flushOnTXEnd=
 		stt, _ := strconv.ParseInt(f[12], 10, 64)
 		return time.Duration(ut+stt) * 10 * time.Millisecond // USER_HZ = 100
 	}
-	return rxUnderTest{addr: addr, count: count, cpu: cpu, drops: func() int64 { return -1 }, stop: stop}
+	return rxUnderTest{addr: addr, count: count, cpu: cpu, drops: func() int64 { return -1 }, stop: stop,
+		switches: func() int64 { return switchesOf(pid) }}
 }
 
 // measure runs one bounded load of b.N messages against rx and reports the
@@ -537,18 +571,38 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 	defer rx.stop()
 	drops0 := rx.drops()
 	base := rx.count()
+	var sw0, reads0 int64
+	if rx.switches != nil {
+		sw0 = rx.switches()
+	}
+	if rx.reads != nil {
+		reads0 = rx.reads()
+	}
 	cpu0 := rx.cpu()
 	b.ResetTimer()
 	start := time.Now()
 	wait := startSender(b, fmt.Sprintf("%s,%s,%d,%d,%d,%d", proto, rx.addr, b.N, size, conns, rate))
 	wait()
+	senderDone := time.Now()
 	got, last := settle(func() int64 { return rx.count() - base }, rx.busy)
 	b.StopTimer()
 	elapsed := last.Sub(start)
+	// CPU and switches cover the same window for every receiver: from
+	// before the sender starts to after the count stopped growing.
 	cpu := rx.cpu() - cpu0
 	if got > 0 {
 		b.ReportMetric(float64(got)/elapsed.Seconds(), "rx/s")
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(got), "cpu-ns/rx")
+		// From the sender's end to the last line stored: rsyslog's omfile
+		// writes its buffer once a second, so its rx/s is lower by that
+		// tail even when it kept up (lost 0).
+		b.ReportMetric(float64(max(last.Sub(senderDone), 0).Milliseconds()), "tail-ms")
+		if rx.switches != nil {
+			b.ReportMetric(float64(rx.switches()-sw0)/float64(got), "csw/rx")
+		}
+		if rx.reads != nil {
+			b.ReportMetric(float64(got)/float64(max(rx.reads()-reads0, 1)), "rx/read")
+		}
 	}
 	sent := int64(b.N)
 	if proto == "tcp" {
@@ -568,7 +622,9 @@ func measure(b *testing.B, rx rxUnderTest, proto string, size, conns, rate int) 
 // records per Produce), "256slots" (datagrams per recvmmsg), and the
 // receive loop: "locked" (the default: blocking recvmmsg on a locked
 // thread), "blocking" (the same on any thread), "poller" (Go's network
-// poller, the loop before issue 17's third pass).
+// poller, the loop before issue 17's third pass); "pause<duration>" and
+// "nopause" (udpPause), "linger<duration>" (--syslog-udp-linger), e.g.
+// wirelog-disklog-pause250us-linger10ms.
 func udpRx(b *testing.B, name string, rcvbuf int) rxUnderTest {
 	switch name {
 	case "bare-recvmmsg":
@@ -608,7 +664,25 @@ func udpRx(b *testing.B, name string, rcvbuf int) rxUnderTest {
 			mods = append(mods, func(c *Config) { c.udpBlocking = udpBlockingLocked })
 		case "poller":
 			mods = append(mods, func(c *Config) { c.udpBlocking = udpPoller })
+		case "nopause":
+			mods = append(mods, func(c *Config) { c.udpPauseTime = -1 })
 		default:
+			if d, ok := strings.CutPrefix(opt, "pause"); ok {
+				p, err := time.ParseDuration(d)
+				if err != nil {
+					b.Fatalf("%s: %q: %v", name, opt, err)
+				}
+				mods = append(mods, func(c *Config) { c.udpPauseTime = p })
+				continue
+			}
+			if d, ok := strings.CutPrefix(opt, "linger"); ok {
+				l, err := time.ParseDuration(d)
+				if err != nil {
+					b.Fatalf("%s: %q: %v", name, opt, err)
+				}
+				mods = append(mods, func(c *Config) { c.UDPLinger = l })
+				continue
+			}
 			b.Fatalf("%s: unknown option %q", name, opt)
 		}
 	}
@@ -623,7 +697,24 @@ var udpReceivers = []string{
 	"wirelog-disklog", "wirelog-disklog-blocking", "wirelog-disklog-poller",
 	"wirelog-disklog-snappy", "wirelog-disklog-lz4", "wirelog-disklog-zstd", "wirelog-disklog-snappy-poller",
 	"wirelog-disklog-json", "wirelog-disklog-4MiB", "wirelog-disklog-256slots",
+	// issue 17, fourth pass: the pause after a read that emptied the
+	// socket, and the linger of a batch, against each other.
+	"wirelog-discard-nopause", "wirelog-discard-pause250us",
+	"wirelog-disklog-nopause", "wirelog-disklog-pause100us", "wirelog-disklog-pause250us",
+	"wirelog-disklog-pause500us", "wirelog-disklog-pause1ms",
+	"wirelog-disklog-linger5ms", "wirelog-disklog-linger10ms", "wirelog-disklog-linger20ms",
+	"wirelog-disklog-pause250us-linger10ms", "wirelog-disklog-pause500us-linger10ms",
+	"wirelog-disklog-nopause-linger2ms", "wirelog-discard-nopause-linger2ms", // the third pass's loop
 	"rsyslog",
+}
+
+// benchReceivers is udpReceivers, or the comma-separated names in
+// $WIRELOG_UDP_RECEIVERS (any combination udpRx takes, for a one-off A/B).
+func benchReceivers() []string {
+	if v := os.Getenv("WIRELOG_UDP_RECEIVERS"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return udpReceivers
 }
 
 // BenchmarkUDPReceive sends b.N datagrams of 64, 256 and 1024 bytes from
@@ -635,7 +726,7 @@ var udpReceivers = []string{
 func BenchmarkUDPReceive(b *testing.B) {
 	const rcvbuf = 32 << 20
 	for _, size := range []int{64, 256, 1024} {
-		for _, name := range udpReceivers {
+		for _, name := range benchReceivers() {
 			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
 				measure(b, udpRx(b, name, rcvbuf), "udp", size, 1, 0)
 			})
@@ -648,7 +739,7 @@ func BenchmarkUDPReceive(b *testing.B) {
 // message at equal load.
 func BenchmarkUDPPaced(b *testing.B) {
 	for _, size := range []int{64, 256, 1024} {
-		for _, name := range udpReceivers {
+		for _, name := range benchReceivers() {
 			b.Run(fmt.Sprintf("%dB/%s", size, name), func(b *testing.B) {
 				measure(b, udpRx(b, name, 32<<20), "udp", size, 1, 100000)
 			})

@@ -362,17 +362,22 @@ func TestFlags(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	err := fs.Parse([]string{"--syslog-udp", "", "--syslog-tcp", "0.0.0.0:6514", "--syslog-udp-sockets", "4",
-		"--syslog-rcvbuf", "64MiB", "--syslog-max-message", "8KiB", "--syslog-idle-timeout", "90s"})
+		"--syslog-rcvbuf", "64MiB", "--syslog-max-message", "8KiB", "--syslog-idle-timeout", "90s", "--syslog-udp-linger", "3ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.UDPAddr != "" || c.TCPAddr != "0.0.0.0:6514" || c.UDPSockets != 4 || c.RcvBuf != 64<<20 ||
-		c.MaxMessage != 8<<10 || c.IdleTimeout != 90*time.Second {
+		c.MaxMessage != 8<<10 || c.IdleTimeout != 90*time.Second || c.UDPLinger != 3*time.Millisecond {
 		t.Errorf("parsed %+v", c)
 	}
 	if err := fs.Parse([]string{"--syslog-rcvbuf", "lots"}); err == nil || !strings.Contains(err.Error(), "syslog-rcvbuf") {
 		t.Errorf("bad size: %v, want an error naming --syslog-rcvbuf", err)
 	}
+	c.UDPLinger = -time.Millisecond
+	if _, err := Start(context.Background(), newRecorder(t), c); err == nil || !strings.Contains(err.Error(), "--syslog-udp-linger") {
+		t.Errorf("Start with a negative linger: %v, want an error naming the flag", err)
+	}
+	c.UDPLinger = 0
 	c.MaxMessage = 100
 	if _, err := Start(context.Background(), newRecorder(t), c); err == nil || !strings.Contains(err.Error(), "--syslog-max-message") {
 		t.Errorf("Start with a tiny max message: %v, want an error naming the flag", err)
@@ -398,13 +403,16 @@ func TestUDPReceiveLoops(t *testing.T) {
 	for _, loop := range []struct {
 		name, addr string
 		mode       int
+		pause      time.Duration // udpPauseTime; 0 = the default
 	}{
-		{"blocking-locked", "127.0.0.1:0", udpBlockingLocked},
+		{"blocking-locked", "127.0.0.1:0", udpBlockingLocked, 0},
 		// A wildcard address: a dual-stack IPv6 socket (or IPv4 alone
 		// where the kernel has no IPv6), sent to over IPv4.
-		{"blocking-locked-wildcard", ":0", udpBlockingLocked},
-		{"blocking-free", "127.0.0.1:0", udpBlockingFree},
-		{"poller", "127.0.0.1:0", udpPoller},
+		{"blocking-locked-wildcard", ":0", udpBlockingLocked, 0},
+		{"blocking-free", "127.0.0.1:0", udpBlockingFree, 0},
+		{"poller", "127.0.0.1:0", udpPoller, 0},
+		{"blocking-locked-nopause", "127.0.0.1:0", udpBlockingLocked, -1},
+		{"blocking-locked-pause", "127.0.0.1:0", udpBlockingLocked, time.Millisecond},
 	} {
 		t.Run(loop.name, func(t *testing.T) {
 			rec := newRecorder(t)
@@ -412,6 +420,7 @@ func TestUDPReceiveLoops(t *testing.T) {
 			cfg.TCPAddr = ""
 			cfg.UDPAddr = loop.addr
 			cfg.udpBlocking = loop.mode
+			cfg.udpPauseTime = loop.pause
 			s := start(t, rec, cfg)
 			c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", s.UDPAddr().(*net.UDPAddr).Port))
 			if err != nil {

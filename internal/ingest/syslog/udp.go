@@ -46,6 +46,7 @@ type udpSocket struct {
 	lastAP   netip.AddrPort
 	lastKey  []byte // the sender's address as text: the raw records' partition key
 	n        int
+	reads    atomic.Uint64 // recvmmsg calls that returned datagrams (the benchmark's datagrams per wake-up)
 	errno    syscall.Errno
 	readFn   func(fd uintptr) bool // built once: a closure per call would allocate
 	drainFn  func(fd uintptr)
@@ -291,7 +292,7 @@ func (s *udpSocket) datagram(i int) ([]byte, bool) {
 
 // udpLoop receives on one socket until Close, then drains the datagrams
 // already queued in the kernel. A batch is handed to the producers when it
-// is full, or udpLinger after its first message: waiting that long for
+// is full, or Config.UDPLinger after its first message: waiting that long for
 // more datagrams when the socket runs dry keeps batches (and Produce calls)
 // large at moderate rates, where handing over every few datagrams would cost
 // more CPU than receiving them.
@@ -312,7 +313,7 @@ func (s *Server) udpLoop(sock *udpSocket) {
 	for {
 		if r.b.len() > 0 && !lingering {
 			lingering = true
-			sock.conn.SetReadDeadline(time.Now().Add(udpLinger))
+			sock.conn.SetReadDeadline(time.Now().Add(s.cfg.UDPLinger))
 			if s.closing.Load() {
 				break
 			}
@@ -332,6 +333,7 @@ func (s *Server) udpLoop(sock *udpSocket) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		sock.reads.Add(1)
 		s.udpBatch(r, sock)
 		if r.full() {
 			r.flush() // errors are counted; UDP has no one to tell
@@ -420,27 +422,32 @@ func (s *Server) udpLoopBlocking(sock *udpSocket, locked bool) {
 	}
 	r := s.newReceiver(&s.udpStats, udpProducers, udpQueued)
 	fd := uintptr(sock.fd)
-	var first time.Time // when the pending batch got its first datagram
-	timeout := false    // SO_RCVTIMEO is set
+	linger, pause := s.cfg.UDPLinger, s.cfg.udpPauseTime
+	var first time.Time       // when the pending batch got its first datagram
+	var timeout time.Duration // SO_RCVTIMEO as set; 0 = none
 	setTimeout := func(d time.Duration) {
 		if d > 0 {
 			d = max(d, 10*time.Microsecond) // a zero timeval would mean no timeout
 		}
 		tv := unix.NsecToTimeval(d.Nanoseconds())
 		unix.SetsockoptTimeval(sock.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-		timeout = d > 0
+		timeout = d
 	}
 	for !s.closing.Load() {
 		if r.b.len() > 0 {
-			left := udpLinger - time.Since(first)
+			left := linger - time.Since(first)
 			if left <= 0 {
 				r.flush()
 				continue
 			}
-			if !timeout {
+			// A read that blocks wakes by the linger's end, give or take an
+			// eighth: the timeout set for an earlier read is set again once
+			// it would overshoot by more (a setsockopt every linger/8 at
+			// most, not one per read).
+			if timeout == 0 || timeout > left+linger/8 {
 				setTimeout(left)
 			}
-		} else if timeout {
+		} else if timeout != 0 {
 			setTimeout(0) // wait without bound: Close wakes us
 		}
 		n, errno := sock.recvmmsgFlags(fd, unix.MSG_WAITFORONE)
@@ -463,9 +470,22 @@ func (s *Server) udpLoopBlocking(sock *udpSocket, locked bool) {
 			first = time.Now()
 		}
 		sock.n = n
+		sock.reads.Add(1)
 		s.udpBatch(r, sock)
 		if r.full() {
 			r.flush()
+		}
+		if pause > 0 && n < len(sock.hdrs) {
+			// The socket ran dry: let the next datagrams gather instead of
+			// waking for each (udpPause), within the batch's linger.
+			d := pause
+			if r.b.len() > 0 {
+				d = min(d, linger-time.Since(first))
+			}
+			if d > 0 {
+				ts := unix.NsecToTimespec(d.Nanoseconds())
+				unix.Nanosleep(&ts, nil) // EINTR: read early, no harm
+			}
 		}
 	}
 	for i := 0; i*len(sock.hdrs)*64 < max(sock.rcvbuf, 1<<20); i++ {

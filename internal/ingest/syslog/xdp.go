@@ -76,7 +76,7 @@ func (s *Server) startXDP() (err error) {
 
 // xdpLoop reads one queue's socket until Close, then drains its RX ring.
 // Batching follows udpLoop: a batch goes to the producers when full, or
-// udpLinger after its first message. While every producer is busy the loop
+// xdpLinger after its first message. While every producer is busy the loop
 // stops reading, the RX ring fills and the kernel drops at the socket —
 // counted in wirelog_syslog_xdp_ring_drops_total.
 func (s *Server) xdpLoop(q *xdpQueue) {
@@ -122,7 +122,7 @@ func (s *Server) xdpLoop(q *xdpQueue) {
 			if first.IsZero() {
 				first = recv
 			}
-			if time.Since(first) >= udpLinger {
+			if time.Since(first) >= xdpLinger {
 				r.flush()
 				first = time.Time{}
 			}
@@ -130,7 +130,7 @@ func (s *Server) xdpLoop(q *xdpQueue) {
 		if n == 0 {
 			wait := xdpIdlePoll
 			if !first.IsZero() {
-				wait = max(time.Millisecond, udpLinger-time.Since(first))
+				wait = max(time.Millisecond, xdpLinger-time.Since(first))
 			}
 			q.sock.Wait(wait)
 		}
