@@ -705,6 +705,7 @@ var udpReceivers = []string{
 	"wirelog-disklog-linger5ms", "wirelog-disklog-linger10ms", "wirelog-disklog-linger20ms",
 	"wirelog-disklog-pause250us-linger10ms", "wirelog-disklog-pause500us-linger10ms",
 	"wirelog-disklog-nopause-linger2ms", "wirelog-discard-nopause-linger2ms", // the third pass's loop
+	"wirelog-disklog-linger2ms", "wirelog-disklog-linger5ms",
 	"rsyslog",
 }
 
