@@ -195,3 +195,35 @@ func arrivedNow(tp transport.TopicPartition, from, to int64) []transport.Record 
 	}
 	return rs
 }
+
+// TestFreshnessRunsOfOneRequest: the records of one ingest request share
+// their arrival time and are kept as one run; a segment boundary inside the
+// run observes the part below it now and the rest when it is queryable,
+// each record once.
+func TestFreshnessRunsOfOneRequest(t *testing.T) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "t", Buckets: []float64{1}})
+	f := newFreshness(h)
+	tp := transport.TopicPartition{Topic: "logs", Partition: 0}
+	at := time.Now()
+	batch := func(from, to int64) []transport.Record {
+		var rs []transport.Record
+		for o := from; o < to; o++ {
+			rs = append(rs, transport.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: o, Timestamp: at})
+		}
+		return rs
+	}
+	f.written(batch(0, 500), nil)
+	f.written(batch(500, 1000), nil)
+	if n := len(f.pending[tp]); n != 1 {
+		t.Fatalf("1000 records of one arrival time are %d pending entries, want 1 run", n)
+	}
+	for _, c := range []struct{ next, want int64 }{{300, 300}, {300, 300}, {999, 999}, {1000, 1000}} {
+		f.queryable(map[transport.TopicPartition]int64{tp: c.next})
+		if got, _ := histogramOf(t, h, 1); int64(got) != c.want {
+			t.Fatalf("queryable below %d: observed %d records, want %d", c.next, got, c.want)
+		}
+	}
+	if n := len(f.pending[tp]); n != 0 {
+		t.Fatalf("%d entries pending after every record was observed", n)
+	}
+}

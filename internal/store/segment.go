@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -116,7 +117,7 @@ type segments struct {
 	// bufNext is each partition's next offset counting buffered events; a
 	// replayed row below it is skipped. s.offsets stays what is durable.
 	bufNext    map[offsetKey]int64
-	bufRollups map[rollupKey]rollupAgg
+	bufRollups map[segmentRollupKey]rollupAgg // by buf's dictionary ids
 
 	// inflight is the sealed buffer being written in the background
 	// (nil: none); one at a time, so segments commit in order. closing
@@ -145,6 +146,7 @@ type segments struct {
 	flushSeconds  prometheus.Histogram
 	fileBytes     prometheus.Counter
 	bufferedRows  prometheus.GaugeFunc
+	bufferBytes   prometheus.GaugeFunc
 	segmentsGauge prometheus.GaugeFunc
 }
 
@@ -265,6 +267,10 @@ func (s *Store) openSegments(ctx context.Context) error {
 		}
 		return float64(g.buf.n)
 	})
+	g.bufferBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wirelog_store_segment_buffer_bytes",
+		Help: "Bytes mapped outside the Go heap for the segments being filled and written (reserved for a full segment: the part written to is in RSS, none of it in go_memstats).",
+	}, func() float64 { return float64(segmentMapped.Load()) })
 	g.segmentsGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wirelog_store_segment_files",
 		Help: "Segment files the events view reads.",
@@ -313,7 +319,7 @@ func (s *Store) segmentCollectors() []prometheus.Collector {
 		return nil
 	}
 	g := s.seg
-	return []prometheus.Collector{g.compactions, g.flushes, g.flushErrors, g.flushSeconds, g.fileBytes, g.bufferedRows, g.segmentsGauge}
+	return []prometheus.Collector{g.compactions, g.flushes, g.flushErrors, g.flushSeconds, g.fileBytes, g.bufferedRows, g.bufferBytes, g.segmentsGauge}
 }
 
 // flushLoop writes the buffer once its oldest event is older than the
@@ -379,35 +385,50 @@ func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 		}
 	}
 	stored := 0
+	// The rows of a batch come from few partitions, in runs: the next
+	// offset of the run's partition is looked up once per run, not per row
+	// (a map lookup hashes the topic).
+	var (
+		k     offsetKey
+		next  int64
+		inRun bool
+		moved bool
+	)
 	for i := range rows {
 		r := &rows[i]
-		k := offsetKey{r.Topic, r.Partition}
-		n, ok := g.bufNext[k]
-		if !ok {
-			if n, ok = s.offsets[k]; !ok {
-				n = -1 << 63
+		if !inRun || r.Partition != k.partition || r.Topic != k.topic {
+			if moved {
+				g.bufNext[k] = next
+			}
+			k, inRun, moved = offsetKey{r.Topic, r.Partition}, true, false
+			var ok bool
+			if next, ok = g.bufNext[k]; !ok {
+				if next, ok = s.offsets[k]; !ok {
+					next = -1 << 63
+				}
 			}
 		}
-		if r.Offset < n {
+		if r.Offset < next {
 			continue
 		}
-		g.bufNext[k] = r.Offset + 1
+		next, moved = r.Offset+1, true
 		if g.buf == nil {
 			g.buf = newSegmentBuilderSized(g.nextRows, g.nextText)
 			g.bufSince = time.Now()
-			g.bufRollups = make(map[rollupKey]rollupAgg, 256)
+			g.bufRollups = make(map[segmentRollupKey]rollupAgg, 256)
 		}
-		g.buf.add(r)
-		rk := rollupKey{r.Event.Time.Unix(), r.Event.Service, r.Event.Level, r.Event.Tenant}
-		a, seen := g.bufRollups[rk]
-		if !seen {
-			// The map outlives the batch: its keys must not point into it.
-			rk.service, rk.tenant = strings.Clone(validString(rk.service)), strings.Clone(validString(rk.tenant))
-		}
+		service, tenant := g.buf.add(r)
+		// Keyed by the builder's dictionary ids: the strings are hashed
+		// once, by the dictionary, not again here (seal names them).
+		rk := segmentRollupKey{r.Event.Time.Unix(), service, tenant, r.Event.Level}
+		a := g.bufRollups[rk]
 		a.count++
 		a.bytes += int64(r.Bytes)
 		g.bufRollups[rk] = a
 		stored++
+	}
+	if moved {
+		g.bufNext[k] = next
 	}
 	s.metrics.rowsSkipped.Add(float64(len(rows) - stored))
 	if stored > 0 {
@@ -424,6 +445,14 @@ func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 	}
 	s.metrics.writeSeconds.Observe(time.Since(start).Seconds())
 	return stored, nil
+}
+
+// segmentRollupKey is a rollup row's key in the buffer: service and tenant
+// are indices in the buffer's dictionaries of those columns.
+type segmentRollupKey struct {
+	sec             int64
+	service, tenant int32
+	level           event.Level
 }
 
 // sealedSegment is a buffer taken out of Write's way to become a file.
@@ -447,7 +476,16 @@ func (s *Store) seal() *sealedSegment {
 	}
 	g.nextRows, g.nextText = g.buf.sizeNext(g.maxRows)
 	g.buf.freeze()
-	f := &sealedSegment{b: g.buf, rollups: g.bufRollups, next: make(map[offsetKey]int64, len(g.bufNext)), done: make(chan struct{})}
+	rollups := make(map[rollupKey]rollupAgg, len(g.bufRollups))
+	for k, a := range g.bufRollups {
+		// Two ids can name one string (invalid UTF-8 repaired alike): sum.
+		rk := rollupKey{k.sec, g.buf.service.values[k.service], k.level, g.buf.tenant.values[k.tenant]}
+		sum := rollups[rk]
+		sum.count += a.count
+		sum.bytes += a.bytes
+		rollups[rk] = sum
+	}
+	f := &sealedSegment{b: g.buf, rollups: rollups, next: make(map[offsetKey]int64, len(g.bufNext)), done: make(chan struct{})}
 	for k, n := range g.bufNext {
 		f.next[k] = n
 	}
@@ -568,6 +606,12 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 		os.Remove(path)
 		return err
 	}
+	// Built before the lock: the processor's writes go on meanwhile.
+	blocks, err := s.traceBlocksOf(f.b.rec) // traceindex.go
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
 	if !locked {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
@@ -611,7 +655,7 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 				return fmt.Errorf("advance offset of %s/%d to %d: %w", k.topic, k.partition, n, err)
 			}
 		}
-		if err := s.indexTracesRecord(ctx, conn, s.active, f.b.rec); err != nil { // traceindex.go
+		if err := s.writeTraceBlocks(ctx, conn, s.active, blocks); err != nil {
 			return err
 		}
 		if s.beforeCommit != nil {
@@ -643,8 +687,7 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 	// rollups made a checkpoint due every CheckpointInterval (5 min) alone,
 	// while the bloom rows grew DuckDB's IN_MEMORY_TABLE by ~12 MB a minute
 	// at 120k events/s and RSS with it (docs/OPERATIONS.md, "Memory").
-	blocks := (f.b.n + TraceBlockRows - 1) / TraceBlockRows
-	s.uncheckpointed += int64(len(f.rollups)) + 1 + int64(blocks)*(1+traceBloomChunks+tokenBloomChunks)
+	s.uncheckpointed += int64(len(f.rollups)) + 1 + int64(len(blocks))*(1+traceBloomChunks+tokenBloomChunks)
 	f.b.release()
 	g.files = append(g.files, file)
 	if err := s.replaceEventsView(ctx); err != nil {

@@ -95,20 +95,53 @@ func encodeSegment(w io.Writer, rows []Row, keep []bool, codec segmentCodec, blo
 	return encodeRecord(w, rec, codec, bloom)
 }
 
-// encodeRecord writes rec (segmentSchema) as one Parquet file to w.
+// segmentChunkRows is how many events of a column arrow-go is handed at a
+// time when a segment is encoded: it makes one 24-byte slice header per
+// value of a string column for each call, so a whole column of a full
+// segment at once was ~3 MB of garbage per string column.
+var segmentChunkRows = 16384
+
+// encodeRecord writes rec (segmentSchema) as one Parquet file to w, in row
+// groups of at most segmentRowGroup events.
 func encodeRecord(w io.Writer, rec arrow.RecordBatch, codec segmentCodec, bloom bool) error {
 	fw, err := pqarrow.NewFileWriter(segmentSchema, w, segmentWriterProps(codec, bloom), pqarrow.NewArrowWriterProperties())
 	if err != nil {
 		return fmt.Errorf("start segment: %w", err)
 	}
-	if err := fw.Write(rec); err != nil {
-		fw.Close()
-		return fmt.Errorf("encode segment of %d events: %w", rec.NumRows(), err)
+	n := int(rec.NumRows())
+	for lo := 0; lo == 0 || lo < n; lo += segmentRowGroup {
+		hi := min(n, lo+segmentRowGroup)
+		fw.NewRowGroup()
+		for _, c := range rec.Columns() {
+			if err := writeColumnChunks(fw, c, lo, hi); err != nil {
+				fw.Close()
+				return fmt.Errorf("encode segment of %d events: %w", n, err)
+			}
+		}
 	}
 	if err := fw.Close(); err != nil {
 		return fmt.Errorf("finish segment: %w", err)
 	}
 	return nil
+}
+
+// writeColumnChunks writes rows lo..hi of c as the row group's next column,
+// segmentChunkRows at a time.
+func writeColumnChunks(fw *pqarrow.FileWriter, c arrow.Array, lo, hi int) error {
+	step := segmentChunkRows
+	if step <= 0 {
+		step = hi - lo
+	}
+	chunks := make([]arrow.Array, 0, (hi-lo)/max(step, 1)+1)
+	for at := lo; at < hi || at == lo; at += max(step, 1) {
+		chunks = append(chunks, array.NewSlice(c, int64(at), int64(min(hi, at+step))))
+	}
+	chunked := arrow.NewChunked(c.DataType(), chunks)
+	for _, a := range chunks {
+		a.Release()
+	}
+	defer chunked.Release()
+	return fw.WriteColumnChunked(chunked, 0, int64(hi-lo))
 }
 
 // buildSegmentRecord copies the kept rows (every row when keep is nil) into
@@ -125,15 +158,19 @@ func buildSegmentRecord(rows []Row, keep []bool) arrow.RecordBatch {
 
 // segmentBuilder accumulates events as Arrow columns: the store's buffer
 // of events not yet in a segment file. Text is copied in, so the builder
-// keeps no reference to the caller's rows.
+// keeps no reference to the caller's rows. Its columns are plain slices
+// over buffers of segmentMem (outside the Go heap for a full segment,
+// segment_alloc.go), turned into Arrow arrays without a copy (record): an
+// arrow-go builder's Append checks capacity and sets a validity bit per
+// value, for columns that have no nulls.
 type segmentBuilder struct {
 	n                               int
 	topic, service, level, host     *dictColumn
 	tenant                          *dictColumn
-	message, traceID, spanID, attrs *array.BinaryBuilder
-	partition, size                 *array.Int32Builder
-	offset                          *array.Int64Builder
-	ts                              *array.TimestampBuilder
+	levelIDs                        [256]int32 // event.Level → 1 + its index in level (0: not seen yet)
+	message, traceID, spanID, attrs textColumn
+	partition, size                 fixedColumn[int32]
+	offset, ts                      fixedColumn[int64]
 	minTS, maxTS                    int64 // unix microseconds
 	// rec is the frozen buffer (freeze): set once a segment write starts,
 	// kept until one succeeds; nothing more is added after.
@@ -162,29 +199,24 @@ func newSegmentBuilder(capacity int) *segmentBuilder {
 // newSegmentBuilderSized reserves capacity events of perRow text bytes: the
 // buffers then grow rarely (each growth doubles one and copies it).
 func newSegmentBuilderSized(capacity int, perRow segmentTextSizes) *segmentBuilder {
-	mem := memory.DefaultAllocator
-	str := func(perRow int) *array.BinaryBuilder {
-		b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.String)
-		b.Reserve(capacity)
-		b.ReserveData(capacity * perRow)
-		return b
-	}
 	b := &segmentBuilder{
 		topic: newDictColumn(capacity), service: newDictColumn(capacity), level: newDictColumn(capacity),
 		host: newDictColumn(capacity), tenant: newDictColumn(capacity),
-		message: str(perRow[0]), traceID: str(perRow[1]), spanID: str(perRow[2]), attrs: str(perRow[3]),
-		partition: array.NewInt32Builder(mem), size: array.NewInt32Builder(mem),
-		offset: array.NewInt64Builder(mem),
-		ts:     array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond}),
 	}
-	b.partition.Reserve(capacity)
-	b.size.Reserve(capacity)
-	b.offset.Reserve(capacity)
-	b.ts.Reserve(capacity)
+	for i, c := range []*textColumn{&b.message, &b.traceID, &b.spanID, &b.attrs} {
+		c.init(capacity, perRow[i])
+	}
+	b.attrs.nullable(capacity)
+	b.partition.reserve(capacity)
+	b.size.reserve(capacity)
+	b.offset.reserve(capacity)
+	b.ts.reserve(capacity)
 	return b
 }
 
-func (b *segmentBuilder) add(r *Row) {
+// add appends one event; it returns the dictionary ids of its service and
+// tenant (the store keys its rollups by them: no string hashing per event).
+func (b *segmentBuilder) add(r *Row) (service, tenant int32) {
 	e := &r.Event
 	us := e.Time.UnixMicro()
 	if b.n == 0 || us < b.minTS {
@@ -195,22 +227,27 @@ func (b *segmentBuilder) add(r *Row) {
 	}
 	b.n++
 	b.topic.add(r.Topic)
-	b.partition.Append(r.Partition)
-	b.offset.Append(r.Offset)
-	b.ts.Append(arrow.Timestamp(us))
-	b.service.add(e.Service)
-	b.level.add(e.Level.String())
-	segText(b.message, e.Message)
-	b.host.add(e.Host)
-	segText(b.traceID, e.TraceID)
-	segText(b.spanID, e.SpanID)
-	b.tenant.add(e.Tenant)
-	if len(e.Attrs) == 0 {
-		b.attrs.AppendNull()
+	b.partition.add(r.Partition)
+	b.offset.add(r.Offset)
+	b.ts.add(us)
+	service = b.service.add(e.Service)
+	if id := b.levelIDs[e.Level]; id > 0 {
+		b.level.indices.add(id - 1)
 	} else {
-		b.attrs.Append(validBytes(e.Attrs))
+		b.levelIDs[e.Level] = b.level.add(e.Level.String()) + 1
 	}
-	b.size.Append(int32(r.Bytes))
+	b.message.addText(e.Message)
+	b.host.add(e.Host)
+	b.traceID.addText(e.TraceID)
+	b.spanID.addText(e.SpanID)
+	tenant = b.tenant.add(e.Tenant)
+	if len(e.Attrs) == 0 {
+		b.attrs.addNull()
+	} else {
+		b.attrs.add(validBytes(e.Attrs))
+	}
+	b.size.add(int32(r.Bytes))
+	return service, tenant
 }
 
 // sizeNext is what the next buffer should reserve after this one (still
@@ -222,16 +259,18 @@ func (b *segmentBuilder) sizeNext(maxRows int) (int, segmentTextSizes) {
 	}
 	rows := min(maxRows, max(1024, b.n+b.n/4))
 	var per segmentTextSizes
-	for i, c := range []*array.BinaryBuilder{b.message, b.traceID, b.spanID, b.attrs} {
-		per[i] = (c.DataLen()+c.DataLen()/8)/b.n + 1
+	for i, c := range []*textColumn{&b.message, &b.traceID, &b.spanID, &b.attrs} {
+		per[i] = (len(c.data)+len(c.data)/8)/b.n + 1
 	}
 	return rows, per
 }
 
-// record returns the events added as one record and releases the builder.
+// record returns the events added as one record; the builder's buffers
+// belong to the record from then on.
 func (b *segmentBuilder) record() arrow.RecordBatch {
-	cols := []arrow.Array{b.topic.array(), newArray(b.partition), newArray(b.offset), newArray(b.ts), b.service.array(), b.level.array(),
-		newArray(b.message), b.host.array(), newArray(b.traceID), newArray(b.spanID), b.tenant.array(), newArray(b.attrs), newArray(b.size)}
+	cols := []arrow.Array{b.topic.array(), fixedArray(arrow.PrimitiveTypes.Int32, &b.partition), fixedArray(arrow.PrimitiveTypes.Int64, &b.offset),
+		fixedArray(segmentSchema.Field(3).Type, &b.ts), b.service.array(), b.level.array(),
+		b.message.array(), b.host.array(), b.traceID.array(), b.spanID.array(), b.tenant.array(), b.attrs.array(), fixedArray(arrow.PrimitiveTypes.Int32, &b.size)}
 	rec := array.NewRecordBatch(segmentSchema, cols, int64(b.n))
 	for _, c := range cols {
 		c.Release()
@@ -239,46 +278,204 @@ func (b *segmentBuilder) record() arrow.RecordBatch {
 	return rec
 }
 
-// release frees the builder's memory.
+// release frees the builder's memory (its record's, once frozen). Every
+// builder is released exactly once: segmentMem's buffers are not collected.
 func (b *segmentBuilder) release() {
 	if b.rec != nil {
 		b.rec.Release()
 		b.rec = nil
 		return
 	}
-	for _, x := range []array.Builder{b.message, b.traceID, b.spanID, b.attrs, b.partition, b.size, b.offset, b.ts} {
-		x.Release()
+	for _, c := range []*textColumn{&b.message, &b.traceID, &b.spanID, &b.attrs} {
+		c.free()
 	}
+	for _, d := range []*dictColumn{b.topic, b.service, b.level, b.host, b.tenant} {
+		d.indices.free()
+	}
+	b.partition.free()
+	b.size.free()
+	b.offset.free()
+	b.ts.free()
 }
 
-// segText appends s without StringBuilder.Append's []byte conversion (the
-// builder copies the bytes), repairing invalid UTF-8 as the table path does.
-func segText(b *array.BinaryBuilder, s string) {
-	if !utf8.ValidString(s) {
-		s = validString(s)
-	}
-	b.Append(unsafe.Slice(unsafe.StringData(s), len(s)))
+// fixedColumn is a column of fixed-width values: a slice over a buffer of
+// segmentMem, appended to within its capacity and grown by Reallocate.
+type fixedColumn[T int32 | int64 | uint8] struct {
+	buf  []byte // all of the allocation; vals aliases it
+	vals []T
 }
 
-func newArray(b array.Builder) arrow.Array {
-	a := b.NewArray()
-	b.Release()
+func (c *fixedColumn[T]) reserve(n int) {
+	if n <= cap(c.vals) {
+		return
+	}
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if c.buf == nil {
+		c.buf = segmentMem.Allocate(n * size)
+	} else {
+		c.buf = segmentMem.Reallocate(n*size, c.buf)
+	}
+	c.vals = unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(c.buf))), n)[:len(c.vals)]
+}
+
+func (c *fixedColumn[T]) add(v T) {
+	if len(c.vals) == cap(c.vals) {
+		c.reserve(max(1024, 2*cap(c.vals)))
+	}
+	c.vals = append(c.vals, v) // within capacity: never reallocates
+}
+
+// buffer hands the values over as an Arrow buffer that frees them.
+func (c *fixedColumn[T]) buffer() *memory.Buffer {
+	var zero T
+	b := memory.NewBufferWithAllocator(c.buf[:len(c.vals)*int(unsafe.Sizeof(zero))], segmentMem)
+	c.buf, c.vals = nil, nil
+	return b
+}
+
+func (c *fixedColumn[T]) free() {
+	if c.buf != nil {
+		segmentMem.Free(c.buf)
+	}
+	c.buf, c.vals = nil, nil
+}
+
+// fixedArray turns c into an array of type t without nulls.
+func fixedArray[T int32 | int64](t arrow.DataType, c *fixedColumn[T]) arrow.Array {
+	n := len(c.vals)
+	return newArrayOf(t, n, 0, nil, c.buffer())
+}
+
+// newArrayOf makes an array of n values of t from buffers (Arrow's layout
+// for t), taking over the caller's references to them.
+func newArrayOf(t arrow.DataType, n, nulls int, bufs ...*memory.Buffer) arrow.Array {
+	data := array.NewData(t, n, bufs, nil, nulls, 0)
+	for _, b := range bufs {
+		if b != nil {
+			b.Release() // NewData retained it
+		}
+	}
+	a := array.MakeFromData(data)
+	data.Release()
 	return a
 }
 
+// textColumn is an Arrow string column being built: offsets, the bytes,
+// and a validity bitmap when the column is nullable.
+type textColumn struct {
+	offsets fixedColumn[int32] // n+1 entries
+	data    []byte             // from segmentMem: len is the bytes used
+	valid   *fixedColumn[uint8]
+	nulls   int
+}
+
+func (c *textColumn) init(capacity, perRow int) {
+	c.offsets.reserve(capacity + 1)
+	c.offsets.add(0)
+	c.data = segmentMem.Allocate(capacity * perRow)[:0]
+}
+
+func (c *textColumn) nullable(capacity int) {
+	c.valid = &fixedColumn[uint8]{}
+	c.valid.reserve(capacity/8 + 1)
+}
+
+func (c *textColumn) grow(more int) {
+	nb := segmentMem.Allocate(max(2*cap(c.data), len(c.data)+more, 4096))
+	copy(nb, c.data)
+	if c.data != nil {
+		segmentMem.Free(c.data)
+	}
+	c.data = nb[:len(c.data)]
+}
+
+// addText appends s, repairing invalid UTF-8 as the table path does.
+func (c *textColumn) addText(s string) {
+	if !utf8.ValidString(s) {
+		s = validString(s)
+	}
+	c.add(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// add appends v, which must be valid UTF-8 (a string column).
+func (c *textColumn) add(v []byte) {
+	if len(c.data)+len(v) > cap(c.data) {
+		c.grow(len(v))
+	}
+	c.data = append(c.data, v...)
+	c.setValid(true)
+	c.offsets.add(int32(len(c.data)))
+}
+
+func (c *textColumn) addNull() {
+	c.nulls++
+	c.setValid(false)
+	c.offsets.add(int32(len(c.data)))
+}
+
+func (c *textColumn) setValid(ok bool) {
+	if c.valid == nil {
+		return
+	}
+	i := len(c.offsets.vals) - 1 // the index of the value being added
+	if i%8 == 0 {
+		c.valid.add(0)
+	}
+	if ok {
+		c.valid.vals[i/8] |= 1 << (i % 8)
+	}
+}
+
+func (c *textColumn) array() arrow.Array {
+	n := len(c.offsets.vals) - 1
+	var valid *memory.Buffer
+	if c.valid != nil {
+		if c.nulls > 0 {
+			valid = c.valid.buffer()
+		} else {
+			c.valid.free()
+		}
+	}
+	data := memory.NewBufferWithAllocator(c.data, segmentMem)
+	c.data = nil
+	return newArrayOf(arrow.BinaryTypes.String, n, c.nulls, valid, c.offsets.buffer(), data)
+}
+
+func (c *textColumn) free() {
+	if c.data != nil {
+		segmentMem.Free(c.data)
+		c.data = nil
+	}
+	c.offsets.free()
+	if c.valid != nil {
+		c.valid.free()
+	}
+}
+
 // dictColumn builds a dictionary-encoded text column: one map lookup per
-// value, each distinct value stored once.
+// value (none when it repeats the last one), each distinct value stored
+// once.
 type dictColumn struct {
 	ids     map[string]int32
 	values  []string
-	indices []int32
+	indices fixedColumn[int32]
+	last    string // the value of lastID, when len(values) > 0
+	lastID  int32
 }
 
 func newDictColumn(n int) *dictColumn {
-	return &dictColumn{ids: make(map[string]int32, 16), indices: make([]int32, 0, n)}
+	d := &dictColumn{ids: make(map[string]int32, 16)}
+	d.indices.reserve(n)
+	return d
 }
 
-func (d *dictColumn) add(s string) {
+// add appends s and returns its index in the dictionary.
+func (d *dictColumn) add(s string) int32 {
+	if len(d.values) > 0 && s == d.last {
+		d.indices.add(d.lastID)
+		return d.lastID
+	}
 	id, ok := d.ids[s]
 	if !ok {
 		s = strings.Clone(validString(s)) // the caller's batch memory is not ours to keep
@@ -286,19 +483,17 @@ func (d *dictColumn) add(s string) {
 		d.values = append(d.values, s)
 		d.ids[s] = id
 	}
-	d.indices = append(d.indices, id)
+	d.last, d.lastID = d.values[id], id
+	d.indices.add(id)
+	return id
 }
 
 func (d *dictColumn) array() arrow.Array {
-	mem := memory.DefaultAllocator
-	vb := array.NewStringBuilder(mem)
+	vb := array.NewStringBuilder(memory.DefaultAllocator)
 	vb.AppendValues(d.values, nil)
 	dict := vb.NewArray()
 	vb.Release()
-	ib := array.NewInt32Builder(mem)
-	ib.AppendValues(d.indices, nil)
-	idx := ib.NewArray()
-	ib.Release()
+	idx := fixedArray(arrow.PrimitiveTypes.Int32, &d.indices)
 	a := array.NewDictionaryArray(segmentDict, idx, dict)
 	idx.Release()
 	dict.Release()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -438,4 +439,52 @@ func TestParseDuckDBSize(t *testing.T) {
 			t.Errorf("parseDuckDBSize(%q) = %d; want an error", in, got)
 		}
 	}
+}
+
+// TestSegmentBuffersAreReleased: a segment's column buffers live outside
+// the Go heap (segment_alloc.go), where nothing collects them. Once the
+// segment's file is written, its events discarded, or the store closed,
+// none may stay mapped; and the file holds what was written, null attrs
+// included.
+func TestSegmentBuffersAreReleased(t *testing.T) {
+	ctx := context.Background()
+	base := segmentMapped.Load()
+	mapped := func(when string) {
+		t.Helper()
+		if got := segmentMapped.Load(); got != base {
+			t.Fatalf("%s: %d bytes of segment buffers still mapped, want none", when, got-base)
+		}
+	}
+	st := openSegmentStore(t, tempDB(t), Options{SegmentRows: 50000, SegmentInterval: time.Hour})
+	rows := genRows(30000, "logs", 0, 0, t0, time.Millisecond)
+	for i := range rows {
+		if i%3 == 0 {
+			rows[i].Event.Attrs = nil
+		}
+	}
+	mustWrite(t, st, rows)
+	if runtime.GOOS == "linux" && segmentMapped.Load() <= base {
+		t.Fatal("30,000 buffered events mapped nothing: the buffers are on the Go heap, and this test checks nothing")
+	}
+	if err := st.FlushSegments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mapped("after the segment was written")
+	var n, nulls int64
+	if err := st.db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE attrs IS NULL) FROM events`).Scan(&n, &nulls); err != nil {
+		t.Fatal(err)
+	}
+	if n != 30000 || nulls != 10000 {
+		t.Fatalf("the segment holds %d events, %d without attrs; want 30000, 10000", n, nulls)
+	}
+	mustWrite(t, st, genRows(20000, "logs", 0, 30000, t0, time.Millisecond))
+	if d := st.DiscardUnwritten(); d != 20000 {
+		t.Fatalf("DiscardUnwritten dropped %d events, want the 20000 buffered", d)
+	}
+	mapped("after the buffer was discarded")
+	mustWrite(t, st, genRows(20000, "logs", 0, 30000, t0, time.Millisecond))
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mapped("after Close wrote the buffer")
 }

@@ -276,23 +276,25 @@ func (s *Store) indexTracesSealed(ctx context.Context, conn driver.Conn, twin in
 	return writeTraceBlock(ctx, conn, id, b)
 }
 
-// indexTracesRecord is the trace hook of the segment path (segment.go):
-// the events of one segment's record (segmentSchema) get blocks of their
-// own, TraceBlockRows each, sealed in the open transaction on conn that
-// registers the segment, so a segment is never stored without its blocks.
-func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin int, rec arrow.RecordBatch) error {
+// traceBlocksOf is the trace hook of the segment path (segment.go): the
+// events of one segment's record (segmentSchema) get blocks of their own,
+// TraceBlockRows each. It reads only the record, so the segment's writer
+// builds them before it takes the store's write lock; writeTraceBlocks
+// then seals them in the transaction that registers the segment, so a
+// segment is never stored without its blocks. Nil when the index is off.
+func (s *Store) traceBlocksOf(rec arrow.RecordBatch) ([]*traceBlock, error) {
 	tsIdx := rec.Schema().FieldIndices("ts")
 	idIdx := rec.Schema().FieldIndices("trace_id")
 	msgIdx := rec.Schema().FieldIndices("message")
 	if len(tsIdx) != 1 || len(idIdx) != 1 || len(msgIdx) != 1 {
-		return fmt.Errorf("index trace ids of a segment: its record has no ts, trace_id or message column")
+		return nil, fmt.Errorf("index trace ids of a segment: its record has no ts, trace_id or message column")
 	}
 	ts, ok := rec.Column(tsIdx[0]).(*array.Timestamp)
 	text := func(col arrow.Array) func(int) string {
 		switch c := col.(type) {
 		case *array.String:
 			return c.Value
-		case *array.Binary: // the segment builder's string columns
+		case *array.Binary:
 			return c.ValueString
 		}
 		ok = false
@@ -300,7 +302,7 @@ func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin in
 	}
 	idOf, msgOf := text(rec.Column(idIdx[0])), text(rec.Column(msgIdx[0]))
 	if !ok {
-		return fmt.Errorf("index trace ids of a segment: ts is %T, trace_id %T, message %T", rec.Column(tsIdx[0]), rec.Column(idIdx[0]), rec.Column(msgIdx[0]))
+		return nil, fmt.Errorf("index trace ids of a segment: ts is %T, trace_id %T, message %T", rec.Column(tsIdx[0]), rec.Column(idIdx[0]), rec.Column(msgIdx[0]))
 	}
 	n := int(rec.NumRows())
 	ix := &s.traces
@@ -308,8 +310,9 @@ func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin in
 	off := ix.off
 	ix.mu.Unlock()
 	if off {
-		return nil
+		return nil, nil
 	}
+	var blocks []*traceBlock
 	for lo := 0; lo < n; lo += TraceBlockRows {
 		ix.mu.Lock()
 		b := ix.newBlock()
@@ -317,6 +320,16 @@ func (s *Store) indexTracesRecord(ctx context.Context, conn driver.Conn, twin in
 		for i := lo; i < min(n, lo+TraceBlockRows); i++ {
 			b.add(time.UnixMicro(int64(ts.Value(i))).UTC(), idOf(i), msgOf(i))
 		}
+		blocks = append(blocks, b)
+	}
+	return blocks, nil
+}
+
+// writeTraceBlocks seals blocks (traceBlocksOf) in the open transaction
+// on conn, in twin.
+func (s *Store) writeTraceBlocks(ctx context.Context, conn driver.Conn, twin int, blocks []*traceBlock) error {
+	ix := &s.traces
+	for _, b := range blocks {
 		ix.mu.Lock()
 		id := ix.next[twin]
 		ix.next[twin]++

@@ -11,7 +11,8 @@
 #   sustained  as fast as possible, 8 connections, batches of 500, 120 s (issue 12's run)
 #   small      as fast as possible, 4 connections, batches of 100, 30 s
 #   p99        100,000 events/s offered, 8 connections, batches of 100, 60 s
-# Environment: AB_DURATION (override), AB_OUT [/tmp/ingest-ab], AB_FLAGS
+# Environment: AB_DURATION and AB_RATE (offered events/s, 0 = as fast as
+# possible) override the scenario's; AB_OUT [/tmp/ingest-ab], AB_FLAGS
 # [--store-format parquet] (run flags common to every variant).
 # Example: scripts/bench/ingest-ab.sh sustained 2 'main=/tmp/wl-main' 'new=bin/wirelog' \
 #            'new-json=bin/wirelog --ingest-record-format json' 'gogc200=GOGC=200 bin/wirelog'
@@ -26,6 +27,7 @@ p99) rate=100000 conc=8 batch=100 dur=60s ;;
 *) echo "unknown scenario $scenario (sustained, small, p99)" >&2; exit 2 ;;
 esac
 dur=${AB_DURATION:-$dur}
+rate=${AB_RATE:-$rate}
 out=${AB_OUT:-/tmp/ingest-ab}/$scenario
 mkdir -p "$out"
 runs=$out/runs.tsv
