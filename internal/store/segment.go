@@ -170,7 +170,7 @@ func (s *Store) openSegments(ctx context.Context) error {
 		dir:         s.path + segmentDirSuffix,
 		maxRows:     s.opts.SegmentRows,
 		maxRowBytes: segmentRowLimit(s.opts.MemoryLimit),
-		nextRows:    s.opts.SegmentRows,
+		nextRows:    segmentReserveRows(s.opts.SegmentRows),
 		nextText:    typicalTextSizes,
 		interval:    s.opts.SegmentInterval,
 		bufNext:     map[offsetKey]int64{},

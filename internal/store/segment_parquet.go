@@ -192,6 +192,10 @@ type segmentTextSizes [4]int
 // typicalTextSizes: message ~70, trace 32, span 16, attrs ~60 bytes.
 var typicalTextSizes = segmentTextSizes{80, 32, 16, 64}
 
+// segmentReserveRows is what the first buffer of a store reserves: a full
+// segment and a quarter more (sizeNext).
+func segmentReserveRows(maxRows int) int { return maxRows + maxRows/4 }
+
 func newSegmentBuilder(capacity int) *segmentBuilder {
 	return newSegmentBuilderSized(capacity, typicalTextSizes)
 }
@@ -251,13 +255,17 @@ func (b *segmentBuilder) add(r *Row) (service, tenant int32) {
 }
 
 // sizeNext is what the next buffer should reserve after this one (still
-// building): its event count with a quarter more, at most maxRows, and its
-// text bytes per event with an eighth more.
+// building): its event count with a quarter more, and its text bytes per
+// event with an eighth more. A buffer is sealed once it holds maxRows or
+// more, so a full one holds up to a batch more than maxRows: reserving
+// maxRows made every full buffer grow (copy) its columns. The reservation
+// is address space: a page counts in RSS only once written to
+// (segment_alloc.go).
 func (b *segmentBuilder) sizeNext(maxRows int) (int, segmentTextSizes) {
 	if b.n == 0 {
-		return maxRows, typicalTextSizes
+		return segmentReserveRows(maxRows), typicalTextSizes
 	}
-	rows := min(maxRows, max(1024, b.n+b.n/4))
+	rows := min(2*maxRows, max(1024, b.n+b.n/4))
 	var per segmentTextSizes
 	for i, c := range []*textColumn{&b.message, &b.traceID, &b.spanID, &b.attrs} {
 		per[i] = (len(c.data)+len(c.data)/8)/b.n + 1
