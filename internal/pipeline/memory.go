@@ -17,10 +17,15 @@ const goHeapHeadroom = 128 << 20
 // heap may grow to twice its live size before a collection (GOGC), so the
 // garbage of requests just answered would double peak RSS; with it the
 // collector runs earlier when it matters (measured: 456 → 340 MB peak RSS
-// with four 15 MiB bodies at once, docs/BENCHMARKS.md). Under steady load
-// the live heap is ~30 MB, far below it. It is a soft limit: a larger live
-// heap costs GC time, never a crash. DuckDB's memory is outside the Go heap
-// (--store-memory bounds it).
+// with four 15 MiB bodies at once, docs/BENCHMARKS.md). Under sustained
+// load the live heap is 32-50 MB after a GC with Parquet segments (their
+// buffers are mapped outside the heap, internal/store/segment_alloc.go;
+// on the heap they made it 78-126 MB, and the heap goal then reached this
+// limit): GOGC's goal of twice that stays below the limit, which binds only
+// while ingest bodies fill the budget (docs/BENCHMARKS.md, "Issue 12:
+// memory and store CPU, fourth session"). It is a soft limit: a larger live
+// heap costs GC time, never a crash. DuckDB's memory and the segment
+// buffers are outside the Go heap (--store-memory bounds DuckDB's).
 func setGoMemoryLimit(cfg *Config) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
