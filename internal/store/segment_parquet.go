@@ -99,7 +99,7 @@ func encodeSegment(w io.Writer, rows []Row, keep []bool, codec segmentCodec, blo
 // time when a segment is encoded: it makes one 24-byte slice header per
 // value of a string column for each call, so a whole column of a full
 // segment at once was ~3 MB of garbage per string column.
-var segmentChunkRows = 16384
+const segmentChunkRows = 16384
 
 // encodeRecord writes rec (segmentSchema) as one Parquet file to w, in row
 // groups of at most segmentRowGroup events.
@@ -128,13 +128,9 @@ func encodeRecord(w io.Writer, rec arrow.RecordBatch, codec segmentCodec, bloom 
 // writeColumnChunks writes rows lo..hi of c as the row group's next column,
 // segmentChunkRows at a time.
 func writeColumnChunks(fw *pqarrow.FileWriter, c arrow.Array, lo, hi int) error {
-	step := segmentChunkRows
-	if step <= 0 {
-		step = hi - lo
-	}
-	chunks := make([]arrow.Array, 0, (hi-lo)/max(step, 1)+1)
-	for at := lo; at < hi || at == lo; at += max(step, 1) {
-		chunks = append(chunks, array.NewSlice(c, int64(at), int64(min(hi, at+step))))
+	chunks := make([]arrow.Array, 0, (hi-lo)/segmentChunkRows+1)
+	for at := lo; at < hi || at == lo; at += segmentChunkRows {
+		chunks = append(chunks, array.NewSlice(c, int64(at), int64(min(hi, at+segmentChunkRows))))
 	}
 	chunked := arrow.NewChunked(c.DataType(), chunks)
 	for _, a := range chunks {
