@@ -45,10 +45,15 @@ func runAll(ctx context.Context, args []string) error {
 			"Batches keep the codec they were written with, so it can change between restarts. Not used with --kafka: set --kafka-compression")
 	fs.IntVar(&cfg.Log.CompressionLevel, "log-compression-level", 0,
 		"`level` of --log-compression: 0 = the codec's default; lz4 1-9 = LZ4 HC (smaller, much slower), zstd 1-22 (Kafka's compression.<codec>.level)")
+	fs.Int64Var(&cfg.Log.SegmentBytes, "log-segment-bytes", disklog.DefaultSegmentBytes, "size in `bytes` of the embedded log's segment files (Kafka's log.segment.bytes): retention deletes whole segments")
+	prealloc := fs.Bool("log-preallocate", disklog.DefaultPreallocate,
+		"write each next segment file of the embedded log full of zeros ahead of time, so that a group commit overwrites instead of appending and its fdatasync flushes no file-size or extent metadata "+
+			"(fewer, cheaper syncs per request; docs/bench/disklog.md). Costs a second write of every segment and up to one segment of zeros on disk per partition. Turn off on copy-on-write filesystems (btrfs, ZFS), where overwriting does not help")
 	registerCommonFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	cfg.Log.NoPreallocate = !*prealloc
 	if !slices.Contains(disklog.Compressions(), cfg.Log.Compression) {
 		return usageErrorf("--log-compression %q: want one of %s", cfg.Log.Compression, strings.Join(disklog.Compressions(), ", "))
 	}

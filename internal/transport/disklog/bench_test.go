@@ -7,6 +7,8 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,4 +287,123 @@ func cpuTime() time.Duration {
 	var ru unix.Rusage
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkFdatasyncModes is what preallocation rests on: write(2) +
+// fdatasync(2) of one group commit's bytes, appended to the end of a file
+// (the file size and, on ext4, the extent map change with every write, so
+// every fdatasync also commits the journal), written into space reserved
+// with fallocate(2) (unwritten extents: the first write of each block still
+// converts its extent, a metadata change), and written over blocks already
+// holding zeros (nothing but data to flush). "writers=2" runs two
+// goroutines that each write and fdatasync their own region of the same
+// file, to see whether two fdatasyncs in flight overlap. "zeroed+prepare"
+// is "zeroed" while another goroutine writes 16 MiB files of zeros and
+// fdatasyncs them without pause, as the preparer does (prealloc.go): the
+// worst case of its interference with the writer's syncs.
+//
+//	go test -run '^$' -bench FdatasyncModes -benchtime 400x -count 5 ./internal/transport/disklog/
+func BenchmarkFdatasyncModes(b *testing.B) {
+	for _, size := range []int{25 << 10, 100 << 10} {
+		for _, mode := range []string{"append", "fallocate", "zeroed", "zeroed+prepare"} {
+			for _, writers := range []int{1, 2} {
+				if writers == 2 && mode != "zeroed" && mode != "append" {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/bytes=%d/writers=%d", mode, size, writers), func(b *testing.B) {
+					benchFdatasync(b, mode, size, writers)
+				})
+			}
+		}
+	}
+}
+
+func benchFdatasync(b *testing.B, mode string, size, writers int) {
+	if mode == "zeroed+prepare" {
+		mode = "zeroed"
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		defer func() { close(stop); <-done }()
+		path := filepath.Join(b.TempDir(), "prepare")
+		go func() {
+			defer close(done)
+			zeros := make([]byte, zeroChunk)
+			for {
+				f, err := os.Create(path)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				for off := int64(0); off < 16<<20; off += zeroChunk {
+					select {
+					case <-stop:
+						f.Close()
+						return
+					default:
+					}
+					f.WriteAt(zeros, off)
+				}
+				unix.Fdatasync(int(f.Fd()))
+				f.Close()
+			}
+		}()
+	}
+	flag := os.O_RDWR | os.O_CREATE
+	if mode == "append" {
+		flag |= os.O_APPEND
+	}
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "f"), flag, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	total := int64(b.N+writers) * int64(size)
+	switch mode {
+	case "fallocate":
+		if err := unix.Fallocate(fd, 0, 0, total); err != nil {
+			b.Fatal(err)
+		}
+	case "zeroed":
+		zeros := make([]byte, 1<<20)
+		for off := int64(0); off < total; off += int64(len(zeros)) {
+			if _, err := f.WriteAt(zeros, off); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := unix.Fdatasync(fd); err != nil {
+		b.Fatal(err)
+	}
+	buf := bytes.Repeat([]byte("x"), size)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				var err error
+				if mode == "append" {
+					_, err = f.Write(buf)
+				} else {
+					_, err = f.WriteAt(buf, i*int64(size))
+				}
+				if err == nil {
+					err = unix.Fdatasync(fd)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

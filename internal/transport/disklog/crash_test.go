@@ -101,7 +101,7 @@ func testCrashKill9(t *testing.T, comp string) {
 	acked := map[ackedRecord]string{}
 	const runs = 6
 	var truncated []string
-	tornBytes := 0
+	tornBytes, preallocated := 0, 0
 	for run := 0; run < runs; run++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashHelperEnv+"="+dir, crashRunEnv+"="+strconv.Itoa(run), crashCompressionEnv+"="+comp)
@@ -165,12 +165,18 @@ func testCrashKill9(t *testing.T, comp string) {
 			t.Fatalf("run %d: child ended with %v, not by SIGKILL\nstderr:\n%s", run, err, stderr.String())
 		}
 		t.Logf("run %d: %d acknowledged calls before kill -9", run, n)
+		if zeroTails(t, dir) > 0 {
+			preallocated++
+		}
 		tornBytes = 0
 		if run%2 == 0 {
 			tornBytes = tearTail(t, dir, comp)
 		}
 	}
-	t.Logf("recovery at each restart: %v", truncated)
+	t.Logf("recovery at each restart: %v; killed with a preallocated active segment %d of %d times", truncated, preallocated, runs)
+	if preallocated == 0 {
+		t.Fatalf("no kill left an active segment ending in preallocated zeros: the test does not cover recovery of preallocated segments")
+	}
 	if len(acked) == 0 {
 		t.Fatal("no call was acknowledged in any run")
 	}
@@ -210,23 +216,73 @@ func testCrashKill9(t *testing.T, comp string) {
 	t.Logf("%d acknowledged records all present among %d stored", len(acked), len(got))
 }
 
-// tearTail appends the first part of a record batch, compressed as comp
-// says, to the active segment of partition 0 and returns how many bytes it
-// appended.
+// tearTail writes the first part of a record batch, compressed as comp
+// says, after the last batch of the active segment of partition 0 — into
+// its preallocated zeros when it has them, as a write cut short there
+// would, else at the end of the file — and returns how many bytes it wrote.
 func tearTail(t *testing.T, dir, comp string) int {
 	t.Helper()
-	path, _ := lastSegment(t, dir)
+	path, size := lastSegment(t, dir)
 	b := encodeCodecT(t, makeRecs("torn", 40), 0, comp)
 	b = b[:1+rand.IntN(len(b)-1)]
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.Write(b); err != nil {
+	at := size
+	if res := scanT(t, f, path, size); res.zeroTail {
+		at = res.validEnd
+	}
+	if _, err := f.WriteAt(b, at); err != nil {
 		t.Fatal(err)
 	}
 	return len(b)
+}
+
+// scanT scans the segment file f (at path, of size bytes) as recovery does.
+func scanT(t *testing.T, f *os.File, path string, size int64) scanResult {
+	t.Helper()
+	base, ok := parseSegmentName(filepath.Base(path))
+	if !ok {
+		t.Fatalf("%s is not a segment name", path)
+	}
+	res, err := scanSegment(f, size, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// zeroTails counts the partitions in dir whose active segment ends in
+// preallocated zeros, as a crash leaves it.
+func zeroTails(t *testing.T, dir string) int {
+	t.Helper()
+	parts, err := filepath.Glob(filepath.Join(dir, DefaultTopic+"-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range parts {
+		segs, err := filepath.Glob(filepath.Join(p, "*"+segmentSuffix))
+		if err != nil || len(segs) == 0 {
+			continue
+		}
+		path := segs[len(segs)-1]
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := scanT(t, f, path, st.Size()); res.zeroTail {
+			n++
+		}
+		f.Close()
+	}
+	return n
 }
 
 // batchCodecs counts the batches of every segment in dir by codec id (-1:
@@ -243,7 +299,7 @@ func batchCodecs(t *testing.T, dir string) map[int]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for len(b) >= batchHeaderSize {
+		for len(b) >= batchHeaderSize && !allZero(b[:batchHeaderSize]) { // zeros: preallocated space
 			h, err := parseBatchHeader(b)
 			if err != nil || h.size() > int64(len(b)) {
 				t.Fatalf("%s: %v", p, err)

@@ -164,6 +164,8 @@ func FuzzReadBatch(f *testing.F) {
 	f.Add(append(bytes.Clone(valid), encodeT(f, makeRecs("second", 2), 46)...))
 	f.Add([]byte{})
 	f.Add(make([]byte, 64))
+	f.Add(append(bytes.Clone(valid), make([]byte, 100)...))                 // a preallocated tail
+	f.Add(append(append(bytes.Clone(valid), make([]byte, 40)...), 1, 2, 3)) // stale bytes inside it
 	for _, comp := range Compressions()[1:] {
 		c := encodeCodecT(f, makeRecs("fuzz", 30), 42, comp)
 		f.Add(c)
@@ -224,8 +226,11 @@ func FuzzReadBatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("scan of in-memory bytes failed with an I/O error: %v", err)
 		}
-		if res.validEnd > int64(len(data)) || (res.validEnd < int64(len(data)) && res.reason == nil) {
+		if res.validEnd > int64(len(data)) || (res.validEnd < int64(len(data)) && res.reason == nil && !res.zeroTail) {
 			t.Fatalf("scan result %+v for %d bytes", res, len(data))
+		}
+		if res.zeroTail && (res.reason != nil || !allZero(data[res.validEnd:])) {
+			t.Fatalf("scan took a tail that is not all zeros for preallocated space: %+v", res)
 		}
 		if _, err := findBatch(bytes.NewReader(data), int64(len(data)), 43); err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			t.Fatalf("findBatch: %v", err)

@@ -51,6 +51,7 @@ type Log struct {
 	closeErr      error
 	retentionKick chan struct{}
 	bg            sync.WaitGroup
+	prep          chan *partition // partitions that need a preallocated next segment
 
 	gmu       sync.Mutex
 	groups    map[string]*group
@@ -71,6 +72,11 @@ type partition struct {
 	next   int64    // offset the next batch gets
 	iov    [][]byte // batches written in this round, not yet on disk
 	dirty  bool     // active segment has writes not yet fsynced
+	// prepRequested: a preallocated next segment was asked of the preparer
+	// (or found at Open) and not yet taken by a roll.
+	prepRequested bool
+
+	prepared atomic.Bool // the preparer finished the next segment file (prealloc.go)
 }
 
 // request is one batch of one Produce call on its way through the writer.
@@ -113,6 +119,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		writerDone:    make(chan struct{}),
 		closing:       make(chan struct{}),
 		retentionKick: make(chan struct{}, 1),
+		prep:          make(chan *partition, opts.Partitions),
 		groups:        map[string]*group{},
 		groupsDir:     filepath.Join(dir, "groups"),
 	}
@@ -133,8 +140,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.updateBacklog()
-	l.bg.Add(1)
+	l.bg.Add(2)
 	go l.retentionLoop()
+	go l.preparer()
 	go l.writer()
 	return l, nil
 }
@@ -186,6 +194,9 @@ func (l *Log) openPartition(i int) (*partition, error) {
 			}
 		}
 	}
+	if err := l.findPrepared(p); err != nil {
+		return nil, err
+	}
 	bases, err := listSegments(p.dir)
 	if err != nil {
 		return nil, fmt.Errorf("disklog: %w", err)
@@ -232,7 +243,12 @@ func (l *Log) recoverSegment(s *segment) error {
 	}
 	l.m.recoveredBytes.Add(float64(res.validEnd))
 	l.st.recovered.Add(res.validEnd)
-	if res.validEnd < s.size {
+	if res.zeroTail {
+		// The unused, preallocated part of the segment: the writer carries
+		// on at validEnd, over the zeros.
+		l.log.Debug("segment ends in preallocated space", "segment", s.path, "bytes", res.validEnd, "preallocated_bytes", s.size-res.validEnd)
+		s.size, s.wsize = res.validEnd, res.validEnd
+	} else if res.validEnd < s.size {
 		cut := s.size - res.validEnd
 		l.log.Warn("truncating torn or corrupt tail of segment",
 			"segment", s.path, "kept_bytes", res.validEnd, "truncated_bytes", cut,
@@ -245,7 +261,7 @@ func (l *Log) recoverSegment(s *segment) error {
 		}
 		l.m.truncatedBytes.Add(float64(cut))
 		l.st.truncated.Add(cut)
-		s.size, s.wsize = res.validEnd, res.validEnd
+		s.size, s.wsize, s.alloc = res.validEnd, res.validEnd, res.validEnd
 	}
 	s.end = res.end
 	return nil
@@ -495,6 +511,7 @@ func (l *Log) writer() {
 			for l.commitQueued() {
 			}
 			l.syncAll()
+			l.trimAll()
 			return
 		}
 		if w := l.opts.GroupCommitWait; w > 0 {
@@ -556,6 +573,9 @@ func (l *Log) commit(batch []*request) {
 			p.iov = append(p.iov, r.buf)
 			p.active.wsize += int64(len(r.buf))
 			p.dirty = true
+			if !p.prepRequested && p.active.wsize > l.opts.SegmentBytes/2 {
+				l.requestPrepared(p)
+			}
 			records += r.count
 			bytes += len(r.buf)
 			rawBytes += r.rawLen
@@ -634,7 +654,15 @@ func (l *Log) flush(p *partition) error {
 	if len(p.iov) == 0 {
 		return nil
 	}
-	err := writeFull(p.active.fd, p.iov)
+	a := p.active
+	off := a.wsize // commit advanced wsize past the batches in p.iov
+	for _, b := range p.iov {
+		off -= int64(len(b))
+	}
+	err := writeFullAt(a.fd, p.iov, off)
+	if a.wsize > a.alloc {
+		a.alloc = a.wsize
+	}
 	clear(p.iov)
 	p.iov = p.iov[:0]
 	if err != nil {
@@ -682,7 +710,13 @@ func (l *Log) roll(p *partition) error {
 	}
 	l.publish(p, l.now())
 	p.dirty = false
-	s, err := createSegment(p.dir, p.next, l.opts.NoSync)
+	// A sealed segment must end with its last batch: only the active one
+	// is scanned for its end at Open. So cut the preallocated rest before
+	// the next segment exists.
+	if err := l.trim(p.active); err != nil {
+		return err
+	}
+	s, err := l.nextSegment(p)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ type metrics struct {
 	truncatedBytes     prometheus.Counter
 	retentionSegments  prometheus.Counter
 	retentionBytes     prometheus.Counter
+	preallocated       prometheus.Counter
+	preallocErrors     prometheus.Counter
 
 	static []prometheus.Collector
 }
@@ -58,11 +60,14 @@ func newMetrics(l *Log) *metrics {
 		truncatedBytes:     counter("truncated_bytes_total", "Bytes of torn or corrupt segment tails cut off by recovery at open."),
 		retentionSegments:  counter("retention_deleted_segments_total", "Segments deleted by retention."),
 		retentionBytes:     counter("retention_deleted_bytes_total", "Bytes deleted by retention."),
+		preallocated:       counter("preallocated_segments_total", "Segment files written full of zeros ahead of the writer, so group commits overwrite instead of append."),
+		preallocErrors:     counter("preallocation_errors_total", "Segments that could not be preallocated or used; the log appends instead (slower fdatasync, as durable)."),
 	}
 	m.static = []prometheus.Collector{
 		m.appendedRecords, m.appendedBytes, m.appendedRawBytes, m.appendedBatches, m.groupCommits, m.groupCommitRecords,
 		m.groupCommitCalls, m.fsyncs, m.fsyncSeconds, m.writeErrors, m.readErrors, m.backpressure,
 		m.rolls, m.commits, m.recoveredBytes, m.truncatedBytes, m.retentionSegments, m.retentionBytes,
+		m.preallocated, m.preallocErrors,
 	}
 	return m
 }

@@ -37,6 +37,10 @@ const (
 	DefaultGroupCommitWait = 0
 	// DefaultReadBytes caps one read(2) of a consumer Poll.
 	DefaultReadBytes = 4 << 20
+	// DefaultPreallocate: segments are preallocated (prealloc.go), so each
+	// group commit's fdatasync flushes data only, not the file's size and
+	// extents (docs/bench/disklog.md, "Preallocated segments").
+	DefaultPreallocate = true
 	// DefaultCompression is how record batches are stored (Kafka's
 	// compression.type; compress.go). None, on measurements
 	// (docs/bench/disklog.md, "Batch compression"): on the 2-core host
@@ -72,6 +76,13 @@ type Options struct {
 	// 1-9 = LZ4 HC. zstd: 1; 1-22, mapped to klauspost/compress's four
 	// speeds. snappy has none).
 	CompressionLevel int
+	// NoPreallocate turns off preallocated segments (DefaultPreallocate,
+	// prealloc.go): each
+	// segment is then a file that grows with every append. Preallocation
+	// writes every segment twice (zeros, then batches) and holds up to one
+	// segment of zeros per written partition ahead of the data; it is off
+	// by itself with NoSync.
+	NoPreallocate bool
 	// NoSync skips fdatasync. For benchmarks only: an acknowledged record can
 	// then be lost in a power failure (not in a process crash).
 	NoSync bool

@@ -2,6 +2,7 @@ package disklog
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,10 @@ type segment struct {
 	deleted bool      // removed from the list by retention
 
 	wsize int64 // writer goroutine only
+	// alloc is the file's size as the writer knows it (writer goroutine
+	// only): above wsize when the file was preallocated (prealloc.go) and
+	// the rest of it holds zeros, which recovery reads as the end of the log.
+	alloc int64
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d%s", base, segmentSuffix) }
@@ -81,7 +86,9 @@ func openSegment(dir string, base int64, writable bool) (*segment, error) {
 	path := filepath.Join(dir, segmentName(base))
 	flag := os.O_RDONLY
 	if writable {
-		flag = os.O_RDWR | os.O_APPEND
+		// No O_APPEND: the writer writes at wsize (pwritev), which is below
+		// the end of the file when the segment was preallocated.
+		flag = os.O_RDWR
 	}
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
@@ -92,7 +99,7 @@ func openSegment(dir string, base int64, writable bool) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat segment %s: %w", path, err)
 	}
-	s := &segment{base: base, path: path, f: f, fd: int(f.Fd()), size: st.Size(), wsize: st.Size(), mtime: st.ModTime()}
+	s := &segment{base: base, path: path, f: f, fd: int(f.Fd()), size: st.Size(), wsize: st.Size(), alloc: st.Size(), mtime: st.ModTime()}
 	s.refs.Store(1)
 	return s, nil
 }
@@ -101,7 +108,7 @@ func openSegment(dir string, base int64, writable bool) (*segment, error) {
 // that the file survives a crash together with what the writer puts in it.
 func createSegment(dir string, base int64, nosync bool) (*segment, error) {
 	path := filepath.Join(dir, segmentName(base))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", path, err)
 	}
@@ -134,6 +141,10 @@ type scanResult struct {
 	end      int64 // offset after the last valid batch
 	batches  int
 	reason   error // why scanning stopped before EOF; nil at a clean end
+	// zeroTail: scanning stopped at a header of zeros and every byte after
+	// validEnd is zero: the unused, preallocated part of the segment, which
+	// is the clean end of the log, not a torn write.
+	zeroTail bool
 }
 
 // scanSegment reads every batch of a segment whose first offset must be base,
@@ -149,7 +160,7 @@ func scanSegment(r io.ReaderAt, size, base int64) (scanResult, error) {
 	for res.validEnd < size {
 		if size-res.validEnd < batchHeaderSize {
 			res.reason = fmt.Errorf("%w: %d trailing bytes, less than a header", ErrCorrupt, size-res.validEnd)
-			return res, nil
+			return res, zeroTail(&res, br, nil)
 		}
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return res, fmt.Errorf("read batch header at byte %d: %w", res.validEnd, err)
@@ -157,7 +168,7 @@ func scanSegment(r io.ReaderAt, size, base int64) (scanResult, error) {
 		h, err := parseBatchHeader(hdr[:])
 		if err != nil {
 			res.reason = err
-			return res, nil
+			return res, zeroTail(&res, br, hdr[:])
 		}
 		if h.size() > size-res.validEnd {
 			res.reason = fmt.Errorf("%w: batch of %d bytes at byte %d runs past the end of the file", ErrCorrupt, h.size(), res.validEnd)
@@ -197,6 +208,48 @@ func scanSegment(r io.ReaderAt, size, base int64) (scanResult, error) {
 	return res, nil
 }
 
+// zeroTail is called where scanning stopped at a bad header (hdr, already
+// read; nil when fewer bytes than a header remained, still unread in br). When
+// the header and everything after it are zeros, the stop is the end of the
+// preallocated segment's data: it clears res.reason and sets res.zeroTail. A
+// torn write inside preallocated space leaves bytes that are not all zero,
+// and that tail is still reported (and truncated by recovery), so no stale
+// bytes of an unacknowledged write can later line up behind new batches.
+func zeroTail(res *scanResult, br *bufio.Reader, hdr []byte) error {
+	if !allZero(hdr) {
+		return nil
+	}
+	var buf [64 << 10]byte
+	for {
+		n, err := br.Read(buf[:])
+		if !allZero(buf[:n]) {
+			return nil
+		}
+		if err == io.EOF {
+			res.reason, res.zeroTail = nil, true
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the tail after byte %d: %w", res.validEnd, err)
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // findBatch returns the byte position of the batch holding offset off in a
 // segment of size bytes, reading headers front to back. Consumers call it
 // once when they start; afterwards they follow batches sequentially.
@@ -223,14 +276,15 @@ func findBatch(r io.ReaderAt, size, off int64) (int64, error) {
 	return pos, nil
 }
 
-// writeFull writes iovs with as few writev(2) calls as the kernel allows.
-func writeFull(fd int, iovs [][]byte) error {
+// writeFullAt writes iovs at byte off with as few pwritev(2) calls as the
+// kernel allows.
+func writeFullAt(fd int, iovs [][]byte, off int64) error {
 	for len(iovs) > 0 {
 		chunk := iovs
 		if len(chunk) > 1024 { // IOV_MAX
 			chunk = chunk[:1024]
 		}
-		n, err := unix.Writev(fd, chunk)
+		n, err := unix.Pwritev(fd, chunk, off)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -240,6 +294,7 @@ func writeFull(fd int, iovs [][]byte) error {
 		if n == 0 {
 			return io.ErrShortWrite
 		}
+		off += int64(n)
 		// Drop what was written; a partial write leaves a tail of one buffer.
 		for n > 0 && len(iovs) > 0 {
 			if n >= len(iovs[0]) {

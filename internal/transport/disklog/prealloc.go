@@ -1,0 +1,199 @@
+package disklog
+
+// Preallocated segments. Appending to a file changes its size and, on ext4,
+// its extent map, so every fdatasync of an appending log also commits the
+// filesystem journal: two flushes of the disk's cache per group commit
+// instead of one. Writing over blocks that already hold zeros changes no
+// metadata fdatasync has to persist, so each group commit costs one data
+// write and one cache flush (docs/bench/disklog.md, "Preallocated
+// segments", measures both on this disk). fallocate(2) alone does not give
+// this: it reserves unwritten extents, and the first write of each block
+// converts its extent, which is again a journalled metadata change. So,
+// like etcd's WAL file pipeline and PostgreSQL's zero-filled WAL segments,
+// a background goroutine (the preparer) writes the next segment file full
+// of zeros and fsyncs it before the writer needs it; at a roll the writer
+// renames it into place. It is asked for once the active segment is half
+// full, so a log holds at most one segment of zeros ahead per partition
+// being written, a log that never fills half a segment (tests, a quiet
+// host) writes no zeros at all, and the first segment of a new log is a
+// plain, appended one. When the file is not ready in time, the roll creates
+// a plain segment as before.
+//
+// The end of the log is then inside the file. Recovery (scanSegment)
+// treats a header of zeros followed only by zeros as the clean end, and any
+// other bytes after the last valid batch as a torn tail it cuts off, as
+// before. A segment is cut to its data when it is sealed (roll) and when the
+// log is closed, so only the active segment of a log that crashed ever ends
+// in zeros.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// preparedName is the zero-filled file waiting to become a partition's
+	// next segment; preparedTemp is it while being written. Neither matches
+	// segmentName, so listSegments ignores them.
+	preparedName = "next.prealloc"
+	preparedTemp = "next.prealloc.tmp"
+	// zeroChunk is the size of one write(2) of zeros while preparing.
+	zeroChunk = 1 << 20
+)
+
+func (l *Log) preallocating() bool { return !l.opts.NoPreallocate && !l.opts.NoSync }
+
+// findPrepared looks for a file prepared before the last Close or crash: a
+// complete one (renamed into place only after its fsync) of the current
+// SegmentBytes is used, anything else removed.
+func (l *Log) findPrepared(p *partition) error {
+	tmp := filepath.Join(p.dir, preparedTemp)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("disklog: remove unfinished preallocated segment %s: %w", tmp, err)
+	}
+	path := filepath.Join(p.dir, preparedName)
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil && st.Size() == l.opts.SegmentBytes && l.preallocating() {
+		p.prepared.Store(true)
+		p.prepRequested = true
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("disklog: remove preallocated segment %s: %w", path, err)
+	}
+	return nil
+}
+
+// requestPrepared asks the preparer for p's next segment. Writer only; at
+// most one request per partition is outstanding, so the send never blocks.
+func (l *Log) requestPrepared(p *partition) {
+	p.prepRequested = true
+	if !l.preallocating() {
+		return
+	}
+	select {
+	case l.prep <- p:
+	default:
+	}
+}
+
+// preparer writes requested segment files until the log closes.
+func (l *Log) preparer() {
+	defer l.bg.Done()
+	zeros := make([]byte, zeroChunk)
+	for {
+		select {
+		case <-l.closing:
+			return
+		case p := <-l.prep:
+			if err := l.prepare(p, zeros); err != nil {
+				if !errors.Is(err, errClosing) {
+					// Not fatal: the writer appends to plain segments, which
+					// is slower per fdatasync but as durable.
+					l.log.Warn("could not preallocate the next segment; appending instead", "dir", p.dir, "err", err)
+					l.m.preallocErrors.Inc()
+				}
+				os.Remove(filepath.Join(p.dir, preparedTemp))
+			}
+		}
+	}
+}
+
+var errClosing = errors.New("log closing")
+
+// prepare writes SegmentBytes of zeros to p's temporary file, fsyncs it and
+// renames it into place. The zeros are written, not fallocated, so that
+// the blocks are allocated and initialised before the writer overwrites
+// them.
+func (l *Log) prepare(p *partition, zeros []byte) error {
+	tmp := filepath.Join(p.dir, preparedTemp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	defer f.Close()
+	for off := int64(0); off < l.opts.SegmentBytes; off += int64(len(zeros)) {
+		select {
+		case <-l.closing:
+			return errClosing
+		default:
+		}
+		b := zeros[:min(int64(len(zeros)), l.opts.SegmentBytes-off)]
+		if _, err := f.WriteAt(b, off); err != nil {
+			return fmt.Errorf("write zeros to %s: %w", tmp, err)
+		}
+	}
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return fmt.Errorf("fdatasync %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(p.dir, preparedName)); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	l.m.preallocated.Inc()
+	p.prepared.Store(true)
+	return nil
+}
+
+// nextSegment starts p's next segment at p.next: the prepared file when one
+// is ready, else a new empty file. Writer only.
+func (l *Log) nextSegment(p *partition) (*segment, error) {
+	if !p.prepared.Load() {
+		return createSegment(p.dir, p.next, l.opts.NoSync)
+	}
+	p.prepared.Store(false)
+	p.prepRequested = false
+	path := filepath.Join(p.dir, segmentName(p.next))
+	if err := os.Rename(filepath.Join(p.dir, preparedName), path); err != nil {
+		l.log.Warn("could not use the preallocated segment; appending instead", "dir", p.dir, "err", err)
+		l.m.preallocErrors.Inc()
+		return createSegment(p.dir, p.next, l.opts.NoSync)
+	}
+	// The rename must be durable before batches in the file are acknowledged.
+	if err := syncDir(p.dir); err != nil {
+		return nil, err
+	}
+	s, err := openSegment(p.dir, p.next, true)
+	if err != nil {
+		return nil, err
+	}
+	s.size, s.wsize, s.end, s.mtime = 0, 0, p.next, l.now()
+	return s, nil
+}
+
+// trim cuts the preallocated rest of s (writer only), making the cut
+// durable: at a roll and at Close.
+func (l *Log) trim(s *segment) error {
+	if s.alloc <= s.wsize {
+		return nil
+	}
+	if err := s.f.Truncate(s.wsize); err != nil {
+		return fmt.Errorf("truncate segment %s to its %d bytes of data: %w", s.path, s.wsize, err)
+	}
+	if !l.opts.NoSync {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("fsync segment %s after truncation: %w", s.path, err)
+		}
+	}
+	s.alloc = s.wsize
+	return nil
+}
+
+// trimAll runs at Close: a stopped log's files hold only batches (a crash
+// leaves zeros, which recovery recognises).
+func (l *Log) trimAll() {
+	if l.failure() != nil {
+		return
+	}
+	for _, p := range l.parts {
+		if err := l.trim(p.active); err != nil {
+			l.log.Warn("could not cut the preallocated end of the segment at close; the next start reads past it", "err", err)
+		}
+	}
+}
