@@ -91,12 +91,18 @@ type ackedRecord struct {
 // exactly that off. It runs once per compression codec, and the torn batch
 // is compressed with the run's codec.
 func TestCrashKill9(t *testing.T) {
+	preallocated := 0
 	for _, comp := range Compressions() {
-		t.Run(comp, func(t *testing.T) { testCrashKill9(t, comp) })
+		t.Run(comp, func(t *testing.T) { preallocated += testCrashKill9(t, comp) })
+	}
+	if preallocated == 0 {
+		t.Fatalf("no kill left an active segment ending in preallocated zeros: the test does not cover recovery of preallocated segments")
 	}
 }
 
-func testCrashKill9(t *testing.T, comp string) {
+// testCrashKill9 returns how many kills left an active segment that ends
+// in preallocated zeros.
+func testCrashKill9(t *testing.T, comp string) int {
 	dir := t.TempDir()
 	acked := map[ackedRecord]string{}
 	const runs = 6
@@ -142,7 +148,11 @@ func testCrashKill9(t *testing.T, comp string) {
 				lines <- line
 			}
 		}()
-		killAt := time.After(time.Duration(30+rand.IntN(400)) * time.Millisecond)
+		// The kill is armed once some calls were acknowledged (or after a
+		// while on a slow host), so that the segments roll onto
+		// preallocated files before most kills.
+		var killAt <-chan time.Time
+		arm := time.After(3 * time.Second)
 		n := 0
 	read:
 		for {
@@ -153,6 +163,11 @@ func testCrashKill9(t *testing.T, comp string) {
 				}
 				recordAck(t, acked, line)
 				n++
+				if n == 20 && arm != nil {
+					killAt, arm = time.After(time.Duration(30+rand.IntN(400))*time.Millisecond), nil
+				}
+			case <-arm:
+				killAt, arm = time.After(time.Duration(rand.IntN(400))*time.Millisecond), nil
 			case <-killAt:
 				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 					t.Fatalf("kill -9 %d: %v", pid, err)
@@ -174,9 +189,6 @@ func testCrashKill9(t *testing.T, comp string) {
 		}
 	}
 	t.Logf("recovery at each restart: %v; killed with a preallocated active segment %d of %d times", truncated, preallocated, runs)
-	if preallocated == 0 {
-		t.Fatalf("no kill left an active segment ending in preallocated zeros: the test does not cover recovery of preallocated segments")
-	}
 	if len(acked) == 0 {
 		t.Fatal("no call was acknowledged in any run")
 	}
@@ -214,6 +226,7 @@ func testCrashKill9(t *testing.T, comp string) {
 		t.Fatalf("%d of %d acknowledged records lost or wrong", missing, len(acked))
 	}
 	t.Logf("%d acknowledged records all present among %d stored", len(acked), len(got))
+	return preallocated
 }
 
 // tearTail writes the first part of a record batch, compressed as comp

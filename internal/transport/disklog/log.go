@@ -53,6 +53,11 @@ type Log struct {
 	bg            sync.WaitGroup
 	prep          chan *partition // partitions that need a preallocated next segment
 
+	// Group commits being fsynced (syncs.go).
+	slots   chan int // free sync slots; MaxSyncsInFlight of them
+	cmu     sync.Mutex
+	pending []*commitGroup // written, in write order, not yet completed
+
 	gmu       sync.Mutex
 	groups    map[string]*group
 	groupsDir string
@@ -120,10 +125,14 @@ func Open(dir string, opts Options) (*Log, error) {
 		closing:       make(chan struct{}),
 		retentionKick: make(chan struct{}, 1),
 		prep:          make(chan *partition, opts.Partitions),
+		slots:         make(chan int, opts.MaxSyncsInFlight),
 		groups:        map[string]*group{},
 		groupsDir:     filepath.Join(dir, "groups"),
 	}
 	l.m = newMetrics(l)
+	for k := 0; k < opts.MaxSyncsInFlight; k++ {
+		l.slots <- k
+	}
 	ch := make(chan struct{})
 	l.notify.Store(&ch)
 	l.reqPool.New = func() any { return &request{done: make(chan struct{}, 1)} }
@@ -206,6 +215,10 @@ func (l *Log) openPartition(i int) (*partition, error) {
 		if err != nil {
 			return nil, fmt.Errorf("disklog: %w", err)
 		}
+		if err := l.openSyncFiles(s); err != nil {
+			s.release()
+			return nil, fmt.Errorf("disklog: %w", err)
+		}
 		p.segs = []*segment{s}
 		p.active = s
 		return p, nil
@@ -230,6 +243,10 @@ func (l *Log) openPartition(i int) (*partition, error) {
 	p.active = p.segs[len(p.segs)-1]
 	p.next = p.active.end
 	p.hw = p.next
+	if err := l.openSyncFiles(p.active); err != nil {
+		p.closeSegments()
+		return nil, fmt.Errorf("disklog: %w", err)
+	}
 	return p, nil
 }
 
@@ -510,6 +527,7 @@ func (l *Log) writer() {
 		case <-l.stopWriter:
 			for l.commitQueued() {
 			}
+			l.drainSyncs()
 			l.syncAll()
 			l.trimAll()
 			return
@@ -547,21 +565,25 @@ func (l *Log) commitQueued() bool {
 	return true
 }
 
-// commit writes the batches of one group commit, fsyncs every touched
-// segment once, publishes the new end offsets and completes the callers.
+// commit writes the batches of one group commit and hands the group to a
+// sync goroutine (syncs.go), which fsyncs every touched segment, publishes
+// the new end offsets and completes the callers, in order. The writer goes
+// on with the next group while that fdatasync runs.
 func (l *Log) commit(batch []*request) {
 	err := l.failure()
 	rolled := false
-	var records, bytes, rawBytes int
-	var ct telemetry.CommitTimes
-	traced := telemetry.Enabled()
-	if traced {
-		ct.Write = time.Now()
+	g := &commitGroup{reqs: append([]*request(nil), batch...)}
+	if telemetry.Enabled() {
+		g.traced = true
+		g.ct.Write = time.Now()
 	}
 	if err == nil {
 		for _, r := range batch {
 			p := l.parts[r.part]
 			if a := p.active; a.wsize > 0 && a.wsize+int64(len(r.buf)) > l.opts.SegmentBytes {
+				// Groups in flight complete first: a roll publishes and
+				// seals the old segment itself.
+				l.drainSyncs()
 				if err = l.roll(p); err != nil {
 					break
 				}
@@ -576,9 +598,9 @@ func (l *Log) commit(batch []*request) {
 			if !p.prepRequested && p.active.wsize > l.opts.SegmentBytes/2 {
 				l.requestPrepared(p)
 			}
-			records += r.count
-			bytes += len(r.buf)
-			rawBytes += r.rawLen
+			g.records += r.count
+			g.bytes += len(r.buf)
+			g.rawBytes += r.rawLen
 		}
 	}
 	if err == nil {
@@ -590,57 +612,20 @@ func (l *Log) commit(batch []*request) {
 			}
 		}
 	}
-	if traced {
-		ct.Sync = time.Now()
-	}
-	if err == nil {
-		for _, p := range l.parts {
-			if p.dirty {
-				if err = l.sync(p.active); err != nil {
-					break
-				}
-			}
+	for _, p := range l.parts {
+		if p.dirty && err == nil {
+			g.ends = append(g.ends, groupEnd{p: p, seg: p.active, next: p.next, size: p.active.wsize})
 		}
+		p.dirty = false
+		p.iov = p.iov[:0]
 	}
 	if err != nil {
-		err = l.fail(err)
-		for _, p := range l.parts {
-			p.iov = p.iov[:0]
-		}
-	} else {
-		now := l.now()
-		for _, p := range l.parts {
-			if p.dirty {
-				l.publish(p, now)
-				p.dirty = false
-			}
-		}
-		l.wakeConsumers()
-		l.m.appendedRecords.Add(float64(records))
-		l.m.appendedBytes.Add(float64(bytes))
-		l.m.appendedRawBytes.Add(float64(rawBytes))
-		l.st.bytes.Add(int64(bytes))
-		l.st.rawBytes.Add(int64(rawBytes))
-		l.m.appendedBatches.Add(float64(len(batch)))
-		l.m.groupCommits.Inc()
-		l.m.groupCommitRecords.Observe(float64(records))
-		l.m.groupCommitCalls.Observe(float64(len(batch)))
-		l.st.records.Add(int64(records))
-		l.st.batches.Add(int64(len(batch)))
-		l.st.groupCommits.Add(1)
-		if int64(len(batch)) > l.st.maxGroupBatches.Load() {
-			l.st.maxGroupBatches.Store(int64(len(batch))) // only the writer stores
-		}
-		l.updateBacklog()
+		g.err = l.fail(err)
 	}
-	if traced && err == nil {
-		ct.Synced, ct.Calls, ct.Records = time.Now(), len(batch), records
+	if g.traced {
+		g.ct.Sync = time.Now()
 	}
-	for _, r := range batch {
-		r.err = err
-		r.times = ct
-		r.done <- struct{}{}
-	}
+	l.startSync(g)
 	if rolled {
 		select {
 		case l.retentionKick <- struct{}{}:
@@ -720,9 +705,14 @@ func (l *Log) roll(p *partition) error {
 	if err != nil {
 		return err
 	}
+	if err := l.openSyncFiles(s); err != nil {
+		s.release()
+		return err
+	}
 	p.mu.Lock()
 	p.segs = append(p.segs, s)
 	p.mu.Unlock()
+	p.active.closeSyncFiles() // sealed; no sync in flight (drainSyncs)
 	p.active = s
 	l.m.rolls.Inc()
 	return nil

@@ -35,6 +35,11 @@ const (
 	// DefaultGroupCommitWait is zero: batching comes from the calls that queue
 	// up while the previous fsync runs, so an idle log adds no latency.
 	DefaultGroupCommitWait = 0
+	// DefaultMaxSyncsInFlight: the writer starts the next group's
+	// fdatasync while one is still running (syncs.go), so a call that
+	// arrives during a sync waits for its own only. Two is where the
+	// measured overlap of fdatasyncs on one file ends (docs/bench/disklog.md).
+	DefaultMaxSyncsInFlight = 2
 	// DefaultReadBytes caps one read(2) of a consumer Poll.
 	DefaultReadBytes = 4 << 20
 	// DefaultPreallocate: segments are preallocated (prealloc.go), so each
@@ -67,7 +72,10 @@ type Options struct {
 	MaxLagBytes     int64
 	MaxPendingBytes int64         // bytes queued for the writer; beyond it Produce pushes back
 	GroupCommitWait time.Duration // extra wait before each group commit to gather more calls
-	ReadBytes       int           // largest single read of a consumer Poll
+	// MaxSyncsInFlight bounds the group commits being fsynced at once
+	// (1..4; 1 = each group's fdatasync starts after the previous one ends).
+	MaxSyncsInFlight int
+	ReadBytes        int // largest single read of a consumer Poll
 	// Compression is the codec of every batch appended from now on: "none",
 	// "snappy", "lz4" or "zstd" (""= DefaultCompression). Batches already
 	// written keep theirs, so it can change between runs.
@@ -128,6 +136,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxPendingBytes <= 0 {
 		o.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if o.MaxSyncsInFlight == 0 {
+		o.MaxSyncsInFlight = DefaultMaxSyncsInFlight
+	}
+	if o.MaxSyncsInFlight < 1 || o.MaxSyncsInFlight > maxSyncsInFlight {
+		return o, fmt.Errorf("disklog: MaxSyncsInFlight %d: want 1..%d", o.MaxSyncsInFlight, maxSyncsInFlight)
 	}
 	if o.GroupCommitWait < 0 {
 		o.GroupCommitWait = 0

@@ -40,6 +40,9 @@ type segment struct {
 	// only): above wsize when the file was preallocated (prealloc.go) and
 	// the rest of it holds zeros, which recovery reads as the end of the log.
 	alloc int64
+	// syncf are the sync slots' own descriptors of the active segment
+	// (syncs.go); slot k's goroutine alone uses syncf[k].
+	syncf [maxSyncsInFlight]*os.File
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d%s", base, segmentSuffix) }
@@ -62,6 +65,7 @@ func (s *segment) acquire() { s.refs.Add(1) }
 // file readable through open descriptors, so an in-flight read never fails.
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
+		s.closeSyncFiles()
 		s.f.Close()
 	}
 }
