@@ -580,7 +580,10 @@ func (l *Log) commit(batch []*request) {
 	if err == nil {
 		for _, r := range batch {
 			p := l.parts[r.part]
-			if a := p.active; a.wsize > 0 && a.wsize+int64(len(r.buf)) > l.opts.SegmentBytes {
+			// Roll past SegmentBytes; and roll a plain (appended) segment
+			// early once a preallocated one is ready (prealloc.go).
+			if a := p.active; a.wsize > 0 && (a.wsize+int64(len(r.buf)) > l.opts.SegmentBytes ||
+				a.alloc < l.opts.SegmentBytes && a.wsize >= l.prepareAt() && p.prepared.Load()) {
 				// Groups in flight complete first: a roll publishes and
 				// seals the old segment itself.
 				l.drainSyncs()
@@ -595,7 +598,7 @@ func (l *Log) commit(batch []*request) {
 			p.iov = append(p.iov, r.buf)
 			p.active.wsize += int64(len(r.buf))
 			p.dirty = true
-			if !p.prepRequested && p.active.wsize > l.opts.SegmentBytes/2 {
+			if !p.prepRequested && p.active.wsize >= l.prepareAt() {
 				l.requestPrepared(p)
 			}
 			g.records += r.count

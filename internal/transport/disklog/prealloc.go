@@ -12,12 +12,14 @@ package disklog
 // like etcd's WAL file pipeline and PostgreSQL's zero-filled WAL segments,
 // a background goroutine (the preparer) writes the next segment file full
 // of zeros and fsyncs it before the writer needs it; at a roll the writer
-// renames it into place. It is asked for once the active segment is half
-// full, so a log holds at most one segment of zeros ahead per partition
-// being written, a log that never fills half a segment (tests, a quiet
-// host) writes no zeros at all, and the first segment of a new log is a
-// plain, appended one. When the file is not ready in time, the roll creates
-// a plain segment as before.
+// renames it into place. It is asked for once prepareAt bytes are in the
+// active segment, so a log holds at most one segment of zeros ahead per
+// partition being written, and a log that never writes that much (tests, a
+// quiet host) writes no zeros at all. A plain (appended) segment — the
+// first of a new log, or one written while no prepared file was ready — is
+// rolled as soon as a prepared file is, rather than filled to
+// SegmentBytes; otherwise a roll that finds no prepared file creates a
+// plain segment as before.
 //
 // The end of the log is then inside the file. Recovery (scanSegment)
 // treats a header of zeros followed only by zeros as the clean end, and any
@@ -31,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -43,7 +46,13 @@ const (
 	preparedName = "next.prealloc"
 	preparedTemp = "next.prealloc.tmp"
 	// zeroChunk is the size of one write(2) of zeros while preparing.
-	zeroChunk = 1 << 20
+	zeroChunk = 256 << 10
+	// prepareIdle paces the preparer: after each chunk it waits this many
+	// times as long as the chunk took, so the zeros take at most a quarter
+	// of the disk's time and the writer's fdatasyncs do not queue behind
+	// a burst of them (measured: a preparer writing without pause made the
+	// writer's fdatasyncs 3-5x slower, docs/bench/disklog.md).
+	prepareIdle = 3
 )
 
 func (l *Log) preallocating() bool { return !l.opts.NoPreallocate && !l.opts.NoSync }
@@ -71,6 +80,11 @@ func (l *Log) findPrepared(p *partition) error {
 	}
 	return nil
 }
+
+// prepareAt is how much of the active segment is written before the next
+// one is prepared, and the least a plain segment holds before it is rolled
+// early onto a prepared one: 4 MiB, or half a smaller segment.
+func (l *Log) prepareAt() int64 { return min(l.opts.SegmentBytes/2, 4<<20) }
 
 // preparedSize is SegmentBytes rounded up to whole 4 KiB blocks, as
 // O_DIRECT writes them; the writer rolls at SegmentBytes all the same.
@@ -138,16 +152,20 @@ func (l *Log) prepare(p *partition, zeros []byte) error {
 	}
 	defer f.Close()
 	size := l.preparedSize()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
 	for off := int64(0); off < size; off += int64(len(zeros)) {
 		select {
 		case <-l.closing:
 			return errClosing
-		default:
+		case <-pause.C:
 		}
 		b := zeros[:min(int64(len(zeros)), size-off)]
+		start := time.Now()
 		if _, err := f.WriteAt(b, off); err != nil {
 			return fmt.Errorf("write zeros to %s: %w", tmp, err)
 		}
+		pause.Reset(prepareIdle * time.Since(start))
 	}
 	if err := unix.Fdatasync(int(f.Fd())); err != nil {
 		return fmt.Errorf("fdatasync %s: %w", tmp, err)
