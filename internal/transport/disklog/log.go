@@ -647,6 +647,9 @@ func (l *Log) flush(p *partition) error {
 	for _, b := range p.iov {
 		off -= int64(len(b))
 	}
+	if pad := pageTail(a.wsize, a.alloc); pad > 0 {
+		p.iov = append(p.iov, zeroPage[:pad])
+	}
 	err := writeFullAt(a.fd, p.iov, off)
 	if a.wsize > a.alloc {
 		a.alloc = a.wsize

@@ -98,6 +98,25 @@ func alignedZeros(n int) []byte {
 	return b[off : off+n : off+n]
 }
 
+// zeroPage pads a write in preallocated space to the end of its page.
+var zeroPage [4096]byte
+
+// pageTail is how many bytes of zeros complete the page in which a write
+// ending at wsize ends, when the file holds preallocated zeros there
+// (alloc > wsize). Writing them (they are zeros already) makes every page
+// a group commit touches a whole-page overwrite: otherwise the kernel must
+// first read the page's old contents from the disk — the zeros were
+// written with O_DIRECT, so they are not in the page cache — and the
+// writer paid that read on every group commit (pwritev went from 0.14 to
+// 0.4 µs per event in the CPU profile).
+func pageTail(wsize, alloc int64) int64 {
+	if alloc <= wsize {
+		return 0
+	}
+	end := min((wsize+4095)&^4095, alloc)
+	return end - wsize
+}
+
 // requestPrepared asks the preparer for p's next segment. Writer only; at
 // most one request per partition is outstanding, so the send never blocks.
 func (l *Log) requestPrepared(p *partition) {

@@ -137,3 +137,20 @@ func TestPreallocatedSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestPageTail: a write into preallocated space is padded with zeros to the
+// end of its page, never past the file, and not at all when appending.
+func TestPageTail(t *testing.T) {
+	for _, c := range []struct{ wsize, alloc, want int64 }{
+		{100, 1 << 20, 3996},
+		{4096, 1 << 20, 0},
+		{4097, 1 << 20, 4095},
+		{5000, 6000, 1000}, // the file ends inside the page
+		{5000, 5000, 0},    // appending: the file ends at the write
+		{5000, 0, 0},
+	} {
+		if got := pageTail(c.wsize, c.alloc); got != c.want {
+			t.Errorf("pageTail(%d, %d) = %d, want %d", c.wsize, c.alloc, got, c.want)
+		}
+	}
+}
