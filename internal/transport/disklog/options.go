@@ -141,7 +141,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxSyncsInFlight = DefaultMaxSyncsInFlight
 	}
 	if o.MaxSyncsInFlight < 1 || o.MaxSyncsInFlight > maxSyncsInFlight {
-		return o, fmt.Errorf("disklog: MaxSyncsInFlight %d: want 1..%d", o.MaxSyncsInFlight, maxSyncsInFlight)
+		return o, fmt.Errorf("disklog: MaxSyncsInFlight (--log-syncs-in-flight) %d: want 1..%d", o.MaxSyncsInFlight, maxSyncsInFlight)
 	}
 	if o.GroupCommitWait < 0 {
 		o.GroupCommitWait = 0
