@@ -270,8 +270,20 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, kind string, res
 	}
 }
 
+// jsonAppender is an answer that encodes itself faster than encoding/json,
+// byte for byte the same (store.Rollups: tens of thousands of points).
+type jsonAppender interface {
+	AppendJSON([]byte) ([]byte, error)
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if a, ok := v.(jsonAppender); ok {
+		b, err = a.AppendJSON(nil)
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		code, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the response as JSON"}`)
 	}

@@ -271,13 +271,13 @@ func (s *Store) Histogram(ctx context.Context, req HistogramRequest) (*Histogram
 	var q string
 	var w *where
 	if req.onlyRollupDims() {
-		// Per-second rollups: a few rows per second instead of every event.
+		// Rollups: a few rows per second (or per minute, per 10 s)
+		// instead of every event.
 		if err := checkLevel(req.Level); err != nil {
 			return nil, err
 		}
 		w = &where{}
-		w.add("sec >= ?", from)
-		w.add("sec < ?", to)
+		src := s.rollupSource(w, from, to, step) // rollup_minutes.go: minutes or 10 s spans where the step allows
 		for _, c := range []struct{ col, v string }{{"service", req.Service}, {"level", req.Level}, {"tenant", req.Tenant}} {
 			if c.v != "" {
 				w.add(c.col+" = ?", c.v)
@@ -289,7 +289,7 @@ func (s *Store) Histogram(ctx context.Context, req HistogramRequest) (*Histogram
 		w.args = append(w.args, step)
 		sa := "$" + strconv.Itoa(len(w.args))
 		q = `SELECT (sec - ((sec % ` + sa + `) + ` + sa + `) % ` + sa + `) AS b, level::VARCHAR, sum(count)::BIGINT
-			FROM rollups` + w.String() + ` GROUP BY 1, 2`
+			FROM ` + src + w.String() + ` GROUP BY 1, 2`
 		h.Source = "rollups"
 	} else {
 		f := req.Filter

@@ -96,10 +96,9 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (Deleted, e
 		}
 		n, _ = res.RowsAffected()
 		d.Rollups += n
-		// Whole minutes before the cutoff; the cutoff's own minute stays
-		// until the next run (queries skip it: lowSec).
-		if _, err := exec(`DELETE FROM rollups_minute WHERE minute < $1`, minuteOf(cutoff.Unix())); err != nil {
-			return fmt.Errorf("delete minute rollups before %s: %w", cutoff.Format(time.RFC3339), err)
+		// Whole minutes and 10 s spans before the cutoff (rollup_minutes.go).
+		if err := deleteTierRows(exec, cutoff.Unix()); err != nil {
+			return err
 		}
 		return expireTraceBlocks(exec, cutoff)
 	}, nil)

@@ -340,10 +340,18 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	stepArg := len(w.args) + 1
 	bucket := fmt.Sprintf("(sec - ((sec %% $%d) + $%d) %% $%d)", stepArg, stepArg, stepArg)
 	w.args = append(w.args, step)
-	q := `SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + tenCol + ` AS t, ` + bucket + ` AS b,
-			sum(count)::BIGINT, sum(bytes)::BIGINT
-		FROM ` + src + w.String() + `
-		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`
+	// One row per series, its buckets, counts and bytes as three lists
+	// sorted by bucket: a 1 h rollup by service and level at step 10 s is
+	// ~50-65k points, and fetching them as rows through database/sql cost
+	// more than DuckDB's aggregation (docs/bench/store.md, issue 12).
+	// Series come in the order of (service, level, tenant), level in its
+	// ENUM order, NULLs (a dimension not split on) last.
+	q := `SELECT s, l, t, list(b ORDER BY b), list(c ORDER BY b), list(y ORDER BY b) FROM (
+			SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + tenCol + ` AS t, ` + bucket + ` AS b,
+				sum(count)::BIGINT AS c, sum(bytes)::BIGINT AS y
+			FROM ` + src + w.String() + `
+			GROUP BY 1, 2, 3, 4)
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
 
 	res := &Rollups{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step, By: []string{}, Series: []Series{}}
 	if bySvc {
@@ -355,38 +363,53 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	if byTen {
 		res.By = append(res.By, ByTenant)
 	}
-	var cur *Series
-	var curSvc, curLvl, curTen sql.NullString
 	err = s.query(ctx, "rollups", q, w.args, func(rows *sql.Rows) error {
 		var svc, lvl, ten sql.NullString
-		var b, count, bytes int64
-		if err := rows.Scan(&svc, &lvl, &ten, &b, &count, &bytes); err != nil {
+		var bs, cs, ys any
+		if err := rows.Scan(&svc, &lvl, &ten, &bs, &cs, &ys); err != nil {
 			return err
 		}
-		if cur == nil || svc != curSvc || lvl != curLvl || ten != curTen {
-			res.Series = append(res.Series, Series{Points: []Point{}})
-			cur = &res.Series[len(res.Series)-1]
-			curSvc, curLvl, curTen = svc, lvl, ten
-			if svc.Valid {
-				v := svc.String
-				cur.Service = &v
-			}
-			if lvl.Valid {
-				v := lvl.String
-				cur.Level = &v
-			}
-			if ten.Valid {
-				v := ten.String
-				cur.Tenant = &v
-			}
+		ser := Series{}
+		if svc.Valid {
+			ser.Service = &svc.String
 		}
-		cur.Points = append(cur.Points, Point{Time: time.Unix(b, 0).UTC(), Count: count, Bytes: bytes})
-		return nil
+		if lvl.Valid {
+			ser.Level = &lvl.String
+		}
+		if ten.Valid {
+			ser.Tenant = &ten.String
+		}
+		var err error
+		ser.Points, err = listPoints(bs, cs, ys)
+		res.Series = append(res.Series, ser)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// listPoints zips the three BIGINT lists of a series (bucket starts,
+// counts, bytes) into its points.
+func listPoints(bs, cs, ys any) ([]Point, error) {
+	b, okb := bs.([]any)
+	c, okc := cs.([]any)
+	y, oky := ys.([]any)
+	if !okb || !okc || !oky || len(c) != len(b) || len(y) != len(b) {
+		return nil, fmt.Errorf("rollups: DuckDB returned %T/%T/%T lists of unequal length for one series", bs, cs, ys)
+	}
+	pts := make([]Point, len(b))
+	for i := range b {
+		sec, ok1 := b[i].(int64)
+		n, ok2 := c[i].(int64)
+		by, ok3 := y[i].(int64)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("rollups: DuckDB returned %T/%T/%T for a point, want BIGINT", b[i], c[i], y[i])
+		}
+		pts[i] = Point{Time: time.Unix(sec, 0).UTC(), Count: n, Bytes: by}
+	}
+	return pts, nil
 }
 
 // SearchRequest filters stored events. Every non-zero field must match:

@@ -10,6 +10,13 @@ package store
 // before and after compaction and after a crash. A query over a window
 // reads whole minutes from rollups_minute and the ragged seconds at either
 // end from rollups (rollupSource).
+//
+// rollups_10s does the same per 10 seconds (issue 12, fourth session): the
+// dashboard's 1 h series is asked at step 10 s, which minutes cannot
+// answer, and summing it from the per-second rows read ~500k of them at
+// this shape. A step that is a whole number of minutes reads minutes; one
+// that is a whole multiple of 10 s reads rollups_10s; any other step the
+// seconds.
 
 import (
 	"context"
@@ -41,8 +48,31 @@ var minuteSchema = []string{
 	`INSERT INTO rollups_minute
 		SELECT (sec - ((sec % 60) + 60) % 60) // 60, service, level, coalesce(tenant, ''), sum(count), sum(bytes)
 		FROM rollups WHERE NOT EXISTS (SELECT 1 FROM rollups_minute) GROUP BY ALL`,
+	`CREATE TABLE IF NOT EXISTS rollups_10s (
+		span BIGINT NOT NULL,
+		service VARCHAR NOT NULL,
+		level ` + levelEnum + ` NOT NULL,
+		tenant VARCHAR NOT NULL,
+		count BIGINT NOT NULL,
+		bytes BIGINT NOT NULL
+	)`,
+	`INSERT INTO rollups_10s
+		SELECT (sec - ((sec % 10) + 10) % 10) // 10, service, level, coalesce(tenant, ''), sum(count), sum(bytes)
+		FROM rollups WHERE NOT EXISTS (SELECT 1 FROM rollups_10s) GROUP BY ALL`,
 }
 
+// rollupTier is a table of rollups summed over width seconds, keyed by
+// col = floor(sec / width). Coarsest first: rollupSource takes the first
+// whose width divides the step.
+type rollupTier struct {
+	table, col string
+	width      int64
+}
+
+var rollupTiers = []rollupTier{{"rollups_minute", "minute", 60}, {"rollups_10s", "span", 10}}
+
+// minuteKey is the key of a tier row; minute is its unit, floor(sec /
+// width) (a minute, or a 10 s span).
 type minuteKey struct {
 	minute  int64
 	service string
@@ -54,82 +84,117 @@ type minuteKey struct {
 // that measure what they cost (queries are then wrong).
 var minuteRollupsOff = false
 
-// appendMinuteRollups appends the batch's partial per-minute rows, summed
-// from its per-second ones, in the open transaction on conn.
+// appendMinuteRollups appends the batch's partial rows of every tier
+// (per minute, per 10 s), summed from its per-second ones, in the open
+// transaction on conn.
 func appendMinuteRollups(conn driver.Conn, rollups map[rollupKey]rollupAgg) (err error) {
 	if minuteRollupsOff {
 		return nil
 	}
-	minutes := make(map[minuteKey]rollupAgg, len(rollups)/8+1)
-	for k, a := range rollups {
-		mk := minuteKey{minuteOf(k.sec), k.service, k.level, k.tenant}
-		m := minutes[mk]
-		m.count += a.count
-		m.bytes += a.bytes
-		minutes[mk] = m
-	}
-	app, err := duckdb.NewAppender(conn, "", "", "rollups_minute")
-	if err != nil {
-		return fmt.Errorf("open minute rollups appender: %w", err)
-	}
-	defer func() {
-		if cerr := app.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("flush minute rollups appender: %w", cerr)
+	for _, t := range rollupTiers {
+		units := make(map[minuteKey]rollupAgg, len(rollups)/int(t.width)+1)
+		for k, a := range rollups {
+			uk := minuteKey{floorDiv(k.sec, t.width), k.service, k.level, k.tenant}
+			u := units[uk]
+			u.count += a.count
+			u.bytes += a.bytes
+			units[uk] = u
 		}
-	}()
-	for k, a := range minutes {
-		if err := app.AppendRow(k.minute, validString(k.service), k.level.String(), validString(k.tenant), a.count, a.bytes); err != nil {
-			return fmt.Errorf("append minute rollup: %w", err)
+		if err := appendTierRows(conn, t.table, units); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// compactMinuteRows replaces the minute rows of the seconds [lo, hi) (whole
-// minutes) by their sums from rollups_compact, the summed per-second rows of
-// the same seconds (compactMinutes), in the open transaction.
-func compactMinuteRows(exec exec, lo, hi int64) error {
-	if _, err := exec(`DELETE FROM rollups_minute WHERE minute >= $1 AND minute < $2`, lo/60, hi/60); err != nil {
-		return fmt.Errorf("delete partial minute rollups: %w", err)
+func appendTierRows(conn driver.Conn, table string, units map[minuteKey]rollupAgg) (err error) {
+	app, err := duckdb.NewAppender(conn, "", "", table)
+	if err != nil {
+		return fmt.Errorf("open %s appender: %w", table, err)
 	}
-	if _, err := exec(`INSERT INTO rollups_minute
-		SELECT (sec - ((sec % 60) + 60) % 60) // 60, service, level, tenant, sum(count)::BIGINT, sum(bytes)::BIGINT
-		FROM rollups_compact GROUP BY ALL`); err != nil {
-		return fmt.Errorf("insert summed minute rollups: %w", err)
+	defer func() {
+		if cerr := app.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("flush %s appender: %w", table, cerr)
+		}
+	}()
+	for k, a := range units {
+		if err := app.AppendRow(k.minute, validString(k.service), k.level.String(), validString(k.tenant), a.count, a.bytes); err != nil {
+			return fmt.Errorf("append to %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// compactMinuteRows replaces the rows of every tier in the seconds [lo, hi)
+// (whole minutes, so whole 10 s spans too) by their sums from
+// rollups_compact, the summed per-second rows of the same seconds
+// (compactMinutes), in the open transaction.
+func compactMinuteRows(exec exec, lo, hi int64) error {
+	for _, t := range rollupTiers {
+		if _, err := exec(`DELETE FROM `+t.table+` WHERE `+t.col+` >= $1 AND `+t.col+` < $2`, lo/t.width, hi/t.width); err != nil {
+			return fmt.Errorf("delete partial rows of %s: %w", t.table, err)
+		}
+		if _, err := exec(fmt.Sprintf(`INSERT INTO %s
+			SELECT (sec - ((sec %% %[2]d) + %[2]d) %% %[2]d) // %[2]d, service, level, tenant, sum(count)::BIGINT, sum(bytes)::BIGINT
+			FROM rollups_compact GROUP BY ALL`, t.table, t.width)); err != nil {
+			return fmt.Errorf("insert summed rows of %s: %w", t.table, err)
+		}
+	}
+	return nil
+}
+
+// deleteTierRows deletes, in the open transaction, the rows of every tier
+// whose span ends at or before cutoff (retention): the span holding the
+// cutoff stays until the next run, and queries skip it (lowSec).
+func deleteTierRows(exec exec, cutoff int64) error {
+	for _, t := range rollupTiers {
+		if _, err := exec(`DELETE FROM `+t.table+` WHERE `+t.col+` < $1`, floorDiv(cutoff, t.width)); err != nil {
+			return fmt.Errorf("delete rows of %s before second %d: %w", t.table, cutoff, err)
+		}
 	}
 	return nil
 }
 
 // rollupSource is the FROM source of a rollups query over the seconds
 // [from, to) (math.MinInt64 and math.MaxInt64 leave an end open), with the
-// columns sec, service, level, tenant, count, bytes: the whole minutes
-// from rollups_minute (a minute's sec is its first second), the seconds
+// columns sec, service, level, tenant, count, bytes: the whole spans of the
+// coarsest tier that fits (a span's sec is its first second), the seconds
 // before and after them from rollups. step > 0 asks for buckets of step
-// seconds: minutes are used only when step is a whole number of minutes,
-// so that a minute row never straddles a bucket. Minutes before lowSec
-// are never read from rollups_minute: retention deletes per-second rows
-// up to a second and may leave the minute row of that second's minute,
-// counting events that are gone. Its parameters are appended to w.args.
+// seconds: a tier is used only when its width divides step, so that a span
+// never straddles a bucket; step 0 (totals) takes minutes. Spans before
+// lowSec are never read from a tier: retention deletes per-second rows up
+// to a second and may leave the tier row of that second's span, counting
+// events that are gone. Its parameters are appended to w.args.
 func (s *Store) rollupSource(w *where, from, to, step int64) string {
 	arg := func(v int64) string {
 		w.args = append(w.args, v)
 		return "$" + strconv.Itoa(len(w.args))
 	}
-	lo := max(from, s.lowSec.Load(), math.MinInt64/2) // m0*60 must not overflow
-	m0 := floorDiv(lo, 60)
-	if m0*60 < lo {
-		m0++
+	seconds := func(lo, hi int64) string {
+		return `SELECT sec, service, level, tenant, count, bytes FROM rollups WHERE sec >= ` + arg(lo) + ` AND sec < ` + arg(hi)
 	}
-	m1 := floorDiv(to, 60)
-	if to == math.MaxInt64 {
-		m1 = math.MaxInt64 / 60
+	for _, t := range rollupTiers {
+		if step%t.width != 0 {
+			continue
+		}
+		lo := max(from, s.lowSec.Load(), math.MinInt64/2) // u0*width must not overflow
+		u0 := floorDiv(lo, t.width)
+		if u0*t.width < lo {
+			u0++
+		}
+		u1 := floorDiv(to, t.width)
+		if to == math.MaxInt64 {
+			u1 = math.MaxInt64 / t.width
+		}
+		if u1-u0 < 2 {
+			continue // too short a window: a finer tier or the seconds
+		}
+		return `(SELECT ` + t.col + ` * ` + strconv.FormatInt(t.width, 10) + ` AS sec, service, level, tenant, count, bytes FROM ` + t.table +
+			` WHERE ` + t.col + ` >= ` + arg(u0) + ` AND ` + t.col + ` < ` + arg(u1) + `
+		UNION ALL ` + seconds(from, u0*t.width) + `
+		UNION ALL ` + seconds(u1*t.width, to) + `)`
 	}
-	if (step > 0 && step%60 != 0) || m1-m0 < 2 {
-		return `(SELECT sec, service, level, tenant, count, bytes FROM rollups WHERE sec >= ` + arg(from) + ` AND sec < ` + arg(to) + `)`
-	}
-	return `(SELECT minute * 60 AS sec, service, level, tenant, count, bytes FROM rollups_minute WHERE minute >= ` + arg(m0) + ` AND minute < ` + arg(m1) + `
-		UNION ALL SELECT sec, service, level, tenant, count, bytes FROM rollups WHERE sec >= ` + arg(from) + ` AND sec < ` + arg(m0*60) + `
-		UNION ALL SELECT sec, service, level, tenant, count, bytes FROM rollups WHERE sec >= ` + arg(m1*60) + ` AND sec < ` + arg(to) + `)`
+	return `(` + seconds(from, to) + `)`
 }
 
 // cutFloor narrows the search for the newest second from which the events

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -363,7 +364,7 @@ func convertScaleStore(b *testing.B, path, from string, n int, opts Options) (*S
 		fmt.Fprintf(os.Stderr, "scale store: %d of %d segment files copied into the table in %s\n", lo+len(chunk), len(files), time.Since(start).Round(time.Second))
 	}
 	for i, tw := range twins {
-		for _, t := range []string{"rollups", "rollups_minute", "consumer_offsets", "trace_blocks", "trace_bloom", "token_bloom"} {
+		for _, t := range []string{"rollups", "rollups_minute", "rollups_10s", "consumer_offsets", "trace_blocks", "trace_bloom", "token_bloom"} {
 			run(fmt.Sprintf(`INSERT INTO %s.main.%s SELECT * FROM src_%d.main.%s`, tw, t, i, t))
 		}
 	}
@@ -453,6 +454,32 @@ func BenchmarkStoreScale(b *testing.B) {
 		}},
 		{"rollups-1h-service-level", func() error {
 			_, err := st.Rollups(ctx, RollupsRequest{From: hour, To: end, Step: 10 * time.Second, By: []string{ByService, ByLevel}})
+			return err
+		}},
+		{"rollups-1h-service-level-plain", func() error { // before the fourth session: a row per point, from the per-second rows
+			_, err := rollupsPlain(st, RollupsRequest{From: hour, To: end, Step: 10 * time.Second, By: []string{ByService, ByLevel}})
+			return err
+		}},
+		{"rollups-1h-service-level-json", func() error { // what the API writes besides: the answer as JSON
+			r, err := st.Rollups(ctx, RollupsRequest{From: hour, To: end, Step: 10 * time.Second, By: []string{ByService, ByLevel}})
+			if err == nil {
+				_, err = r.AppendJSON(nil)
+			}
+			return err
+		}},
+		{"rollups-1h-service-level-json-marshal", func() error { // the same through encoding/json, as before
+			r, err := st.Rollups(ctx, RollupsRequest{From: hour, To: end, Step: 10 * time.Second, By: []string{ByService, ByLevel}})
+			if err == nil {
+				_, err = json.Marshal(r)
+			}
+			return err
+		}},
+		{"histogram-1h-step-10s", func() error { // the dashboard's chart (rollups: 10 s spans)
+			_, err := st.Histogram(ctx, HistogramRequest{Filter: Filter{From: hour, To: end}, Step: 10 * time.Second})
+			return err
+		}},
+		{"histogram-24h-step-240s", func() error { // (rollups: minutes)
+			_, err := st.Histogram(ctx, HistogramRequest{Filter: Filter{From: day, To: end}, Step: 240 * time.Second})
 			return err
 		}},
 		{"search-service-1h", search(SearchRequest{Service: "payments-api", From: hour, To: end}, true)},

@@ -20,6 +20,14 @@
 #   SCALE_PORT      [28660]
 #   SCALE_OUT       [bin/store-scale]  latencies-<query>.txt, report.json, soak.csv, run.log, host.txt
 #   WIRELOG         [bin/wirelog]
+#   SCALE_GODEBUG   []         GODEBUG for `wirelog run` (gctrace=1 puts every GC in run.log)
+#
+# To see where a slow query's time went, the script also writes
+# timeline.txt (each query's start as Unix time, name, seconds) and
+# metrics.txt (once a second: Unix time, then the counters of checkpoints,
+# rollup and segment compactions, segments written, GC cycles and process
+# CPU seconds, the host's 1-minute load), and store-query-seconds.txt (the store's own time per query
+# kind, from /metrics, after the run).
 set -euo pipefail
 DIR=${SCALE_DIR:?set SCALE_DIR to the data directory of a store built by BenchmarkStoreScale}
 FORMAT=${SCALE_FORMAT:-parquet}
@@ -32,12 +40,14 @@ OUT=${SCALE_OUT:-bin/store-scale}
 BIN=${WIRELOG:-bin/wirelog}
 URL="http://127.0.0.1:$PORT"
 mkdir -p "$OUT"
-rm -f "$OUT"/latencies-*.txt
-"$BIN" run --http "127.0.0.1:$PORT" --data "$DIR" --store-format "$FORMAT" --syslog-udp "" --syslog-tcp "" >"$OUT/run.log" 2>&1 &
+rm -f "$OUT"/latencies-*.txt "$OUT/timeline.txt" "$OUT/metrics.txt"
+GODEBUG="${SCALE_GODEBUG:-${GODEBUG:-}}" "$BIN" run --http "127.0.0.1:$PORT" --data "$DIR" --store-format "$FORMAT" --syslog-udp "" --syslog-tcp "" >"$OUT/run.log" 2>&1 &
 PID=$!
 LG=""
+MP=""
 cleanup() {
 	[ -n "$LG" ] && kill -TERM "$LG" 2>/dev/null
+	[ -n "$MP" ] && kill -TERM "$MP" 2>/dev/null
 	kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
 }
 trap cleanup EXIT
@@ -55,11 +65,25 @@ fi
 curl -sN --max-time "$DURATION" "$URL/api/v1/tail" 2>/dev/null |
 	awk '/^data:/ {d++} /^event: (gap|dropped)/ {g++} END {print d + 0, g + 0}' >"$OUT/tail.txt" &
 TAIL=$!
+# The counters a slow query may line up with, once a second (bounded by
+# the run's length).
+(
+	for _ in $(seq "$((DURATION + 5))"); do
+		now=$EPOCHREALTIME
+		curl -s --max-time 1 "$URL/metrics" | awk -v t="$now" '
+			/^wirelog_store_checkpoint_seconds_count / || /^wirelog_store_rollup_compactions_total / ||
+			/^wirelog_store_segment_compactions_total / || /^wirelog_store_segments_written_total / ||
+			/^go_gc_duration_seconds_count / || /^process_cpu_seconds_total / { printf "%s %s %s\n", t, $1, $2 }'
+		read -r load1 _ </proc/loadavg && echo "$now loadavg1 $load1"
+		sleep 1
+	done
+) >>"$OUT/metrics.txt" 2>/dev/null &
+MP=$!
 # q NAME PATH ARGS... : one timed GET; a non-200 answer fails the run.
 q() {
 	local name=$1 path=$2
 	shift 2
-	local out
+	local out t0=$EPOCHREALTIME
 	out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --get "$URL$path" "$@")
 	if [ "${out% *}" != 200 ]; then
 		echo "$name: HTTP ${out% *}" >&2
@@ -67,6 +91,7 @@ q() {
 		exit 1
 	fi
 	echo "${out#* }" >>"$OUT/latencies-$name.txt"
+	echo "$t0 $name ${out#* }" >>"$OUT/timeline.txt"
 }
 end=$((SECONDS + DURATION))
 rounds=0
@@ -84,6 +109,9 @@ while [ $SECONDS -lt $end ]; do
 	fi
 done
 uptime >>"$OUT/host.txt"
+kill -TERM "$MP" 2>/dev/null || true
+MP=""
+curl -s "$URL/metrics" | grep -E '^wirelog_store_query_seconds_(sum|count)' >"$OUT/store-query-seconds.txt" || true
 wait "$TAIL" 2>/dev/null || true
 read -r tail_events tail_gaps <"$OUT/tail.txt" || true
 echo "live tail beside the queries: ${tail_events:-?} events received, ${tail_gaps:-?} gap/dropped notices"
