@@ -277,7 +277,7 @@ func (s *Store) Histogram(ctx context.Context, req HistogramRequest) (*Histogram
 			return nil, err
 		}
 		w = &where{}
-		src := s.rollupSource(w, from, to, step) // rollup_minutes.go: minutes or 10 s spans where the step allows
+		src, _ := s.rollupSource(w, from, to, step) // rollup_minutes.go: minutes or 10 s spans where the step allows
 		for _, c := range []struct{ col, v string }{{"service", req.Service}, {"level", req.Level}, {"tenant", req.Tenant}} {
 			if c.v != "" {
 				w.add(c.col+" = ?", c.v)

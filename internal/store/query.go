@@ -210,7 +210,7 @@ func (s *Store) Stats(ctx context.Context, req StatsRequest) (*Stats, error) {
 		st.To = &t
 		to = secCeil(req.To)
 	}
-	src := s.rollupSource(&w, from, to, 0) // rollup_minutes.go
+	src, _ := s.rollupSource(&w, from, to, 0) // rollup_minutes.go
 	if req.Tenant != "" {
 		w.add("tenant = ?", req.Tenant)
 	}
@@ -318,7 +318,7 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 		return nil, err
 	}
 	var w where
-	src := s.rollupSource(&w, from, to, step) // rollup_minutes.go
+	src, width := s.rollupSource(&w, from, to, step) // rollup_minutes.go
 	if req.Service != "" {
 		w.add("service = ?", req.Service)
 	}
@@ -351,15 +351,24 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 	// and fetching them as rows through database/sql cost more than
 	// DuckDB's aggregation. The lists are not ordered in DuckDB (an
 	// ordered aggregate sorts every series on its own, and cost more than
-	// the rest of the query): listPoints sorts them. Series come in the
-	// order of (service, level, tenant), level in its ENUM order, NULLs (a
-	// dimension not split on) last (docs/bench/store.md, issue 12).
-	q := `SELECT s, l, t, list(b), list(c), list(y) FROM (
-			SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + tenCol + ` AS t, ` + bucket + ` AS b,
+	// the rest of the query): listPoints sorts them, and sums the rows of
+	// one bucket. When the source's rows are as wide as the step (step
+	// 10 s from rollups_10s), they are nearly the points already, and
+	// summing them per bucket in DuckDB first (a hash aggregate of as many
+	// groups as rows) was the largest part of the query: listPoints sums
+	// the few that share a bucket (partial rows not compacted yet, rows of
+	// both twins). Series come in the order of (service, level, tenant),
+	// level in its ENUM order, NULLs (a dimension not split on) last
+	// (docs/bench/store.md, issue 12).
+	rows := `SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + tenCol + ` AS t, ` + bucket + ` AS b,
+			count AS c, bytes AS y FROM ` + src + w.String()
+	if width != step {
+		rows = `SELECT ` + svcCol + ` AS s, ` + lvlCol + ` AS l, ` + tenCol + ` AS t, ` + bucket + ` AS b,
 				sum(count)::BIGINT AS c, sum(bytes)::BIGINT AS y
 			FROM ` + src + w.String() + `
-			GROUP BY 1, 2, 3, 4)
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+			GROUP BY 1, 2, 3, 4`
+	}
+	q := `SELECT s, l, t, list(b), list(c), list(y) FROM (` + rows + `) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
 
 	res := &Rollups{From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), StepSeconds: step, By: []string{}, Series: []Series{}}
 	if bySvc {
@@ -399,8 +408,8 @@ func (s *Store) Rollups(ctx context.Context, req RollupsRequest) (*Rollups, erro
 }
 
 // listPoints zips the three lists of a series (bucket numbers from the
-// bucket starting at first, counts, bytes, in any order) into its points,
-// sorted by time.
+// bucket starting at first, counts, bytes, in any order, a bucket possibly
+// more than once) into its points, sorted by time, one per bucket.
 func listPoints(bs, cs, ys any, first, step int64) ([]Point, error) {
 	b, okb := bs.([]any)
 	c, okc := cs.([]any)
@@ -422,11 +431,17 @@ func listPoints(bs, cs, ys any, first, step int64) ([]Point, error) {
 		}
 		bp[i] = bucketPoint{n, count, by}
 	}
-	// By the integer, not by time.Time (a third of the answer's cost).
+	// By the integer, not by time.Time (a third of the answer's cost);
+	// rows of one bucket summed.
 	slices.SortFunc(bp, func(p, q bucketPoint) int { return cmp.Compare(p.n, q.n) })
-	pts := make([]Point, len(bp))
+	pts := make([]Point, 0, len(bp))
 	for i, p := range bp {
-		pts[i] = Point{Time: time.Unix(first+int64(p.n)*step, 0).UTC(), Count: p.count, Bytes: p.bytes}
+		if i > 0 && p.n == bp[i-1].n {
+			pts[len(pts)-1].Count += p.count
+			pts[len(pts)-1].Bytes += p.bytes
+			continue
+		}
+		pts = append(pts, Point{Time: time.Unix(first+int64(p.n)*step, 0).UTC(), Count: p.count, Bytes: p.bytes})
 	}
 	return pts, nil
 }

@@ -164,8 +164,9 @@ func deleteTierRows(exec exec, cutoff int64) error {
 // never straddles a bucket; step 0 (totals) takes minutes. Spans before
 // lowSec are never read from a tier: retention deletes per-second rows up
 // to a second and may leave the tier row of that second's span, counting
-// events that are gone. Its parameters are appended to w.args.
-func (s *Store) rollupSource(w *where, from, to, step int64) string {
+// events that are gone. Its parameters are appended to w.args. width is
+// the seconds of the tier it reads (1: the per-second rows only).
+func (s *Store) rollupSource(w *where, from, to, step int64) (src string, width int64) {
 	arg := func(v int64) string {
 		w.args = append(w.args, v)
 		return "$" + strconv.Itoa(len(w.args))
@@ -192,9 +193,9 @@ func (s *Store) rollupSource(w *where, from, to, step int64) string {
 		return `(SELECT ` + t.col + ` * ` + strconv.FormatInt(t.width, 10) + ` AS sec, service, level, tenant, count, bytes FROM ` + t.table +
 			` WHERE ` + t.col + ` >= ` + arg(u0) + ` AND ` + t.col + ` < ` + arg(u1) + `
 		UNION ALL ` + seconds(from, u0*t.width) + `
-		UNION ALL ` + seconds(u1*t.width, to) + `)`
+		UNION ALL ` + seconds(u1*t.width, to) + `)`, t.width
 	}
-	return `(` + seconds(from, to) + `)`
+	return `(` + seconds(from, to) + `)`, 1
 }
 
 // cutFloor narrows the search for the newest second from which the events
