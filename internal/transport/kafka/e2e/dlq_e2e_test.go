@@ -18,9 +18,11 @@ func TestRunWithKafkaDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Skip("kcat is not installed: run scripts/deps/30-kafka.sh as root")
 	}
-	k := startKafka(t, false)
-	n := startProc(t, "run", "run", "--http", "127.0.0.1:0", "--data", t.TempDir(),
-		"--syslog-udp", "", "--syslog-tcp", "", "--kafka", k.brokers(), "--kafka-partitions", "1")
+	k, names := sharedKafka(t), topicNames(t)
+	// `run` has no --group: it joins the default group, which no other
+	// test on the shared broker uses.
+	n := startProc(t, "run", append([]string{"run", "--http", "127.0.0.1:0", "--data", t.TempDir(),
+		"--syslog-udp", "", "--syslog-tcp", "", "--kafka", k.brokers(), "--kafka-partitions", "1"}, names.flags()...)...)
 	if code, body := n.post(`{"message":"before poison","service":"dlq"}`+"\n", nil); code != 202 {
 		t.Fatalf("post: %d %s", code, body)
 	}
@@ -32,7 +34,7 @@ func TestRunWithKafkaDeadLetters(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	produce := exec.CommandContext(ctx, kcat, "-P", "-b", k.brokers(), "-t", "wirelog.logs", "-p", "0")
+	produce := exec.CommandContext(ctx, kcat, "-P", "-b", k.brokers(), "-t", names.topic, "-p", "0")
 	produce.Stdin = strings.NewReader("this is not an event\n")
 	if out, err := produce.CombinedOutput(); err != nil {
 		t.Fatalf("kcat -P: %v\n%s", err, out)
@@ -48,14 +50,14 @@ func TestRunWithKafkaDeadLetters(t *testing.T) {
 	})
 	var out []byte
 	eventually(t, 30*time.Second, func() error {
-		out, err = exec.CommandContext(ctx, kcat, "-C", "-b", k.brokers(), "-t", "wirelog.dlq",
+		out, err = exec.CommandContext(ctx, kcat, "-C", "-b", k.brokers(), "-t", names.dlq,
 			"-o", "beginning", "-e", "-q", "-f", `%s|%h\n`).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "this is not an event|") {
 			return fmt.Errorf("dead-letter topic: %v %q", err, out)
 		}
 		return nil
 	})
-	for _, want := range []string{"wirelog.logs", "not JSON"} {
+	for _, want := range []string{names.topic, "not JSON"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("dead-letter record lacks %q in its headers:\n%s", want, out)
 		}

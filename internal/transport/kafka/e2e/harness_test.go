@@ -16,6 +16,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	wirelogBin = bin
 	code := m.Run()
+	stopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -44,13 +47,15 @@ func repoRoot() string {
 }
 
 // kafka is a broker or a three-node cluster run by scripts/kafka.sh in a
-// folder of the test's own, stopped by its pid files when the test ends.
+// folder of the test's own, stopped by its pid files when the test ends;
+// or the package's shared broker (sharedKafka).
 type kafka struct {
 	t       testing.TB
 	dir     string
 	env     []string
 	cluster bool
 	ports   []int
+	shared  bool // the package's broker: not this test's to stop, restart or kill
 }
 
 func (k *kafka) brokers() string {
@@ -61,14 +66,24 @@ func (k *kafka) brokers() string {
 	return strings.Join(s, ",")
 }
 
+// startKafka starts a broker (or a three-node cluster) of the test's own,
+// for tests that stop, restart or kill it; the others use sharedKafka.
 func startKafka(t testing.TB, cluster bool) *kafka {
 	t.Helper()
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("java is not installed: run scripts/deps/30-kafka.sh as root")
 	}
 	k := &kafka{t: t, dir: t.TempDir(), cluster: cluster}
+	k.configure(t)
+	k.start()
+	t.Cleanup(k.stop)
+	return k
+}
+
+// configure picks the ports and sets the environment of scripts/kafka.sh.
+func (k *kafka) configure(t testing.TB) {
 	k.env = append(os.Environ(), "KAFKA_DIR="+k.dir, "KAFKA_OWNER_PID="+strconv.Itoa(os.Getpid()))
-	if cluster {
+	if k.cluster {
 		var cports []string
 		var ports []string
 		for i := 0; i < 3; i++ {
@@ -81,18 +96,104 @@ func startKafka(t testing.TB, cluster bool) *kafka {
 		k.ports = []int{freeport.Port(t)}
 		k.env = append(k.env, "KAFKA_PORT="+strconv.Itoa(k.ports[0]), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(freeport.Port(t)))
 	}
-	k.start()
-	t.Cleanup(k.stop)
-	return k
 }
 
-func (k *kafka) script(arg string) {
-	k.t.Helper()
+// The shared broker: one single node for every test that neither stops,
+// restarts nor kills its broker, started by the first test that asks and
+// stopped by TestMain (its KAFKA_OWNER_PID watcher stops it should the
+// test process die first). A broker's start and stop cost a few seconds
+// each; the tests on it keep apart by names of their own (topicNames).
+var shared struct {
+	once sync.Once
+	k    *kafka
+	err  error
+}
+
+// sharedKafka returns the package's shared single-node broker, bound to t
+// for its helpers; stop, start and killNode fail the test on it. Tests on
+// it pass flags() (or their own topic and group flags from topicNames) so
+// that they see only their own records and consumer group.
+func sharedKafka(t testing.TB) *kafka {
+	t.Helper()
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Skip("java is not installed: run scripts/deps/30-kafka.sh as root")
+	}
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "wirelog-kafka-e2e-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		k := &kafka{dir: dir, shared: true}
+		k.configure(t)
+		if out, err := k.run("start"); err != nil {
+			shared.err = fmt.Errorf("scripts/kafka.sh start (the shared broker): %v\n%s", err, out)
+			return
+		}
+		shared.k = k
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	if shared.k == nil {
+		t.Fatal("the shared Kafka broker did not start: see the first test that asked for it")
+	}
+	k := *shared.k
+	k.t = t
+	return &k
+}
+
+// stopShared stops the shared broker, if a test started it, and removes its folder.
+func stopShared() {
+	if shared.k == nil {
+		return
+	}
+	if out, err := shared.k.run("stop"); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping the shared Kafka broker: %v\n%s\n", err, out)
+	}
+	os.RemoveAll(shared.k.dir)
+}
+
+// ownNames are a topic, a dead-letter topic and a consumer group of one test's
+// own, so tests on the shared broker never read each other's records or
+// join each other's group (a killed processor's member would hold up the
+// next test's rebalance until its session timed out).
+type ownNames struct {
+	topic, dlq, group string
+}
+
+var nameSeq atomic.Int64
+
+func topicNames(t testing.TB) ownNames {
+	base := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	base = fmt.Sprintf("e2e.%s.%d", base, nameSeq.Add(1))
+	return ownNames{topic: base + ".logs", dlq: base + ".dlq", group: base + ".group"}
+}
+
+// flags are the --kafka-topic and --kafka-dlq-topic flags of n.
+func (n ownNames) flags() []string {
+	return []string{"--kafka-topic", n.topic, "--kafka-dlq-topic", n.dlq}
+}
+
+func (k *kafka) run(arg string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(repoRoot(), "scripts", "kafka.sh"), arg)
 	cmd.Env = k.env
-	if out, err := cmd.CombinedOutput(); err != nil {
+	return cmd.CombinedOutput()
+}
+
+func (k *kafka) script(arg string) {
+	k.t.Helper()
+	if k.shared {
+		k.t.Fatalf("scripts/kafka.sh %s on the shared broker: a test that stops, restarts or kills its broker starts its own (startKafka)", arg)
+	}
+	if out, err := k.run(arg); err != nil {
 		k.t.Fatalf("scripts/kafka.sh %s: %v\n%s", arg, err, out)
 	}
 }
@@ -117,6 +218,9 @@ func (k *kafka) stop() {
 // killNode kills cluster node id (1..3) with SIGKILL, as a crashed machine.
 func (k *kafka) killNode(id int32) {
 	k.t.Helper()
+	if k.shared {
+		k.t.Fatal("killNode on the shared broker: a test that kills nodes starts its own cluster (startKafka)")
+	}
 	b, err := os.ReadFile(filepath.Join(k.dir, fmt.Sprintf("node%d", id), "pid"))
 	if err != nil {
 		k.t.Fatal(err)

@@ -27,16 +27,16 @@ import (
 // of that window to be stored again by the next owner (docs/KAFKA.md, "The
 // one window left"), in either store format.
 func TestKafkaSegmentsRebalance(t *testing.T) {
-	k := startKafka(t, false)
-	common := []string{"--kafka", k.brokers(), "--kafka-lag-interval", "1s", "--kafka-partitions", "6",
-		"--kafka-produce-timeout", "3s", "--kafka-session-timeout", "10s"}
+	k, names := sharedKafka(t), topicNames(t)
+	common := append([]string{"--kafka", k.brokers(), "--kafka-lag-interval", "1s", "--kafka-partitions", "6",
+		"--kafka-produce-timeout", "3s", "--kafka-session-timeout", "10s"}, names.flags()...)
 	ing := startProc(t, "ingest", append([]string{"ingest", "--http", "127.0.0.1:0",
 		"--syslog-udp", "", "--syslog-tcp", ""}, common...)...)
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	procArgs := func(i int, extra ...string) []string {
 		// A 2 s segment interval keeps a few thousand events buffered per
 		// processor at any moment: the window a rebalance must not double.
-		args := append([]string{"process", "--http", "127.0.0.1:0", "--data", dirs[i], "--group", "e2e",
+		args := append([]string{"process", "--http", "127.0.0.1:0", "--data", dirs[i], "--group", names.group,
 			"--store-format", "parquet", "--store-segment-interval", "2s"}, common...)
 		return append(args, extra...)
 	}

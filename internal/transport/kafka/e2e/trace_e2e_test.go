@@ -19,16 +19,16 @@ import (
 // the other process, links to a publish span of that trace.
 func TestKafkaTraceCrossesProcesses(t *testing.T) {
 	j := jaegertest.Start(t)
-	k := startKafka(t, false)
+	k, names := sharedKafka(t), topicNames(t)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
 	os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", j.OTLP)
 	t.Cleanup(func() { os.Unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT") })
 	// The processor exports through the standard variable, ingest through the flag.
-	proc := startProc(t, "process", "process", "--http", "127.0.0.1:0", "--data", t.TempDir(),
-		"--kafka", k.brokers(), "--kafka-partitions", "1")
+	proc := startProc(t, "process", append([]string{"process", "--http", "127.0.0.1:0", "--data", t.TempDir(),
+		"--kafka", k.brokers(), "--kafka-partitions", "1", "--group", names.group}, names.flags()...)...)
 	os.Unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	ing := startProc(t, "ingest", "ingest", "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "",
-		"--kafka", k.brokers(), "--kafka-partitions", "1", "--otlp-traces", j.OTLP)
+	ing := startProc(t, "ingest", append([]string{"ingest", "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "",
+		"--kafka", k.brokers(), "--kafka-partitions", "1", "--otlp-traces", j.OTLP}, names.flags()...)...)
 
 	var b [24]byte
 	rand.Read(b[:])
@@ -57,7 +57,7 @@ func TestKafkaTraceCrossesProcesses(t *testing.T) {
 	for _, s := range spans {
 		byOp[s.OperationName] = append(byOp[s.OperationName], s)
 	}
-	ingest, send, publish := byOp["POST /api/v1/logs"], byOp["send wirelog.logs"], byOp["wirelog.logs publish"]
+	ingest, send, publish := byOp["POST /api/v1/logs"], byOp["send "+names.topic], byOp[names.topic+" publish"]
 	if len(ingest) != 1 || !ingest[0].ChildOf(clientSpan) || ingest[0].Service != "wirelog-ingest" {
 		t.Fatalf("ingest span %+v (service wirelog-ingest, child of %s); spans %v", ingest, clientSpan, ops(spans))
 	}
@@ -76,7 +76,7 @@ func TestKafkaTraceCrossesProcesses(t *testing.T) {
 	}
 
 	eventually(t, 30*time.Second, func() error {
-		found, err := j.Find("wirelog-process", "process wirelog.logs", 50)
+		found, err := j.Find("wirelog-process", "process "+names.topic, 50)
 		if err != nil {
 			return err
 		}

@@ -44,14 +44,14 @@ func TestVictoriaLogsScaleOut(t *testing.T) {
 			t.Fatalf("WIRELOG_VL_E2E_EVENTS=%q is not a positive count", v)
 		}
 	}
-	k := startKafka(t, false)
+	k, names := sharedKafka(t), topicNames(t)
 	vl := vltest.Start(t, true, "")
-	common := []string{"--kafka", k.brokers(), "--kafka-partitions", "4",
-		"--kafka-produce-timeout", "10s", "--kafka-session-timeout", "6s"}
+	common := append([]string{"--kafka", k.brokers(), "--kafka-partitions", "4",
+		"--kafka-produce-timeout", "10s", "--kafka-session-timeout", "6s"}, names.flags()...)
 	ing := startProc(t, "ingest", append([]string{"ingest", "--http", "127.0.0.1:0",
 		"--syslog-udp", "", "--syslog-tcp", ""}, common...)...)
 	procArgs := func() []string {
-		return append([]string{"process", "--http", "127.0.0.1:0", "--data", t.TempDir(), "--group", "vl",
+		return append([]string{"process", "--http", "127.0.0.1:0", "--data", t.TempDir(), "--group", names.group,
 			"--store", "victorialogs", "--store-url", vl.URL}, common...)
 	}
 	var procs []*proc
