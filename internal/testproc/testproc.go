@@ -25,25 +25,99 @@ import (
 	"github.com/wirelog/wirelog/internal/store"
 )
 
-// Build builds cmd/wirelog (with the given build tags) into a new temporary
-// directory, for a TestMain; remove the directory when the tests are done.
+// Build builds cmd/wirelog (with the given build tags) for a TestMain and
+// returns it in a new temporary directory; remove the directory when the
+// tests are done.
+//
+// Linking the binary (DuckDB's cgo, ~140 MB) takes seconds, and one `make
+// test` asks for it six times from five packages, so it is linked once:
+// `go install` into binDir relinks only when the go command's own build ID
+// says the installed binary is stale (a changed source, embedded file, tag,
+// flag or toolchain), and each caller gets a hard link to it (a copy across
+// file systems), which a later relink never touches: the go command writes
+// a new file in its place.
 func Build(tags ...string) (bin, dir string, err error) {
+	cache, err := binDir(tags)
+	if err != nil {
+		return "", "", err
+	}
+	// One install-and-link at a time per tag set: a test package running
+	// alongside (go test without -p 1, another checkout) must not link a
+	// binary half replaced, nor one of other sources.
+	lock, err := os.OpenFile(filepath.Join(cache, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", "", fmt.Errorf("build wirelog: %w", err)
+	}
+	defer lock.Close() // releases the flock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", "", fmt.Errorf("build wirelog: lock %s: %w", cache, err)
+	}
+	args := []string{"install"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	build := exec.Command("go", append(args, "github.com/wirelog/wirelog/cmd/wirelog")...)
+	build.Env = append(os.Environ(), "GOBIN="+cache)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", "", fmt.Errorf("build wirelog: go install into %s: %w", cache, err)
+	}
 	dir, err = os.MkdirTemp("", "wirelog-bin-")
 	if err != nil {
 		return "", "", err
 	}
 	bin = filepath.Join(dir, "wirelog")
-	args := []string{"build", "-o", bin}
-	if len(tags) > 0 {
-		args = append(args, "-tags", strings.Join(tags, ","))
-	}
-	build := exec.Command("go", append(args, "github.com/wirelog/wirelog/cmd/wirelog")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := linkOrCopy(filepath.Join(cache, "wirelog"), bin); err != nil {
 		os.RemoveAll(dir)
 		return "", "", fmt.Errorf("build wirelog: %w", err)
 	}
 	return bin, dir, nil
+}
+
+// binDir is $WIRELOG_CACHE/testbin/<tags, or "default"> (WIRELOG_CACHE
+// defaults to ~/.cache/wirelog). Checkouts side by side share it: the lock
+// in Build keeps each install-and-link whole, and a checkout whose sources
+// differ from the last one's relinks, as every call did before.
+func binDir(tags []string) (string, error) {
+	base := os.Getenv("WIRELOG_CACHE")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("build wirelog: no home folder for the binary cache, set WIRELOG_CACHE: %w", err)
+		}
+		base = filepath.Join(home, ".cache", "wirelog")
+	}
+	name := "default"
+	if len(tags) > 0 {
+		name = strings.Join(tags, ",")
+	}
+	d := filepath.Join(base, "testbin", name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return "", fmt.Errorf("build wirelog: %w", err)
+	}
+	return d, nil
+}
+
+// linkOrCopy makes dst the file src: a hard link, or a copy when they are
+// on different file systems.
+func linkOrCopy(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // Proc is a running wirelog subcommand.
