@@ -4,12 +4,20 @@
 # k8s.io/kubernetes and takes ~8 minutes to build cold on 2 cores, so it is kept under
 # ${WIRELOG_CACHE:-~/.cache/wirelog}/deploy-check, keyed by the hash of the module's sources:
 # a warm run only executes it.
+#
+# --build-only builds (or finds) that binary and exits: `make test` runs it beside the Go
+# tests at idle CPU priority, so a cold run builds it in the time the tests leave the cores
+# idle; the run that executes it waits on the same lock for a build under way.
 set -euo pipefail
+build_only=0
+if [[ ${1:-} == --build-only ]]; then build_only=1; shift; fi
 cd "$(dirname "$0")/../deploy/check"
 cache="${WIRELOG_CACHE:-$HOME/.cache/wirelog}/deploy-check"
 mkdir -p "$cache"
 key=$(cat go.mod go.sum *.go | sha256sum | cut -c1-16)
 bin="$cache/check-$key.test"
+exec 9>"$cache/.build.lock"
+flock 9
 if [[ ! -x "$bin" ]]; then
   echo "== building the chart checks (k8s.io/kubernetes test server; ~8 min cold on 2 cores) into $bin"
   start=$SECONDS
@@ -19,6 +27,8 @@ if [[ ! -x "$bin" ]]; then
   # Keep the newest three builds.
   ls -t "$cache"/check-*.test 2>/dev/null | tail -n +4 | xargs -r rm -f
 fi
+flock -u 9
+if ((build_only)); then exit 0; fi
 log="${CHART_CHECK_LOG:-../../bin/chart-check.log}"
 mkdir -p "$(dirname "$log")"
 set +e
