@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/wirelog
 export CGO_ENABLED := 1
 
-.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak sustained sustained-kafka ui test-ui vl-up vl-down
+.PHONY: run test build agent deps test-go fmt vet bench clean kafka-up kafka-down test-chart vet-chart chart-docs chart-lint soak sustained sustained-kafka ui test-ui vl-up vl-down crash-sustained crash-sustained-kafka
 
 ## run: build (the dashboard too, when web/ changed) and start wirelog with embedded defaults (http://127.0.0.1:8080, data in ./wirelog-data)
 run: ui build
@@ -91,6 +91,14 @@ sustained: build
 ## sustained-kafka: the same scenario on a real Kafka broker started for it (scripts/kafka.sh, port 29092; `wirelog run --kafka`): the summary's backlog is the consumer lag, the broker's CPU is in bin/sustained-kafka/cpu.txt (STORE_FORMAT=table for the table format)
 sustained-kafka: build
 	bash scripts/sustained-kafka.sh
+
+## crash-sustained: issue 12's exactly-once check at the sustained rate — loadgen as fast as it can (120 s, 8 connections × 500) into `wirelog run`, which is killed with SIGKILL 4 times and restarted; then every acknowledged event must be stored exactly once (STORE_FORMAT=parquet|table; WIRELOG_CRASH_DURATION, _RATE, _CONCURRENCY, _BATCH, _KILLS)
+crash-sustained:
+	$(GO) test -count=1 -run '^$$' -bench "CrashSustained/^$${STORE_FORMAT:-parquet}$$" -benchtime 1x -timeout 60m -v ./cmd/wirelog
+
+## crash-sustained-kafka: the same on a real Kafka broker started for it — `wirelog ingest` keeps acknowledging while `wirelog process --store-format parquet` is killed 4 times
+crash-sustained-kafka:
+	$(GO) test -count=1 -run '^$$' -bench KafkaCrashSustained -benchtime 1x -timeout 60m -v ./internal/transport/kafka/e2e/
 
 fmt:
 	gofmt -w cmd internal

@@ -262,6 +262,44 @@ func ReadStore(t testing.TB, dataDir string) Store {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1) // the views below live in this connection's temp catalog
+	union := storeSelects(t, db, dataDir, "")
+	for i, table := range []string{"events", "rollups"} {
+		if _, err := db.Exec("CREATE TEMP VIEW " + table + " AS " + strings.Join(union[i], " UNION ALL ")); err != nil {
+			t.Fatalf("read %s in %s: %v", table, dataDir, err)
+		}
+	}
+	var s Store
+	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&s.Rows); err != nil {
+		t.Fatalf("count events in %s: %v", dataDir, err)
+	}
+	if err := db.QueryRow(`SELECT coalesce(sum(count), 0) FROM rollups`).Scan(&s.RollupCount); err != nil {
+		t.Fatalf("sum rollups in %s: %v", dataDir, err)
+	}
+	r, err := db.Query(`SELECT coalesce(json_extract_string(attrs, '$.event_id'), '') FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s.IDs = make(map[string]int, s.Rows)
+	for r.Next() {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		s.IDs[id]++
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// storeSelects attaches the two twin files of the stopped store under
+// dataDir read-only to db (named prefix+"f0", prefix+"f1") and returns the
+// SELECTs that read its events' attrs (as VARCHAR) and its rollups, one per
+// twin and per twin's registered segment files, to be joined by UNION ALL.
+func storeSelects(t testing.TB, db *sql.DB, dataDir, prefix string) [2][]string {
+	t.Helper()
 	// The store keeps its tables in two files (store.Files); read both.
 	files := store.Files(filepath.Join(dataDir, "wirelog.duckdb"))
 	var union [2][]string
@@ -269,7 +307,7 @@ func ReadStore(t testing.TB, dataDir string) Store {
 		if _, err := os.Stat(f); err != nil {
 			continue // a store from before the twins
 		}
-		name := fmt.Sprintf("f%d", i)
+		name := fmt.Sprintf("%sf%d", prefix, i)
 		if _, err := db.Exec(fmt.Sprintf("ATTACH '%s' AS %s (READ_ONLY)", f, name)); err != nil {
 			t.Fatalf("open %s: %v", f, err)
 		}
@@ -301,35 +339,7 @@ func ReadStore(t testing.TB, dataDir string) Store {
 			union[0] = append(union[0], "SELECT attrs FROM read_parquet(["+strings.Join(paths, ",")+"])")
 		}
 	}
-	for i, table := range []string{"events", "rollups"} {
-		if _, err := db.Exec("CREATE TEMP VIEW " + table + " AS " + strings.Join(union[i], " UNION ALL ")); err != nil {
-			t.Fatalf("read %s in %s: %v", table, dataDir, err)
-		}
-	}
-	var s Store
-	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&s.Rows); err != nil {
-		t.Fatalf("count events in %s: %v", dataDir, err)
-	}
-	if err := db.QueryRow(`SELECT coalesce(sum(count), 0) FROM rollups`).Scan(&s.RollupCount); err != nil {
-		t.Fatalf("sum rollups in %s: %v", dataDir, err)
-	}
-	r, err := db.Query(`SELECT coalesce(json_extract_string(attrs, '$.event_id'), '') FROM events`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s.IDs = make(map[string]int, s.Rows)
-	for r.Next() {
-		var id string
-		if err := r.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		s.IDs[id]++
-	}
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return union
 }
 
 // ReadLines returns the whitespace-separated words of a file (an ack log).
