@@ -79,7 +79,7 @@ func CheckExactlyOnce(t testing.TB, ackPath string, dataDirs ...string) ExactlyO
 	}
 	if size > 0 {
 		exec("INSERT INTO acked SELECT id FROM read_csv(" + quote(ackPath) +
-			", header = false, auto_detect = false, delim = '\t', quote = '', escape = '', columns = {'id': 'VARCHAR'})")
+			", header = false, auto_detect = false, delim = '\t', quote = '', escape = '', columns = {'id': 'VARCHAR'}) WHERE id <> ''")
 	}
 
 	var e ExactlyOnce
