@@ -36,29 +36,25 @@ import (
 // minuteSchema is applied in both twins after the rest of the schema. The
 // INSERT fills the table once from the per-second rows of a store written
 // before it existed (when it is empty and they are not).
-var minuteSchema = []string{
-	`CREATE TABLE IF NOT EXISTS rollups_minute (
-		minute BIGINT NOT NULL,
+var minuteSchema = append(rollupTierSchema("rollups_minute", "minute", 60), rollupTierSchema("rollups_10s", "span", 10)...)
+
+// rollupTierSchema is a coarser rollup table: counts and bytes per col,
+// the number of a secs-second span, filled once from the per-second rows.
+func rollupTierSchema(table, col string, secs int) []string {
+	n := strconv.Itoa(secs)
+	return []string{
+		`CREATE TABLE IF NOT EXISTS ` + table + ` (
+		` + col + ` BIGINT NOT NULL,
 		service VARCHAR NOT NULL,
 		level ` + levelEnum + ` NOT NULL,
 		tenant VARCHAR NOT NULL,
 		count BIGINT NOT NULL,
 		bytes BIGINT NOT NULL
 	)`,
-	`INSERT INTO rollups_minute
-		SELECT (sec - ((sec % 60) + 60) % 60) // 60, service, level, coalesce(tenant, ''), sum(count), sum(bytes)
-		FROM rollups WHERE NOT EXISTS (SELECT 1 FROM rollups_minute) GROUP BY ALL`,
-	`CREATE TABLE IF NOT EXISTS rollups_10s (
-		span BIGINT NOT NULL,
-		service VARCHAR NOT NULL,
-		level ` + levelEnum + ` NOT NULL,
-		tenant VARCHAR NOT NULL,
-		count BIGINT NOT NULL,
-		bytes BIGINT NOT NULL
-	)`,
-	`INSERT INTO rollups_10s
-		SELECT (sec - ((sec % 10) + 10) % 10) // 10, service, level, coalesce(tenant, ''), sum(count), sum(bytes)
-		FROM rollups WHERE NOT EXISTS (SELECT 1 FROM rollups_10s) GROUP BY ALL`,
+		`INSERT INTO ` + table + `
+		SELECT (sec - ((sec % ` + n + `) + ` + n + `) % ` + n + `) // ` + n + `, service, level, coalesce(tenant, ''), sum(count), sum(bytes)
+		FROM rollups WHERE NOT EXISTS (SELECT 1 FROM ` + table + `) GROUP BY ALL`,
+	}
 }
 
 // rollupTier is a table of rollups summed over width seconds, keyed by

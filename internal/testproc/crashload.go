@@ -197,3 +197,33 @@ func WaitStored(want int64, limit time.Duration, stored func() int64, settled fu
 	}
 	return n, moved, false
 }
+
+// Verdict logs and reports a crash run — what was acknowledged, the kills,
+// the drain, the exactly-once check of the stopped stores in dataDirs —
+// and fails b when fewer than kills landed under load or an acknowledged
+// event is missing or stored twice. stored is the processor's total when it
+// drained (at drained); start and loadEnd bound the load.
+func (r CrashReport) Verdict(b *testing.B, ackPath string, kills int, stored int64, start, loadEnd, drained time.Time, dataDirs ...string) {
+	b.Helper()
+	check := time.Now()
+	eo := CheckExactlyOnce(b, ackPath, dataDirs...)
+	b.Logf("load %.1fs: %d acknowledged (%.0f/s over the run, %.0f/s while the processor served), ack p50 %.1f ms p99 %.1f ms, errors %v",
+		r.Load.DurationS, r.Load.EventsAcked, r.Load.EventsPerSecond,
+		float64(r.Load.EventsAcked)/(r.Load.DurationS-r.Down.Seconds()), r.Load.Latency.P50, r.Load.Latency.P99, r.Load.Errors)
+	b.Logf("%d kills of the processor (%d under load), down %v in all; drained %v after the load ended; %.0f stored/s from start to drained",
+		len(r.AckedAtKill), r.KillsUnderLoad, r.Down.Round(time.Millisecond), drained.Sub(loadEnd).Round(time.Millisecond),
+		float64(stored)/drained.Sub(start).Seconds())
+	b.Logf("exactly-once check (%v): %v", time.Since(check).Round(time.Second), eo)
+	b.ReportMetric(r.Load.EventsPerSecond, "acked/s")
+	b.ReportMetric(float64(stored)/drained.Sub(start).Seconds(), "stored/s")
+	b.ReportMetric(float64(r.Load.EventsAcked), "acked")
+	b.ReportMetric(float64(r.KillsUnderLoad), "kills")
+	b.ReportMetric(float64(eo.Duplicated), "duplicated")
+	b.ReportMetric(float64(eo.Missing), "missing")
+	if r.KillsUnderLoad < kills {
+		b.Errorf("only %d of %d kills landed under load: lengthen WIRELOG_CRASH_DURATION", r.KillsUnderLoad, kills)
+	}
+	if !eo.OK() {
+		b.Fatalf("not exactly once after %d kills of the processor at %.0f events/s: %v", len(r.AckedAtKill), r.Load.EventsPerSecond, eo)
+	}
+}

@@ -22,8 +22,6 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wirelog/wirelog/internal/telemetry"
 )
 
@@ -78,16 +76,7 @@ func (l *Log) syncSlot(s *segment, k int) error {
 	if f == nil { // not opened when the segment became active: an error then
 		return fmt.Errorf("segment %s has no descriptor for sync slot %d", s.path, k)
 	}
-	start := time.Now()
-	err := unix.Fdatasync(int(f.Fd()))
-	l.m.fsyncs.Inc()
-	l.st.fsyncs.Add(1)
-	l.m.fsyncSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		l.m.writeErrors.Inc()
-		return fmt.Errorf("fdatasync segment %s: %w", s.path, err)
-	}
-	return nil
+	return l.fdatasync(s, int(f.Fd()))
 }
 
 // completeGroup marks g synced and completes every group at the head of

@@ -65,24 +65,5 @@ func kafkaCrashSustained(b *testing.B) {
 	}
 	p.term()
 	ing.term()
-	check := time.Now()
-	eo := testproc.CheckExactlyOnce(b, ackPath, dir)
-	b.Logf("load %.1fs: %d acknowledged (%.0f/s), ack p50 %.1f ms p99 %.1f ms, errors %v",
-		rep.Load.DurationS, rep.Load.EventsAcked, rep.Load.EventsPerSecond, rep.Load.Latency.P50, rep.Load.Latency.P99, rep.Load.Errors)
-	b.Logf("%d kills of the processor (%d under load), down %v in all; drained %v after the load ended; %.0f stored/s from start to drained",
-		len(rep.AckedAtKill), rep.KillsUnderLoad, rep.Down.Round(time.Millisecond), drained.Sub(loadEnd).Round(time.Millisecond),
-		float64(stored)/drained.Sub(start).Seconds())
-	b.Logf("exactly-once check (%v): %v", time.Since(check).Round(time.Second), eo)
-	b.ReportMetric(rep.Load.EventsPerSecond, "acked/s")
-	b.ReportMetric(float64(stored)/drained.Sub(start).Seconds(), "stored/s")
-	b.ReportMetric(float64(rep.Load.EventsAcked), "acked")
-	b.ReportMetric(float64(rep.KillsUnderLoad), "kills")
-	b.ReportMetric(float64(eo.Duplicated), "duplicated")
-	b.ReportMetric(float64(eo.Missing), "missing")
-	if rep.KillsUnderLoad < kills {
-		b.Errorf("only %d of %d kills landed under load: lengthen WIRELOG_CRASH_DURATION", rep.KillsUnderLoad, kills)
-	}
-	if !eo.OK() {
-		b.Fatalf("not exactly once after %d kills of the processor at %.0f events/s: %v", len(rep.AckedAtKill), rep.Load.EventsPerSecond, eo)
-	}
+	rep.Verdict(b, ackPath, kills, stored, start, loadEnd, drained, dir)
 }
