@@ -228,7 +228,13 @@ launch() { # launch DIR PORT: start the node in DIR (already configured and form
     # Tests set KAFKA_OWNER_PID to their own pid: if the test process dies
     # without stopping the broker (a timeout panic, kill -9), this watcher does.
     # It only signals the pid while that pid still runs this node's broker.
+    # It first waits for the pid to become the broker: until the background
+    # child has exec'd, its cmdline is this script's, and a watcher that
+    # looked then ended its loop at once and sent SIGTERM to the broker a
+    # moment later — the "exited during start-up with nothing in its output"
+    # seen a few times a day in tests (CI 2026-12-06 13:19 and 16:27).
     setsid bash -c 'ours() { grep -qF "$3" "/proc/$2/cmdline" 2>/dev/null; }
+      for _ in $(seq 100); do ours "$@" && break; sleep 0.1; done
       while kill -0 "$1" 2>/dev/null && ours "$@"; do sleep 1; done
       if ours "$@"; then kill -TERM "$2"; sleep 15; ours "$@" && kill -KILL "$2"; fi' \
       kafka-owner-watch "$KAFKA_OWNER_PID" "$pid" "$dir/server.properties" >/dev/null 2>&1 </dev/null &
