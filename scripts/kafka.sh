@@ -231,8 +231,10 @@ launch() { # launch DIR PORT: start the node in DIR (already configured and form
     # It first waits for the pid to become the broker: until the background
     # child has exec'd, its cmdline is this script's, and a watcher that
     # looked then ended its loop at once and sent SIGTERM to the broker a
-    # moment later — the "exited during start-up with nothing in its output"
-    # seen a few times a day in tests (CI 2026-12-06 13:19 and 16:27).
+    # moment later — the likely cause of the "exited during start-up with
+    # nothing in its output" seen a few times a day in tests (CI 2026-12-06
+    # 13:19 and 16:27; not reproduced on demand, so start_single's
+    # relaunch-once stays until runs show no such death).
     setsid bash -c 'ours() { grep -qF "$3" "/proc/$2/cmdline" 2>/dev/null; }
       for _ in $(seq 100); do ours "$@" && break; sleep 0.1; done
       while kill -0 "$1" 2>/dev/null && ours "$@"; do sleep 1; done

@@ -36,9 +36,10 @@ const (
 	FormatAuto = "auto"
 	// DefaultFormat (--store-format) is FormatAuto: on two cores segments
 	// store 376k events/s where the table stores ~165k, at 4.0 against
-	// ~10 CPU µs per event, without the table's COMMIT stalls, and since
-	// searches list only their window's files the Explore queries are as
-	// fast or faster (docs/BENCHMARKS.md, "The default store format").
+	// ~10 CPU µs per event, without the table's COMMIT stalls; the
+	// Explore page's load is as fast (14 vs 11 ms at 10M events), filtered
+	// scans 1-3x slower, attribute filters 6x (docs/BENCHMARKS.md, "The
+	// default store format").
 	// Options' zero Format stays FormatTable (tests and embedders that
 	// write and read back at once, without a segment interval between).
 	DefaultFormat = FormatAuto
