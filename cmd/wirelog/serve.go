@@ -39,7 +39,7 @@ func runServe(ctx context.Context, args []string) error {
 // registerStoreFlags registers --store and the VictoriaLogs store's flags,
 // shared by `run`, `process` and `serve`.
 func registerStoreFlags(fs *flag.FlagSet, cfg *pipeline.Config, def string) {
-	fs.StringVar(&cfg.StoreKind, "store", def, "where events are stored: `kind` duckdb (embedded, one per processor) or victorialogs (a cluster shared by every processor and `wirelog serve`)")
+	fs.StringVar(&cfg.StoreKind, "store", def, "where events are stored: `kind` duckdb (embedded, one per processor) or victorialogs (a cluster shared by every processor and `wirelog serve`; at-least-once into it, since VictoriaLogs does not deduplicate, while answers give each event once: search, tail and export drop repeated ids, and counts are exact for every row verified durable, see docs/ARCHITECTURE.md)")
 	fs.StringVar(&cfg.VictoriaLogs.URL, "store-url", "", "VictoriaLogs front node `URL` for --store victorialogs, e.g. http://127.0.0.1:19428 (make vl-up starts one)")
 	fs.DurationVar(&cfg.VictoriaLogs.DurableAfter, "store-durable-after", victorialogs.DefaultDurableAfter,
 		"how long after VictoriaLogs answered an insert its rows are verified and their Kafka offsets committed (`duration`); twice VictoriaLogs' -inmemoryDataFlushInterval plus 6s")

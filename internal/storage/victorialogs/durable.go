@@ -420,7 +420,12 @@ func (s *Store) verifyLoop() {
 func (s *Store) verifyDue() {
 	for _, c := range s.tracker.due(time.Now()) {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-		got, err := s.countSent(ctx, c)
+		got, doubled, err := s.countSent(ctx, c)
+		if err == nil {
+			// Before settling: once a row is durable, its duplicates are
+			// in a replay zone (dupmark.go), so answers count it once.
+			err = s.markDuplicates(ctx, c, doubled)
+		}
 		cancel()
 		if err != nil {
 			s.m.verifyErrors.Inc()
@@ -473,9 +478,9 @@ func (s *Store) forceFlush(ctx context.Context) {
 	}
 }
 
-// countSent counts the distinct sent offsets of c present in the store,
-// refusing a partial answer.
-func (s *Store) countSent(ctx context.Context, c check) (int, error) {
+// checkFilter selects the rows of c: its partition's offsets lo..hi
+// except the gaps, inside the time window of the rows sent.
+func checkFilter(c check) string {
 	var q strings.Builder
 	fmt.Fprintf(&q, "_time:[%s, %s] %s:=%s %s:=%d %s:>=%d %s:<=%d",
 		c.minT.Add(-time.Second).UTC().Format(time.RFC3339Nano), c.maxT.Add(time.Second).UTC().Format(time.RFC3339Nano),
@@ -483,25 +488,39 @@ func (s *Store) countSent(ctx context.Context, c check) (int, error) {
 	for _, g := range c.gaps {
 		fmt.Fprintf(&q, " -%s:range[%d, %d]", fieldOffset, g[0], g[1])
 	}
-	q.WriteString(" | stats count_uniq(" + fieldOffset + ") as n")
+	return q.String()
+}
+
+// countSent counts the distinct sent offsets of c present in the store,
+// refusing a partial answer, and names the accounts that hold some of
+// them more than once.
+func (s *Store) countSent(ctx context.Context, c check) (int, []Account, error) {
+	q := checkFilter(c) + " | stats count_uniq(" + fieldOffset + ") as n, count() as c"
 	// Each offset is stored in the account of its tenant, so the distinct
 	// offsets of the accounts add up (docs/ARCHITECTURE.md: a mapping
 	// changed while rows of a partition are unverified is the exception).
 	total := 0
+	var doubled []Account
 	for _, a := range s.writtenAccounts() {
-		n := -1
-		_, err := s.run(inAccount(ctx, a), "verify", q.String(), false, func(v *fastjson.Value) error {
+		n, rows := -1, 0
+		_, err := s.run(inAccount(ctx, a), "verify", q, false, func(v *fastjson.Value) error {
 			var err error
-			n, err = strconv.Atoi(string(v.GetStringBytes("n")))
+			if n, err = strconv.Atoi(string(v.GetStringBytes("n"))); err != nil {
+				return err
+			}
+			rows, err = strconv.Atoi(string(v.GetStringBytes("c")))
 			return err
 		})
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if n < 0 {
-			return 0, fmt.Errorf("verification query %q answered no row in account %s", q.String(), a)
+			return 0, nil, fmt.Errorf("verification query %q answered no row in account %s", q, a)
 		}
 		total += n
+		if rows > n {
+			doubled = append(doubled, a)
+		}
 	}
-	return total, nil
+	return total, doubled, nil
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	queryErrors   *prometheus.CounterVec
 	partial       *prometheus.CounterVec
 	dupsDropped   *prometheus.CounterVec
+	dupsMarked    prometheus.Counter
 	rowsRefused   *prometheus.CounterVec
 	deadLetters   prometheus.Counter
 }
@@ -67,6 +68,10 @@ func newMetrics() *metrics {
 		dupsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_vl_duplicates_dropped_total", Help: "Rows with an id already returned, dropped from search and tail answers (replays after a failure).",
 		}, []string{"kind"}),
+		dupsMarked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wirelog_vl_duplicates_marked_total",
+			Help: "Ids found stored more than once with no replay mark at verification (an insert that reached VictoriaLogs after a takeover, a front node's re-send), then brought into a replay zone so answers count them once.",
+		}),
 		rowsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_vl_rows_refused_total", Help: "Rows Write refused because VictoriaLogs would skip them silently, by reason: line_too_long (the processor dead-letters them), time_outside_retention (written to the dead letters at once).",
 		}, []string{"reason"}),
@@ -78,5 +83,5 @@ func newMetrics() *metrics {
 
 func (m *metrics) set() promset.Set {
 	return promset.Set{m.rowsSent, m.bytesSent, m.bytesWire, m.insertSeconds, m.insertErrors, m.rowsDurable,
-		m.rowsLost, m.rowsPending, m.verifyErrors, m.querySeconds, m.queryErrors, m.partial, m.dupsDropped, m.rowsRefused, m.deadLetters}
+		m.rowsLost, m.rowsPending, m.verifyErrors, m.querySeconds, m.queryErrors, m.partial, m.dupsDropped, m.dupsMarked, m.rowsRefused, m.deadLetters}
 }

@@ -8,8 +8,11 @@
 // in the store, and reports durable offsets (storage.Deferred) for the
 // processor to commit to Kafka, or lost ones for it to replay. Each row
 // carries its deterministic id (wl_topic, wl_partition, wl_offset) and every
-// query collapses rows with the same id, so replays never count twice.
-// docs/ARCHITECTURE.md ("The commit protocol") has the argument in full.
+// query collapses rows with the same id, so replays never count twice; the
+// copies no writer could know of are found and marked at verification
+// (dupmark.go). Into VictoriaLogs this is at-least-once; in answers, each
+// id once. docs/ARCHITECTURE.md ("The commit protocol") has the argument in
+// full.
 package victorialogs
 
 import (

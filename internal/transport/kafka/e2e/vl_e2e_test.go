@@ -33,9 +33,10 @@ const vlEvents = 1_000_000
 // SIGKILL and restarts it, lets a third processor join and leave (two
 // rebalances), kills a storage node with SIGKILL and restarts it, and
 // restarts the front node. Then every acknowledged event must be returned by
-// serve exactly once: serve's total equals the number of acknowledged ids,
-// every acknowledged id is in the cluster, and serve's newest page holds
-// each id once.
+// serve exactly once: every acknowledged id is in the cluster (VictoriaLogs
+// may hold some twice: it does not deduplicate), once every row is verified
+// durable serve's total equals the number of distinct ids stored, and
+// serve's newest page holds each id once.
 func TestVictoriaLogsScaleOut(t *testing.T) {
 	n := int64(vlEvents)
 	if v := os.Getenv("WIRELOG_VL_E2E_EVENTS"); v != "" {
@@ -212,9 +213,38 @@ func TestVictoriaLogsScaleOut(t *testing.T) {
 	if missing > 0 {
 		t.Fatalf("%d of %d acknowledged events lost", missing, len(want))
 	}
-	if total != int64(len(stored)) {
-		t.Fatalf("serve counts %d events, the cluster holds %d distinct event ids: %d counted twice or missing", total, len(stored), total-int64(len(stored)))
+	// VictoriaLogs stores some ids twice (retried inserts, replays,
+	// takeovers); once every row is verified durable, every answer counts
+	// each id once (the guarantee of docs/ARCHITECTURE.md, "The commit
+	// protocol"). The last marks need a second to become searchable.
+	marked := metricSum([]*proc{p1, p2}, "wirelog_vl_duplicates_marked_total")
+	var final int64
+	if err := func() (err error) {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var s struct {
+				Events int64 `json:"events"`
+			}
+			if c := srv.get("/api/v1/stats?partial=false", &s); c != 200 {
+				err = fmt.Errorf("serve stats: %d", c)
+			} else if final = s.Events; final == int64(len(stored)) {
+				return nil
+			} else {
+				err = fmt.Errorf("serve counts %d events, the cluster holds %d distinct event ids: %d counted twice or missing", final, len(stored), final-int64(len(stored)))
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(time.Second)
+		}
+	}(); err != nil {
+		for _, l := range vlUnmarkedDuplicates(t, vl.URL) {
+			t.Logf("stored more than once, no copy marked (counted twice unless a zone covers it): %s", l)
+		}
+		t.Fatalf("%v (at settle: %d; ids marked at verification by processors 1 and 2: %v)", err, total, marked)
 	}
+	t.Logf("every row durable: serve counts %d events for %d distinct ids; ids stored twice with no write-time mark, marked at verification by processors 1 and 2: %v",
+		final, len(stored), marked)
 	// A sample through serve's search: the newest page holds each id once.
 	var page struct {
 		Events []struct {
@@ -283,6 +313,21 @@ func metricSum(ps []*proc, name string) float64 {
 		}
 	}
 	return s
+}
+
+// vlUnmarkedDuplicates lists (at most 20) ids stored more than once with no
+// copy carrying a replay mark: what answers would count twice.
+func vlUnmarkedDuplicates(t *testing.T, base string) []string {
+	t.Helper()
+	q := "* | stats by (wl_topic, wl_partition, wl_offset) count() as copies, count(wl_replay) as marked, min(_time) as t | filter copies:>1 marked:=0 | limit 20"
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).PostForm(base+"/select/logsql/query", url.Values{"query": {q}})
+	if err != nil {
+		t.Logf("duplicate query: %v", err)
+		return nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
 // vlEventIDs reads every distinct event_id attribute stored in the cluster,

@@ -1,0 +1,149 @@
+package victorialogs
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/transport"
+)
+
+// Why duplicates are looked for at verification, not only marked at write.
+//
+// Answers collapse repeated ids only inside replay zones (query.go,
+// countDistinct), and Write marks every row that may already be stored.
+// Some copies cannot be known at write time: a partition taken over while
+// the previous owner's insert was still on its way (an attempt that timed
+// out on the client and reached VictoriaLogs later, or a block the front
+// node was still forwarding when the new owner looked), and blocks the
+// front node itself re-sends to another storage node after a failure that
+// came after the first one stored it. Both copies of such an id are
+// unmarked, and stats, rollups, histogram and fields counted it twice.
+//
+// Every row is verified by the processor that sent it, DurableAfter after
+// it was sent; by then any copy sent before it is searchable too. So the
+// verification also counts rows (count() beside count_uniq), and when some
+// offsets of the range are stored more than once outside every zone, it
+// re-inserts a copy of the first and the last of them marked with a new
+// zone: the zone's offset range then holds every unmarked duplicate of the
+// range, and the two marked copies are duplicates collapsed like the rest.
+// The check is settled only after that, so a durable row's duplicates are
+// always in a zone, and answers count every durable id once.
+
+// markDuplicates marks, in each of the accounts, the ids of c's range that
+// are stored more than once with no copy in a replay zone.
+func (s *Store) markDuplicates(ctx context.Context, c check, accts []Account) error {
+	for _, a := range accts {
+		if err := s.markDuplicatesIn(inAccount(ctx, a), c); err != nil {
+			return fmt.Errorf("mark the duplicates of %s/%d offsets %d..%d in account %s: %w", c.tp.Topic, c.tp.Partition, c.lo, c.hi, a, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) markDuplicatesIn(ctx context.Context, c check) error {
+	f := checkFilter(c)
+	// The offsets stored more than once outside every zone of the
+	// partition (as answers see zones: replayZones): their bounds and how
+	// many. Zones of a retry or a replay hold a marked copy of each of
+	// their rows; the zones made here only of their bounds.
+	zones, err := s.partitionZones(ctx, c.tp)
+	if err != nil {
+		return err
+	}
+	q := f
+	for _, z := range zones {
+		if z[1] >= c.lo && z[0] <= c.hi {
+			q += fmt.Sprintf(" -%s:range[%d, %d]", fieldOffset, z[0], z[1])
+		}
+	}
+	q += " | stats by (" + fieldOffset + ") count() as k | filter k:>1" +
+		" | stats min(" + fieldOffset + ") as a, max(" + fieldOffset + ") as b, count() as d"
+	var lo, hi int64
+	d := 0
+	_, err = s.run(ctx, "duplicates", q, false, func(v *fastjson.Value) error {
+		var err error
+		if d, err = strconv.Atoi(string(v.GetStringBytes("d"))); err != nil || d == 0 {
+			return err
+		}
+		a, err1 := strconv.ParseFloat(string(v.GetStringBytes("a")), 64)
+		b, err2 := strconv.ParseFloat(string(v.GetStringBytes("b")), 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("duplicate offsets %q..%q are not numbers", v.GetStringBytes("a"), v.GetStringBytes("b"))
+		}
+		lo, hi = int64(a), int64(b)
+		return nil
+	})
+	if err != nil || d == 0 {
+		return err
+	}
+	// One stored copy of each bound, read whole, written again with the
+	// zone: everything VictoriaLogs answers but its stream ids, which it
+	// derives again from the stream fields.
+	var body []byte
+	seen := map[string]bool{}
+	q = fmt.Sprintf("%s (%s:=%d or %s:=%d)", f, fieldOffset, lo, fieldOffset, hi)
+	_, err = s.run(ctx, "duplicates", q, false, func(v *fastjson.Value) error {
+		o := string(v.GetStringBytes(fieldOffset))
+		if seen[o] {
+			return nil
+		}
+		seen[o] = true
+		obj, err := v.Object()
+		if err != nil {
+			return err
+		}
+		body = append(body, '{')
+		obj.Visit(func(k []byte, fv *fastjson.Value) {
+			switch string(k) {
+			case "_stream", "_stream_id", fieldReplay:
+				return
+			}
+			body = event.AppendString(body, string(k))
+			body = append(body, ':')
+			body = event.AppendString(body, string(fv.GetStringBytes()))
+			body = append(body, ',')
+		})
+		body = append(body, `"`+fieldReplay+`":"`...)
+		body = strconv.AppendInt(body, lo, 10)
+		body = append(body, "\"}\n"...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(seen) == 0 {
+		return fmt.Errorf("the duplicated offsets %d and %d were counted but not found", lo, hi)
+	}
+	enc := encoders.Get().(*encoder)
+	defer encoders.Put(enc)
+	enc.wire = enc.zw.EncodeAll(body, enc.wire[:0])
+	if err := s.insert(ctx, enc.wire, nil, nil); err != nil {
+		return err
+	}
+	s.m.dupsMarked.Add(float64(d))
+	s.log.Warn("ids stored twice without a replay mark (an insert that reached VictoriaLogs after a takeover, or a front node's re-send) are now in a replay zone; answers count them once",
+		"topic", c.tp.Topic, "partition", c.tp.Partition, "account", s.accountIn(ctx), "offsets", d, "from", lo, "to", hi)
+	return nil
+}
+
+// partitionZones is the offset range of each replay zone of tp in the
+// account of ctx (a complete answer is required).
+func (s *Store) partitionZones(ctx context.Context, tp transport.TopicPartition) ([][2]int64, error) {
+	q := fmt.Sprintf("%s:* %s:=%s %s:=%d | stats by (%s) min(%s) as a, max(%s) as b",
+		fieldReplay, fieldTopic, quote(tp.Topic), fieldPartition, tp.Partition, fieldReplay, fieldOffset, fieldOffset)
+	var zones [][2]int64
+	_, err := s.run(ctx, "duplicates", q, false, func(v *fastjson.Value) error {
+		a, err1 := strconv.ParseFloat(string(v.GetStringBytes("a")), 64)
+		b, err2 := strconv.ParseFloat(string(v.GetStringBytes("b")), 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("replay zone bounds %q..%q are not numbers", v.GetStringBytes("a"), v.GetStringBytes("b"))
+		}
+		zones = append(zones, [2]int64{int64(a), int64(b)})
+		return nil
+	})
+	return zones, err
+}
