@@ -335,15 +335,28 @@ func vlUnmarkedDuplicates(t *testing.T, base string) []string {
 func vlEventIDs(t *testing.T, base string) map[string]bool {
 	t.Helper()
 	form := url.Values{"query": {"* | uniq by (attrs.event_id)"}, "allow_partial_response": {"false"}}
-	resp, err := (&http.Client{Timeout: 5 * time.Minute}).PostForm(base+"/select/logsql/query", form)
-	if err != nil {
-		t.Fatal(err)
+	var resp *http.Response
+	for attempt := 1; ; attempt++ {
+		var err error
+		resp, err = (&http.Client{Timeout: 5 * time.Minute}).PostForm(base+"/select/logsql/query", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 {
+			break
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// v1.52.2's front node sometimes reuses a connection to a storage
+		// node that the node closed ("cannot connect to storage node …:
+		// EOF", VictoriaLogs#1440): a 502 that the next query does not get.
+		if resp.StatusCode != http.StatusBadGateway || attempt == 3 {
+			t.Fatalf("VictoriaLogs uniq query: %s %s", resp.Status, b)
+		}
+		t.Logf("VictoriaLogs uniq query: %s %s; asking again", resp.Status, b)
+		time.Sleep(time.Second)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("VictoriaLogs uniq query: %s %s", resp.Status, b)
-	}
 	out := map[string]bool{}
 	dec := json.NewDecoder(resp.Body)
 	for {
