@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -37,14 +38,55 @@ import (
 // are stored more than once with no copy in a replay zone.
 func (s *Store) markDuplicates(ctx context.Context, c check, accts []Account) error {
 	for _, a := range accts {
-		if err := s.markDuplicatesIn(inAccount(ctx, a), c); err != nil {
+		marked, err := s.markDuplicatesIn(inAccount(ctx, a), c)
+		if err != nil {
 			return fmt.Errorf("mark the duplicates of %s/%d offsets %d..%d in account %s: %w", c.tp.Topic, c.tp.Partition, c.lo, c.hi, a, err)
+		}
+		if marked {
+			s.marks = append(s.marks, markCheck{acct: a, c: c, at: time.Now()})
 		}
 	}
 	return nil
 }
 
-func (s *Store) markDuplicatesIn(ctx context.Context, c check) error {
+// markCheck is a range whose duplicates were marked: a mark is a row, and
+// a storage node killed inside its flush window loses it like any other,
+// so the range is looked at again DurableAfter later.
+type markCheck struct {
+	acct Account
+	c    check
+	at   time.Time
+}
+
+// recheckMarks marks again the ranges whose marks are due and were lost;
+// a range that needed marking again is looked at once more later. Only
+// the verification goroutine touches s.marks.
+func (s *Store) recheckMarks(now time.Time) {
+	keep := s.marks[:0]
+	for _, m := range s.marks {
+		if now.Sub(m.at) < s.opts.DurableAfter {
+			keep = append(keep, m)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+		marked, err := s.markDuplicatesIn(inAccount(ctx, m.acct), m.c)
+		cancel()
+		switch {
+		case err != nil:
+			s.m.verifyErrors.Inc()
+			s.log.Warn("cannot check that the duplicates marked in VictoriaLogs are still marked; trying again",
+				"topic", m.c.tp.Topic, "partition", m.c.tp.Partition, "err", err)
+			keep = append(keep, m)
+		case marked:
+			m.at = now
+			keep = append(keep, m)
+		}
+	}
+	clear(s.marks[len(keep):])
+	s.marks = keep
+}
+
+func (s *Store) markDuplicatesIn(ctx context.Context, c check) (bool, error) {
 	f := checkFilter(c)
 	// The offsets stored more than once outside every zone of the
 	// partition (as answers see zones: replayZones): their bounds and how
@@ -52,7 +94,7 @@ func (s *Store) markDuplicatesIn(ctx context.Context, c check) error {
 	// their rows; the zones made here only of their bounds.
 	zones, err := s.partitionZones(ctx, c.tp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	q := f
 	for _, z := range zones {
@@ -78,7 +120,7 @@ func (s *Store) markDuplicatesIn(ctx context.Context, c check) error {
 		return nil
 	})
 	if err != nil || d == 0 {
-		return err
+		return false, err
 	}
 	// One stored copy of each bound, read whole, written again with the
 	// zone: everything VictoriaLogs answers but its stream ids, which it
@@ -113,21 +155,21 @@ func (s *Store) markDuplicatesIn(ctx context.Context, c check) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(seen) == 0 {
-		return fmt.Errorf("the duplicated offsets %d and %d were counted but not found", lo, hi)
+		return false, fmt.Errorf("the duplicated offsets %d and %d were counted but not found", lo, hi)
 	}
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	enc.wire = enc.zw.EncodeAll(body, enc.wire[:0])
 	if err := s.insert(ctx, enc.wire, nil, nil); err != nil {
-		return err
+		return false, err
 	}
 	s.m.dupsMarked.Add(float64(d))
 	s.log.Warn("ids stored twice without a replay mark (an insert that reached VictoriaLogs after a takeover, or a front node's re-send) are now in a replay zone; answers count them once",
 		"topic", c.tp.Topic, "partition", c.tp.Partition, "account", s.accountIn(ctx), "offsets", d, "from", lo, "to", hi)
-	return nil
+	return true, nil
 }
 
 // partitionZones is the offset range of each replay zone of tp in the

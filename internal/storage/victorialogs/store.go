@@ -192,6 +192,7 @@ type Store struct {
 	log     *slog.Logger
 	m       *metrics
 	tracker *tracker
+	marks   []markCheck // ranges whose duplicates were marked (dupmark.go)
 
 	closeOnce sync.Once
 	stop      chan struct{}
