@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fastjson"
 
 	"github.com/wirelog/wirelog/internal/event"
+	"github.com/wirelog/wirelog/internal/store"
 	"github.com/wirelog/wirelog/internal/transport"
 )
 
@@ -84,6 +86,83 @@ func (s *Store) recheckMarks(now time.Time) {
 	}
 	clear(s.marks[len(keep):])
 	s.marks = keep
+}
+
+// failedWrites are the ranges of Writes that failed after an attempt:
+// VictoriaLogs may store such an attempt later (the client gave up on a
+// front node that had the body), after the partition moved and its new
+// owner verified the same offsets. Nobody verifies these rows, so they
+// are looked at for duplicates DurableAfter after the failure, whoever
+// owns the partition then.
+type failedWrites struct {
+	mu     sync.Mutex
+	checks []markCheck // acct unused: every written account is looked at
+}
+
+// watchFailed registers the rows of a failed Write.
+func (s *Store) watchFailed(rows []store.Row) {
+	now := time.Now()
+	s.failed.mu.Lock()
+	defer s.failed.mu.Unlock()
+	for i := range rows {
+		r := &rows[i]
+		tp := transport.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		// One range per partition: a batch retried for minutes while
+		// VictoriaLogs is down stays one entry, widened.
+		var c *markCheck
+		for k := range s.failed.checks {
+			if s.failed.checks[k].c.tp == tp {
+				c = &s.failed.checks[k]
+				break
+			}
+		}
+		if c == nil {
+			s.failed.checks = append(s.failed.checks, markCheck{c: check{tp: tp, lo: r.Offset, hi: r.Offset, minT: r.Event.Time, maxT: r.Event.Time}})
+			c = &s.failed.checks[len(s.failed.checks)-1]
+		}
+		c.at = now
+		c.c.lo, c.c.hi = min(c.c.lo, r.Offset), max(c.c.hi, r.Offset)
+		if r.Event.Time.Before(c.c.minT) {
+			c.c.minT = r.Event.Time
+		}
+		if r.Event.Time.After(c.c.maxT) {
+			c.c.maxT = r.Event.Time
+		}
+	}
+}
+
+// checkFailed looks for duplicates in the ranges of failed Writes that
+// are due, and marks them; a range that cannot be looked at waits.
+func (s *Store) checkFailed(now time.Time) {
+	s.failed.mu.Lock()
+	var due []markCheck
+	keep := s.failed.checks[:0]
+	for _, c := range s.failed.checks {
+		if now.Sub(c.at) < s.opts.DurableAfter {
+			keep = append(keep, c)
+		} else {
+			due = append(due, c)
+		}
+	}
+	clear(s.failed.checks[len(keep):])
+	s.failed.checks = keep
+	s.failed.mu.Unlock()
+	for _, m := range due {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+		_, doubled, err := s.countSent(ctx, m.c)
+		if err == nil {
+			err = s.markDuplicates(ctx, m.c, doubled)
+		}
+		cancel()
+		if err != nil {
+			s.m.verifyErrors.Inc()
+			s.log.Warn("cannot look for duplicates of a failed insert in VictoriaLogs yet; trying again",
+				"topic", m.c.tp.Topic, "partition", m.c.tp.Partition, "from", m.c.lo, "to", m.c.hi, "err", err)
+			s.failed.mu.Lock()
+			s.failed.checks = append(s.failed.checks, m)
+			s.failed.mu.Unlock()
+		}
+	}
 }
 
 func (s *Store) markDuplicatesIn(ctx context.Context, c check) (bool, error) {

@@ -436,6 +436,7 @@ func (s *Store) verifyDue() {
 		s.tracker.settle(c, got)
 	}
 	s.recheckMarks(time.Now())
+	s.checkFailed(time.Now())
 }
 
 // maxStored is the highest offset of tp stored at or after from, -1 if none

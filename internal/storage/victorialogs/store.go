@@ -193,6 +193,7 @@ type Store struct {
 	m       *metrics
 	tracker *tracker
 	marks   []markCheck // ranges whose duplicates were marked (dupmark.go)
+	failed  failedWrites
 
 	closeOnce sync.Once
 	stop      chan struct{}

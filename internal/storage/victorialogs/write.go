@@ -173,6 +173,7 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 			}
 		}
 		if err := s.insertDeadLetters(ctx, dead); err != nil {
+			s.watchFailed(rows)
 			return 0, err
 		}
 		s.m.rowsRefused.WithLabelValues("time_outside_retention").Add(float64(len(dead)))
@@ -183,6 +184,7 @@ func (s *Store) Write(ctx context.Context, rows []store.Row) (int, error) {
 	if len(keep) > 0 {
 		for _, g := range s.byAccount(keep) {
 			if err := s.writeAccount(ctx, g.acct, g.rows, zones); err != nil {
+				s.watchFailed(rows)
 				return 0, err
 			}
 		}
