@@ -2,14 +2,17 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -482,6 +485,18 @@ func BenchmarkStoreScale(b *testing.B) {
 			_, err := st.Histogram(ctx, HistogramRequest{Filter: Filter{From: day, To: end}, Step: 240 * time.Second})
 			return err
 		}},
+		{"token-lookup-rare", func() error { // the token index's part of search-text-rare-24h
+			_, _, err := st.tokenRanges(ctx, queryTokens(rare))
+			return err
+		}},
+		{"token-lookup-rare-main", func() error { // main's lookup: bound chunk numbers, a subquery per word
+			_, err := tokenRangesMain(st, queryTokens(rare))
+			return err
+		}},
+		// Whether a bound parameter filters inside the scan as a constant
+		// does: an hour of the per-second rollups, both ways.
+		{"rollups-seconds-1h-bound", scanCount(st, `SELECT count(*), sum(count) FROM rollups WHERE sec >= $1 AND sec < $2`, hour.Unix(), end.Unix())},
+		{"rollups-seconds-1h-literal", scanCount(st, fmt.Sprintf(`SELECT count(*), sum(count) FROM rollups WHERE sec >= %d AND sec < %d`, hour.Unix(), end.Unix()))},
 		{"search-service-1h", search(SearchRequest{Service: "payments-api", From: hour, To: end}, true)},
 		{"search-text-rare-24h", search(SearchRequest{Query: rare, From: day, To: end}, true)},
 		{"search-text-common-24h", search(SearchRequest{Query: "timeout after", From: day, To: end}, true)},
@@ -528,25 +543,136 @@ func BenchmarkStoreScale(b *testing.B) {
 			b.Logf("EXPLAIN ANALYZE over %.60s…:\n%s", src, plan)
 		}
 	}
+	// Beside ingest: a writer in this process stores WIRELOG_SCALE_INGEST
+	// events/s while the queries run (scaleIngest).
+	if v := os.Getenv("WIRELOG_SCALE_INGEST"); v != "" {
+		rate, err := strconv.Atoi(v)
+		if err != nil || rate <= 0 {
+			b.Fatalf("WIRELOG_SCALE_INGEST=%q: want events per second", v)
+		}
+		stop := scaleIngest(b, st, n, end, rate)
+		defer stop()
+	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			// The query runs on this goroutine's thread (DuckDB executes on
+			// its caller's thread with threads = 1), so the thread's own
+			// CPU time and context switches are the query's: wall time
+			// minus thread CPU is waiting, for a core (involuntary
+			// switches: preempted) or for a lock or I/O (voluntary).
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			var lat []time.Duration
+			var own threadUsage
 			cpu0 := processCPU(b)
 			for i := 0; i < b.N; i++ {
-				t := time.Now()
+				t, u0 := time.Now(), threadRusage(b)
 				if err := c.run(); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t))
+				own.add(threadRusage(b).sub(u0))
 			}
 			cpu := processCPU(b) - cpu0
+			var wall time.Duration
+			for _, l := range lat {
+				wall += l
+			}
 			slices.Sort(lat)
 			// CPU per query (the whole process: DuckDB runs the query on
 			// the calling thread) is what this host's load does not inflate.
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(own.cpu.Microseconds())/1000/float64(b.N), "thread-cpu-ms/op")
+			b.ReportMetric(float64((wall-own.cpu).Microseconds())/1000/float64(b.N), "wait-ms/op")
+			b.ReportMetric(float64(own.vcsw)/float64(b.N), "vcsw/op")
+			b.ReportMetric(float64(own.ivcsw)/float64(b.N), "ivcsw/op")
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
 		})
+	}
+}
+
+// threadUsage is getrusage(RUSAGE_THREAD): the calling thread's CPU time
+// and its voluntary (blocked) and involuntary (preempted) context switches.
+type threadUsage struct {
+	cpu         time.Duration
+	vcsw, ivcsw int64
+}
+
+func threadRusage(b testing.TB) threadUsage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		b.Fatalf("getrusage(RUSAGE_THREAD): %v", err)
+	}
+	return threadUsage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), vcsw: ru.Nvcsw, ivcsw: ru.Nivcsw}
+}
+
+func (u threadUsage) sub(v threadUsage) threadUsage {
+	return threadUsage{u.cpu - v.cpu, u.vcsw - v.vcsw, u.ivcsw - v.ivcsw}
+}
+
+func (u *threadUsage) add(v threadUsage) { u.cpu += v.cpu; u.vcsw += v.vcsw; u.ivcsw += v.ivcsw }
+
+// scaleIngest stores rate events/s of the scale store's shape beside the
+// queries, as the processor does with `wirelog loadgen` in front: a batch
+// every 100 ms (segments are written every SegmentInterval, ~10,000
+// events at 20k/s), a checkpoint when one is due, rollups compacted every
+// DefaultCompactInterval. Their event times run from 5 minutes before the
+// store's end, so the 1 h and 24 h windows of the queries hold them. The
+// returned func stops it and logs what it stored.
+func scaleIngest(b *testing.B, st *Store, n int, end time.Time, rate int) (stop func()) {
+	ctx := context.Background()
+	topic := fmt.Sprintf("bench.ingest.%d", time.Now().UnixNano())
+	done, stopped := make(chan struct{}), make(chan struct{})
+	var stored int64
+	start := time.Now()
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		compact := time.NewTicker(DefaultCompactInterval)
+		defer compact.Stop()
+		var buf []byte
+		per := max(1, rate/10)
+		for {
+			select {
+			case <-done:
+				return
+			case <-compact.C:
+				if err := st.Compact(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+				continue
+			case <-tick.C:
+			}
+			rows := make([]Row, per)
+			base := end.Add(-5*time.Minute + time.Since(start))
+			for j := range rows {
+				// Event i of the shape at this position in a day of n
+				// events, moved to now in the ingest's stream.
+				buf = scaleEvent(&rows[j], (stored+int64(j))*7919%int64(n), int64(n), end, buf)
+				rows[j].Topic, rows[j].Offset = topic, stored+int64(j)
+				rows[j].Event.Time = base.Add(time.Duration(j) * 100 * time.Millisecond / time.Duration(per))
+			}
+			if _, err := st.Write(ctx, rows); err != nil {
+				b.Error(err)
+				return
+			}
+			stored += int64(len(rows))
+			if st.CheckpointDue() {
+				if err := st.Checkpoint(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		el := time.Since(start)
+		b.Logf("ingest beside the queries: %d events in %s (%.0f/s) to topic %s", stored, el.Round(time.Second), float64(stored)/el.Seconds(), topic)
 	}
 }
 
@@ -569,5 +695,53 @@ func rawTop(st *Store, src string, end time.Time) func() error {
 			return fmt.Errorf("no events of payments-api in the last 10 s")
 		}
 		return rows.Err()
+	}
+}
+
+// tokenRangesMain is main's token-index lookup before folded blooms (the
+// stored blocks only, not the open ones): every number bound as a
+// parameter, one IN subquery per word. For the A/B in BenchmarkStoreScale.
+func tokenRangesMain(st *Store, keys []traceKey) (int, error) {
+	var args []any
+	var tests []string
+	for _, k := range keys {
+		var mask [traceChunkWords]uint64
+		k.set(mask[:], tokenBloomProbes)
+		args = append(args, int32(k.chunk))
+		test := fmt.Sprintf("chunk = $%d", len(args))
+		for i, m := range mask {
+			if m != 0 {
+				args = append(args, int64(m))
+				test += fmt.Sprintf(" AND (w%d & $%d) = $%[2]d", i, len(args))
+			}
+		}
+		tests = append(tests, test)
+	}
+	var branches []string
+	for _, twin := range twins {
+		var in []string
+		for _, t := range tests {
+			in = append(in, fmt.Sprintf("block IN (SELECT block FROM %s.main.token_bloom WHERE %s)", twin, t))
+		}
+		branches = append(branches, fmt.Sprintf(`SELECT ts_min, ts_max, "rows" FROM %s.main.trace_blocks WHERE NOT tokens OR (%s)`,
+			twin, strings.Join(in, " AND ")))
+	}
+	rows, err := st.db.Query(strings.Join(branches, " UNION ALL "), args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
+}
+
+// scanCount runs q (one row of two numbers) with args.
+func scanCount(st *Store, q string, args ...any) func() error {
+	return func() error {
+		var a, b sql.NullInt64
+		return st.db.QueryRow(q, args...).Scan(&a, &b)
 	}
 }

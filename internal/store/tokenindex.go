@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,22 @@ const (
 	// give 0.01-2% false "maybe" answers, and each probe costs CPU on the
 	// write path for every word of every message.
 	tokenBloomProbes = 4
+	// tokenFoldFill is the most bits of a folded token bloom that may be
+	// set, as 1/tokenFoldFill of them: a sealed block's bloom is halved
+	// (foldTokenBloom) while at most a quarter of its bits are set, where 4
+	// probes answer "maybe" for ~0.4% of the words it does not hold. A
+	// block of 10,000 events (a segment of ingest at 20k/s) then writes
+	// ~500 rows instead of tokenBloomChunks; a full block of loadgen's
+	// shape is not folded at all.
+	tokenFoldFill = 4
+	// tokenFoldedBase numbers the chunks of folded token blooms: chunk i of
+	// a bloom folded to n < tokenBloomChunks chunks is stored as chunk
+	// tokenFoldedBase+n+i, so each size has its own range of numbers,
+	// [tokenFoldedBase+n, tokenFoldedBase+2n), apart from the full size's
+	// [0, tokenBloomChunks) — a lookup names the one row of each size a
+	// word can be in, whatever size each block has. Chunk tokenFoldedBase
+	// itself is the marker row of a folded block.
+	tokenFoldedBase = tokenBloomChunks
 	// maxQueryTokens bounds the words of one query the index tests.
 	maxQueryTokens = 8
 	// maxIndexRanges bounds the time ranges a search restricted by an index
@@ -153,6 +170,63 @@ func addWord(tb []uint64, word string, class uint8) {
 	k.set(tb[k.chunk*traceChunkWords:(k.chunk+1)*traceChunkWords], tokenBloomProbes)
 }
 
+// foldTokenBloom returns the sealed token bloom tb (tokenBloomChunks
+// chunks) folded to the fewest chunks that keep at most 1/tokenFoldFill of
+// its bits set, and how many chunks that is (tokenBloomChunks: tb itself,
+// unchanged). A word's chunk in a bloom of n chunks is the top log2(n)
+// bits of its key (tokenKeyOf), so chunk c of a bloom of n/2 chunks is
+// chunks 2c and 2c+1 of the one of n ORed, and its probes stay where they
+// were inside the chunk: folding loses no word, only precision. Small
+// blocks (segments written every SegmentInterval at low rates) thereby
+// store rows in proportion to their words rather than tokenBloomChunks
+// each, and a lookup reads rows in proportion to the data, not to the
+// number of segments. tb is not modified: an unsealed block goes on adding
+// to it.
+func foldTokenBloom(tb []uint64) ([]uint64, int) {
+	n := len(tb) / traceChunkWords
+	cur := tb
+	for n > 1 {
+		half := n / 2
+		set := 0
+		for c := 0; c < half; c++ {
+			lo, hi := cur[2*c*traceChunkWords:(2*c+1)*traceChunkWords], cur[(2*c+1)*traceChunkWords:(2*c+2)*traceChunkWords]
+			for w := range traceChunkWords {
+				set += bits.OnesCount64(lo[w] | hi[w])
+			}
+		}
+		if set*tokenFoldFill > half*traceChunkWords*64 {
+			break
+		}
+		if n == len(tb)/traceChunkWords {
+			cur = make([]uint64, half*traceChunkWords)
+			for c := 0; c < half; c++ {
+				for w := range traceChunkWords {
+					cur[c*traceChunkWords+w] = tb[2*c*traceChunkWords+w] | tb[(2*c+1)*traceChunkWords+w]
+				}
+			}
+		} else { // in place: chunk c is written after chunks 2c and 2c+1 were read
+			for c := 0; c < half; c++ {
+				for w := range traceChunkWords {
+					cur[c*traceChunkWords+w] = cur[2*c*traceChunkWords+w] | cur[(2*c+1)*traceChunkWords+w]
+				}
+			}
+			cur = cur[:half*traceChunkWords]
+		}
+		n = half
+	}
+	return cur, n
+}
+
+// tokenChunkIDs are the chunk numbers word key k can be stored under: its
+// chunk of a full bloom, and the one of each folded size.
+func tokenChunkIDs(k traceKey) []int {
+	ids := []int{k.chunk}
+	for n := 1; n < tokenBloomChunks; n *= 2 {
+		ids = append(ids, tokenFoldedBase+n+k.chunk/(tokenBloomChunks/n))
+	}
+	return ids
+}
+
 // queryTokens returns the keys of the words of a free-text query that every
 // match holds as whole words: ASCII letters, digits and '_' only, with a
 // delimiter on both sides inside q. Empty: the index cannot help.
@@ -220,31 +294,44 @@ func (s *Store) tokenRanges(ctx context.Context, keys []traceKey) (ranges []tsRa
 		}
 	}
 	ix.mu.Unlock()
-	// Per twin: the blocks without a token bloom, and those whose bloom
-	// has every probe bit of every key ((w & mask) = mask per word).
+	// Per twin, one scan of token_bloom: the rows of the chunk numbers the
+	// words can be in (tokenChunkIDs; numbers we computed, written into the
+	// SQL so DuckDB filters on them inside the scan) and the marker rows of
+	// folded blocks, grouped by block. A block is kept when its bloom has
+	// every probe bit of every word ((w & mask) = mask in the word's row of
+	// its size), or when it has no token bloom at all (written before the
+	// index: tokens is false and there is no marker).
 	var args []any
-	var tests []string
+	var hits []string
+	ids := []string{strconv.Itoa(tokenFoldedBase)}
 	for _, k := range keys {
 		var mask [traceChunkWords]uint64
 		k.set(mask[:], tokenBloomProbes)
-		args = append(args, int32(k.chunk))
-		test := fmt.Sprintf("chunk = $%d", len(args))
+		var in []string
+		for _, id := range tokenChunkIDs(k) {
+			in = append(in, strconv.Itoa(id))
+		}
+		ids = append(ids, in...)
+		test := "chunk IN (" + strings.Join(in, ", ") + ")"
 		for i, m := range mask {
 			if m != 0 {
 				args = append(args, int64(m))
 				test += fmt.Sprintf(" AND (w%d & $%d) = $%[2]d", i, len(args))
 			}
 		}
-		tests = append(tests, test)
+		hits = append(hits, fmt.Sprintf("bool_or(%s) AS w%d", test, len(hits)))
+	}
+	var all []string
+	for i := range hits {
+		all = append(all, fmt.Sprintf("t.w%d", i))
 	}
 	var branches []string
 	for _, twin := range twins {
-		var in []string
-		for _, t := range tests {
-			in = append(in, fmt.Sprintf("block IN (SELECT block FROM %s.main.token_bloom WHERE %s)", twin, t))
-		}
-		branches = append(branches, fmt.Sprintf(`SELECT ts_min, ts_max, "rows" FROM %s.main.trace_blocks WHERE NOT tokens OR (%s)`,
-			twin, strings.Join(in, " AND ")))
+		branches = append(branches, fmt.Sprintf(`SELECT k.ts_min, k.ts_max, k."rows" FROM %[1]s.main.trace_blocks k LEFT JOIN (
+			SELECT block, bool_or(chunk = %[2]d) AS folded, %[3]s FROM %[1]s.main.token_bloom WHERE chunk IN (%[4]s) GROUP BY block
+		) t ON t.block = k.block
+		WHERE (NOT k.tokens AND t.folded IS NOT TRUE) OR coalesce(%[5]s, false)`,
+			twin, tokenFoldedBase, strings.Join(hits, ", "), strings.Join(ids, ", "), strings.Join(all, " AND ")))
 	}
 	err = s.query(ctx, "token_index", strings.Join(branches, " UNION ALL "), args, func(r *sql.Rows) error {
 		var tr tsRange

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -192,4 +194,153 @@ func countFiles(src string) int {
 		}
 	}
 	return n
+}
+
+// TestFoldTokenBloom: a folded bloom holds every word of the full one, at
+// the chunk number tokenChunkIDs names for its size, and is folded only
+// while a quarter of its bits or fewer are set.
+func TestFoldTokenBloom(t *testing.T) {
+	for _, words := range []int{0, 1, 50, 3000, 40000, 200000} {
+		tb := make([]uint64, tokenBloomChunks*traceChunkWords)
+		var keys []traceKey
+		for i := range words {
+			w := fmt.Sprintf("w%d", i)
+			addText(tb, w)
+			keys = append(keys, tokenKeyOf(wordHash(w)))
+		}
+		before := slices.Clone(tb)
+		folded, n := foldTokenBloom(tb)
+		if !slices.Equal(tb, before) {
+			t.Fatalf("%d words: foldTokenBloom changed the bloom it folded", words)
+		}
+		if len(folded) != n*traceChunkWords || n < 1 || n > tokenBloomChunks || n&(n-1) != 0 {
+			t.Fatalf("%d words: %d chunks, %d words of bloom", words, n, len(folded))
+		}
+		set := 0
+		for _, w := range folded {
+			set += bits.OnesCount64(w)
+		}
+		if n < tokenBloomChunks && set*tokenFoldFill > len(folded)*64 {
+			t.Fatalf("%d words folded to %d chunks with %d of %d bits set", words, n, set, len(folded)*64)
+		}
+		if words >= 40000 && n < tokenBloomChunks/2 {
+			t.Fatalf("%d words folded to %d chunks: too few for them", words, n)
+		}
+		if words <= 50 && n > 8 {
+			t.Fatalf("%d words kept %d chunks: not folded to their size", words, n)
+		}
+		for i, k := range keys {
+			c := k.chunk / (tokenBloomChunks / n)
+			if n < tokenBloomChunks {
+				// The number a lookup asks for this size, stored as base+n+c.
+				ids := tokenChunkIDs(k)
+				if got := ids[bits.Len(uint(n))] - tokenFoldedBase - n; got != c {
+					t.Fatalf("tokenChunkIDs names chunk %d for %d chunks, the fold put the word in %d", got, n, c)
+				}
+			}
+			if !k.has(folded[c*traceChunkWords:(c+1)*traceChunkWords], tokenBloomProbes) {
+				t.Fatalf("%d words folded to %d chunks: w%d is missing", words, n, i)
+			}
+		}
+	}
+}
+
+// TestTokenIndexMixedBloomSizes: a store holding token blooms sealed at
+// full size (every block before folding) beside blooms folded to their
+// block's size finds every rare word in both, through compaction and a
+// restart, and a folded block stores rows in proportion to its words.
+func TestTokenIndexMixedBloomSizes(t *testing.T) {
+	age := segmentCompactAge
+	segmentCompactAge = 0
+	t.Cleanup(func() { segmentCompactAge = age })
+	path := filepath.Join(t.TempDir(), "wirelog.duckdb")
+	opts := Options{DisableMaintenance: true, Retention: -1, Format: FormatParquet, SegmentInterval: time.Hour}
+	st, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	var total int64
+	var firsts []int64
+	write := func(n int) {
+		firsts = append(firsts, total)
+		mustWrite(t, st, textRows(n, total, t0.Add(time.Duration(total)*time.Millisecond)))
+		if err := st.FlushSegments(ctx); err != nil {
+			t.Fatal(err)
+		}
+		total += int64(n)
+	}
+	st.traces.mu.Lock()
+	st.traces.noFold = true
+	st.traces.mu.Unlock()
+	for range 4 {
+		write(3000) // as before folding: 2,048 chunk numbers each
+	}
+	st.traces.mu.Lock()
+	st.traces.noFold = false
+	st.traces.mu.Unlock()
+	for range 4 {
+		write(3000)
+	}
+	write(TraceBlockRows + 5000) // a full block and a small one in one segment
+
+	var full, folded, markers, foldedRows int
+	if err := st.db.QueryRow(`SELECT count(*) FILTER (tokens), count(*) FILTER (NOT tokens) FROM trace_blocks`).Scan(&full, &folded); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.QueryRow(fmt.Sprintf(`SELECT count(*) FILTER (chunk = %d), count(*) FILTER (chunk > %[1]d) FROM token_bloom`, tokenFoldedBase)).
+		Scan(&markers, &foldedRows); err != nil {
+		t.Fatal(err)
+	}
+	if full != 5 || folded != 5 || markers != folded {
+		t.Fatalf("%d blocks at full size (want 4 before folding + 1 of %d events), %d folded with %d markers (want 5)", full, TraceBlockRows, folded, markers)
+	}
+	if foldedRows > folded*tokenBloomChunks/8 {
+		t.Fatalf("%d folded blocks of 3,000-5,000 events stored %d chunk rows: not in proportion to their words", folded, foldedRows)
+	}
+
+	check := func(stage string) {
+		t.Helper()
+		for _, first := range firsts {
+			for _, off := range []int64{first, first + 1234, first + 2999} {
+				if n := searchBoth(t, st, fmt.Sprintf("order id-%d failed", off)); n != 1 {
+					t.Fatalf("%s: order id-%d: %d events, want 1", stage, off, n)
+				}
+			}
+		}
+		// Every rare word, through the index's plan: its block is kept.
+		for off := int64(0); off < total; off += 199 {
+			p, err := st.planSearch(ctx, SearchRequest{Query: fmt.Sprintf("order id-%d failed", off)})
+			if err != nil || !p.indexed {
+				t.Fatalf("%s: planSearch: indexed %v, %v", stage, p.indexed, err)
+			}
+			ts := t0.Add(time.Duration(off) * time.Millisecond)
+			if rs, _ := p.within(ts, ts.Add(time.Millisecond)); len(rs) == 0 {
+				t.Fatalf("%s: the index ruled out the block of order id-%d", stage, off)
+			}
+		}
+		if n := searchBoth(t, st, "order id-999999999 failed"); n != 0 {
+			t.Fatalf("%s: a word never stored: %d events", stage, n)
+		}
+		p, err := st.planSearch(ctx, SearchRequest{Query: "order id-7000 failed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, rows := p.within(time.Time{}, time.Time{}); rows > 3*3000 {
+			t.Fatalf("%s: the index kept %d of %d events for a word of one event", stage, rows, total)
+		}
+		searchBoth(t, st, "for order ") // a common word: every block, both sizes
+	}
+	check("written")
+	merged, err := st.CompactSegments(ctx)
+	if err != nil || merged < segmentCompactMin {
+		t.Fatalf("CompactSegments merged %d files: %v", merged, err)
+	}
+	check("compacted")
+	st.Close()
+	if st, err = Open(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened")
 }

@@ -153,6 +153,7 @@ type traceBlock struct {
 	tokens       []uint64 // tokenBloomChunks × traceChunkWords; nil: not indexed (benchmarks)
 	tsMin, tsMax time.Time
 	rows         int
+	noFold       bool // seal the token bloom at full size (tests: blocks as written before folding)
 }
 
 func newTraceBlock() *traceBlock {
@@ -191,6 +192,7 @@ type traceIndex struct {
 	unindexed [2]bool  // the twin has more unsealed rows than Open indexes
 	off       bool     // benchmarks: measure the write path without the index
 	noTokens  bool     // benchmarks: blocks without the token bloom (tokenindex.go)
+	noFold    bool     // tests: token blooms sealed at full size, as before foldTokenBloom
 }
 
 // newBlock is a new open block; the caller holds mu.
@@ -199,6 +201,7 @@ func (ix *traceIndex) newBlock() *traceBlock {
 	if ix.noTokens {
 		b.tokens = nil
 	}
+	b.noFold = ix.noFold
 	return b
 }
 
@@ -342,25 +345,44 @@ func (s *Store) writeTraceBlocks(ctx context.Context, conn driver.Conn, twin int
 }
 
 // writeTraceBlock appends block id's range and non-empty bloom chunks in
-// the open transaction on conn (the writer's current twin).
+// the open transaction on conn (the writer's current twin). The token
+// bloom is folded to its block's size first (foldTokenBloom): a block of
+// a few thousand events writes tens of rows, not tokenBloomChunks. A
+// folded block is written with tokens = false, so a binary from before
+// folding scans it rather than miss its words; this one knows it by its
+// marker row (tokenindex.go).
 func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBlock) (err error) {
+	var tokens []uint64
+	n := 0
+	switch {
+	case b.tokens != nil && b.noFold:
+		tokens, n = b.tokens, tokenBloomChunks
+	case b.tokens != nil:
+		tokens, n = foldTokenBloom(b.tokens)
+	}
 	ex := conn.(driver.ExecerContext)
 	if _, err := ex.ExecContext(ctx, `INSERT INTO trace_blocks VALUES ($1, $2, $3, $4, $5)`, []driver.NamedValue{
 		{Ordinal: 1, Value: id}, {Ordinal: 2, Value: b.tsMin.UTC()}, {Ordinal: 3, Value: b.tsMax.UTC()}, {Ordinal: 4, Value: int64(b.rows)},
-		{Ordinal: 5, Value: b.tokens != nil}}); err != nil {
+		{Ordinal: 5, Value: n == tokenBloomChunks}}); err != nil {
 		return fmt.Errorf("write trace block %d: %w", id, err)
 	}
 	if b.tokens != nil {
-		if err := appendBloomChunks(conn, "token_bloom", id, b.tokens); err != nil {
+		base, marker := 0, false
+		if n < tokenBloomChunks {
+			base, marker = tokenFoldedBase+n, true
+		}
+		if err := appendBloomChunks(conn, "token_bloom", id, tokens, base, marker); err != nil {
 			return err
 		}
 	}
-	return appendBloomChunks(conn, "trace_bloom", id, b.bits)
+	return appendBloomChunks(conn, "trace_bloom", id, b.bits, 0, false)
 }
 
 // appendBloomChunks appends block id's non-empty 512-bit chunks of bloom
-// (trace_bloom or token_bloom, same columns) in the open transaction on conn.
-func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64) (err error) {
+// (trace_bloom or token_bloom, same columns) in the open transaction on
+// conn, chunk i as chunk number base+i; with marker, a row of chunk number
+// tokenFoldedBase and no bits first (a folded token bloom, tokenindex.go).
+func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64, base int, marker bool) (err error) {
 	app, err := duckdb.NewAppender(conn, "", "", table)
 	if err != nil {
 		return fmt.Errorf("open %s appender: %w", table, err)
@@ -370,12 +392,18 @@ func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64)
 			err = fmt.Errorf("flush %s of block %d: %w", table, id, cerr)
 		}
 	}()
+	if marker {
+		if err := app.AppendRow(id, int32(tokenFoldedBase), int64(0), int64(0), int64(0), int64(0),
+			int64(0), int64(0), int64(0), int64(0)); err != nil {
+			return fmt.Errorf("append %s marker: %w", table, err)
+		}
+	}
 	for c := 0; c < len(bloom)/traceChunkWords; c++ {
 		w := bloom[c*traceChunkWords : (c+1)*traceChunkWords]
 		if !slices.ContainsFunc(w, func(w uint64) bool { return w != 0 }) {
 			continue
 		}
-		if err := app.AppendRow(id, int32(c), int64(w[0]), int64(w[1]), int64(w[2]), int64(w[3]),
+		if err := app.AppendRow(id, int32(base+c), int64(w[0]), int64(w[1]), int64(w[2]), int64(w[3]),
 			int64(w[4]), int64(w[5]), int64(w[6]), int64(w[7])); err != nil {
 			return fmt.Errorf("append %s chunk: %w", table, err)
 		}
@@ -520,9 +548,13 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 	ix.mu.Unlock()
 	// The bloom test runs in DuckDB: a block may hold the id when every
 	// probe bit is set in its chunk, i.e. (w & mask) = mask for each word.
+	// The chunk number is written into the SQL (a number computed here),
+	// not bound: DuckDB filters a constant inside the scan of the chunk
+	// column, and a bound parameter only after reading every column of
+	// every row (tokenindex.go measured the same lookup both ways).
 	var mask [traceChunkWords]uint64
 	k.set(mask[:], traceBloomProbes)
-	args := []any{int32(k.chunk)}
+	var args []any
 	var test strings.Builder
 	for i, m := range mask {
 		if m != 0 {
@@ -533,7 +565,7 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 	var branches []string
 	for _, twin := range twins {
 		branches = append(branches, fmt.Sprintf(`SELECT k.ts_min, k.ts_max FROM %[1]s.main.trace_bloom b JOIN %[1]s.main.trace_blocks k ON k.block = b.block
-			WHERE b.chunk = $1%[2]s`, twin, test.String()))
+			WHERE b.chunk = %[3]d%[2]s`, twin, test.String(), k.chunk))
 	}
 	err = s.query(ctx, "trace_index", strings.Join(branches, " UNION ALL "), args, func(rows *sql.Rows) error {
 		var r tsRange

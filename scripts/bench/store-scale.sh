@@ -27,7 +27,9 @@
 # metrics.txt (once a second: Unix time, then the counters of checkpoints,
 # rollup and segment compactions, segments written, GC cycles and process
 # CPU seconds, the host's 1-minute load), and store-query-seconds.txt (the store's own time per query
-# kind, from /metrics, after the run).
+# kind, from /metrics, after the run). scripts/bench/store-scale-timeline.py
+# lines the two up: each query kind's latencies with and without a
+# checkpoint running, and by the process's CPU in that second.
 set -euo pipefail
 DIR=${SCALE_DIR:?set SCALE_DIR to the data directory of a store built by BenchmarkStoreScale}
 FORMAT=${SCALE_FORMAT:-parquet}
@@ -71,7 +73,8 @@ TAIL=$!
 	for _ in $(seq "$((DURATION + 5))"); do
 		now=$EPOCHREALTIME
 		curl -s --max-time 1 "$URL/metrics" | awk -v t="$now" '
-			/^wirelog_store_checkpoint_seconds_count / || /^wirelog_store_rollup_compactions_total / ||
+			/^wirelog_store_checkpoint_seconds_count / || /^wirelog_store_checkpoint_seconds_sum / ||
+			/^wirelog_store_rollup_compactions_total / ||
 			/^wirelog_store_segment_compactions_total / || /^wirelog_store_segments_written_total / ||
 			/^go_gc_duration_seconds_count / || /^process_cpu_seconds_total / { printf "%s %s %s\n", t, $1, $2 }'
 		read -r load1 _ </proc/loadavg && echo "$now loadavg1 $load1"
@@ -129,3 +132,4 @@ if [ -n "$LG" ]; then
 	tail -n 15 "$OUT/loadgen.log"
 fi
 cat "$OUT/host.txt"
+python3 "$(dirname "$0")/store-scale-timeline.py" "$OUT" || true
