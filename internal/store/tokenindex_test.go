@@ -197,7 +197,7 @@ func countFiles(src string) int {
 }
 
 // TestFoldTokenBloom: a folded bloom holds every word of the full one, at
-// the chunk number tokenChunkIDs names for its size, and is folded only
+// the chunk number tokenChunkTest names for its size, and is folded only
 // while a quarter of its bits or fewer are set.
 func TestFoldTokenBloom(t *testing.T) {
 	for _, words := range []int{0, 1, 50, 3000, 40000, 200000} {
@@ -232,10 +232,11 @@ func TestFoldTokenBloom(t *testing.T) {
 		for i, k := range keys {
 			c := k.chunk / (tokenBloomChunks / n)
 			if n < tokenBloomChunks {
-				// The number a lookup asks for this size, stored as base+n+c.
-				ids := tokenChunkIDs(k)
-				if got := ids[bits.Len(uint(n))] - tokenFoldedBase - n; got != c {
-					t.Fatalf("tokenChunkIDs names chunk %d for %d chunks, the fold put the word in %d", got, n, c)
+				// The number stored for the word's chunk is the one the
+				// lookup's arithmetic (tokenChunkTest) names for this size.
+				x := tokenChunkNumber(n, c)
+				if x < 2*tokenFoldedBase || x%tokenFoldedBase != k.chunk>>(tokenBloomLog+2-x/tokenFoldedBase) {
+					t.Fatalf("%d chunks: chunk %d is stored as %d, which tokenChunkTest does not name for chunk %d", n, c, x, k.chunk)
 				}
 			}
 			if !k.has(folded[c*traceChunkWords:(c+1)*traceChunkWords], tokenBloomProbes) {

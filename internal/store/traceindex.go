@@ -367,10 +367,7 @@ func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBl
 		return fmt.Errorf("write trace block %d: %w", id, err)
 	}
 	if b.tokens != nil {
-		base, marker := 0, false
-		if n < tokenBloomChunks {
-			base, marker = tokenFoldedBase+n, true
-		}
+		base, marker := tokenChunkNumber(n, 0), n < tokenBloomChunks
 		if err := appendBloomChunks(conn, "token_bloom", id, tokens, base, marker); err != nil {
 			return err
 		}
@@ -549,9 +546,7 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 	// The bloom test runs in DuckDB: a block may hold the id when every
 	// probe bit is set in its chunk, i.e. (w & mask) = mask for each word.
 	// The chunk number is written into the SQL (a number computed here),
-	// not bound: DuckDB filters a constant inside the scan of the chunk
-	// column, and a bound parameter only after reading every column of
-	// every row (tokenindex.go measured the same lookup both ways).
+	// as the token index does with its arithmetic (tokenChunkTest).
 	var mask [traceChunkWords]uint64
 	k.set(mask[:], traceBloomProbes)
 	var args []any
