@@ -545,11 +545,9 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 	ix.mu.Unlock()
 	// The bloom test runs in DuckDB: a block may hold the id when every
 	// probe bit is set in its chunk, i.e. (w & mask) = mask for each word.
-	// The chunk number is written into the SQL (a number computed here),
-	// as the token index does with its arithmetic (tokenChunkTest).
 	var mask [traceChunkWords]uint64
 	k.set(mask[:], traceBloomProbes)
-	var args []any
+	args := []any{int32(k.chunk)}
 	var test strings.Builder
 	for i, m := range mask {
 		if m != 0 {
@@ -560,7 +558,7 @@ func (s *Store) traceRanges(ctx context.Context, id string) (ranges []tsRange, i
 	var branches []string
 	for _, twin := range twins {
 		branches = append(branches, fmt.Sprintf(`SELECT k.ts_min, k.ts_max FROM %[1]s.main.trace_bloom b JOIN %[1]s.main.trace_blocks k ON k.block = b.block
-			WHERE b.chunk = %[3]d%[2]s`, twin, test.String(), k.chunk))
+			WHERE b.chunk = $1%[2]s`, twin, test.String()))
 	}
 	err = s.query(ctx, "trace_index", strings.Join(branches, " UNION ALL "), args, func(rows *sql.Rows) error {
 		var r tsRange
