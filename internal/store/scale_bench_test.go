@@ -226,7 +226,9 @@ func scaleStore(b *testing.B) (*Store, time.Time, int, string) {
 	}
 	path := filepath.Join(dir, "wirelog.duckdb")
 	marker := path + ".built"
-	opts := Options{DisableMaintenance: true, Retention: -1, Format: format}
+	// WIRELOG_SCALE_MEMORY: DuckDB's memory limit (default: the store's;
+	// `wirelog run` gives it 128MB) — the buffer pool the queries read from.
+	opts := Options{DisableMaintenance: true, Retention: -1, Format: format, MemoryLimit: os.Getenv("WIRELOG_SCALE_MEMORY")}
 	if m, err := os.ReadFile(marker); err == nil {
 		f := append(strings.Fields(string(m)), "", "", "")
 		end, err := time.Parse(time.RFC3339, f[0])
