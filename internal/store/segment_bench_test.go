@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 )
 
@@ -181,4 +182,76 @@ func BenchmarkSegmentQueries(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSegmentEncodeProps measures the Parquet writer settings of a
+// segment against the store's (segmentWriterProps): the CPU per event of
+// encoding one full segment of loadgen-shaped events (the record as the
+// store freezes it, into a writer that only counts) and the bytes per
+// event of the file. "main" is the settings and Snappy encoder before
+// issue 12's fifth session; the variants below it undo one change each,
+// or try one the store does not use.
+//
+//	go test -run '^$' -bench SegmentEncodeProps -count 5 ./internal/store
+func BenchmarkSegmentEncodeProps(b *testing.B) {
+	const n = DefaultSegmentRows
+	rows := make([]Row, n)
+	var buf []byte
+	for i := range rows {
+		buf = scaleEvent(&rows[i], int64(i), n, bigT0.Add(scaleSpan), buf)
+		rows[i].Event.Time = bigT0.Add(time.Duration(i) * 10 * time.Microsecond)
+	}
+	rec := buildSegmentRecord(rows, nil)
+	defer rec.Release()
+	with := func(extra ...parquet.WriterProperty) func() *parquet.WriterProperties {
+		return func() *parquet.WriterProperties { return segmentWriterProps(segmentCompression, false, extra...) }
+	}
+	variants := []struct {
+		name   string
+		props  func() *parquet.WriterProperties
+		golang bool // github.com/golang/snappy's encoder instead of s2's
+	}{
+		{"store", defaultSegmentProps, false},
+		{"main", mainSegmentProps, true},
+		{"golang-snappy", defaultSegmentProps, true},
+		{"1mb-pages", with(parquet.WithDataPageSize(1 << 20)), false},
+		{"partition-dict", with(parquet.WithDictionaryFor("partition", true)), false},
+		{"dict-stats", with(parquet.WithStatsFor("service", true), parquet.WithStatsFor("level", true), parquet.WithStatsFor("host", true)), false},
+		{"ids-uncompressed", with(parquet.WithCompressionFor("trace_id", compress.Codecs.Uncompressed),
+			parquet.WithCompressionFor("span_id", compress.Codecs.Uncompressed)), false},
+		{"ids-nostats", with(parquet.WithStatsFor("trace_id", false)), false},
+		{"pagev2", with(parquet.WithDataPageVersion(parquet.DataPageV2)), false},
+		{"text-delta-length", with(parquet.WithEncodingFor("message", parquet.Encodings.DeltaLengthByteArray),
+			parquet.WithEncodingFor("attrs", parquet.Encodings.DeltaLengthByteArray)), false},
+		{"lz4raw", func() *parquet.WriterProperties { return segmentWriterProps(compress.Codecs.Lz4Raw, false) }, false},
+		{"uncompressed", func() *parquet.WriterProperties { return segmentWriterProps(compress.Codecs.Uncompressed, false) }, false},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			if v.golang {
+				defer useGolangSnappy()()
+			}
+			props := v.props()
+			var out countingWriter
+			b.ReportAllocs()
+			cpu0 := processCPU(b)
+			for i := 0; i < b.N; i++ {
+				out = 0
+				if err := encodeRecordWith(&out, rec, props); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(time.Microsecond)/float64(b.N*n), "cpu-µs/event")
+			b.ReportMetric(float64(out)/float64(n), "file-B/event")
+		})
+	}
+}
+
+// countingWriter counts what is written to it: the encoder's own cost,
+// without a file's.
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
 }

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -58,34 +61,64 @@ type segmentCodec = compress.Compression
 // buffers one row group of compressed pages at a time.
 const segmentRowGroup = 122880
 
+// segmentPageSize is the data page size of a segment's columns. arrow-go
+// builds a page in a buffer that doubles as it grows and zeroes it when
+// the page is written: 1 MB pages (its default) cost 2 MB of garbage and a
+// 2 MB clear per page of message text; 224 KB pages (a page closes up to a
+// write batch past the limit, within a 512 KB buffer) cut the encoder's
+// allocations by half and its CPU by a sixth, for the same file size
+// (BenchmarkSegmentEncodeProps, docs/BENCHMARKS.md "Store CPU per event,
+// fifth session").
+const segmentPageSize = 224 << 10
+
 // segmentWriterProps are the Parquet settings of a segment: dictionary
-// pages only for the low-cardinality columns (a dictionary attempt on
+// pages only for the low-cardinality text columns (a dictionary attempt on
 // message or trace_id costs a hash per value and is abandoned at the page
-// limit), delta encoding for the increasing ts and offset, statistics
-// (min/max, what DuckDB prunes row groups with) on every column, and a
-// bloom filter on trace_id when bloom is set.
-func segmentWriterProps(codec segmentCodec, bloom bool) *parquet.WriterProperties {
+// limit), delta encoding for the increasing ts and offset and for
+// partition (runs of one value: a few bits per page, where a dictionary
+// hashed every value), statistics (min/max, what DuckDB prunes row groups
+// with) on the columns whose ranges can exclude a row group, and a bloom
+// filter on trace_id when bloom is set.
+func segmentWriterProps(codec segmentCodec, bloom bool, extra ...parquet.WriterProperty) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(codec),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithMaxRowGroupLength(segmentRowGroup),
-		parquet.WithDataPageSize(1 << 20),
+		parquet.WithDataPageSize(segmentPageSize),
 		parquet.WithEncodingFor("ts", parquet.Encodings.DeltaBinaryPacked),
 		parquet.WithEncodingFor("offset", parquet.Encodings.DeltaBinaryPacked),
+		parquet.WithEncodingFor("partition", parquet.Encodings.DeltaBinaryPacked),
 		parquet.WithStats(true),
 		// Long message/attrs minimums and maximums cost bytes in every page
 		// header and prune nothing.
 		parquet.WithStatsFor("message", false),
 		parquet.WithStatsFor("attrs", false),
 		parquet.WithStatsFor("span_id", false),
+		// A segment holds a fraction of a second of every service, level
+		// and host sending: their min/max exclude nothing, and arrow-go
+		// computes a dictionary column's statistics by hashing every index
+		// of every chunk (compute.UniqueArray: 6 % of the store's CPU,
+		// profiled). topic and tenant keep theirs: one value per segment
+		// is common, and a tenant's searches skip other tenants' files.
+		parquet.WithStatsFor("service", false),
+		parquet.WithStatsFor("level", false),
+		parquet.WithStatsFor("host", false),
 	}
-	for _, c := range []string{"topic", "partition", "service", "level", "host", "tenant"} {
+	for _, c := range []string{"topic", "service", "level", "host", "tenant"} {
 		opts = append(opts, parquet.WithDictionaryFor(c, true))
 	}
 	if bloom {
 		opts = append(opts, parquet.WithBloomFilterEnabledFor("trace_id", true), parquet.WithBloomFilterFPPFor("trace_id", 0.01))
 	}
-	return parquet.NewWriterProperties(opts...)
+	return parquet.NewWriterProperties(append(opts, extra...)...)
+}
+
+// segmentProps are the writer settings of the segment files the store
+// writes (a test swaps in an earlier release's, to read its files).
+var segmentProps = defaultSegmentProps
+
+func defaultSegmentProps() *parquet.WriterProperties {
+	return segmentWriterProps(segmentCompression, false)
 }
 
 // encodeSegment writes the kept rows as one Parquet file to w.
@@ -104,7 +137,13 @@ const segmentChunkRows = 16384
 // encodeRecord writes rec (segmentSchema) as one Parquet file to w, in row
 // groups of at most segmentRowGroup events.
 func encodeRecord(w io.Writer, rec arrow.RecordBatch, codec segmentCodec, bloom bool) error {
-	fw, err := pqarrow.NewFileWriter(segmentSchema, w, segmentWriterProps(codec, bloom), pqarrow.NewArrowWriterProperties())
+	return encodeRecordWith(w, rec, segmentWriterProps(codec, bloom))
+}
+
+// encodeRecordWith is encodeRecord with the writer properties given
+// (BenchmarkSegmentEncodeProps measures the alternatives).
+func encodeRecordWith(w io.Writer, rec arrow.RecordBatch, props *parquet.WriterProperties) error {
+	fw, err := pqarrow.NewFileWriter(segmentSchema, w, props, pqarrow.NewArrowWriterProperties())
 	if err != nil {
 		return fmt.Errorf("start segment: %w", err)
 	}
@@ -236,15 +275,15 @@ func (b *segmentBuilder) add(r *Row) (service, tenant int32) {
 	} else {
 		b.levelIDs[e.Level] = b.level.add(e.Level.String()) + 1
 	}
-	b.message.addText(e.Message)
+	b.message.addString(e.Message)
 	b.host.add(e.Host)
-	b.traceID.addText(e.TraceID)
-	b.spanID.addText(e.SpanID)
+	b.traceID.addString(e.TraceID)
+	b.spanID.addString(e.SpanID)
 	tenant = b.tenant.add(e.Tenant)
 	if len(e.Attrs) == 0 {
 		b.attrs.addNull()
 	} else {
-		b.attrs.add(validBytes(e.Attrs))
+		b.attrs.add(e.Attrs)
 	}
 	b.size.add(int32(r.Bytes))
 	return service, tenant
@@ -272,6 +311,9 @@ func (b *segmentBuilder) sizeNext(maxRows int) (int, segmentTextSizes) {
 // record returns the events added as one record; the builder's buffers
 // belong to the record from then on.
 func (b *segmentBuilder) record() arrow.RecordBatch {
+	for _, c := range []*textColumn{&b.message, &b.traceID, &b.spanID, &b.attrs} {
+		c.repairUTF8()
+	}
 	cols := []arrow.Array{b.topic.array(), fixedArray(arrow.PrimitiveTypes.Int32, &b.partition), fixedArray(arrow.PrimitiveTypes.Int64, &b.offset),
 		fixedArray(segmentSchema.Field(3).Type, &b.ts), b.service.array(), b.level.array(),
 		b.message.array(), b.host.array(), b.traceID.array(), b.spanID.array(), b.tenant.array(), b.attrs.array(), fixedArray(arrow.PrimitiveTypes.Int32, &b.size)}
@@ -394,15 +436,15 @@ func (c *textColumn) grow(more int) {
 	c.data = nb[:len(c.data)]
 }
 
-// addText appends s, repairing invalid UTF-8 as the table path does.
-func (c *textColumn) addText(s string) {
-	if !utf8.ValidString(s) {
-		s = validString(s)
-	}
+// addString appends s (repairUTF8 makes it valid UTF-8 before the column
+// becomes an array).
+func (c *textColumn) addString(s string) {
 	c.add(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
-// add appends v, which must be valid UTF-8 (a string column).
+// add appends v as it is: invalid UTF-8 is repaired once the column is
+// complete (repairUTF8), where one pass over its bytes checks every value
+// at once instead of a utf8.Valid call per value and event.
 func (c *textColumn) add(v []byte) {
 	if len(c.data)+len(v) > cap(c.data) {
 		c.grow(len(v))
@@ -431,6 +473,75 @@ func (c *textColumn) setValid(ok bool) {
 	}
 }
 
+// repairUTF8 replaces invalid UTF-8 in each value with U+FFFD, as
+// validString does for the table path (DuckDB rejects invalid VARCHAR
+// data). Log text is nearly all ASCII: one pass over the column's bytes,
+// 32 at a time, proves that of every value at once, at a fraction of what
+// a utf8.Valid per value and event cost (a third of buffering an event,
+// profiled). From the value with the first non-ASCII byte on, each value
+// is checked alone: a multi-byte character split across two values is
+// valid in the concatenation but not in either value.
+func (c *textColumn) repairUTF8() {
+	i := firstNonASCII(c.data)
+	if i == len(c.data) {
+		return
+	}
+	offs := c.offsets.vals
+	n := len(offs) - 1
+	// The value holding byte i: the first whose end is past it.
+	v := sort.Search(n, func(k int) bool { return int(offs[k+1]) > i })
+	for ; v < n; v++ {
+		if !utf8.Valid(c.data[offs[v]:offs[v+1]]) {
+			c.rewriteFrom(v)
+			return
+		}
+	}
+}
+
+// rewriteFrom rewrites the values from v on, repairing the invalid ones
+// (rare: the tail is copied once, the values before v stay in place).
+func (c *textColumn) rewriteFrom(v int) {
+	offs := c.offsets.vals
+	n := len(offs) - 1
+	base := int(offs[v])
+	tail := make([]byte, 0, len(c.data)-base+64)
+	ends := make([]int32, 0, n-v)
+	for k := v; k < n; k++ {
+		val := c.data[offs[k]:offs[k+1]]
+		if !utf8.Valid(val) {
+			val = bytes.ToValidUTF8(val, []byte("\uFFFD"))
+		}
+		tail = append(tail, val...)
+		ends = append(ends, int32(base+len(tail)))
+	}
+	c.data = c.data[:base]
+	if len(tail) > cap(c.data)-base {
+		c.grow(len(tail))
+	}
+	c.data = append(c.data, tail...)
+	copy(offs[v+1:], ends)
+}
+
+// firstNonASCII is the index of the first byte of b with its top bit set,
+// len(b) when there is none.
+func firstNonASCII(b []byte) int {
+	const hi = 0x8080808080808080
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		w := binary.LittleEndian.Uint64(b[i:]) | binary.LittleEndian.Uint64(b[i+8:]) |
+			binary.LittleEndian.Uint64(b[i+16:]) | binary.LittleEndian.Uint64(b[i+24:])
+		if w&hi != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return len(b)
+}
+
 func (c *textColumn) array() arrow.Array {
 	n := len(c.offsets.vals) - 1
 	var valid *memory.Buffer
@@ -457,15 +568,44 @@ func (c *textColumn) free() {
 	}
 }
 
-// dictColumn builds a dictionary-encoded text column: one map lookup per
-// value (none when it repeats the last one), each distinct value stored
-// once.
+// dictColumn builds a dictionary-encoded text column, each distinct value
+// stored once. A value is looked up in a small direct-mapped cache first
+// (a hash of its length and first and last 8 bytes, one string compare),
+// then in the map: the events of a segment repeat a few dozen services and
+// hosts, and a Go map lookup hashes every byte of the string (profiled:
+// the map was most of a dictionary add).
 type dictColumn struct {
 	ids     map[string]int32
 	values  []string
 	indices fixedColumn[int32]
 	last    string // the value of lastID, when len(values) > 0
 	lastID  int32
+	cache   [dictCacheSlots]dictSlot
+}
+
+const dictCacheSlots = 256 // a power of two
+
+// dictSlot is a cached dictionary value; id is its index + 1 (0: empty).
+type dictSlot struct {
+	s  string
+	id int32
+}
+
+// dictSlotOf is s's slot in a dictColumn's cache.
+func dictSlotOf(s string) int {
+	h := uint64(len(s)) * 0x9e3779b97f4a7c15
+	if n := len(s); n >= 8 {
+		b := unsafe.Slice(unsafe.StringData(s), n)
+		h ^= binary.LittleEndian.Uint64(b) * 0xff51afd7ed558ccd
+		h ^= binary.LittleEndian.Uint64(b[n-8:]) * 0xc4ceb9fe1a85ec53
+	} else {
+		var x uint64
+		for i := 0; i < n; i++ {
+			x |= uint64(s[i]) << (8 * i)
+		}
+		h ^= x * 0xff51afd7ed558ccd
+	}
+	return int((h ^ h>>29) * 0x94d049bb133111eb >> (64 - 8))
 }
 
 func newDictColumn(n int) *dictColumn {
@@ -480,12 +620,24 @@ func (d *dictColumn) add(s string) int32 {
 		d.indices.add(d.lastID)
 		return d.lastID
 	}
-	id, ok := d.ids[s]
-	if !ok {
-		s = strings.Clone(validString(s)) // the caller's batch memory is not ours to keep
-		id = int32(len(d.values))
-		d.values = append(d.values, s)
-		d.ids[s] = id
+	slot := &d.cache[dictSlotOf(s)]
+	var id int32
+	if slot.id > 0 && slot.s == s {
+		id = slot.id - 1
+	} else {
+		var ok bool
+		id, ok = d.ids[s]
+		if !ok {
+			v := strings.Clone(validString(s)) // the caller's batch memory is not ours to keep
+			id = int32(len(d.values))
+			d.values = append(d.values, v)
+			d.ids[v] = id
+		}
+		// Keyed by the value as given (a repaired one differs): ours, not
+		// the caller's memory.
+		if v := d.values[id]; v == s {
+			slot.s, slot.id = v, id+1
+		}
 	}
 	d.last, d.lastID = d.values[id], id
 	d.indices.add(id)
