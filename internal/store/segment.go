@@ -81,7 +81,9 @@ const (
 
 // segmentCompression: snappy cost 1.0-1.2 CPU µs/event with 34 bytes per
 // ~300-byte event on disk; zstd 1.4-1.9 µs for 11 bytes; lz4 about snappy's
-// CPU for 29 bytes (BenchmarkSegmentEncode, docs/bench/store.md).
+// CPU for 29 bytes (BenchmarkSegmentEncode, docs/bench/store.md). Its
+// blocks are encoded by s2 (segment_codec.go), measured against the other
+// writer settings by BenchmarkSegmentEncodeProps.
 var segmentCompression = compress.Codecs.Snappy
 
 // segmentTable registers the segment files: a file is part of the store
