@@ -66,7 +66,7 @@ const segmentRowGroup = 122880
 // the page is written: 1 MB pages (its default) cost 2 MB of garbage and a
 // 2 MB clear per page of message text; 224 KB pages (a page closes up to a
 // write batch past the limit, within a 512 KB buffer) cut the encoder's
-// allocations by half and its CPU by a sixth, for the same file size
+// allocations by half and its CPU by a fifth, for the same file size
 // (BenchmarkSegmentEncodeProps, docs/BENCHMARKS.md "Store CPU per event,
 // fifth session").
 const segmentPageSize = 224 << 10
@@ -99,7 +99,7 @@ func segmentWriterProps(codec segmentCodec, bloom bool, extra ...parquet.WriterP
 		// computes a dictionary column's statistics by hashing every index
 		// of every chunk (compute.UniqueArray: 6 % of the store's CPU,
 		// profiled). topic and tenant keep theirs: one value per segment
-		// is common, and a tenant's searches skip other tenants' files.
+		// is common, and a tenant's searches can skip files of other tenants.
 		parquet.WithStatsFor("service", false),
 		parquet.WithStatsFor("level", false),
 		parquet.WithStatsFor("host", false),
