@@ -14,12 +14,14 @@ import (
 
 // Decoder turns one JSON object sent by a user into an Event. It is the hot
 // path of HTTP ingest, so it reuses its parser and buffers: the strings of an
-// Event it fills point into the Decoder and stay valid only until the next
-// call. Callers encode the event (AppendJSON) before decoding the next one.
+// Event it fills point into the Decoder or into the line decoded, and stay
+// valid only until the next call and while the line is unchanged. Callers
+// encode the event (AppendJSON) before decoding the next one.
 // A Decoder is not safe for concurrent use; pool them.
 //
 // fastjson was chosen over encoding/json on the numbers in
-// docs/BENCHMARKS.md (decode + normalise of a ~250-byte event).
+// docs/BENCHMARKS.md (decode + normalise of a ~250-byte event); a flat
+// line of plain values skips even fastjson's tree (flat.go).
 type Decoder struct {
 	p     fastjson.Parser
 	attrs []byte
@@ -171,12 +173,26 @@ func canonical(k string) string {
 
 // Decode parses line (one JSON object) into e. arrival is used when the event
 // has no timestamp. The returned error says what is wrong in words a sender
-// can act on; e is then undefined.
+// can act on; e is then undefined. The strings of e point into d or into
+// line, and stay valid until the next call or until line changes.
 func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
-	e.Reset()
 	if i := ControlByte(line); i >= 0 {
+		e.Reset()
 		return fmt.Errorf("invalid JSON: raw control character 0x%02x at byte %d; escape it (\\u%04x)", line[i], i+1, line[i])
 	}
+	// Nearly every line is a flat object of plain values: one pass over
+	// its bytes decodes it (flat.go). Anything else, and every error, is
+	// the tree decoder's, so both give one result for every line.
+	if d.decodeFlat(line, arrival, e) {
+		return nil
+	}
+	return d.decodeTree(line, arrival, e)
+}
+
+// decodeTree is Decode through fastjson's parse tree: nested values,
+// escapes, scalars where strings are wanted, and every error.
+func (d *Decoder) decodeTree(line []byte, arrival time.Time, e *Event) error {
+	e.Reset()
 	v, err := d.p.ParseBytes(line)
 	if err != nil {
 		return fmt.Errorf("invalid JSON: %s", trimErr(err))
@@ -199,24 +215,7 @@ func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
 			return
 		}
 		k := b2s(key)
-		ck := canonical(k)
-		slot := -1
-		switch ck {
-		case fieldTS:
-			slot = 0
-		case fieldService:
-			slot = 1
-		case fieldLevel:
-			slot = 2
-		case fieldMessage:
-			slot = 3
-		case fieldHost:
-			slot = 4
-		case fieldTraceID:
-			slot = 5
-		case fieldSpanID:
-			slot = 6
-		}
+		slot, ck := slotOf(k)
 		if slot < 0 || (seen[slot] && ck != k) {
 			d.appendAttr(key, v)
 			return
@@ -227,14 +226,44 @@ func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
 	if ferr != nil {
 		return ferr
 	}
-	if !seen[0] {
+	d.finish(e, arrival, seen[0])
+	return nil
+}
+
+// slotOf is the field slot key k fills (ts 0, service 1, level 2, message
+// 3, host 4, trace_id 5, span_id 6), -1 for an attribute, and k's
+// canonical name.
+func slotOf(k string) (int, string) {
+	ck := canonical(k)
+	switch ck {
+	case fieldTS:
+		return 0, ck
+	case fieldService:
+		return 1, ck
+	case fieldLevel:
+		return 2, ck
+	case fieldMessage:
+		return 3, ck
+	case fieldHost:
+		return 4, ck
+	case fieldTraceID:
+		return 5, ck
+	case fieldSpanID:
+		return 6, ck
+	}
+	return -1, ck
+}
+
+// finish completes a decoded e: the arrival time when the line had no
+// timestamp, and the attributes gathered.
+func (d *Decoder) finish(e *Event, arrival time.Time, hasTime bool) {
+	if !hasTime {
 		e.Time = arrival.UTC()
 	}
 	if len(d.attrs) > 0 {
 		d.attrs = append(d.attrs, '}')
 		e.Attrs = d.attrs
 	}
-	return nil
 }
 
 func (d *Decoder) appendAttr(key []byte, v *fastjson.Value) {
@@ -345,11 +374,7 @@ func (d *Decoder) setField(e *Event, slot int, name string, v *fastjson.Value) e
 	if slot == 0 { // ts
 		switch v.Type() {
 		case fastjson.TypeString:
-			t, err := ParseTime(b2s(v.GetStringBytes()))
-			if err != nil {
-				return fmt.Errorf("field %q: %v", name, err)
-			}
-			e.Time = t
+			return setString(e, slot, name, b2s(v.GetStringBytes()))
 		case fastjson.TypeNumber:
 			t, err := TimeFromEpoch(v.GetFloat64())
 			if err != nil {
@@ -377,8 +402,18 @@ func (d *Decoder) setField(e *Event, slot int, name string, v *fastjson.Value) e
 		}
 		return fmt.Errorf("field %q: want a string, got %s", name, v.Type())
 	}
-	s := b2s(v.GetStringBytes())
+	return setString(e, slot, name, b2s(v.GetStringBytes()))
+}
+
+// setString sets field slot (ts, or 1..7) of e from the string s.
+func setString(e *Event, slot int, name, s string) error {
 	switch slot {
+	case 0:
+		t, err := ParseTime(s)
+		if err != nil {
+			return fmt.Errorf("field %q: %v", name, err)
+		}
+		e.Time = t
 	case 1:
 		e.Service = s
 	case 2:

@@ -106,7 +106,8 @@ func ParseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, errors.New("empty timestamp")
 	}
-	if c := s[0]; c >= '0' && c <= '9' && !strings.ContainsAny(s, "-:T") {
+	// An RFC 3339 time has its '-' at s[4]: skip the scan for an epoch.
+	if c := s[0]; c >= '0' && c <= '9' && (len(s) < 5 || s[4] != '-') && !strings.ContainsAny(s, "-:T") {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return time.Time{}, errors.New("timestamp is neither RFC 3339 nor an epoch number")

@@ -177,7 +177,7 @@ func (b *Batch) Reject(reason string) *Refusal {
 }
 
 func (b *Batch) count(reason string) {
-	b.h.m.events.WithLabelValues("rejected").Inc()
+	b.h.m.rejected.Inc()
 	b.h.m.apiRejects.WithLabelValues(b.api, reason).Inc()
 }
 
@@ -224,7 +224,7 @@ func (b *Batch) Commit(ctx context.Context) *Refusal {
 			return &Refusal{Code: http.StatusServiceUnavailable, Message: "the log cannot take writes right now: " + shorten(err.Error()), RetryAfter: h.opts.RetryAfter}
 		}
 	}
-	h.m.events.WithLabelValues("accepted").Add(float64(n))
+	h.m.accepted.Add(float64(n))
 	return nil
 }
 

@@ -275,3 +275,20 @@ func TestResolveRecordFormat(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+// TestRespondMatchesMarshal: the hand-written answer of a request with
+// every line accepted is byte for byte what encoding/json writes.
+func TestRespondMatchesMarshal(t *testing.T) {
+	h := NewHandler(&recorder{}, Options{})
+	for _, resp := range []Response{{}, {Accepted: 100}, {Accepted: 1 << 40, Rejected: 3}} {
+		w := httptest.NewRecorder()
+		h.respond(w, http.StatusAccepted, &resp)
+		want, _ := json.Marshal(Response{Accepted: resp.Accepted, Rejected: resp.Rejected, Errors: []LineError{}})
+		if got := w.Body.String(); got != string(want)+"\n" {
+			t.Errorf("answer %q, encoding/json writes %q", got, want)
+		}
+		if ct, cl := w.Header().Get("Content-Type"), w.Header().Get("Content-Length"); ct != "application/json" || cl != fmt.Sprint(len(want)+1) {
+			t.Errorf("Content-Type %q, Content-Length %q for %d bytes", ct, cl, len(want)+1)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wirelog/wirelog/internal/promset"
@@ -20,10 +22,14 @@ type metrics struct {
 	budgetInUse  prometheus.GaugeFunc
 	apiRequests  *prometheus.CounterVec
 	apiRejects   *prometheus.CounterVec
+
+	// The children every request touches, resolved once: a label lookup
+	// hashes its values under the vector's lock each time.
+	accepted, rejected, requestsAccepted prometheus.Counter
 }
 
 func newMetrics() metrics {
-	return metrics{
+	m := metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirelog_ingest_http_requests_total",
 			Help: "POST /api/v1/logs requests by response status code.",
@@ -75,6 +81,19 @@ func newMetrics() metrics {
 			NativeHistogramMinResetDuration: telemetry.NativeMinReset,
 		}),
 	}
+	m.accepted = m.events.WithLabelValues("accepted")
+	m.rejected = m.events.WithLabelValues("rejected")
+	m.requestsAccepted = m.requests.WithLabelValues("202")
+	return m
+}
+
+// request counts a POST /api/v1/logs answered with code.
+func (m *metrics) request(code int) {
+	if code == 202 {
+		m.requestsAccepted.Inc()
+		return
+	}
+	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 }
 
 // set lists every metric once, for Handler.Collector.

@@ -153,7 +153,7 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 			}
 		}
 	}
-	h.m.events.WithLabelValues("rejected").Add(float64(rejected))
+	h.m.rejected.Add(float64(rejected))
 	if len(req.offs) == 0 && rejected > 0 {
 		code := http.StatusBadRequest
 		if limitRejects == rejected {
@@ -172,7 +172,7 @@ func (o otlpHandler) serve(w http.ResponseWriter, r *http.Request) int {
 		if err := h.prod.Produce(r.Context(), req.recs); err != nil {
 			return o.produceFailed(w, asJSON, r.Context(), err)
 		}
-		h.m.events.WithLabelValues("accepted").Add(float64(len(req.recs)))
+		h.m.accepted.Add(float64(len(req.recs)))
 	}
 	resp := plogotlp.NewExportResponse()
 	if rejected > 0 {
