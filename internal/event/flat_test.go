@@ -126,3 +126,26 @@ func BenchmarkDecodePath(b *testing.B) {
 		})
 	}
 }
+
+// FuzzParseTime: whatever parseUTC accepts, time.Parse reads as the same
+// instant, and ParseTime's answer does not depend on which one read it.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-11-27T10:00:00.123456789Z", "2026-11-27T10:00:00Z", "2024-02-29T23:59:59.5Z",
+		"2026-02-29T00:00:00Z", "2026-11-27T24:00:00Z", "2026-11-27T10:00:00.1234567891Z", "2026-11-27T10:00:00,5Z",
+		"1969-12-31T23:59:59Z", "2200-01-01T00:00:00.000000001Z", "2026-11-27 10:00:00Z", "2026-11-27T10:00:00+02:00", "1764237600"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseUTC(s)
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatalf("%q: parseUTC gives %v, time.Parse refuses it: %v", s, got, err)
+		}
+		if got != want.UTC() {
+			t.Fatalf("%q: parseUTC gives %v, time.Parse %v", s, got, want.UTC())
+		}
+	})
+}
