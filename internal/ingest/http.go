@@ -673,17 +673,12 @@ func (h *Handler) respond(w http.ResponseWriter, code int, resp *Response) int {
 		}
 		b, _ = json.Marshal(resp)
 	}
-	hdr := w.Header()
-	hdr["Content-Type"] = jsonContentType
-	hdr.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
 	return code
 }
-
-// jsonContentType is every answer's Content-Type, one slice for all of
-// them (net/http only reads header values).
-var jsonContentType = []string{"application/json"}
 
 // authenticate resolves the request's tenant when auth is on. It returns a
 // status and message when the request must be refused.
