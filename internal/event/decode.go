@@ -176,15 +176,16 @@ func canonical(k string) string {
 // can act on; e is then undefined. The strings of e point into d or into
 // line, and stay valid until the next call or until line changes.
 func (d *Decoder) Decode(line []byte, arrival time.Time, e *Event) error {
+	// Nearly every line is a flat object of plain values: one pass over
+	// its bytes decodes it (flat.go), and it takes no line with a control
+	// character. Anything else, and every error, is the tree decoder's, so
+	// both give one result for every line.
+	if d.decodeFlat(line, arrival, e) {
+		return nil
+	}
 	if i := ControlByte(line); i >= 0 {
 		e.Reset()
 		return fmt.Errorf("invalid JSON: raw control character 0x%02x at byte %d; escape it (\\u%04x)", line[i], i+1, line[i])
-	}
-	// Nearly every line is a flat object of plain values: one pass over
-	// its bytes decodes it (flat.go). Anything else, and every error, is
-	// the tree decoder's, so both give one result for every line.
-	if d.decodeFlat(line, arrival, e) {
-		return nil
 	}
 	return d.decodeTree(line, arrival, e)
 }

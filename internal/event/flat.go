@@ -141,23 +141,25 @@ func (d *Decoder) appendFlatAttr(key, val []byte, str bool) {
 
 // plainString returns the content of the string whose opening quote is
 // just before line[start], and the index after its closing quote. ok is
-// false when it has no closing quote or holds a backslash (an escape,
-// which the tree decoder unescapes).
+// false when it has no closing quote, holds a backslash (an escape, which
+// the tree decoder unescapes) or a control character JSON does not allow.
 func plainString(line []byte, start int) (s []byte, next int, ok bool) {
 	// Eight bytes at a time to the word holding the closing quote (or a
 	// backslash): values are short, and two IndexByte calls cost more.
 	i := start
 	for ; i+8 <= len(line); i += 8 {
-		if hasQuoteOrBackslash(binary.LittleEndian.Uint64(line[i:])) {
+		if x := binary.LittleEndian.Uint64(line[i:]); hasQuoteOrBackslash(x) || hasByteBelow20(x) {
 			break
 		}
 	}
 	for ; i < len(line); i++ {
-		switch line[i] {
-		case '"':
+		switch c := line[i]; {
+		case c == '"':
 			return line[start:i], i + 1, true
-		case '\\':
+		case c == '\\':
 			return nil, 0, false
+		case c < 0x20 && c != '\t' && c != '\n' && c != '\r':
+			return nil, 0, false // Decode refuses it (ControlByte)
 		}
 	}
 	return nil, 0, false

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -42,6 +43,9 @@ var flatLines = []string{
 	"{\"tab\":\"a\tb\",\"nl\":\"a\nb\"}",
 	"{\"bad-utf8\":\"\xff\xfe\",\"\xc3\":\"k\"}",
 	"{\"ctl\":\"\x01\"}",
+	"{\"\x1f\":1}",
+	"{\"a\":1,\x00\"b\":2}",
+	"{\"long\":\"0123456789abcdef\x7f\x19tail\"}",
 	`{"":"empty key","tenant":"t1","trace.id":"abc","service.name":"svc"}`,
 	`{"hostname":"h","host":"H","timestamp":"2026-11-27T10:00:00+02:00","@timestamp":"2026-11-27 10:00:00Z"}`,
 }
@@ -87,7 +91,12 @@ func sameAsTree(t *testing.T, line []byte, maxAttrs, maxDepth int) {
 	err := d.Decode(line, arrival, &got)
 	var werr error
 	if i := ControlByte(line); i >= 0 {
-		werr = d.Decode(line, arrival, &want) // the control-byte refusal comes before either path
+		// Decode refuses it before the tree decoder: the flat one must not take it.
+		var flat Decoder
+		if flat.decodeFlat(line, arrival, &want) {
+			t.Fatalf("%q: the flat decoder took a line with a raw control character", line)
+		}
+		werr = fmt.Errorf("invalid JSON: raw control character 0x%02x at byte %d; escape it (\\u%04x)", line[i], i+1, line[i])
 	} else {
 		werr = ref.decodeTree(line, arrival, &want)
 	}
