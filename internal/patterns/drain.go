@@ -151,9 +151,29 @@ func mask(tok string) string {
 	return Wildcard
 }
 
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
-}
+func isSpace(c byte) bool { return byteClass[c]&classSpace != 0 }
+
+// Byte classes for shape's single pass over a message: which bytes end a
+// token, which make it masked, and where a key=value token's key ends.
+// A table lookup per byte instead of six compares, and one pass per token
+// instead of three (find its end, look for a digit, look for '='): the
+// miner sees every stored event, and this loop was most of its time.
+const (
+	classSpace = 1 << iota
+	classDigit
+	classEquals
+)
+
+var byteClass = func() (t [256]uint8) {
+	for _, c := range []byte{' ', '\t', '\n', '\r', '\v', '\f'} {
+		t[c] = classSpace
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = classDigit
+	}
+	t['='] = classEquals
+	return t
+}()
 
 // shape hashes the tenant, the service and the masked token sequence of
 // msg without allocating.
@@ -172,8 +192,20 @@ func (m *Miner) shape(tenant, service, msg string) uint64 {
 		if i >= len(msg) {
 			break
 		}
-		j := i
-		for j < len(msg) && !isSpace(msg[j]) {
+		// One pass to the token's end: whether it has a digit, and
+		// whether one comes before its first '=' (then the key is
+		// masked too, as mask does).
+		j, eq := i, -1
+		var seen, keyDigit uint8
+		for j < len(msg) {
+			c := byteClass[msg[j]]
+			if c&classSpace != 0 {
+				break
+			}
+			if c&classEquals != 0 && eq < 0 {
+				eq, keyDigit = j, seen
+			}
+			seen |= c
 			j++
 		}
 		if n++; n > MaxTokens {
@@ -181,15 +213,14 @@ func (m *Miner) shape(tenant, service, msg string) uint64 {
 			break
 		}
 		tok := msg[i:j]
-		if hasDigit(tok) {
-			if k, _, ok := strings.Cut(tok, "="); ok && k != "" && !hasDigit(k) {
-				h.WriteString(k)
-				h.WriteString("=\x01")
-			} else {
-				h.WriteByte(1)
-			}
-		} else {
+		switch {
+		case seen&classDigit == 0:
 			h.WriteString(tok)
+		case eq > i && keyDigit&classDigit == 0:
+			h.WriteString(msg[i:eq])
+			h.WriteString("=\x01")
+		default:
+			h.WriteByte(1)
 		}
 		h.WriteByte(0)
 		i = j
