@@ -143,6 +143,10 @@ type segments struct {
 	// listed is files as the events view reads them, for queries that
 	// list only the files of their window (segment_query.go).
 	listed atomic.Pointer[[]listedFile]
+	// buffered is buf.n as of the last Write or seal, for the gauge: a
+	// /metrics scrape must not wait for writeMu, which a segment's
+	// registration and each buffered batch hold.
+	buffered atomic.Int64
 
 	compactions   prometheus.Counter
 	flushes       prometheus.Counter
@@ -263,14 +267,7 @@ func (s *Store) openSegments(ctx context.Context) error {
 	g.bufferedRows = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wirelog_store_segment_buffered_events",
 		Help: "Events written to the store but not yet in a segment file (not yet queryable; replayed from the log after a crash).",
-	}, func() float64 {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-		if g.buf == nil {
-			return 0
-		}
-		return float64(g.buf.n)
-	})
+	}, func() float64 { return float64(g.buffered.Load()) })
 	g.bufferBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wirelog_store_segment_buffer_bytes",
 		Help: "Bytes mapped outside the Go heap for the segments being filled and written (reserved for a full segment: the part written to is in RSS, none of it in go_memstats).",
@@ -279,9 +276,10 @@ func (s *Store) openSegments(ctx context.Context) error {
 		Name: "wirelog_store_segment_files",
 		Help: "Segment files the events view reads.",
 	}, func() float64 {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-		return float64(len(g.files))
+		if l := g.listed.Load(); l != nil {
+			return float64(len(*l))
+		}
+		return 0
 	})
 	s.writeMu.Lock()
 	s.seg = g
@@ -443,6 +441,9 @@ func (s *Store) writeSegmented(ctx context.Context, rows []Row) (int, error) {
 			return stored, ErrClosed
 		}
 	}
+	if g.buf != nil {
+		g.buffered.Store(int64(g.buf.n))
+	}
 	s.metrics.writeSeconds.Observe(time.Since(start).Seconds())
 	return stored, nil
 }
@@ -554,6 +555,7 @@ func (s *Store) seal() *sealedSegment {
 		f.next[k] = n
 	}
 	g.buf, g.bufRollups = nil, nil
+	g.buffered.Store(0)
 	return f
 }
 
@@ -692,6 +694,7 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 			next[k] = n
 		}
 	}
+	var indexRows int64 // the trace and token index rows the transaction adds
 	err = s.withWriter(func(conn driver.Conn) (err error) {
 		ex := conn.(driver.ExecerContext)
 		if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
@@ -719,7 +722,7 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 				return fmt.Errorf("advance offset of %s/%d to %d: %w", k.topic, k.partition, n, err)
 			}
 		}
-		if err := s.writeTraceBlocks(ctx, conn, s.active, blocks); err != nil {
+		if indexRows, err = s.writeTraceBlocks(ctx, conn, s.active, blocks); err != nil {
 			return err
 		}
 		if s.beforeCommit != nil {
@@ -745,13 +748,16 @@ func (s *Store) writeSealed(ctx context.Context, f *sealedSegment, locked bool) 
 	}
 	// What this transaction added to the twin's DuckDB tables, which stay in
 	// memory (and in its WAL) until the twin is checkpointed: the segments
-	// row, the rollups, and each trace block's range and bloom chunks (up to
-	// traceBloomChunks rows of 76 bytes a block, at most two blocks a full
-	// segment) with its token bloom chunks (tokenindex.go, as many again). The events themselves are in the file. Counting only the
-	// rollups made a checkpoint due every CheckpointInterval (5 min) alone,
-	// while the bloom rows grew DuckDB's IN_MEMORY_TABLE by ~12 MB a minute
-	// at 120k events/s and RSS with it (docs/OPERATIONS.md, "Memory").
-	s.uncheckpointed += int64(len(f.rollups)) + 1 + int64(len(blocks))*(1+traceBloomChunks+tokenBloomChunks)
+	// row, the rollups, and each trace block's range and the bloom chunk
+	// rows it really appended (up to traceBloomChunks a trace bloom; a token
+	// bloom is folded to its block's size, tokenindex.go). The events
+	// themselves are in the file. Counting only the rollups made a
+	// checkpoint due every CheckpointInterval (5 min) alone, while the bloom
+	// rows grew DuckDB's IN_MEMORY_TABLE by ~12 MB a minute at 120k events/s
+	// and RSS with it (docs/OPERATIONS.md, "Memory"); counting every block
+	// at its unfolded size made checkpoints ~30x more frequent than the
+	// rows folded blooms write.
+	s.uncheckpointed += int64(len(f.rollups)) + 1 + indexRows
 	f.b.release()
 	g.files = append(g.files, file)
 	if err := s.replaceEventsView(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/transport"
@@ -374,25 +377,58 @@ func TestSegmentCompaction(t *testing.T) {
 	}
 }
 
-// A segment's events are in its file, but the trace index's bloom rows it
-// adds to the twin stay in DuckDB's memory until the twin is checkpointed:
-// they must make a checkpoint due, or DuckDB's memory grows with every
-// segment until CheckpointInterval (issue 12: +17 MB/min at 100k events/s).
+// TestSegmentIndexRowsMakeACheckpointDue: the rows a segment adds to the
+// twin's DuckDB tables (its registration, rollups, trace block range and
+// bloom chunks), which DuckDB holds in memory until a checkpoint, are
+// counted as they are written, so CheckpointRows bounds that memory. A
+// folded token bloom writes tens of rows, not tokenBloomChunks: counting
+// every block at full size made checkpoints ~30x more frequent than
+// needed; counting none of them let the bloom rows grow RSS until
+// CheckpointInterval.
 func TestSegmentIndexRowsMakeACheckpointDue(t *testing.T) {
 	ctx := context.Background()
-	perSegment := 1 + traceBloomChunks + tokenBloomChunks // one block's range, trace and token bloom chunks (counted at most)
-	st := openSegmentStore(t, tempDB(t), Options{CheckpointRows: int64(3 * perSegment), CheckpointInterval: time.Hour})
-	for i := range 3 {
-		if st.CheckpointDue() {
-			t.Fatalf("checkpoint due after %d segments of 100 events, want only once their index rows reach %d", i, 3*perSegment)
-		}
+	segment := func(st *Store, i int) {
+		t.Helper()
 		mustWrite(t, st, genRows(100, "logs", 0, int64(i*100), t0.Add(time.Duration(i)*time.Minute), time.Millisecond))
 		if err := st.FlushSegments(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// One segment: what its transaction added, counted in the twin.
+	st := openSegmentStore(t, tempDB(t), Options{CheckpointRows: 1 << 40, CheckpointInterval: time.Hour})
+	segment(st, 0)
+	count := func(table string) int64 {
+		t.Helper()
+		var n int64
+		if err := st.db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s.main.%s", twins[st.active], table)).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+		return n
+	}
+	index := count("trace_blocks") + count("trace_bloom") + count("token_bloom")
+	added := count("segments") + count("rollups") + index
+	st.writeMu.Lock()
+	counted := st.uncheckpointed
+	st.writeMu.Unlock()
+	if counted != added {
+		t.Fatalf("one segment of 100 events added %d rows to the twin (%d of them trace/token index rows) but %d were counted toward CheckpointRows", added, index, counted)
+	}
+	if index < 3 || index >= tokenBloomChunks {
+		t.Fatalf("one segment of 100 events wrote %d index rows: want its block's range and a few bloom chunks, far fewer than an unfolded token bloom's %d", index, tokenBloomChunks)
+	}
+
+	// Three such segments make a checkpoint due, and two do not (their
+	// rollups differ by a row or two: the limit is two and a half).
+	limit := added * 5 / 2
+	st = openSegmentStore(t, tempDB(t), Options{CheckpointRows: limit, CheckpointInterval: time.Hour})
+	for i := range 3 {
+		if st.CheckpointDue() {
+			t.Fatalf("checkpoint due after %d segments of ~%d rows, want only once they reach CheckpointRows %d", i, added, limit)
+		}
+		segment(st, i)
+	}
 	if !st.CheckpointDue() {
-		t.Fatalf("no checkpoint due after 3 segments wrote ~%d trace index rows (CheckpointRows %d): DuckDB would hold them until CheckpointInterval", 3*perSegment, 3*perSegment)
+		t.Fatalf("no checkpoint due after 3 segments of ~%d rows (CheckpointRows %d): DuckDB would hold them until CheckpointInterval", added, limit)
 	}
 	if err := st.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
@@ -487,4 +523,38 @@ func TestSegmentBuffersAreReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 	mapped("after Close wrote the buffer")
+}
+
+// TestSegmentGaugesDoNotWaitForTheWriter: the buffered-events and files
+// gauges answer a /metrics scrape while the writer holds its lock (a
+// segment's registration, a batch being buffered), and say what was
+// buffered and registered.
+func TestSegmentGaugesDoNotWaitForTheWriter(t *testing.T) {
+	st := openSegmentStore(t, tempDB(t), Options{})
+	read := func() (buffered, files float64) {
+		t.Helper()
+		st.writeMu.Lock() // as the writer does through a registration
+		defer st.writeMu.Unlock()
+		done := make(chan struct{})
+		go func() {
+			buffered, files = testutil.ToFloat64(st.seg.bufferedRows), testutil.ToFloat64(st.seg.segmentsGauge)
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the segment gauges waited for the store's write lock: a scrape stalls behind every segment write")
+		}
+		return buffered, files
+	}
+	mustWrite(t, st, genRows(100, "logs", 0, 0, t0, time.Millisecond))
+	if b, f := read(); b != 100 || f != 0 {
+		t.Fatalf("after 100 buffered events: gauges buffered %v, files %v; want 100, 0", b, f)
+	}
+	if err := st.FlushSegments(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, f := read(); b != 0 || f != 1 {
+		t.Fatalf("after a flush: gauges buffered %v, files %v; want 0, 1", b, f)
+	}
 }

@@ -237,7 +237,7 @@ func (s *Store) indexTraces(ctx context.Context, conn driver.Conn, twin int, row
 	if !full {
 		return func() {}, nil
 	}
-	if err := writeTraceBlock(ctx, conn, id, b); err != nil {
+	if _, err := writeTraceBlock(ctx, conn, id, b); err != nil {
 		return nil, err
 	}
 	ex := conn.(driver.ExecerContext)
@@ -276,7 +276,8 @@ func (s *Store) indexTracesSealed(ctx context.Context, conn driver.Conn, twin in
 	id := ix.next[twin]
 	ix.next[twin]++
 	ix.mu.Unlock()
-	return writeTraceBlock(ctx, conn, id, b)
+	_, err := writeTraceBlock(ctx, conn, id, b)
+	return err
 }
 
 // traceBlocksOf is the trace hook of the segment path (segment.go): the
@@ -329,19 +330,22 @@ func (s *Store) traceBlocksOf(rec arrow.RecordBatch) ([]*traceBlock, error) {
 }
 
 // writeTraceBlocks seals blocks (traceBlocksOf) in the open transaction
-// on conn, in twin.
-func (s *Store) writeTraceBlocks(ctx context.Context, conn driver.Conn, twin int, blocks []*traceBlock) error {
+// on conn, in twin, and returns how many index rows it added (what the
+// twin holds in memory until its next checkpoint).
+func (s *Store) writeTraceBlocks(ctx context.Context, conn driver.Conn, twin int, blocks []*traceBlock) (rows int64, err error) {
 	ix := &s.traces
 	for _, b := range blocks {
 		ix.mu.Lock()
 		id := ix.next[twin]
 		ix.next[twin]++
 		ix.mu.Unlock()
-		if err := writeTraceBlock(ctx, conn, id, b); err != nil {
-			return err
+		n, err := writeTraceBlock(ctx, conn, id, b)
+		rows += n
+		if err != nil {
+			return rows, err
 		}
 	}
-	return nil
+	return rows, nil
 }
 
 // writeTraceBlock appends block id's range and non-empty bloom chunks in
@@ -350,8 +354,9 @@ func (s *Store) writeTraceBlocks(ctx context.Context, conn driver.Conn, twin int
 // a few thousand events writes tens of rows, not tokenBloomChunks. A
 // folded block is written with tokens = false, so a binary from before
 // folding scans it rather than miss its words; this one knows it by its
-// marker row (tokenindex.go).
-func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBlock) (err error) {
+// marker row (tokenindex.go). It returns the rows it appended: the
+// range, and the bloom chunks that are not empty.
+func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBlock) (rows int64, err error) {
 	var tokens []uint64
 	n := 0
 	switch {
@@ -364,25 +369,30 @@ func writeTraceBlock(ctx context.Context, conn driver.Conn, id int64, b *traceBl
 	if _, err := ex.ExecContext(ctx, `INSERT INTO trace_blocks VALUES ($1, $2, $3, $4, $5)`, []driver.NamedValue{
 		{Ordinal: 1, Value: id}, {Ordinal: 2, Value: b.tsMin.UTC()}, {Ordinal: 3, Value: b.tsMax.UTC()}, {Ordinal: 4, Value: int64(b.rows)},
 		{Ordinal: 5, Value: n == tokenBloomChunks}}); err != nil {
-		return fmt.Errorf("write trace block %d: %w", id, err)
+		return 0, fmt.Errorf("write trace block %d: %w", id, err)
 	}
+	rows = 1
 	if b.tokens != nil {
 		base, marker := tokenChunkNumber(n, 0), n < tokenBloomChunks
-		if err := appendBloomChunks(conn, "token_bloom", id, tokens, base, marker); err != nil {
-			return err
+		c, err := appendBloomChunks(conn, "token_bloom", id, tokens, base, marker)
+		rows += c
+		if err != nil {
+			return rows, err
 		}
 	}
-	return appendBloomChunks(conn, "trace_bloom", id, b.bits, 0, false)
+	c, err := appendBloomChunks(conn, "trace_bloom", id, b.bits, 0, false)
+	return rows + c, err
 }
 
 // appendBloomChunks appends block id's non-empty 512-bit chunks of bloom
 // (trace_bloom or token_bloom, same columns) in the open transaction on
 // conn, chunk i as chunk number base+i; with marker, a row of chunk number
 // tokenFoldedBase and no bits first (a folded token bloom, tokenindex.go).
-func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64, base int, marker bool) (err error) {
+// It returns the rows it appended.
+func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64, base int, marker bool) (rows int64, err error) {
 	app, err := duckdb.NewAppender(conn, "", "", table)
 	if err != nil {
-		return fmt.Errorf("open %s appender: %w", table, err)
+		return 0, fmt.Errorf("open %s appender: %w", table, err)
 	}
 	defer func() {
 		if cerr := app.Close(); cerr != nil && err == nil {
@@ -392,8 +402,9 @@ func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64,
 	if marker {
 		if err := app.AppendRow(id, int32(tokenFoldedBase), int64(0), int64(0), int64(0), int64(0),
 			int64(0), int64(0), int64(0), int64(0)); err != nil {
-			return fmt.Errorf("append %s marker: %w", table, err)
+			return rows, fmt.Errorf("append %s marker: %w", table, err)
 		}
+		rows++
 	}
 	for c := 0; c < len(bloom)/traceChunkWords; c++ {
 		w := bloom[c*traceChunkWords : (c+1)*traceChunkWords]
@@ -402,10 +413,11 @@ func appendBloomChunks(conn driver.Conn, table string, id int64, bloom []uint64,
 		}
 		if err := app.AppendRow(id, int32(base+c), int64(w[0]), int64(w[1]), int64(w[2]), int64(w[3]),
 			int64(w[4]), int64(w[5]), int64(w[6]), int64(w[7])); err != nil {
-			return fmt.Errorf("append %s chunk: %w", table, err)
+			return rows, fmt.Errorf("append %s chunk: %w", table, err)
 		}
+		rows++
 	}
-	return nil
+	return rows, nil
 }
 
 // openTraceIndex loads the next block ids and rebuilds each twin's open
