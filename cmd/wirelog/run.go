@@ -32,7 +32,7 @@ func runAll(ctx context.Context, args []string) error {
 	registerIngestFlags(fs, &cfg)
 	var bind netattach.Binding
 	bind.RegisterFlags(fs)
-	registerProcessFlags(fs, &cfg, pipeline.DefaultRunStoreMemory)
+	registerProcessFlags(fs, &cfg, "")
 	registerStoreFlags(fs, &cfg, storage.KindDuckDB)
 	cfg.Kafka.RegisterFlags(fs)
 	fs.Int64Var(&cfg.Log.MaxLagBytes, "max-backlog-bytes", disklog.DefaultMaxLagBytes, "unprocessed `bytes` the embedded log may hold before ingest answers 429 (bounds disk and catch-up time)")
@@ -107,12 +107,17 @@ func registerDashboardFlags(fs *flag.FlagSet, cfg *pipeline.Config) {
 
 // registerProcessFlags registers the processor's and the store's flags,
 // shared by `run` and `process`. storeMemory is the default DuckDB memory
-// limit: pipeline.DefaultRunStoreMemory for `run`, which shares its machine
-// with ingest; store.DefaultMemoryLimit for a dedicated processor.
+// limit: "" for `run`, which shares its machine with ingest (the pipeline
+// picks it by format), store.DefaultMemoryLimit for a dedicated processor.
 func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory string) {
 	fs.DurationVar(&cfg.Store.Retention, "retention", store.DefaultRetention, "how long events and rollups stay queryable (`duration`; by event time)")
 	registerDashboardFlags(fs, cfg)
-	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", storeMemory, "DuckDB memory limit (`size`, e.g. 128MB, 1GB); the largest part of RSS")
+	memoryUsage := "DuckDB memory limit (`size`, e.g. 128MB, 1GB): its cache and query memory, beyond which queries spill to the temp directory beside the database"
+	if storeMemory == "" {
+		memoryUsage += "; default " + pipeline.DefaultRunSegmentStoreMemory + " with segment files (--store-format parquet or auto: DuckDB then holds only indexes and rollups), " +
+			pipeline.DefaultRunStoreMemory + " with --store-format table"
+	}
+	fs.StringVar(&cfg.Store.MemoryLimit, "store-memory", storeMemory, memoryUsage)
 	fs.IntVar(&cfg.Processor.MaxBatch, "max-batch", process.DefaultMaxBatch, "most `records` stored in one transaction")
 	fs.IntVar(&cfg.Processor.MaxWriteTries, "max-write-tries", process.DefaultMaxWriteTries, "store `tries` of a whole batch before it is split and the records the store refuses go to the dead_letters table")
 	fs.Int64Var(&cfg.Store.CheckpointRows, "store-checkpoint-rows", store.DefaultCheckpointRows,

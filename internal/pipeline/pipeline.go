@@ -32,6 +32,7 @@ import (
 
 	"github.com/wirelog/wirelog/internal/api"
 	"github.com/wirelog/wirelog/internal/authz"
+	"github.com/wirelog/wirelog/internal/cmem"
 	"github.com/wirelog/wirelog/internal/dpseries"
 	"github.com/wirelog/wirelog/internal/event"
 	"github.com/wirelog/wirelog/internal/ingest"
@@ -70,6 +71,17 @@ const (
 	// (measured: 10% slower draining than 256MB, 300 vs 443 MB peak RSS);
 	// a dedicated `wirelog process` takes store.DefaultMemoryLimit.
 	DefaultRunStoreMemory = "128MB"
+	// DefaultRunSegmentStoreMemory is DuckDB's memory limit for `wirelog
+	// run` with segment files (the default format), where DuckDB holds no
+	// events: the token and trace index rows not yet checkpointed (up to
+	// ~40 MB at 100k events/s), the rollups, and a cache of checkpointed
+	// index blocks that filled whatever limit it had (+40-60 MB/min at
+	// 100-300k events/s). 64MB caps that cache without spilling the
+	// unwritten rows (0 bytes of temp at 300k/s) and cut peak RSS by
+	// ~40 MB (docs/BENCHMARKS.md, "Issue 12: peak RSS"); the cache is a
+	// copy of index pages the OS page cache also holds. Queries that need
+	// more spill to the temp directory beside the database.
+	DefaultRunSegmentStoreMemory = "64MB"
 	// DefaultProcessorGroup is the processor's consumer group in the
 	// embedded log.
 	DefaultProcessorGroup = "wirelog-processor"
@@ -242,6 +254,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	setGoMemoryLimit(&cfg)
+	tuneCAllocators(cfg.Logger)
+	cfg.Store.MemoryLimit = runStoreMemory(&cfg)
 	stopTracing, err := startTracing(ctx, &cfg)
 	if err != nil {
 		return err
@@ -892,7 +906,11 @@ func storeMemoryHandler(db *store.Store) http.HandlerFunc {
 		json.NewEncoder(w).Encode(map[string]any{
 			"duckdb": m,
 			"go": map[string]uint64{"heap_inuse_bytes": ms.HeapInuse, "heap_idle_bytes": ms.HeapIdle,
-				"heap_released_bytes": ms.HeapReleased, "sys_bytes": ms.Sys, "stack_inuse_bytes": ms.StackInuse},
+				"heap_released_bytes": ms.HeapReleased, "sys_bytes": ms.Sys, "stack_inuse_bytes": ms.StackInuse,
+				"heap_alloc_bytes": ms.HeapAlloc, "next_gc_bytes": ms.NextGC, "num_gc": uint64(ms.NumGC)},
+			// The C allocators: DuckDB's jemalloc (its pool's blocks and
+			// whatever it keeps dirty) and glibc's arenas.
+			"c": cmem.Read(),
 		})
 	}
 }
