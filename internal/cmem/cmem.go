@@ -56,20 +56,21 @@ const (
 	// gives every thread that allocates an arena of its own, up to 8 per
 	// core, and each keeps the memory freed in it: DuckDB runs on whichever
 	// Go thread calls it, so a `wirelog run` under sustained load had 13
-	// arenas holding 25 MiB free between them; capped at 2, 5-7 MiB
-	// (docs/BENCHMARKS.md, "Issue 12: peak RSS"). What DuckDB allocates
-	// most goes through its jemalloc, so the few glibc callers left contend
-	// little for two arenas.
+	// arenas holding 25 MiB free between them; capped at 2, 8-9 MiB
+	// (docs/BENCHMARKS.md, "Issue 12: peak RSS, fifth session"). What
+	// DuckDB allocates most goes through its jemalloc, so the few glibc
+	// callers left contend little for two arenas (CPU per event did not
+	// move).
 	DefaultMallocArenas = 2
 	// DefaultJemallocDirtyDecay and DefaultJemallocMuzzyDecay are how long
 	// DuckDB's jemalloc keeps pages it freed before it returns them to the
 	// kernel: 0, at once. DuckDB sets 1 s each, so a page freed lived in
 	// RSS 1 s as "dirty" and then up to 1 s more as "muzzy" (MADV_FREE:
 	// still counted in RSS until the kernel is short of memory); under
-	// sustained load that was 11-17 MiB of jemalloc's resident memory above
-	// what DuckDB had allocated, 6 MiB (its metadata) at 0. The freed
-	// memory is mostly DuckDB's 256 KiB blocks, so returning it costs one
-	// madvise per block.
+	// sustained load that was a median of 16-17 MiB of jemalloc's resident
+	// memory above what DuckDB had allocated, up to 64 MiB for a moment;
+	// at 0, 4-6 MiB (its metadata). Returning pages costs an madvise per
+	// freed extent: CPU per stored event did not move in the same A/B.
 	DefaultJemallocDirtyDecay = 0 * time.Millisecond
 	DefaultJemallocMuzzyDecay = 0 * time.Millisecond
 )

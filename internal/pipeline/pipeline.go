@@ -66,21 +66,23 @@ const (
 	// DefaultShutdownTimeout bounds the drain on SIGTERM: Kubernetes' own
 	// terminationGracePeriodSeconds is 30 s.
 	DefaultShutdownTimeout = 30 * time.Second
-	// DefaultRunStoreMemory is DuckDB's memory limit for `wirelog run`,
-	// which shares its machine with ingest: 128MB keeps RSS near 300 MB
+	// DefaultRunStoreMemory is DuckDB's memory limit for `wirelog run`
+	// with --store-format table (the table holds the events), a node that
+	// shares its machine with ingest: 128MB keeps RSS near 300 MB
 	// (measured: 10% slower draining than 256MB, 300 vs 443 MB peak RSS);
 	// a dedicated `wirelog process` takes store.DefaultMemoryLimit.
 	DefaultRunStoreMemory = "128MB"
 	// DefaultRunSegmentStoreMemory is DuckDB's memory limit for `wirelog
 	// run` with segment files (the default format), where DuckDB holds no
-	// events: the token and trace index rows not yet checkpointed (up to
-	// ~40 MB at 100k events/s), the rollups, and a cache of checkpointed
-	// index blocks that filled whatever limit it had (+40-60 MB/min at
-	// 100-300k events/s). 64MB caps that cache without spilling the
-	// unwritten rows (0 bytes of temp at 300k/s) and cut peak RSS by
-	// ~40 MB (docs/BENCHMARKS.md, "Issue 12: peak RSS"); the cache is a
-	// copy of index pages the OS page cache also holds. Queries that need
-	// more spill to the temp directory beside the database.
+	// events: the token and trace index rows not yet checkpointed (~40 MB
+	// at 90-130k events/s), the rollups, and a cache of checkpointed index
+	// blocks, which filled whatever limit it had and made RSS grow for
+	// minutes. 64MB bounds that cache without spilling the unwritten rows
+	// (0 bytes of temp at 86-127k events/s); with the C allocator settings
+	// (internal/cmem) peak RSS fell 330 -> 286 MB (docs/BENCHMARKS.md,
+	// "Issue 12: peak RSS, fifth session"). The cache holds index pages
+	// the OS page cache also holds; queries that need more memory spill to
+	// the temp directory beside the database.
 	DefaultRunSegmentStoreMemory = "64MB"
 	// DefaultProcessorGroup is the processor's consumer group in the
 	// embedded log.
