@@ -54,6 +54,13 @@ func TestRunMemoryDefaults(t *testing.T) {
 			if m.C.MallocArenas < 1 || m.C.MallocArenas > cmem.DefaultMallocArenas {
 				t.Errorf("glibc has %d malloc arenas; want 1-%d", m.C.MallocArenas, cmem.DefaultMallocArenas)
 			}
+			// The same parts in /metrics, for an operator without --pprof.
+			if v := metricValue(t, n, `wirelog_c_allocator_arenas{allocator="glibc"}`); v < 1 || v > cmem.DefaultMallocArenas {
+				t.Errorf("/metrics wirelog_c_allocator_arenas{glibc} = %v; want 1-%d", v, cmem.DefaultMallocArenas)
+			}
+			if v := metricValue(t, n, `wirelog_c_allocator_resident_bytes{allocator="jemalloc"}`); v <= 0 {
+				t.Errorf("/metrics wirelog_c_allocator_resident_bytes{jemalloc} = %v; want DuckDB's jemalloc's resident bytes", v)
+			}
 		})
 	}
 }

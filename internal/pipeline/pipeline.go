@@ -265,7 +265,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopTracing()
 	n := &node{cfg: cfg, log: cfg.Logger.With("component", "node", "node", cfg.Name), reg: prometheus.NewRegistry()}
 	defer n.close()
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), cmem.Collector())
 	if err := n.openTLS(ctx); err != nil {
 		return err
 	}
