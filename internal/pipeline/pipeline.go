@@ -79,7 +79,8 @@ const (
 	// blocks, which filled whatever limit it had and made RSS grow for
 	// minutes. 64MB bounds that cache without spilling the unwritten rows
 	// (0 bytes of temp at 86-127k events/s); with the C allocator settings
-	// (internal/cmem) peak RSS fell 330 -> 286 MB (docs/BENCHMARKS.md,
+	// (internal/cmem) peak RSS fell 330 -> 286 MB at ~100k events/s and
+	// 390 -> 318 MB at 184-291k/s (docs/BENCHMARKS.md,
 	// "Issue 12: peak RSS, fifth session"). The cache holds index pages
 	// the OS page cache also holds; queries that need more memory spill to
 	// the temp directory beside the database.
