@@ -75,16 +75,16 @@ const (
 	// DefaultRunSegmentStoreMemory is DuckDB's memory limit for `wirelog
 	// run` with segment files (the default format), where DuckDB holds no
 	// events: the token and trace index rows not yet checkpointed (~40 MB
-	// at 90-130k events/s), the rollups, and a cache of checkpointed index
-	// blocks, which filled whatever limit it had and made RSS grow for
-	// minutes. 64MB bounds that cache without spilling the unwritten rows
-	// (0 bytes of temp at 86-127k events/s); with the C allocator settings
-	// (internal/cmem) peak RSS fell 330 -> 286 MB at ~100k events/s and
-	// 390 -> 318 MB at 184-291k/s (docs/BENCHMARKS.md,
-	// "Issue 12: peak RSS, fifth session"). The cache holds index pages
-	// the OS page cache also holds; queries that need more memory spill to
-	// the temp directory beside the database.
-	DefaultRunSegmentStoreMemory = "64MB"
+	// at 90-130k events/s), the rollups, a cache of checkpointed index
+	// blocks, and what queries and segment merges need. 64MB was tried: it
+	// kept peak RSS at 250 MB at 300k events/s, but on a 100M-event store
+	// beside 300k/s of ingest a free-text search failed and segment merges
+	// ran out of memory (the token lookup reads ~150 MB of bloom columns),
+	// and the store fell behind. 128MB peaked at 279 MB in the same
+	// 300k/s run (96MB: 283), under issue 12's 300 MB, with the C
+	// allocator settings of internal/cmem (docs/BENCHMARKS.md, "Issue 12:
+	// peak RSS, fifth session", and "the final quiet-host figures").
+	DefaultRunSegmentStoreMemory = "128MB"
 	// DefaultProcessorGroup is the processor's consumer group in the
 	// embedded log.
 	DefaultProcessorGroup = "wirelog-processor"

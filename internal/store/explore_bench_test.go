@@ -45,7 +45,7 @@ func BenchmarkExplore(b *testing.B) {
 		format = FormatTable
 	}
 	// WIRELOG_EXPLORE_BENCH_MEMORY is DuckDB's memory limit (--store-memory;
-	// the store's default otherwise): `run` gives segment stores 64MB.
+	// the store's default otherwise): `run` gives segment stores 128MB.
 	st, err := Open(filepath.Join(dir, "explore-"+format+"-"+strconv.Itoa(n)+".duckdb"),
 		Options{DisableMaintenance: true, Retention: -1, Format: format, MemoryLimit: os.Getenv("WIRELOG_EXPLORE_BENCH_MEMORY")})
 	if err != nil {
