@@ -268,6 +268,13 @@ func (d *Decoder) finish(e *Event, arrival time.Time, hasTime bool) {
 }
 
 func (d *Decoder) appendAttr(key []byte, v *fastjson.Value) {
+	d.appendAttrKey(key)
+	d.attrs = appendValue(d.attrs, v)
+}
+
+// appendAttrKey opens the attributes object or continues it, and appends
+// `"key":`; both decoders (the parse tree's and flat.go's) write through it.
+func (d *Decoder) appendAttrKey(key []byte) {
 	if len(d.attrs) == 0 {
 		d.attrs = append(d.attrs, '{')
 	} else {
@@ -275,7 +282,6 @@ func (d *Decoder) appendAttr(key []byte, v *fastjson.Value) {
 	}
 	d.attrs = AppendString(d.attrs, b2s(key))
 	d.attrs = append(d.attrs, ':')
-	d.attrs = appendValue(d.attrs, v)
 }
 
 // appendValue re-encodes v rather than copying the sender's bytes: fastjson

@@ -125,13 +125,7 @@ var litTrue, litFalse, litNull = []byte("true"), []byte("false"), []byte("null")
 // appendFlatAttr appends the member key: val to the attributes, encoded as
 // appendAttr encodes the same member from the parse tree.
 func (d *Decoder) appendFlatAttr(key, val []byte, str bool) {
-	if len(d.attrs) == 0 {
-		d.attrs = append(d.attrs, '{')
-	} else {
-		d.attrs = append(d.attrs, ',')
-	}
-	d.attrs = AppendString(d.attrs, b2s(key))
-	d.attrs = append(d.attrs, ':')
+	d.appendAttrKey(key)
 	if str {
 		d.attrs = AppendString(d.attrs, b2s(val))
 	} else {
