@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,24 @@ func (s *Store) waitCheckpoint() {
 	s.writeMu.Unlock()
 	if done != nil {
 		<-done
+	}
+}
+
+// sameAnswer returns a check that a query gives the same answer on the
+// table and on the segment store holding the same events.
+func sameAnswer(t *testing.T, table, seg *Store) func(name string, q func(st *Store) (any, error)) {
+	return func(name string, q func(st *Store) (any, error)) {
+		t.Helper()
+		a, err := q(table)
+		if err != nil {
+			t.Fatalf("%s on the table: %v", name, err)
+		}
+		b, err := q(seg)
+		if err != nil {
+			t.Fatalf("%s on segments: %v", name, err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s differs:\n table    %+v\n segments %+v", name, a, b)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -98,20 +97,7 @@ func TestSegmentFilesOfTheEarlierWriterStayReadable(t *testing.T) {
 	if got, want := countEvents(t, seg), int64(len(rows)); got != want {
 		t.Fatalf("the store holds %d events, want %d", got, want)
 	}
-	same := func(name string, q func(st *Store) (any, error)) {
-		t.Helper()
-		a, err := q(table)
-		if err != nil {
-			t.Fatalf("%s on the table: %v", name, err)
-		}
-		b, err := q(seg)
-		if err != nil {
-			t.Fatalf("%s on segments: %v", name, err)
-		}
-		if !reflect.DeepEqual(a, b) {
-			t.Errorf("%s differs:\n table    %+v\n segments %+v", name, a, b)
-		}
-	}
+	same := sameAnswer(t, table, seg)
 	oldProbe, newProbe := rows[321].Event, rows[2345].Event
 	same("stats", func(st *Store) (any, error) { return st.Stats(ctx, StatsRequest{}) })
 	for _, req := range []SearchRequest{

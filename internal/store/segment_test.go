@@ -69,20 +69,7 @@ func TestSegmentsAnswerLikeTable(t *testing.T) {
 		t.Fatalf("segments hold %d events, table %d, written %d", got, want, len(rows))
 	}
 	probe := rows[1234].Event
-	same := func(name string, q func(st *Store) (any, error)) {
-		t.Helper()
-		a, err := q(table)
-		if err != nil {
-			t.Fatalf("%s on the table: %v", name, err)
-		}
-		b, err := q(seg)
-		if err != nil {
-			t.Fatalf("%s on segments: %v", name, err)
-		}
-		if !reflect.DeepEqual(a, b) {
-			t.Errorf("%s differs:\n table    %+v\n segments %+v", name, a, b)
-		}
-	}
+	same := sameAnswer(t, table, seg)
 	same("stats", func(st *Store) (any, error) { return st.Stats(ctx, StatsRequest{}) })
 	same("rollups", func(st *Store) (any, error) {
 		return st.Rollups(ctx, RollupsRequest{From: t0, To: t0.Add(time.Minute), Step: time.Second, By: []string{ByService, ByLevel}})
