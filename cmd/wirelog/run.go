@@ -113,7 +113,11 @@ func registerProcessFlags(fs *flag.FlagSet, cfg *pipeline.Config, storeMemory st
 	fs.DurationVar(&cfg.Store.Retention, "retention", store.DefaultRetention, "how long events and rollups stay queryable (`duration`; by event time)")
 	registerDashboardFlags(fs, cfg)
 	memoryUsage := "DuckDB memory limit (`size`, e.g. 128MB, 1GB): its cache and query memory, beyond which queries spill to the temp directory beside the database"
-	if storeMemory == "" {
+	switch {
+	case storeMemory != "":
+	case pipeline.DefaultRunSegmentStoreMemory == pipeline.DefaultRunStoreMemory:
+		memoryUsage += "; default " + pipeline.DefaultRunStoreMemory + " (with segment files DuckDB holds only indexes, rollups and query memory)"
+	default:
 		memoryUsage += "; default " + pipeline.DefaultRunSegmentStoreMemory + " with segment files (--store-format parquet or auto: DuckDB then holds only indexes and rollups), " +
 			pipeline.DefaultRunStoreMemory + " with --store-format table"
 	}
